@@ -1,0 +1,140 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.IO.Hashing;
+
+namespace Catalogs.Storage;
+
+/// <summary>A snapshot as read back: the log sequence it covers and its entries.</summary>
+public sealed record Snapshot(long Sequence, IReadOnlyList<byte[]> Entries);
+
+/// <summary>
+/// Point-in-time snapshots of a shard as a stream of opaque entries, written to a temporary file, fsynced and
+/// renamed into place, so a crash leaves either the old or the new snapshot, never half of one.
+/// </summary>
+/// <remarks>
+/// Layout: magic <c>CATSNAP1</c>, u32 format version, i64 sequence; then per entry <c>[u32 length][u32 CRC-32][bytes]</c>;
+/// then the end marker <c>0xFFFFFFFF</c>, i64 entry count and the CRC-32 of everything before it.
+/// </remarks>
+public static class SnapshotFile
+{
+    const string Prefix = "snapshot-", Suffix = ".snap";
+    const uint FormatVersion = 1, EndMarker = 0xFFFF_FFFF;
+    static ReadOnlySpan<byte> Magic => "CATSNAP1"u8;
+
+    /// <summary>Writes a snapshot covering the log up to <paramref name="sequence"/> and keeps the newest
+    /// <paramref name="keep"/> snapshots (an older one is the fallback should the newest ever be unreadable).</summary>
+    public static async Task<string> WriteAsync(string directory, long sequence, IEnumerable<ReadOnlyMemory<byte>> entries, int keep = 2, CancellationToken cancellationToken = default)
+    {
+        Directory.CreateDirectory(directory);
+        var target = Path.Combine(directory, Prefix + sequence.ToString("D20", CultureInfo.InvariantCulture) + Suffix);
+        var temp = target + ".tmp";
+        var crc = new Crc32();
+        await using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20, useAsync: true))
+        {
+            var header = new byte[20];
+            Magic.CopyTo(header);
+            BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(8), FormatVersion);
+            BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(12), sequence);
+            await Write(stream, crc, header, cancellationToken).ConfigureAwait(false);
+            long count = 0;
+            var prefix = new byte[8];
+            foreach (var entry in entries)
+            {
+                BinaryPrimitives.WriteUInt32LittleEndian(prefix, (uint)entry.Length);
+                BinaryPrimitives.WriteUInt32LittleEndian(prefix.AsSpan(4), Crc32.HashToUInt32(entry.Span));
+                await Write(stream, crc, prefix, cancellationToken).ConfigureAwait(false);
+                await Write(stream, crc, entry, cancellationToken).ConfigureAwait(false);
+                count++;
+            }
+            var trailer = new byte[16];
+            BinaryPrimitives.WriteUInt32LittleEndian(trailer, EndMarker);
+            BinaryPrimitives.WriteInt64LittleEndian(trailer.AsSpan(4), count);
+            crc.Append(trailer.AsSpan(0, 12));
+            BinaryPrimitives.WriteUInt32LittleEndian(trailer.AsSpan(12), crc.GetCurrentHashAsUInt32());
+            await stream.WriteAsync(trailer, cancellationToken).ConfigureAwait(false);
+            await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+            stream.Flush(flushToDisk: true);
+        }
+        Durability.Publish(temp, target);
+        foreach (var old in List(directory).SkipLast(keep)) File.Delete(old.Path);
+        return target;
+    }
+
+    static async ValueTask Write(Stream stream, Crc32 crc, ReadOnlyMemory<byte> bytes, CancellationToken ct)
+    {
+        crc.Append(bytes.Span);
+        await stream.WriteAsync(bytes, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The newest readable snapshot, or null when there is none. A damaged newest snapshot is skipped for
+    /// an older one; when every snapshot is damaged this throws, since silently starting empty would lose data.</summary>
+    public static Snapshot? ReadLatest(string directory, Action<string>? onSkipped = null)
+    {
+        if (!Directory.Exists(directory)) return null;
+        var all = List(directory);
+        StorageCorruptException? last = null;
+        for (int i = all.Count - 1; i >= 0; i--)
+        {
+            try { return Read(all[i].Path); }
+            catch (StorageCorruptException ex)
+            {
+                last = ex;
+                onSkipped?.Invoke(ex.Message);
+            }
+        }
+        return last is null ? null : throw last;
+    }
+
+    /// <summary>Reads and verifies one snapshot file.</summary>
+    public static Snapshot Read(string path)
+    {
+        string name = Path.GetFileName(path);
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
+        var crc = new Crc32();
+        var header = new byte[20];
+        ReadExactly(stream, header, crc, name);
+        if (!header.AsSpan(0, 8).SequenceEqual(Magic)) throw new StorageCorruptException($"Snapshot '{name}' is not a snapshot file (bad magic).");
+        uint version = BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(8));
+        if (version != FormatVersion) throw new StorageCorruptException($"Snapshot '{name}' has format version {version}; this build reads {FormatVersion}.");
+        long sequence = BinaryPrimitives.ReadInt64LittleEndian(header.AsSpan(12));
+        var entries = new List<byte[]>();
+        var prefix = new byte[8];
+        while (true)
+        {
+            ReadExactly(stream, prefix.AsSpan(0, 4), crc, name);
+            uint length = BinaryPrimitives.ReadUInt32LittleEndian(prefix);
+            if (length == EndMarker) break;
+            ReadExactly(stream, prefix.AsSpan(4, 4), crc, name);
+            if (length > stream.Length - stream.Position) throw new StorageCorruptException($"Snapshot '{name}' is truncated or has a bad entry length at byte {stream.Position}.");
+            var entry = new byte[length];
+            ReadExactly(stream, entry, crc, name);
+            if (Crc32.HashToUInt32(entry) != BinaryPrimitives.ReadUInt32LittleEndian(prefix.AsSpan(4)))
+                throw new StorageCorruptException($"Snapshot '{name}' entry {entries.Count} fails its checksum.");
+            entries.Add(entry);
+        }
+        var tail = new byte[12];
+        ReadExactly(stream, tail.AsSpan(0, 8), crc, name);
+        long count = BinaryPrimitives.ReadInt64LittleEndian(tail);
+        uint expected = crc.GetCurrentHashAsUInt32();
+        ReadExactly(stream, tail.AsSpan(8, 4), null, name);
+        if (count != entries.Count || BinaryPrimitives.ReadUInt32LittleEndian(tail.AsSpan(8)) != expected)
+            throw new StorageCorruptException($"Snapshot '{name}' fails its final checksum.");
+        return new Snapshot(sequence, entries);
+    }
+
+    static void ReadExactly(Stream stream, Span<byte> buffer, Crc32? crc, string name)
+    {
+        if (stream.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false) < buffer.Length)
+            throw new StorageCorruptException($"Snapshot '{name}' is truncated.");
+        crc?.Append(buffer);
+    }
+
+    static List<(long Sequence, string Path)> List(string directory) =>
+        Directory.EnumerateFiles(directory, Prefix + "*" + Suffix)
+            .Select(p => (Name: Path.GetFileName(p), Path: p))
+            .Select(x => (Ok: long.TryParse(x.Name.AsSpan(Prefix.Length, x.Name.Length - Prefix.Length - Suffix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var s), Sequence: s, x.Path))
+            .Where(x => x.Ok)
+            .OrderBy(x => x.Sequence)
+            .Select(x => (x.Sequence, x.Path))
+            .ToList();
+}

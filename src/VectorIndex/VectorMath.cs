@@ -1,0 +1,95 @@
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace Catalogs.VectorIndex;
+
+/// <summary>SIMD distance kernels. Dot products use TensorPrimitives; L2² and L1 are hand-vectorised so they
+/// need no temporary buffer (TensorPrimitives has no fused squared-distance or L1 kernel).</summary>
+public static class VectorMath
+{
+    public static float Distance(DistanceMetric metric, ReadOnlySpan<float> a, ReadOnlySpan<float> b) => metric switch
+    {
+        DistanceMetric.Cosine => 1f - TensorPrimitives.Dot(a, b),
+        DistanceMetric.DotProduct => -TensorPrimitives.Dot(a, b),
+        DistanceMetric.SquaredL2 => SquaredL2(a, b),
+        DistanceMetric.L1 => L1(a, b),
+        _ => throw new ArgumentOutOfRangeException(nameof(metric)),
+    };
+
+    public static float SquaredL2(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        if (a.Length != b.Length) throw new ArgumentException("Vectors differ in length.");
+        ref float pa = ref MemoryMarshal.GetReference(a);
+        ref float pb = ref MemoryMarshal.GetReference(b);
+        int i = 0, n = a.Length;
+        float sum = 0;
+        if (Vector512.IsHardwareAccelerated && n >= Vector512<float>.Count)
+        {
+            var acc = Vector512<float>.Zero;
+            for (; i <= n - Vector512<float>.Count; i += Vector512<float>.Count)
+            {
+                var d = Vector512.LoadUnsafe(ref pa, (nuint)i) - Vector512.LoadUnsafe(ref pb, (nuint)i);
+                acc = Vector512.FusedMultiplyAdd(d, d, acc);
+            }
+            sum = Vector512.Sum(acc);
+        }
+        else if (Vector256.IsHardwareAccelerated && n >= Vector256<float>.Count)
+        {
+            var acc = Vector256<float>.Zero;
+            for (; i <= n - Vector256<float>.Count; i += Vector256<float>.Count)
+            {
+                var d = Vector256.LoadUnsafe(ref pa, (nuint)i) - Vector256.LoadUnsafe(ref pb, (nuint)i);
+                acc = Vector256.FusedMultiplyAdd(d, d, acc);
+            }
+            sum = Vector256.Sum(acc);
+        }
+        for (; i < n; i++)
+        {
+            float d = Unsafe.Add(ref pa, i) - Unsafe.Add(ref pb, i);
+            sum += d * d;
+        }
+        return sum;
+    }
+
+    public static float L1(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        if (a.Length != b.Length) throw new ArgumentException("Vectors differ in length.");
+        ref float pa = ref MemoryMarshal.GetReference(a);
+        ref float pb = ref MemoryMarshal.GetReference(b);
+        int i = 0, n = a.Length;
+        float sum = 0;
+        if (Vector512.IsHardwareAccelerated && n >= Vector512<float>.Count)
+        {
+            var acc = Vector512<float>.Zero;
+            for (; i <= n - Vector512<float>.Count; i += Vector512<float>.Count)
+                acc += Vector512.Abs(Vector512.LoadUnsafe(ref pa, (nuint)i) - Vector512.LoadUnsafe(ref pb, (nuint)i));
+            sum = Vector512.Sum(acc);
+        }
+        else if (Vector256.IsHardwareAccelerated && n >= Vector256<float>.Count)
+        {
+            var acc = Vector256<float>.Zero;
+            for (; i <= n - Vector256<float>.Count; i += Vector256<float>.Count)
+                acc += Vector256.Abs(Vector256.LoadUnsafe(ref pa, (nuint)i) - Vector256.LoadUnsafe(ref pb, (nuint)i));
+            sum = Vector256.Sum(acc);
+        }
+        for (; i < n; i++) sum += MathF.Abs(Unsafe.Add(ref pa, i) - Unsafe.Add(ref pb, i));
+        return sum;
+    }
+
+    /// <summary>Scales <paramref name="vector"/> to unit length in place; a zero vector stays zero.</summary>
+    public static void NormalizeInPlace(Span<float> vector)
+    {
+        float norm = TensorPrimitives.Norm(vector);
+        if (norm > 0) TensorPrimitives.Divide(vector, norm, vector);
+    }
+
+    /// <summary>True when every component is a finite number (no NaN, no ±Infinity).</summary>
+    public static bool IsFinite(ReadOnlySpan<float> vector)
+    {
+        foreach (var x in vector)
+            if (!float.IsFinite(x)) return false;
+        return true;
+    }
+}
