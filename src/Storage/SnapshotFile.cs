@@ -55,7 +55,7 @@ public static class SnapshotFile
             await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
             stream.Flush(flushToDisk: true);
         }
-        Durability.Publish(temp, target);
+        FileDurability.Publish(temp, target);
         foreach (var old in List(directory).SkipLast(keep)) File.Delete(old.Path);
         return target;
     }

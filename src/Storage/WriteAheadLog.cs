@@ -119,7 +119,7 @@ public sealed class WriteAheadLog : IAsyncDisposable
             File.Delete(segments[i].Path);
             deleted++;
         }
-        if (deleted > 0) Durability.FlushDirectory(directory);
+        if (deleted > 0) FileDurability.FlushDirectory(directory);
         return deleted;
     }
 
@@ -232,7 +232,7 @@ public sealed class WriteAheadLog : IAsyncDisposable
     {
         var path = Path.Combine(directory, Prefix + firstSequence.ToString("D20", CultureInfo.InvariantCulture) + Suffix);
         var stream = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.Read, 1 << 16);
-        Durability.FlushDirectory(directory);
+        FileDurability.FlushDirectory(directory);
         return stream;
     }
 

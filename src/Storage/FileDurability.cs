@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace Catalogs.Storage;
 
 /// <summary>fsync for directories: a new or renamed file is durable only once its directory entry is.</summary>
-static partial class Durability
+public static partial class FileDurability
 {
     const int ReadOnly = 0; // O_RDONLY
 

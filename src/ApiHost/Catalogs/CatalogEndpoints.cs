@@ -1,0 +1,48 @@
+using Catalogs.ApiHost.Infrastructure;
+using Catalogs.Grains;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Catalogs.ApiHost.Catalogs;
+
+/// <summary>Create, configure, inspect, list and delete catalogs.</summary>
+public static class CatalogEndpoints
+{
+    public static RouteGroupBuilder MapCatalogEndpoints(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/v1/catalogs").WithTags("Catalogs");
+        group.MapPut("/{catalog}", PutAsync)
+            .WithSummary("Create a catalog or change its configuration")
+            .WithDescription("Minimal body: {\"encoder\": {\"model\": \"mobilenetv2-12-int8.onnx\", \"output\": \"464_quantized\"}, \"metric\": \"cosine\", \"shards\": 2}. " +
+                "Encoder fields left out take the model's defaults. A catalog that holds products cannot change encoder, metric, dimensions or shards (409).")
+            .Accepts<CatalogDraft>("application/json")
+            .ProducesProblem(400).ProducesProblem(409).ProducesProblem(422);
+        group.MapGet("/{catalog}", GetAsync).WithSummary("A catalog's configuration and stats").ProducesProblem(404);
+        group.MapGet("/", ListAsync).WithSummary("All catalogs");
+        group.MapDelete("/{catalog}", DeleteAsync).WithSummary("Delete a catalog and its products").ProducesProblem(404);
+        return group;
+    }
+
+    static async Task<Results<Created<CatalogView>, Ok<CatalogView>>> PutAsync(string catalog, HttpRequest request, CatalogGateway gateway, CancellationToken ct)
+    {
+        var grain = gateway.Catalog(catalog);
+        var draft = await RequestValidation.ReadJsonAsync<CatalogDraft>(request, "The catalog configuration");
+        bool existed = await grain.GetInfo(ct) is not null;
+        var info = CatalogView.From(await grain.Configure(draft, ct));
+        return existed ? TypedResults.Ok(info) : TypedResults.Created($"/v1/catalogs/{catalog}", info);
+    }
+
+    static async Task<Ok<CatalogView>> GetAsync(string catalog, CatalogGateway gateway, CancellationToken ct) =>
+        TypedResults.Ok(CatalogView.From(await gateway.Catalog(catalog).GetInfo(ct) ?? throw NotFound(catalog)));
+
+    static async Task<Ok<CatalogListView>> ListAsync(CatalogGateway gateway, CancellationToken ct)
+    {
+        var names = await gateway.TenantGrain.List(ct);
+        var infos = await Task.WhenAll(names.Select(n => gateway.Catalog(n).GetInfo(ct)));
+        return TypedResults.Ok(new CatalogListView(infos.OfType<CatalogInfo>().Select(CatalogView.From).ToArray()));
+    }
+
+    static async Task<NoContent> DeleteAsync(string catalog, CatalogGateway gateway, CancellationToken ct) =>
+        await gateway.Catalog(catalog).Drop(ct) ? TypedResults.NoContent() : throw NotFound(catalog);
+
+    static ApiProblemException NotFound(string catalog) => ApiProblemException.NotFound($"Catalog '{catalog}' does not exist.");
+}

@@ -1,0 +1,116 @@
+using Catalogs.ApiHost.Infrastructure;
+using Catalogs.Grains;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Catalogs.ApiHost.Products;
+
+/// <summary>Upsert, read and delete products, one at a time or in batches.</summary>
+public static class ProductEndpoints
+{
+    public const int MaxBatch = 1000;
+
+    public static RouteGroupBuilder MapProductEndpoints(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/v1/catalogs/{catalog}").WithTags("Products");
+        group.MapPut("/products/{id}", PutAsync)
+            .WithSummary("Upsert a product")
+            .WithDescription("multipart/form-data with an 'image' file and an optional 'datapoint' JSON field (restricts, numericRestricts, crowdingTag, attributes), " +
+                "or a JSON datapoint carrying featureVector or imageUrl. Acknowledged once durable and searchable.")
+            .Accepts<DatapointDto>("application/json", "multipart/form-data")
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(413).ProducesProblem(415).ProducesProblem(422);
+        group.MapGet("/products/{id}", GetAsync).WithSummary("A stored product").ProducesProblem(404);
+        group.MapDelete("/products/{id}", DeleteAsync).WithSummary("Delete a product").ProducesProblem(404);
+        group.MapPost("/products:batch", BatchAsync)
+            .WithSummary("Upsert many products")
+            .WithDescription($"Up to {MaxBatch} JSON datapoints, each with id and featureVector or imageUrl. All are validated (and images encoded) before any is stored.")
+            .Accepts<BatchDto>("application/json")
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(415).ProducesProblem(422);
+        return group;
+    }
+
+    static async Task<Ok<DatapointView>> PutAsync(string catalog, string id, HttpRequest request, CatalogGateway gateway, ImageFetcher fetcher, CancellationToken ct)
+    {
+        var grain = gateway.Catalog(catalog);
+        RequestValidation.ProductIdIsValid(id);
+        DatapointDto dto;
+        float[] vector;
+        if (request.HasFormContentType)
+        {
+            var form = await request.ReadFormAsync(ct);
+            var image = form.Files["image"] ?? throw ApiProblemException.BadRequest("The multipart body needs an 'image' file part.");
+            dto = form.TryGetValue("datapoint", out var json) ? RequestValidation.ParseJson<DatapointDto>(json.ToString(), "The 'datapoint' field") : Empty;
+            if (dto.FeatureVector is not null || dto.ImageUrl is not null)
+                throw ApiProblemException.BadRequest("Send the image as the 'image' part only: the datapoint must not carry featureVector or imageUrl as well.");
+            vector = (await grain.Encode([await ReadAllAsync(image, ct)], ct))[0];
+        }
+        else if (request.HasJsonContentType())
+        {
+            dto = await RequestValidation.ReadJsonAsync<DatapointDto>(request, "The datapoint");
+            vector = await VectorOf(dto, grain, fetcher, "", ct);
+        }
+        else throw ApiProblemException.UnsupportedMediaType("Send multipart/form-data (image + datapoint) or application/json (a datapoint with featureVector or imageUrl).");
+        if (dto.Id is not null && dto.Id != id) throw ApiProblemException.BadRequest($"The body's id '{dto.Id}' differs from the URL's '{id}'.");
+        var point = RequestValidation.ToDatapoint(id, dto, vector);
+        await grain.Upsert([point], ct);
+        return TypedResults.Ok(DatapointView.From(point, withVector: false));
+    }
+
+    static async Task<Ok<DatapointView>> GetAsync(string catalog, string id, CatalogGateway gateway, CancellationToken ct) =>
+        TypedResults.Ok(DatapointView.From(await gateway.Catalog(catalog).Get(id, ct)
+            ?? throw ApiProblemException.NotFound($"Product '{id}' does not exist in catalog '{catalog}'."), withVector: true));
+
+    static async Task<NoContent> DeleteAsync(string catalog, string id, CatalogGateway gateway, CancellationToken ct) =>
+        await gateway.Catalog(catalog).Remove(id, ct) ? TypedResults.NoContent()
+            : throw ApiProblemException.NotFound($"Product '{id}' does not exist in catalog '{catalog}'.");
+
+    static async Task<Ok<BatchResult>> BatchAsync(string catalog, HttpRequest request, CatalogGateway gateway, ImageFetcher fetcher, CancellationToken ct)
+    {
+        var grain = gateway.Catalog(catalog);
+        if (!request.HasJsonContentType()) throw ApiProblemException.UnsupportedMediaType("Send the batch as application/json: {\"datapoints\": [...]}.");
+        var batch = await RequestValidation.ReadJsonAsync<BatchDto>(request, "The batch");
+        var items = batch.Datapoints ?? throw ApiProblemException.BadRequest("datapoints is required.");
+        if (items.Length is 0 or > MaxBatch) throw ApiProblemException.BadRequest($"datapoints must hold 1 to {MaxBatch} items; it holds {items.Length}.");
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (int i = 0; i < items.Length; i++)
+        {
+            RequestValidation.ProductIdIsValid(items[i].Id);
+            if (!seen.Add(items[i].Id!)) throw ApiProblemException.BadRequest($"datapoints[{i}]: id '{items[i].Id}' appears more than once in the batch.");
+        }
+        // Validate everything (and encode every image) before storing anything: all or nothing.
+        var vectors = await Task.WhenAll(items.Select((dto, i) => VectorOf(dto, grain, fetcher, $"datapoints[{i}].", ct)));
+        var points = items.Select((dto, i) => RequestValidation.ToDatapoint(dto.Id!, dto, vectors[i], $"datapoints[{i}].")).ToArray();
+        await grain.Upsert(points, ct);
+        return TypedResults.Ok(new BatchResult(points.Length));
+    }
+
+    public sealed record BatchResult(int Upserted);
+
+    static readonly DatapointDto Empty = new(null, null, null, null, null, null, null);
+
+    static async Task<float[]> VectorOf(DatapointDto dto, ICatalogGrain grain, ImageFetcher fetcher, string where, CancellationToken ct)
+    {
+        if ((dto.FeatureVector is null) == (dto.ImageUrl is null))
+            throw ApiProblemException.BadRequest($"{where}Set exactly one of featureVector and imageUrl.");
+        if (dto.FeatureVector is { } v)
+        {
+            RequestValidation.VectorIsValid(v, where + "featureVector");
+            return v;
+        }
+        var bytes = await fetcher.FetchAsync(dto.ImageUrl!, ct);
+        try
+        {
+            return (await grain.Encode([bytes], ct))[0];
+        }
+        catch (CatalogRequestException ex) when (where.Length > 0)
+        {
+            throw new CatalogRequestException(ex.Error, where + "imageUrl: " + ex.Message);
+        }
+    }
+
+    internal static async Task<byte[]> ReadAllAsync(IFormFile file, CancellationToken ct)
+    {
+        using var buffer = new MemoryStream((int)Math.Min(file.Length, int.MaxValue));
+        await file.CopyToAsync(buffer, ct);
+        return buffer.ToArray();
+    }
+}

@@ -1,0 +1,64 @@
+using Catalogs.ApiHost.Catalogs;
+using Catalogs.ApiHost.Demo;
+using Catalogs.ApiHost.Health;
+using Catalogs.ApiHost.Infrastructure;
+using Catalogs.ApiHost.Products;
+using Catalogs.ApiHost.Search;
+using Catalogs.Grains;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Configuration.Json;
+using Scalar.AspNetCore;
+
+var builder = WebApplication.CreateBuilder(args);
+// `dotnet run` works from the repository root (./data, ./models, ../shared); the defaults ship beside the binary.
+if (!File.Exists(Path.Combine(builder.Environment.ContentRootPath, "appsettings.json")))
+{
+    var defaults = new JsonConfigurationSource { Path = Path.Combine(AppContext.BaseDirectory, "appsettings.json"), Optional = true };
+    defaults.ResolveFileProvider();
+    builder.Configuration.Sources.Insert(0, defaults);
+}
+
+builder.Services.AddOptions<ApiOptions>().Bind(builder.Configuration.GetSection(ApiOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+var api = builder.Configuration.GetSection(ApiOptions.Section).Get<ApiOptions>() ?? new ApiOptions();
+builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = api.MaxRequestBytes);
+builder.Services.Configure<FormOptions>(form => form.MultipartBodyLengthLimit = api.MaxRequestBytes);
+
+// Embedded mode: the silo runs in this process with localhost clustering and file-backed durable state.
+builder.Services.AddCatalogsSiloServices(builder.Configuration);
+builder.UseOrleans(silo =>
+{
+    silo.UseLocalhostClustering();
+    silo.AddCatalogsFileStorage();
+});
+
+builder.Services.AddProblemDetails();
+builder.Services.AddExceptionHandler<ProblemExceptionHandler>();
+builder.Services.AddOpenApi();
+builder.Services.AddSingleton<CatalogGateway>();
+builder.Services.AddSingleton<ImageFetcher>();
+builder.Services.AddHttpClient(ImageFetcher.ClientName, c => c.Timeout = Timeout.InfiniteTimeSpan)
+    .AddStandardResilienceHandler(o =>
+    {
+        o.AttemptTimeout.Timeout = TimeSpan.FromSeconds(api.ImageFetchTimeoutSeconds);
+        o.TotalRequestTimeout.Timeout = TimeSpan.FromSeconds(api.ImageFetchTimeoutSeconds * 3);
+        o.CircuitBreaker.SamplingDuration = TimeSpan.FromSeconds(api.ImageFetchTimeoutSeconds * 2);
+    });
+builder.Services.AddCatalogHealthChecks();
+builder.Services.AddDemoCatalogs(builder.Configuration);
+
+var app = builder.Build();
+
+app.UseExceptionHandler();
+app.UseStatusCodePages();
+app.MapOpenApi();
+app.MapScalarApiReference("/docs");
+app.MapGet("/", () => Results.Redirect("/docs")).ExcludeFromDescription();
+app.MapCatalogEndpoints();
+app.MapProductEndpoints();
+app.MapSearchEndpoints();
+app.MapHealthEndpoints();
+
+app.Run();
+
+/// <summary>Entry point, visible to WebApplicationFactory in the tests.</summary>
+public partial class Program;

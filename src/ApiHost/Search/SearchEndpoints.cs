@@ -1,0 +1,73 @@
+using Catalogs.ApiHost.Infrastructure;
+using Catalogs.ApiHost.Products;
+using Catalogs.Grains;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Catalogs.ApiHost.Search;
+
+/// <summary>Similar products for a photo, an image URL, a product or a vector, filtered and diversified.</summary>
+public static class SearchEndpoints
+{
+    public static RouteGroupBuilder MapSearchEndpoints(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/v1/catalogs/{catalog}").WithTags("Search");
+        group.MapPost("/search", SearchAsync)
+            .WithSummary("Find the most similar products")
+            .WithDescription("multipart/form-data with an 'image' file and an optional 'query' JSON field, or a JSON body with exactly one of imageUrl, productId " +
+                "(similar products, excluding itself) and featureVector. Options: neighborCount (1–1000, default 10), restricts, numericRestricts with op " +
+                "(LESS, LESS_EQUAL, EQUAL, GREATER_EQUAL, GREATER, NOT_EQUAL), perCrowdingAttributeNeighborCount, returnFeatureVector. Distances: lower is closer.")
+            .Accepts<SearchDto>("application/json", "multipart/form-data")
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(413).ProducesProblem(415).ProducesProblem(422);
+        return group;
+    }
+
+    static async Task<Ok<SearchResponse>> SearchAsync(string catalog, HttpRequest request, CatalogGateway gateway, ImageFetcher fetcher, CancellationToken ct)
+    {
+        var grain = gateway.Catalog(catalog);
+        SearchDto dto;
+        byte[]? image = null;
+        if (request.HasFormContentType)
+        {
+            var form = await request.ReadFormAsync(ct);
+            var file = form.Files["image"] ?? throw ApiProblemException.BadRequest("The multipart body needs an 'image' file part.");
+            dto = form.TryGetValue("query", out var json) ? RequestValidation.ParseJson<SearchDto>(json.ToString(), "The 'query' field") : Empty;
+            if (dto.ImageUrl is not null || dto.ProductId is not null || dto.FeatureVector is not null)
+                throw ApiProblemException.BadRequest("With an uploaded image, the query must not also set imageUrl, productId or featureVector.");
+            image = await ProductEndpoints.ReadAllAsync(file, ct);
+        }
+        else if (request.HasJsonContentType())
+        {
+            dto = await RequestValidation.ReadJsonAsync<SearchDto>(request, "The search request");
+            int sources = (dto.ImageUrl is null ? 0 : 1) + (dto.ProductId is null ? 0 : 1) + (dto.FeatureVector is null ? 0 : 1);
+            if (sources != 1) throw ApiProblemException.BadRequest("Set exactly one of imageUrl, productId and featureVector.");
+        }
+        else throw ApiProblemException.UnsupportedMediaType("Send multipart/form-data (image + query) or application/json.");
+
+        // Validate the options before any expensive work.
+        int k = RequestValidation.NeighborCount(dto.NeighborCount);
+        var restricts = RequestValidation.Restricts(dto.Restricts);
+        var numeric = (dto.NumericRestricts ?? []).Select((n, i) => RequestValidation.NumericValue(n, $"numericRestricts[{i}]", query: true)).ToArray();
+        var crowding = RequestValidation.CrowdingLimit(dto.PerCrowdingAttributeNeighborCount);
+
+        float[] vector;
+        string? exclude = null;
+        if (image is not null) vector = (await grain.Encode([image], ct))[0];
+        else if (dto.ImageUrl is not null) vector = (await grain.Encode([await fetcher.FetchAsync(dto.ImageUrl, ct)], ct))[0];
+        else if (dto.ProductId is not null)
+        {
+            var product = await grain.Get(dto.ProductId, ct) ?? throw ApiProblemException.NotFound($"Product '{dto.ProductId}' does not exist in catalog '{catalog}'.");
+            vector = product.FeatureVector;
+            exclude = product.Id;
+        }
+        else
+        {
+            vector = dto.FeatureVector!;
+            RequestValidation.VectorIsValid(vector, "featureVector");
+        }
+        var hits = await grain.Search(new SearchQuery(vector, k, restricts, numeric, crowding, exclude), ct);
+        bool withVector = dto.ReturnFeatureVector ?? false;
+        return TypedResults.Ok(new SearchResponse(hits.Select(h => new NeighborView(h.Id, h.Distance, DatapointView.From(h.Datapoint, withVector))).ToArray()));
+    }
+
+    static readonly SearchDto Empty = new(null, null, null, null, null, null, null, null);
+}

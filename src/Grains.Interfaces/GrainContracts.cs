@@ -1,0 +1,81 @@
+namespace Catalogs.Grains;
+
+/// <summary>
+/// One catalog of one tenant, keyed <c>tenant/catalog</c>: owns the configuration, routes writes to shards by a
+/// hash of the product id and fans searches out to every shard.
+/// </summary>
+[Alias("Catalogs.ICatalogGrain")]
+public interface ICatalogGrain : IGrainWithStringKey
+{
+    /// <summary>Creates the catalog or updates its configuration. Throws <see cref="CatalogRequestException"/> for invalid or conflicting changes.</summary>
+    [Alias("Configure")] Task<CatalogInfo> Configure(CatalogDraft draft, CancellationToken cancellationToken = default);
+    [Alias("GetInfo")] Task<CatalogInfo?> GetInfo(CancellationToken cancellationToken = default);
+    /// <summary>Deletes the catalog and all its products; false when it did not exist.</summary>
+    [Alias("Drop")] Task<bool> Drop(CancellationToken cancellationToken = default);
+
+    /// <summary>Upserts products; completes once all are durable and searchable.</summary>
+    [Alias("Upsert")] Task Upsert(Datapoint[] datapoints, CancellationToken cancellationToken = default);
+    /// <summary>Encodes product images with the catalog's encoder (one vector per image, in order).</summary>
+    [Alias("Encode")] Task<float[][]> Encode(byte[][] images, CancellationToken cancellationToken = default);
+    [Alias("Remove")] Task<bool> Remove(string id, CancellationToken cancellationToken = default);
+    [Alias("Get")] Task<Datapoint?> Get(string id, CancellationToken cancellationToken = default);
+    [Alias("Search")] Task<SearchHit[]> Search(SearchQuery query, CancellationToken cancellationToken = default);
+}
+
+/// <summary>One hash partition of a catalog, keyed <c>tenant/catalog/incarnation/shard</c>: its hot index, its
+/// products, its write-ahead log and snapshots.</summary>
+[Alias("Catalogs.IShardGrain")]
+public interface IShardGrain : IGrainWithStringKey
+{
+    [Alias("Initialize")] Task Initialize(ShardSettings settings, CancellationToken cancellationToken = default);
+    [Alias("Upsert")] Task Upsert(Datapoint[] datapoints, CancellationToken cancellationToken = default);
+    [Alias("Remove")] Task<bool> Remove(string id, CancellationToken cancellationToken = default);
+    [Alias("Get")] Task<Datapoint?> Get(string id, CancellationToken cancellationToken = default);
+    [Alias("Search")] Task<SearchHit[]> Search(SearchQuery query, CancellationToken cancellationToken = default);
+    [Alias("GetStats")] Task<ShardStats> GetStats(CancellationToken cancellationToken = default);
+    /// <summary>Deletes the shard's files and deactivates it.</summary>
+    [Alias("Drop")] Task Drop(CancellationToken cancellationToken = default);
+}
+
+[GenerateSerializer, Alias("Catalogs.ShardSettings")]
+public sealed record ShardSettings(
+    [property: Id(0)] int Shard,
+    [property: Id(1)] string Metric,
+    [property: Id(2)] int Dimensions);
+
+/// <summary>Encodes images with a given encoder, off the grain scheduler, batching concurrent requests.
+/// A stateless worker: activations are local to the caller's silo and scale with load.</summary>
+[Alias("Catalogs.IEncoderGrain")]
+public interface IEncoderGrain : IGrainWithIntegerKey
+{
+    /// <summary>Resolves an encoder's defaults against its model and reports its embedding length (loads the model).</summary>
+    [Alias("Describe")] Task<EncoderDescription> Describe(EncoderDraft draft, CancellationToken cancellationToken = default);
+    [Alias("Encode")] Task<float[][]> Encode(EncoderSpec encoder, byte[][] images, CancellationToken cancellationToken = default);
+}
+
+/// <summary>The catalogs of a tenant, keyed by tenant.</summary>
+[Alias("Catalogs.ITenantGrain")]
+public interface ITenantGrain : IGrainWithStringKey
+{
+    [Alias("List")] Task<string[]> List(CancellationToken cancellationToken = default);
+    [Alias("Add")] Task Add(string catalog, CancellationToken cancellationToken = default);
+    [Alias("RemoveCatalog")] Task Remove(string catalog, CancellationToken cancellationToken = default);
+}
+
+public enum CatalogError
+{
+    Invalid,            // 400/422: the request is malformed or violates a rule
+    NotFound,           // 404
+    Conflict,           // 409: the request conflicts with the catalog's state
+    ImageUnsupported,   // 415
+    ImageTooLarge,      // 413
+}
+
+/// <summary>A request a grain refuses; carries what the API returns as problem+json.</summary>
+[GenerateSerializer, Alias("Catalogs.CatalogRequestException")]
+public sealed class CatalogRequestException : Exception
+{
+    [Id(0)] public CatalogError Error { get; }
+
+    public CatalogRequestException(CatalogError error, string message) : base(message) => Error = error;
+}

@@ -1,0 +1,125 @@
+namespace Catalogs.Grains;
+
+/// <summary>A catalog's encoder with every field resolved (defaults filled in from the model's needs).</summary>
+[GenerateSerializer, Alias("Catalogs.EncoderSpec")]
+public sealed record EncoderSpec(
+    [property: Id(0)] string Model,
+    [property: Id(1)] string Input,
+    [property: Id(2)] string Output,
+    [property: Id(3)] int InputSize,
+    [property: Id(4)] string Resize,
+    [property: Id(5)] float[] Mean,
+    [property: Id(6)] float[] Std,
+    [property: Id(7)] string ChannelOrder,
+    [property: Id(8)] string Pooling,
+    [property: Id(9)] bool Dequantize,
+    [property: Id(10)] bool Normalize)
+{
+    /// <summary>Whether two specs produce the same embeddings (arrays compared by value).</summary>
+    public bool SameAs(EncoderSpec? other) => other is not null && Model == other.Model && Input == other.Input && Output == other.Output
+        && InputSize == other.InputSize && Resize == other.Resize && Mean.SequenceEqual(other.Mean) && Std.SequenceEqual(other.Std)
+        && ChannelOrder == other.ChannelOrder && Pooling == other.Pooling && Dequantize == other.Dequantize && Normalize == other.Normalize;
+}
+
+/// <summary>A catalog's resolved configuration. <see cref="Encoder"/> is null for vector-only catalogs.</summary>
+[GenerateSerializer, Alias("Catalogs.CatalogSpec")]
+public sealed record CatalogSpec(
+    [property: Id(0)] EncoderSpec? Encoder,
+    [property: Id(1)] string Metric,
+    [property: Id(2)] int Dimensions,
+    [property: Id(3)] int Shards);
+
+[GenerateSerializer, Alias("Catalogs.ShardStats")]
+public sealed record ShardStats(
+    [property: Id(0)] int Shard,
+    [property: Id(1)] int Products,
+    [property: Id(2)] long LastSequence,
+    [property: Id(3)] long SnapshotSequence);
+
+[GenerateSerializer, Alias("Catalogs.CatalogInfo")]
+public sealed record CatalogInfo(
+    [property: Id(0)] string Name,
+    [property: Id(1)] CatalogSpec Spec,
+    [property: Id(2)] long Version,
+    [property: Id(3)] DateTimeOffset CreatedAt,
+    [property: Id(4)] DateTimeOffset UpdatedAt,
+    [property: Id(5)] IReadOnlyList<ShardStats> Shards)
+{
+    public long Products => Shards.Sum(s => (long)s.Products);
+}
+
+/// <summary>Tokens of one namespace (Vertex AI Vector Search <c>Restriction</c>).</summary>
+[GenerateSerializer, Alias("Catalogs.Restrict")]
+public sealed record Restrict(
+    [property: Id(0)] string Namespace,
+    [property: Id(1)] string[] AllowList,
+    [property: Id(2)] string[] DenyList);
+
+/// <summary>A numeric value of one namespace (Vertex <c>NumericRestriction</c>); exactly one value is set.
+/// In queries <see cref="Op"/> says how a datapoint's value compares with it.</summary>
+[GenerateSerializer, Alias("Catalogs.NumericRestrict")]
+public sealed record NumericRestrict(
+    [property: Id(0)] string Namespace,
+    [property: Id(1)] long? ValueInt = null,
+    [property: Id(2)] float? ValueFloat = null,
+    [property: Id(3)] double? ValueDouble = null,
+    [property: Id(4)] string? Op = null)
+{
+    public double Value => ValueInt ?? ValueFloat ?? ValueDouble ?? double.NaN;
+}
+
+/// <summary>A product as stored and returned; the shape of a Vertex AI <c>IndexDatapoint</c> plus free-form attributes.</summary>
+/// <param name="AttributesJson">A JSON object of free-form attributes (name, url, price…), kept verbatim.</param>
+[GenerateSerializer, Immutable, Alias("Catalogs.Datapoint")]
+public sealed record Datapoint(
+    [property: Id(0)] string Id,
+    [property: Id(1)] float[] FeatureVector,
+    [property: Id(2)] Restrict[] Restricts,
+    [property: Id(3)] NumericRestrict[] NumericRestricts,
+    [property: Id(4)] string? CrowdingTag,
+    [property: Id(5)] string? AttributesJson,
+    [property: Id(6)] DateTimeOffset UpdatedAt);
+
+[GenerateSerializer, Immutable, Alias("Catalogs.SearchQuery")]
+public sealed record SearchQuery(
+    [property: Id(0)] float[] Vector,
+    [property: Id(1)] int NeighborCount,
+    [property: Id(2)] Restrict[] Restricts,
+    [property: Id(3)] NumericRestrict[] NumericRestricts,
+    [property: Id(4)] int? PerCrowdingAttributeNeighborCount,
+    [property: Id(5)] string? ExcludeId = null);
+
+[GenerateSerializer, Immutable, Alias("Catalogs.SearchHit")]
+public sealed record SearchHit(
+    [property: Id(0)] string Id,
+    [property: Id(1)] float Distance,
+    [property: Id(2)] Datapoint Datapoint);
+
+/// <summary>An encoder as requested: null fields take the model's defaults when the catalog is configured.</summary>
+[GenerateSerializer, Alias("Catalogs.EncoderDraft")]
+public sealed record EncoderDraft(
+    [property: Id(0)] string? Model,
+    [property: Id(1)] string? Input = null,
+    [property: Id(2)] string? Output = null,
+    [property: Id(3)] int? InputSize = null,
+    [property: Id(4)] string? Resize = null,
+    [property: Id(5)] float[]? Mean = null,
+    [property: Id(6)] float[]? Std = null,
+    [property: Id(7)] string? ChannelOrder = null,
+    [property: Id(8)] string? Pooling = null,
+    [property: Id(9)] bool? Dequantize = null,
+    [property: Id(10)] bool? Normalize = null);
+
+/// <summary>A catalog configuration as requested (PUT body).</summary>
+[GenerateSerializer, Alias("Catalogs.CatalogDraft")]
+public sealed record CatalogDraft(
+    [property: Id(0)] EncoderDraft? Encoder,
+    [property: Id(1)] string? Metric,
+    [property: Id(2)] int? Dimensions,
+    [property: Id(3)] int? Shards);
+
+/// <summary>An encoder with its defaults resolved against the model, and the length of its embeddings.</summary>
+[GenerateSerializer, Alias("Catalogs.EncoderDescription")]
+public sealed record EncoderDescription(
+    [property: Id(0)] EncoderSpec Spec,
+    [property: Id(1)] int Dimensions);

@@ -1,0 +1,168 @@
+using System.IO.Hashing;
+using Catalogs.Grains.Shards;
+using Catalogs.VectorIndex;
+using Orleans.Concurrency;
+
+namespace Catalogs.Grains.Catalogs;
+
+/// <summary>
+/// A catalog, keyed <c>tenant/catalog</c>: validates and persists its configuration, routes each product to the
+/// shard given by a stable hash of its id, fans searches out to all shards in parallel and merges their top-k.
+/// Reentrant: it only awaits shards and encoders, so requests interleave; configuration changes take a lock.
+/// </summary>
+[Reentrant]
+public sealed class CatalogGrain(
+    [PersistentState("catalog", CatalogsHosting.StorageName)] IPersistentState<CatalogState> state) : Grain, ICatalogGrain
+{
+    public const int MaxShards = 64, MaxDimensions = 65_536;
+    static readonly string[] Metrics = ["cosine", "dot", "squaredL2", "L1"];
+    readonly SemaphoreSlim configuring = new(1, 1);
+
+    string Tenant => this.GetPrimaryKeyString().Split('/')[0];
+    string Name => this.GetPrimaryKeyString().Split('/')[1];
+    bool Exists => state.State.Spec is not null;
+
+    public async Task<CatalogInfo> Configure(CatalogDraft draft, CancellationToken cancellationToken)
+    {
+        await configuring.WaitAsync(cancellationToken);
+        try
+        {
+            var spec = await ResolveAsync(draft, cancellationToken);
+            var now = DateTimeOffset.UtcNow;
+            if (Exists)
+            {
+                var current = state.State.Spec!;
+                if (SameSpec(current, spec)) return await GetInfoCore(cancellationToken);
+                var stats = await ShardStatsAsync(cancellationToken);
+                if (stats.Sum(s => s.Products) > 0)
+                {
+                    var changed = new List<string>();
+                    if (!spec.Encoder?.SameAs(current.Encoder) ?? current.Encoder is not null) changed.Add("encoder");
+                    if (spec.Metric != current.Metric) changed.Add("metric");
+                    if (spec.Dimensions != current.Dimensions) changed.Add("dimensions");
+                    if (spec.Shards != current.Shards) changed.Add("shards");
+                    throw new CatalogRequestException(CatalogError.Conflict,
+                        $"The catalog holds products, so its {string.Join(", ", changed)} cannot change: delete its products or the catalog first, or create a new catalog.");
+                }
+                await DropShardsAsync(cancellationToken); // empty: start over with fresh shards
+            }
+            else
+            {
+                state.State.CreatedAt = now;
+            }
+            state.State.Spec = spec;
+            state.State.Version++;
+            state.State.Incarnation = now.UtcTicks.ToString("x");
+            state.State.UpdatedAt = now;
+            await Task.WhenAll(Enumerable.Range(0, spec.Shards).Select(i =>
+                Shard(i).Initialize(new ShardSettings(i, spec.Metric, spec.Dimensions), cancellationToken)));
+            await state.WriteStateAsync(cancellationToken);
+            await GrainFactory.GetGrain<ITenantGrain>(Tenant).Add(Name, cancellationToken);
+            return await GetInfoCore(cancellationToken);
+        }
+        finally { configuring.Release(); }
+    }
+
+    async Task<CatalogSpec> ResolveAsync(CatalogDraft draft, CancellationToken cancellationToken)
+    {
+        var metric = Metrics.FirstOrDefault(m => string.Equals(m, draft.Metric ?? "cosine", StringComparison.OrdinalIgnoreCase))
+            ?? throw Invalid($"metric '{draft.Metric}' is not one of {string.Join(", ", Metrics)}.");
+        int shards = draft.Shards ?? 1;
+        if (shards is < 1 or > MaxShards) throw Invalid($"shards must be between 1 and {MaxShards}.");
+        EncoderSpec? encoder = null;
+        int dimensions;
+        if (draft.Encoder is { } encoderDraft)
+        {
+            var description = await GrainFactory.GetGrain<IEncoderGrain>(0).Describe(encoderDraft, cancellationToken);
+            encoder = description.Spec;
+            dimensions = description.Dimensions;
+            if (draft.Dimensions is { } given && given != dimensions)
+                throw Invalid($"dimensions is {given} but the encoder produces {dimensions}-dimensional embeddings.");
+        }
+        else
+        {
+            dimensions = draft.Dimensions ?? throw Invalid("A catalog needs an encoder, or dimensions for a vector-only catalog.");
+            if (dimensions is < 1 or > MaxDimensions) throw Invalid($"dimensions must be between 1 and {MaxDimensions}.");
+        }
+        return new CatalogSpec(encoder, metric, dimensions, shards);
+    }
+
+    static bool SameSpec(CatalogSpec a, CatalogSpec b) =>
+        a.Metric == b.Metric && a.Dimensions == b.Dimensions && a.Shards == b.Shards &&
+        (a.Encoder is null ? b.Encoder is null : a.Encoder.SameAs(b.Encoder));
+
+    public async Task<CatalogInfo?> GetInfo(CancellationToken cancellationToken) => Exists ? await GetInfoCore(cancellationToken) : null;
+
+    async Task<CatalogInfo> GetInfoCore(CancellationToken cancellationToken) => new(
+        Name, state.State.Spec!, state.State.Version, state.State.CreatedAt, state.State.UpdatedAt, await ShardStatsAsync(cancellationToken));
+
+    async Task<ShardStats[]> ShardStatsAsync(CancellationToken cancellationToken) =>
+        await Task.WhenAll(Enumerable.Range(0, state.State.Spec!.Shards).Select(i => Shard(i).GetStats(cancellationToken)));
+
+    public async Task<bool> Drop(CancellationToken cancellationToken)
+    {
+        await configuring.WaitAsync(cancellationToken);
+        try
+        {
+            if (!Exists) return false;
+            await DropShardsAsync(cancellationToken);
+            await state.ClearStateAsync(cancellationToken);
+            await GrainFactory.GetGrain<ITenantGrain>(Tenant).Remove(Name, cancellationToken);
+            return true;
+        }
+        finally { configuring.Release(); }
+    }
+
+    Task DropShardsAsync(CancellationToken cancellationToken) =>
+        Task.WhenAll(Enumerable.Range(0, state.State.Spec!.Shards).Select(i => Shard(i).Drop(cancellationToken)));
+
+    public async Task Upsert(Datapoint[] datapoints, CancellationToken cancellationToken)
+    {
+        var spec = Spec();
+        foreach (var p in datapoints)
+        {
+            if (p.FeatureVector.Length != spec.Dimensions)
+                throw Invalid($"Datapoint '{p.Id}' has {p.FeatureVector.Length} dimensions; the catalog has {spec.Dimensions}.");
+            if (!VectorMath.IsFinite(p.FeatureVector)) throw Invalid($"Datapoint '{p.Id}' has a NaN or infinite component.");
+        }
+        await Task.WhenAll(datapoints.GroupBy(p => ShardOf(p.Id, spec.Shards))
+            .Select(g => Shard(g.Key).Upsert(g.ToArray(), cancellationToken)));
+    }
+
+    public Task<float[][]> Encode(byte[][] images, CancellationToken cancellationToken)
+    {
+        var encoder = Spec().Encoder ?? throw Invalid($"Catalog '{Name}' is vector-only (it has no encoder): send featureVector instead of an image.");
+        return GrainFactory.GetGrain<IEncoderGrain>(0).Encode(encoder, images, cancellationToken);
+    }
+
+    public Task<bool> Remove(string id, CancellationToken cancellationToken) => Shard(ShardOf(id, Spec().Shards)).Remove(id, cancellationToken);
+
+    public Task<Datapoint?> Get(string id, CancellationToken cancellationToken) => Shard(ShardOf(id, Spec().Shards)).Get(id, cancellationToken);
+
+    public async Task<SearchHit[]> Search(SearchQuery query, CancellationToken cancellationToken)
+    {
+        var spec = Spec();
+        if (query.Vector.Length != spec.Dimensions)
+            throw Invalid($"The query vector has {query.Vector.Length} dimensions; the catalog has {spec.Dimensions}.");
+        var perShard = await Task.WhenAll(Enumerable.Range(0, spec.Shards).Select(i => Shard(i).Search(query, cancellationToken)));
+        if (perShard.Length == 1) return perShard[0];
+        // Each shard returns its crowded top-k, which provably contains its share of the global crowded top-k.
+        var collector = new ResultCollector(query.NeighborCount, query.PerCrowdingAttributeNeighborCount);
+        var byId = new Dictionary<string, SearchHit>(StringComparer.Ordinal);
+        foreach (var hit in perShard.SelectMany(h => h))
+        {
+            byId[hit.Id] = hit;
+            collector.Add(hit.Id, hit.Distance, hit.Datapoint.CrowdingTag);
+        }
+        return collector.ToList().Select(n => byId[n.Id]).ToArray();
+    }
+
+    /// <summary>Stable across processes and restarts (unlike string.GetHashCode), so a product always lands on one shard.</summary>
+    public static int ShardOf(string id, int shards) => (int)(XxHash32.HashToUInt32(System.Text.Encoding.UTF8.GetBytes(id)) % (uint)shards);
+
+    IShardGrain Shard(int i) => GrainFactory.GetGrain<IShardGrain>($"{Tenant}/{Name}/{state.State.Incarnation}/{i}");
+
+    CatalogSpec Spec() => state.State.Spec ?? throw new CatalogRequestException(CatalogError.NotFound, $"Catalog '{Name}' does not exist.");
+
+    static CatalogRequestException Invalid(string message) => new(CatalogError.Invalid, message);
+}

@@ -1,0 +1,25 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Catalogs.Grains;
+
+/// <summary>Settings of the silo side (section <c>Catalogs</c>), validated at start-up.</summary>
+public sealed class CatalogsOptions
+{
+    public const string Section = "Catalogs";
+
+    /// <summary>Root of shard logs, snapshots and grain state (env <c>Catalogs__DataPath</c>).</summary>
+    [Required] public string DataPath { get; set; } = "./data";
+
+    /// <summary>Images with more pixels are refused from their header, before decoding (decompression bombs).</summary>
+    [Range(1, 1_000_000_000)] public long MaxImagePixels { get; set; } = 40_000_000;
+
+    /// <summary>A shard writes a snapshot once this many log records have accumulated since the last one.</summary>
+    [Range(1, int.MaxValue)] public int SnapshotEveryRecords { get; set; } = 20_000;
+
+    /// <summary>Largest encoder batch, and how long the first request of a batch waits for company.</summary>
+    [Range(1, 256)] public int MaxEncoderBatch { get; set; } = 32;
+    [Range(0, 1000)] public int EncoderBatchWaitMilliseconds { get; set; } = 2;
+
+    /// <summary>Folders searched for models before downloading (default: $CATALOGS_MODELS, ./models, ../shared/models).</summary>
+    public string[]? ModelPaths { get; set; }
+}

@@ -1,0 +1,15 @@
+using Orleans.Concurrency;
+
+namespace Catalogs.Grains.Encoders;
+
+/// <summary>Local, scalable entry to the silo's <see cref="EncoderService"/>: decoding and inference run on the
+/// thread pool, so the grain only awaits and many requests interleave into shared batches.</summary>
+[StatelessWorker, Reentrant]
+public sealed class EncoderGrain(EncoderService encoders) : Grain, IEncoderGrain
+{
+    public Task<EncoderDescription> Describe(EncoderDraft draft, CancellationToken cancellationToken) =>
+        encoders.DescribeAsync(draft, cancellationToken);
+
+    public Task<float[][]> Encode(EncoderSpec encoder, byte[][] images, CancellationToken cancellationToken) =>
+        encoders.EncodeAsync(encoder, images, cancellationToken);
+}

@@ -1,0 +1,108 @@
+using System.Collections.Concurrent;
+using Catalogs.Encoding;
+using Catalogs.Imaging;
+using Microsoft.Extensions.Options;
+
+namespace Catalogs.Grains.Encoders;
+
+/// <summary>
+/// The silo's encoders: resolves encoder drafts against their models and encodes images, one shared batching
+/// session per distinct configuration. Everything heavy runs on the thread pool; callers only await.
+/// </summary>
+public sealed class EncoderService(ModelResolver models, EncoderRegistry registry, IOptions<CatalogsOptions> options) : IAsyncDisposable
+{
+    static readonly float[] ImageNetMean = [0.485f, 0.456f, 0.406f], ImageNetStd = [0.229f, 0.224f, 0.225f];
+    readonly ConcurrentDictionary<string, Lazy<Task<OnnxGraph>>> graphs = new();
+    readonly ImageLimits limits = new(options.Value.MaxImagePixels);
+
+    public static readonly string[] ResizeModes = ["shorterSideCenterCrop", "stretch"];
+    public static readonly string[] ChannelOrders = ["rgb", "bgr"];
+    public static readonly string[] PoolingModes = ["globalAverage", "none"];
+
+    public async Task<EncoderDescription> DescribeAsync(EncoderDraft draft, CancellationToken cancellationToken)
+    {
+        var model = draft.Model;
+        if (string.IsNullOrWhiteSpace(model)) throw Invalid("encoder.model is required.");
+        if (!ModelResolver.IsValidName(model)) throw Invalid($"encoder.model '{model}' is not a model file name (letters, digits, '.', '_', '-', ending in .onnx).");
+        if (!models.IsKnown(model)) throw Invalid($"Model '{model}' is not available: it is in no model folder and has no download address.");
+        var path = await models.ResolveAsync(model, cancellationToken);
+        var graph = await GraphAsync(path);
+        var input = draft.Input ?? (graph.Inputs.Count == 1 ? graph.Inputs[0] : throw Invalid($"The model has several inputs ({string.Join(", ", graph.Inputs)}): name one in encoder.input."));
+        if (!graph.Inputs.Contains(input)) throw Invalid($"The model has no input '{input}'; its inputs are {string.Join(", ", graph.Inputs)}.");
+        var output = draft.Output ?? graph.Outputs[0];
+        if (!graph.ProducedBy.ContainsKey(output)) throw Invalid($"The model has no tensor '{output}'. Its outputs are {string.Join(", ", graph.Outputs)}; any intermediate tensor name is accepted too.");
+        var probe = new EncoderOptions(path, input, output, PreprocessOptions.ImageNet(), Pooling.None, false, false);
+        bool canDequantize = graph.HasInitializer(probe.ScaleName) && graph.HasInitializer(probe.ZeroPointName);
+        if (draft.Dequantize == true && !canDequantize) throw Invalid($"encoder.dequantize is set but the model has no '{probe.ScaleName}'/'{probe.ZeroPointName}' initializers.");
+        var spec = new EncoderSpec(
+            model, input, output,
+            draft.InputSize ?? 224,
+            draft.Resize ?? ResizeModes[0],
+            draft.Mean ?? ImageNetMean,
+            draft.Std ?? ImageNetStd,
+            draft.ChannelOrder ?? ChannelOrders[0],
+            draft.Pooling ?? PoolingModes[0],
+            draft.Dequantize ?? canDequantize,
+            draft.Normalize ?? true);
+        Validate(spec);
+        try
+        {
+            var encoder = await registry.GetAsync(ToOptions(spec, path));
+            return new EncoderDescription(spec, encoder.Dimensions);
+        }
+        catch (Exception ex) when (ex is EncoderConfigException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+        {
+            throw Invalid($"The encoder cannot run: {ex.Message}");
+        }
+    }
+
+    /// <summary>Embeds images; refused images raise <see cref="CatalogRequestException"/> naming the image.</summary>
+    public async Task<float[][]> EncodeAsync(EncoderSpec spec, byte[][] images, CancellationToken cancellationToken)
+    {
+        var path = await models.ResolveAsync(spec.Model, cancellationToken);
+        var encoder = await registry.GetAsync(ToOptions(spec, path));
+        var tasks = images.Select(image => encoder.EncodeAsync(image, limits, cancellationToken)).ToArray();
+        try
+        {
+            return await Task.WhenAll(tasks);
+        }
+        catch (ImageRejectedException)
+        {
+            var index = Array.FindIndex(tasks, t => t.IsFaulted);
+            var rejected = (ImageRejectedException)tasks[index].Exception!.InnerException!;
+            var where = images.Length > 1 ? $"Image {index}: " : "";
+            throw new CatalogRequestException(rejected.Reason switch
+            {
+                ImageRejection.UnsupportedFormat => CatalogError.ImageUnsupported,
+                ImageRejection.TooManyPixels => CatalogError.ImageTooLarge,
+                _ => CatalogError.Invalid,
+            }, where + rejected.Message);
+        }
+    }
+
+    Task<OnnxGraph> GraphAsync(string path) =>
+        graphs.GetOrAdd(path, p => new Lazy<Task<OnnxGraph>>(() => Task.Run(() => new OnnxGraph(File.ReadAllBytes(p))))).Value;
+
+    static void Validate(EncoderSpec spec)
+    {
+        if (spec.InputSize is < 16 or > 2048) throw Invalid("encoder.inputSize must be between 16 and 2048 pixels.");
+        if (!ResizeModes.Contains(spec.Resize)) throw Invalid($"encoder.resize must be one of {string.Join(", ", ResizeModes)}.");
+        if (!ChannelOrders.Contains(spec.ChannelOrder)) throw Invalid($"encoder.channelOrder must be one of {string.Join(", ", ChannelOrders)}.");
+        if (!PoolingModes.Contains(spec.Pooling)) throw Invalid($"encoder.pooling must be one of {string.Join(", ", PoolingModes)}.");
+        if (spec.Mean.Length != 3 || spec.Mean.Any(m => !float.IsFinite(m))) throw Invalid("encoder.mean must hold 3 finite numbers.");
+        if (spec.Std.Length != 3 || spec.Std.Any(s => !float.IsFinite(s) || s <= 0)) throw Invalid("encoder.std must hold 3 positive numbers.");
+    }
+
+    static EncoderOptions ToOptions(EncoderSpec spec, string path) => new(
+        path, spec.Input, spec.Output,
+        new PreprocessOptions(spec.InputSize, spec.InputSize,
+            spec.Resize == "stretch" ? ResizeMode.Stretch : ResizeMode.ShorterSideCenterCrop,
+            spec.ChannelOrder == "bgr" ? ChannelOrder.Bgr : ChannelOrder.Rgb,
+            spec.Mean, spec.Std),
+        spec.Pooling == "globalAverage" ? Pooling.GlobalAverage : Pooling.None,
+        spec.Dequantize, spec.Normalize);
+
+    static CatalogRequestException Invalid(string message) => new(CatalogError.Invalid, message);
+
+    public ValueTask DisposeAsync() => registry.DisposeAsync();
+}

@@ -1,0 +1,38 @@
+using Catalogs.VectorIndex;
+
+namespace Catalogs.Grains.Shards;
+
+/// <summary>Maps the Vertex-shaped wire records onto the vector index's filter model.</summary>
+public static class FilterMapping
+{
+    public static readonly string[] Operators = ["LESS", "LESS_EQUAL", "EQUAL", "GREATER_EQUAL", "GREATER", "NOT_EQUAL"];
+
+    public static PointAttributes ToAttributes(Datapoint point) => new(
+        point.Restricts.Select(r => new TokenRestrict(r.Namespace, r.AllowList, r.DenyList)).ToArray(),
+        point.NumericRestricts.Select(n => new NumericValue(n.Namespace, n.Value)).ToArray(),
+        point.CrowdingTag);
+
+    public static SearchFilter ToFilter(SearchQuery query) => new(
+        query.Restricts.Select(r => new TokenRestrict(r.Namespace, r.AllowList, r.DenyList)).ToArray(),
+        query.NumericRestricts.Select(n => new NumericCondition(n.Namespace, ParseOp(n.Op), n.Value)).ToArray());
+
+    public static NumericOp ParseOp(string? op) => op switch
+    {
+        "LESS" => NumericOp.Less,
+        "LESS_EQUAL" => NumericOp.LessEqual,
+        "EQUAL" => NumericOp.Equal,
+        "GREATER_EQUAL" => NumericOp.GreaterEqual,
+        "GREATER" => NumericOp.Greater,
+        "NOT_EQUAL" => NumericOp.NotEqual,
+        _ => throw new CatalogRequestException(CatalogError.Invalid, $"numericRestricts op '{op}' is not one of {string.Join(", ", Operators)}."),
+    };
+
+    public static DistanceMetric ParseMetric(string metric) => metric switch
+    {
+        "cosine" => DistanceMetric.Cosine,
+        "dot" => DistanceMetric.DotProduct,
+        "squaredL2" => DistanceMetric.SquaredL2,
+        "l1" => DistanceMetric.L1,
+        _ => throw new CatalogRequestException(CatalogError.Invalid, $"metric '{metric}' is not one of cosine, dot, squaredL2, l1."),
+    };
+}

@@ -1,0 +1,236 @@
+using System.Text.Json;
+using Catalogs.Storage;
+using Catalogs.VectorIndex;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Concurrency;
+
+namespace Catalogs.Grains.Shards;
+
+/// <summary>
+/// A hash partition of a catalog. Writes are ordered by sequence number, appended to the write-ahead log (group
+/// commit: concurrent writes share an fsync), applied to the index once durable, and only then acknowledged.
+/// On activation the shard loads its newest snapshot and replays the log after it; snapshots are written in the
+/// background and let the log be truncated. Searches and loading run on the thread pool, off the grain scheduler.
+/// </summary>
+[Reentrant]
+public sealed class ShardGrain(IOptions<CatalogsOptions> options, ILogger<ShardGrain> logger) : Grain, IShardGrain
+{
+    const byte UpsertKind = 1, DeleteKind = 2;
+    static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    readonly Dictionary<string, Datapoint> points = new(StringComparer.Ordinal);
+    readonly Queue<(long Sequence, string Id, Datapoint? Upsert, TaskCompletionSource<bool>? Removed)> durableNotApplied = new();
+    string directory = "";
+    ShardSettings? settings;
+    WriteAheadLog? log;
+    ExactIndex? index;
+    long assigned, applied, snapshotSequence, sinceSnapshot;
+    Task snapshotTask = Task.CompletedTask;
+
+    string SettingsPath => Path.Combine(directory, "shard.json");
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        // Key: tenant/catalog/incarnation/shard; every part is validated upstream to be file-name safe.
+        directory = Path.Combine(Path.GetFullPath(options.Value.DataPath), "shards", Path.Combine(this.GetPrimaryKeyString().Split('/')));
+        if (File.Exists(SettingsPath))
+        {
+            var saved = JsonSerializer.Deserialize<ShardSettings>(await File.ReadAllBytesAsync(SettingsPath, cancellationToken), Json)!;
+            await OpenAsync(saved);
+        }
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        await snapshotTask;
+        if (log is not null) await log.DisposeAsync();
+        index?.Dispose();
+    }
+
+    public async Task Initialize(ShardSettings settings, CancellationToken cancellationToken)
+    {
+        if (this.settings is not null)
+        {
+            if (this.settings != settings) throw new CatalogRequestException(CatalogError.Conflict, "The shard already exists with other settings.");
+            return;
+        }
+        Directory.CreateDirectory(directory);
+        var temp = SettingsPath + ".tmp";
+        await File.WriteAllBytesAsync(temp, JsonSerializer.SerializeToUtf8Bytes(settings, Json), cancellationToken);
+        FileDurability.Publish(temp, SettingsPath);
+        await OpenAsync(settings);
+    }
+
+    async Task OpenAsync(ShardSettings saved)
+    {
+        var metric = FilterMapping.ParseMetric(saved.Metric);
+        var dir = directory;
+        // Loading reads every vector: do it on the thread pool, then take the results in this turn.
+        var (loadedIndex, loadedPoints, loadedLog, snapshotSeq) = await Task.Run(() =>
+        {
+            var idx = new ExactIndex(saved.Dimensions, metric);
+            var map = new Dictionary<string, Datapoint>(StringComparer.Ordinal);
+            var snapshot = SnapshotFile.ReadLatest(dir, message => logger.LogWarning("Skipping damaged snapshot: {Message}", message));
+            foreach (var entry in snapshot?.Entries ?? [])
+            {
+                var p = DatapointCodec.Decode(entry);
+                map[p.Id] = p;
+                idx.Upsert(p.Id, p.FeatureVector, FilterMapping.ToAttributes(p));
+            }
+            var wal = WriteAheadLog.Open(Path.Combine(dir, "log"));
+            long replayed = 0;
+            foreach (var record in wal.ReadFrom(snapshot?.Sequence ?? 0))
+            {
+                if (record.Kind == UpsertKind)
+                {
+                    var p = DatapointCodec.Decode(record.Payload.Span);
+                    map[p.Id] = p;
+                    idx.Upsert(p.Id, p.FeatureVector, FilterMapping.ToAttributes(p));
+                }
+                else
+                {
+                    var id = System.Text.Encoding.UTF8.GetString(record.Payload.Span);
+                    map.Remove(id);
+                    idx.Remove(id);
+                }
+                replayed++;
+            }
+            logger.LogInformation("Shard {Shard} loaded {Points} products (snapshot at {Snapshot}, {Replayed} log records replayed)",
+                dir, map.Count, snapshot?.Sequence ?? 0, replayed);
+            return (idx, map, wal, snapshot?.Sequence ?? 0);
+        });
+        index = loadedIndex;
+        foreach (var (id, p) in loadedPoints) points[id] = p;
+        log = loadedLog;
+        assigned = applied = Math.Max(loadedLog.LastSequence, snapshotSeq);
+        snapshotSequence = snapshotSeq;
+        sinceSnapshot = applied - snapshotSeq;
+        settings = saved;
+    }
+
+    public async Task Upsert(Datapoint[] datapoints, CancellationToken cancellationToken)
+    {
+        var (wal, s) = Ready();
+        var records = new LogRecord[datapoints.Length];
+        for (int i = 0; i < datapoints.Length; i++)
+        {
+            var p = datapoints[i];
+            if (p.FeatureVector.Length != s.Dimensions)
+                throw new CatalogRequestException(CatalogError.Invalid, $"Datapoint '{p.Id}' has {p.FeatureVector.Length} dimensions; the catalog has {s.Dimensions}.");
+        }
+        long last = 0;
+        for (int i = 0; i < datapoints.Length; i++)
+        {
+            last = ++assigned;
+            records[i] = new LogRecord(last, UpsertKind, DatapointCodec.Encode(datapoints[i]));
+            durableNotApplied.Enqueue((last, datapoints[i].Id, datapoints[i], null));
+        }
+        await wal.AppendAsync(records);
+        ApplyDurableThrough(last);
+    }
+
+    public async Task<bool> Remove(string id, CancellationToken cancellationToken)
+    {
+        var (wal, _) = Ready();
+        // Always logged, even when absent now: an upsert of the same id may be in flight ahead of it.
+        var seq = ++assigned;
+        var removed = new TaskCompletionSource<bool>();
+        durableNotApplied.Enqueue((seq, id, null, removed));
+        await wal.AppendAsync(new LogRecord(seq, DeleteKind, System.Text.Encoding.UTF8.GetBytes(id)));
+        ApplyDurableThrough(seq);
+        return await removed.Task;
+    }
+
+    /// <summary>The log is sequential, so once record <paramref name="sequence"/> is durable every earlier one is too:
+    /// apply them all, in order, whichever caller's continuation gets here first.</summary>
+    void ApplyDurableThrough(long sequence)
+    {
+        while (durableNotApplied.TryPeek(out var next) && next.Sequence <= sequence)
+        {
+            durableNotApplied.Dequeue();
+            if (next.Upsert is { } p)
+            {
+                points[p.Id] = p;
+                index!.Upsert(p.Id, p.FeatureVector, FilterMapping.ToAttributes(p));
+            }
+            else
+            {
+                bool existed = points.Remove(next.Id);
+                index!.Remove(next.Id);
+                next.Removed?.TrySetResult(existed);
+            }
+            applied = next.Sequence;
+            sinceSnapshot++;
+        }
+        MaybeSnapshot();
+    }
+
+    void MaybeSnapshot()
+    {
+        if (!snapshotTask.IsCompleted || sinceSnapshot < options.Value.SnapshotEveryRecords) return;
+        snapshotTask = WriteSnapshotAsync();
+    }
+
+    async Task WriteSnapshotAsync()
+    {
+        // The state as of `applied`, captured in this turn: datapoints are immutable, so the references suffice.
+        long sequence = applied;
+        var items = points.Values.ToArray();
+        sinceSnapshot = 0;
+        try
+        {
+            await log!.RollAsync();
+            var dir = directory;
+            await Task.Run(() => SnapshotFile.WriteAsync(dir, sequence, items.Select(p => (ReadOnlyMemory<byte>)DatapointCodec.Encode(p))));
+            snapshotSequence = sequence;
+            int deleted = log.DeleteSegmentsThrough(sequence);
+            logger.LogDebug("Shard {Shard} snapshot at {Sequence}: {Count} products, {Deleted} log segments deleted", directory, sequence, items.Length, deleted);
+        }
+        catch (Exception ex)
+        {
+            // The log still holds everything; the next threshold retries.
+            logger.LogError(ex, "Snapshot of shard {Shard} at {Sequence} failed", directory, sequence);
+        }
+    }
+
+    public Task<Datapoint?> Get(string id, CancellationToken cancellationToken)
+    {
+        Ready();
+        return Task.FromResult(points.GetValueOrDefault(id));
+    }
+
+    public async Task<SearchHit[]> Search(SearchQuery query, CancellationToken cancellationToken)
+    {
+        var (_, s) = Ready();
+        if (query.Vector.Length != s.Dimensions)
+            throw new CatalogRequestException(CatalogError.Invalid, $"The query vector has {query.Vector.Length} dimensions; the catalog has {s.Dimensions}.");
+        var idx = index!;
+        var searchOptions = new SearchOptions(query.NeighborCount, FilterMapping.ToFilter(query), query.PerCrowdingAttributeNeighborCount, query.ExcludeId);
+        var neighbors = await Task.Run(() => idx.Search(query.Vector, searchOptions), cancellationToken);
+        var hits = new List<SearchHit>(neighbors.Count);
+        foreach (var n in neighbors)
+            if (points.TryGetValue(n.Id, out var p)) hits.Add(new SearchHit(n.Id, n.Distance, p));
+        return hits.ToArray();
+    }
+
+    public Task<ShardStats> GetStats(CancellationToken cancellationToken)
+    {
+        var (_, s) = Ready();
+        return Task.FromResult(new ShardStats(s.Shard, points.Count, applied, snapshotSequence));
+    }
+
+    public async Task Drop(CancellationToken cancellationToken)
+    {
+        await snapshotTask;
+        if (log is not null) await log.DisposeAsync();
+        log = null;
+        settings = null;
+        points.Clear();
+        if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
+        DeactivateOnIdle();
+    }
+
+    (WriteAheadLog Log, ShardSettings Settings) Ready() =>
+        log is not null && settings is not null ? (log, settings) : throw new CatalogRequestException(CatalogError.NotFound, "The shard is not initialized (its catalog does not exist).");
+}
