@@ -3,24 +3,25 @@ namespace Catalogs.VectorIndex;
 /// <summary>
 /// Brute-force index: scans every point. Exact by construction, so it is the ground truth for recall, the index of
 /// small shards, and the fallback for very selective filters. Freed slots are reused, so churn does not grow it.
-/// Readers share a lock; a writer holds it only for the time of a slot update.
+/// Readers take no lock: each slot holds one immutable entry swapped atomically, so a search sees every point
+/// either before or after a concurrent write, never half of one, and writers can never starve readers.
 /// </summary>
 public sealed class ExactIndex(int dimensions, DistanceMetric metric) : IVectorIndex, IDisposable
 {
-    readonly ReaderWriterLockSlim gate = new(LockRecursionPolicy.NoRecursion);
+    sealed record Entry(string Id, float[] Vector, PointAttributes Attributes);
+
+    readonly Lock writeGate = new();
     readonly Dictionary<string, int> slotOf = new(StringComparer.Ordinal);
     readonly Stack<int> freeSlots = new();
-    float[]?[] vectors = new float[]?[16];
-    string?[] ids = new string?[16];
-    PointAttributes[] attributes = new PointAttributes[16];
-    int used;
+    volatile Entry?[] entries = new Entry?[16];
+    volatile int used;
 
     public int Dimensions { get; } = dimensions > 0 ? dimensions : throw new ArgumentOutOfRangeException(nameof(dimensions));
     public DistanceMetric Metric { get; } = metric;
 
     public int Count
     {
-        get { gate.EnterReadLock(); try { return slotOf.Count; } finally { gate.ExitReadLock(); } }
+        get { lock (writeGate) return slotOf.Count; }
     }
 
     public void Upsert(string id, ReadOnlySpan<float> vector, PointAttributes attributes)
@@ -29,41 +30,39 @@ public sealed class ExactIndex(int dimensions, DistanceMetric metric) : IVectorI
         if (vector.Length != Dimensions) throw new ArgumentException($"Expected {Dimensions} dimensions, got {vector.Length}.", nameof(vector));
         var stored = vector.ToArray();
         if (Metric == DistanceMetric.Cosine) VectorMath.NormalizeInPlace(stored);
-        gate.EnterWriteLock();
-        try
+        var entry = new Entry(id, stored, attributes);
+        lock (writeGate)
         {
             if (!slotOf.TryGetValue(id, out var slot))
             {
-                slot = freeSlots.Count > 0 ? freeSlots.Pop() : used++;
-                if (slot >= vectors.Length) Grow();
+                slot = freeSlots.Count > 0 ? freeSlots.Pop() : used;
+                if (slot >= entries.Length)
+                {
+                    var grown = new Entry?[entries.Length * 2];
+                    Array.Copy(entries, grown, entries.Length);
+                    entries = grown; // published before `used` grows past the old length
+                }
                 slotOf[id] = slot;
             }
-            vectors[slot] = stored;
-            ids[slot] = id;
-            this.attributes[slot] = attributes;
+            Volatile.Write(ref entries[slot], entry);
+            if (slot == used) used = slot + 1;
         }
-        finally { gate.ExitWriteLock(); }
     }
 
     public bool Remove(string id)
     {
-        gate.EnterWriteLock();
-        try
+        lock (writeGate)
         {
             if (!slotOf.Remove(id, out var slot)) return false;
-            vectors[slot] = null;
-            ids[slot] = null;
-            attributes[slot] = PointAttributes.None;
+            Volatile.Write(ref entries[slot], null);
             freeSlots.Push(slot);
             return true;
         }
-        finally { gate.ExitWriteLock(); }
     }
 
     public bool Contains(string id)
     {
-        gate.EnterReadLock();
-        try { return slotOf.ContainsKey(id); } finally { gate.ExitReadLock(); }
+        lock (writeGate) return slotOf.ContainsKey(id);
     }
 
     public IReadOnlyList<Neighbor> Search(ReadOnlySpan<float> query, SearchOptions options)
@@ -78,34 +77,21 @@ public sealed class ExactIndex(int dimensions, DistanceMetric metric) : IVectorI
             q = copy;
         }
         var filter = options.Filter is { IsEmpty: false } f ? f : null;
+        bool crowding = options.PerCrowdingAttribute is not null;
         var collector = new ResultCollector(options.K, options.PerCrowdingAttribute);
-        gate.EnterReadLock();
-        try
+        int count = used;
+        var snapshot = entries;
+        for (int slot = 0; slot < count && slot < snapshot.Length; slot++)
         {
-            for (int slot = 0; slot < used; slot++)
-            {
-                var v = vectors[slot];
-                if (v is null) continue;
-                var id = ids[slot]!;
-                if (options.ExcludeId is not null && id == options.ExcludeId) continue;
-                var a = attributes[slot];
-                if (filter is not null && !filter.Matches(a)) continue;
-                float d = VectorMath.Distance(Metric, q, v);
-                if (d < collector.Threshold || options.PerCrowdingAttribute is not null)
-                    collector.Add(id, d, a.CrowdingAttribute);
-            }
+            var e = Volatile.Read(ref snapshot[slot]);
+            if (e is null) continue;
+            if (options.ExcludeId is not null && e.Id == options.ExcludeId) continue;
+            if (filter is not null && !filter.Matches(e.Attributes)) continue;
+            float d = VectorMath.Distance(Metric, q, e.Vector);
+            if (crowding || d < collector.Threshold) collector.Add(e.Id, d, e.Attributes.CrowdingAttribute);
         }
-        finally { gate.ExitReadLock(); }
         return collector.ToList();
     }
 
-    void Grow()
-    {
-        int size = vectors.Length * 2;
-        Array.Resize(ref vectors, size);
-        Array.Resize(ref ids, size);
-        Array.Resize(ref attributes, size);
-    }
-
-    public void Dispose() => gate.Dispose();
+    public void Dispose() { }
 }
