@@ -27,7 +27,8 @@ builder.Services.Configure<FormOptions>(form => form.MultipartBodyLengthLimit = 
 builder.Services.AddCatalogsSiloServices(builder.Configuration);
 builder.UseOrleans(silo =>
 {
-    silo.UseLocalhostClustering();
+    var ports = builder.Configuration.GetSection("Orleans");
+    silo.UseLocalhostClustering(ports.GetValue("SiloPort", 11111), ports.GetValue("GatewayPort", 30000));
     silo.AddCatalogsFileStorage();
 });
 
@@ -49,7 +50,23 @@ builder.Services.AddDemoCatalogs(builder.Configuration);
 var app = builder.Build();
 
 app.UseExceptionHandler();
-app.UseStatusCodePages();
+// Refusals made by routing itself (unknown route, wrong method, wrong Content-Type) get problem+json with a reason too.
+app.UseStatusCodePages(async context =>
+{
+    var http = context.HttpContext;
+    var detail = http.Response.StatusCode switch
+    {
+        404 => $"There is no endpoint at {http.Request.Path}.",
+        405 => $"{http.Request.Method} is not allowed on {http.Request.Path}.",
+        415 => $"Content-Type '{http.Request.ContentType}' is not accepted here: send application/json or multipart/form-data as the endpoint documents.",
+        _ => null,
+    };
+    await http.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
+    {
+        HttpContext = http,
+        ProblemDetails = { Status = http.Response.StatusCode, Detail = detail },
+    });
+});
 app.MapOpenApi();
 app.MapScalarApiReference("/docs");
 app.MapGet("/", () => Results.Redirect("/docs")).ExcludeFromDescription();

@@ -1,4 +1,4 @@
-using Catalogs.Encoding;
+using Catalogs.Encoders;
 using Catalogs.Grains.Encoders;
 using Catalogs.Grains.Storage;
 using Microsoft.Extensions.Configuration;

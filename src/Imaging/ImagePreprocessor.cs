@@ -43,6 +43,12 @@ public static class ImagePreprocessor
     {
         format = Sniff(bytes) ?? throw new ImageRejectedException(ImageRejection.UnsupportedFormat,
             "Unsupported image format: expected JPEG, PNG, WebP, GIF or BMP.");
+        var declared = ImageDimensions.Read(bytes, format) ?? throw new ImageRejectedException(ImageRejection.Undecodable,
+            $"The {format} image cannot be decoded: its header is damaged or cut short.");
+        long declaredPixels = (long)declared.Width * declared.Height;
+        if (declaredPixels > limits.MaxPixels)
+            throw new ImageRejectedException(ImageRejection.TooManyPixels,
+                $"The image is {declared.Width}×{declared.Height} = {declaredPixels:N0} pixels; the limit is {limits.MaxPixels:N0}.");
         // The codec owns the stream it is given.
         var codec = SKCodec.Create(new SKMemoryStream(bytes.ToArray()), out var result);
         if (codec is null)
@@ -142,7 +148,9 @@ public static class ImagePreprocessor
             ty = (options.Height - upright.Height * sy) / 2;
         }
         // Transparent pixels are composited over white: products on transparent backgrounds look as on a page.
-        return Draw(upright, options.Width, options.Height, new SKMatrix(sx, 0, tx, 0, sy, ty, 0, 0, 1), Final, SKColors.White);
+        // Mitchell is not interpolating, so an image already at the target size is copied, not resampled.
+        bool identity = sx == 1 && sy == 1 && tx == MathF.Round(tx) && ty == MathF.Round(ty);
+        return Draw(upright, options.Width, options.Height, new SKMatrix(sx, 0, tx, 0, sy, ty, 0, 0, 1), identity ? SKSamplingOptions.Default : Final, SKColors.White);
     }
 
     static SKBitmap Draw(SKBitmap source, int width, int height, SKMatrix matrix, SKSamplingOptions sampling, SKColor background)

@@ -25,7 +25,9 @@ public sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILo
             BadHttpRequestException b => (b.StatusCode, b.StatusCode == StatusCodes.Status413PayloadTooLarge
                 ? "The request body is larger than the limit." : b.Message),
             JsonException j => (StatusCodes.Status400BadRequest, "Malformed JSON: " + j.Message),
-            InvalidDataException d => (StatusCodes.Status400BadRequest, d.Message), // e.g. multipart section limits
+            InvalidDataException d when d.Message.Contains("length limit", StringComparison.OrdinalIgnoreCase) =>
+                (StatusCodes.Status413PayloadTooLarge, "The request body is larger than the limit: " + d.Message),
+            InvalidDataException d => (StatusCodes.Status400BadRequest, d.Message), // malformed multipart
             OperationCanceledException when context.RequestAborted.IsCancellationRequested => (499, "The client closed the request."),
             _ => (StatusCodes.Status500InternalServerError, "An unexpected error occurred."),
         };

@@ -1,3 +1,4 @@
+using System.Text;
 using System.IO.Hashing;
 using Catalogs.Grains.Shards;
 using Catalogs.VectorIndex;
@@ -158,7 +159,7 @@ public sealed class CatalogGrain(
     }
 
     /// <summary>Stable across processes and restarts (unlike string.GetHashCode), so a product always lands on one shard.</summary>
-    public static int ShardOf(string id, int shards) => (int)(XxHash32.HashToUInt32(System.Text.Encoding.UTF8.GetBytes(id)) % (uint)shards);
+    public static int ShardOf(string id, int shards) => (int)(XxHash32.HashToUInt32(Encoding.UTF8.GetBytes(id)) % (uint)shards);
 
     IShardGrain Shard(int i) => GrainFactory.GetGrain<IShardGrain>($"{Tenant}/{Name}/{state.State.Incarnation}/{i}");
 

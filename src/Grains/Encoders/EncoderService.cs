@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using Catalogs.Encoding;
+using Catalogs.Encoders;
 using Catalogs.Imaging;
 using Microsoft.Extensions.Options;
 

@@ -1,3 +1,4 @@
+using System.Text;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text.Json;
@@ -18,7 +19,7 @@ public static class DatapointCodec
 
     public static byte[] Encode(Datapoint point)
     {
-        var id = System.Text.Encoding.UTF8.GetBytes(point.Id);
+        var id = Encoding.UTF8.GetBytes(point.Id);
         var meta = JsonSerializer.SerializeToUtf8Bytes(new Meta(point.Restricts, point.NumericRestricts, point.CrowdingTag, point.AttributesJson), Json);
         var vector = MemoryMarshal.AsBytes(point.FeatureVector.AsSpan());
         var bytes = new byte[1 + 4 + id.Length + 4 + vector.Length + 8 + 4 + meta.Length];
@@ -40,7 +41,7 @@ public static class DatapointCodec
         if (span.Length < 1 || span[0] != Version) throw new InvalidDataException($"Unknown datapoint encoding version {(span.Length > 0 ? span[0] : -1)}.");
         int at = 1;
         int idLength = BinaryPrimitives.ReadInt32LittleEndian(span[at..]); at += 4;
-        var id = System.Text.Encoding.UTF8.GetString(span.Slice(at, idLength)); at += idLength;
+        var id = Encoding.UTF8.GetString(span.Slice(at, idLength)); at += idLength;
         int dims = BinaryPrimitives.ReadInt32LittleEndian(span[at..]); at += 4;
         var vector = MemoryMarshal.Cast<byte, float>(span.Slice(at, dims * 4)).ToArray(); at += dims * 4;
         var ticks = BinaryPrimitives.ReadInt64LittleEndian(span[at..]); at += 8;

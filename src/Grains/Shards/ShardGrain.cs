@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using Catalogs.Storage;
 using Catalogs.VectorIndex;
@@ -90,7 +91,7 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, ILogger<ShardG
                 }
                 else
                 {
-                    var id = System.Text.Encoding.UTF8.GetString(record.Payload.Span);
+                    var id = Encoding.UTF8.GetString(record.Payload.Span);
                     map.Remove(id);
                     idx.Remove(id);
                 }
@@ -137,7 +138,7 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, ILogger<ShardG
         var seq = ++assigned;
         var removed = new TaskCompletionSource<bool>();
         durableNotApplied.Enqueue((seq, id, null, removed));
-        await wal.AppendAsync(new LogRecord(seq, DeleteKind, System.Text.Encoding.UTF8.GetBytes(id)));
+        await wal.AppendAsync(new LogRecord(seq, DeleteKind, Encoding.UTF8.GetBytes(id)));
         ApplyDurableThrough(seq);
         return await removed.Task;
     }

@@ -1,7 +1,7 @@
 using Catalogs.Imaging;
 using Catalogs.Tests;
 
-namespace Catalogs.Encoding.Tests;
+namespace Catalogs.Encoders.Tests;
 
 public class OnnxEncoderTests
 {

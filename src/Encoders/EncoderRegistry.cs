@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 
-namespace Catalogs.Encoding;
+namespace Catalogs.Encoders;
 
 /// <summary>One shared <see cref="BatchingEncoder"/> (and so one inference session) per distinct encoder configuration.</summary>
 public sealed class EncoderRegistry(BatchingOptions? batching = null) : IAsyncDisposable

@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace Catalogs.Encoding;
+namespace Catalogs.Encoders;
 
 /// <summary>Where models are looked for and fetched from.</summary>
 /// <param name="SearchPaths">Folders searched in order (default: <c>$CATALOGS_MODELS</c>, <c>./models</c>, <c>../shared/models</c>).</param>
@@ -94,7 +94,7 @@ public sealed partial class ModelResolver(HttpClient http, ModelResolverOptions?
     /// <summary>Reads an embedded manifest of "name value" (or "checksum  name") lines.</summary>
     static Dictionary<string, string> ReadManifest(string resource, bool checksumFirst = false)
     {
-        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream("Catalogs.Encoding.models." + resource);
+        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream("Catalogs.Encoders.models." + resource);
         var map = new Dictionary<string, string>(StringComparer.Ordinal);
         if (stream is null) return map;
         using var reader = new StreamReader(stream);

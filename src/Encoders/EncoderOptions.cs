@@ -1,6 +1,6 @@
 using Catalogs.Imaging;
 
-namespace Catalogs.Encoding;
+namespace Catalogs.Encoders;
 
 public enum Pooling
 {

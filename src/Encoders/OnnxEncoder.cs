@@ -2,7 +2,7 @@ using System.Numerics.Tensors;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 
-namespace Catalogs.Encoding;
+namespace Catalogs.Encoders;
 
 /// <summary>
 /// One ONNX Runtime session for one encoder configuration. <see cref="Run"/> takes a batch of preprocessed image

@@ -1,7 +1,7 @@
 using System.Threading.Channels;
 using Catalogs.Imaging;
 
-namespace Catalogs.Encoding;
+namespace Catalogs.Encoders;
 
 /// <summary>
 /// Coalesces concurrent encode requests into batches for one <see cref="OnnxEncoder"/>. Decoding and resizing run on

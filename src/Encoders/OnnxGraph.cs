@@ -1,6 +1,6 @@
 using Google.Protobuf;
 
-namespace Catalogs.Encoding;
+namespace Catalogs.Encoders;
 
 /// <summary>
 /// Reads and edits an ONNX model at the protobuf wire level (no generated classes needed): lists the tensors the

@@ -1,0 +1,96 @@
+using System.Net;
+using System.Text;
+
+namespace Catalogs.ApiHost.Tests;
+
+/// <summary>Every kind of bad input gets a clear 4xx problem+json, and a refused request changes nothing.</summary>
+[Collection(ApiCollection.Name)]
+public class BadInputTests(ApiFactory factory)
+{
+    readonly HttpClient http = factory.CreateClient();
+    const string Url = "/v1/catalogs/bad-input";
+
+    async Task<long> Products()
+    {
+        var info = await (await http.GetAsync(Url)).Json(HttpStatusCode.OK);
+        return info["products"]!.GetValue<long>();
+    }
+
+    async Task EnsureCatalog()
+    {
+        var r = await http.PutJson(Url, new { dimensions = 3, metric = "cosine", shards = 2 });
+        Assert.True(r.IsSuccessStatusCode, await r.Content.ReadAsStringAsync());
+        await (await http.PutJson(Url + "/products/keep", new { featureVector = new[] { 1f, 0, 0 } })).Json(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task Catalog_and_product_addressing_errors()
+    {
+        await http.PutJson("/v1/catalogs/Bad_Name", new { dimensions = 3 }).Problem(400, "[a-z0-9-]".Length > 0 ? "lowercase" : "");
+        await http.PutJson("/v1/catalogs/" + new string('a', 64), new { dimensions = 3 }).Problem(400, "1–63");
+        await http.GetAsync("/v1/catalogs/no-such-catalog").Problem(404, "does not exist");
+        await http.PutJson("/v1/catalogs/no-such-catalog/products/x", new { featureVector = new[] { 1f } }).Problem(404, "does not exist");
+        await EnsureCatalog();
+        await http.GetAsync(Url + "/products/missing").Problem(404, "missing");
+    }
+
+    [Fact]
+    public async Task Configuration_errors()
+    {
+        await http.PutJson("/v1/catalogs/bad-config", new { }).Problem(422, "encoder, or dimensions");
+        await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, metric = "hamming" }).Problem(422, "metric");
+        await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, shards = 0 }).Problem(422, "shards");
+        await http.PutJson("/v1/catalogs/bad-config", new { encoder = new { model = "../../etc/passwd" } }).Problem(422, "not a model file name");
+        await http.PutJson("/v1/catalogs/bad-config", new { encoder = new { model = "nope.onnx" } }).Problem(422, "not available");
+        await http.PutJson("/v1/catalogs/bad-config", new { encoder = new { model = "mobilenetv2-12-int8.onnx", output = "no_such_tensor" } }).Problem(422, "no tensor");
+        await http.PutJson("/v1/catalogs/bad-config", new { encoder = new { model = "mobilenetv2-12-int8.onnx", output = "464_quantized" }, dimensions = 7 }).Problem(422, "1280");
+        await http.PutRaw("/v1/catalogs/bad-config", "{\"dimensions\": ").Problem(400, "not valid JSON");
+        await http.GetAsync("/v1/catalogs/bad-config").Problem(404, "does not exist");
+    }
+
+    [Fact]
+    public async Task Vector_and_query_errors_change_nothing()
+    {
+        await EnsureCatalog();
+        long before = await Products();
+        await http.PutJson(Url + "/products/x", new { featureVector = new[] { 1f, 2f } }).Problem(422, "dimensions");
+        await http.PutRaw(Url + "/products/x", "{\"featureVector\": [1, \"NaN\", 2]}").Problem(400, "featureVector");
+        await http.PutRaw(Url + "/products/x", "{\"featureVector\": [1, 1e39, 2]}").Problem(400, "featureVector");
+        await http.PutJson(Url + "/products/x", new { featureVector = new[] { 1f, 2f, 3f }, imageUrl = "http://127.0.0.1/x.jpg" }).Problem(400, "exactly one");
+        await http.PutJson(Url + "/products/x", new { featureVector = new[] { 1f, 2f, 3f }, numericRestricts = new[] { new { @namespace = "p", valueInt = 1, valueDouble = 2.0 } } }).Problem(400, "exactly one");
+        await http.PutJson(Url + "/products/x", new { featureVector = new[] { 1f, 2f, 3f }, restricts = new[] { new { allowList = new[] { "a" } } } }).Problem(400, "namespace");
+        await http.PutAsync(Url + "/products/x", new StringContent("hello", Encoding.UTF8, "text/plain")).Problem(415, "multipart/form-data");
+
+        await http.PostJson(Url + "/search", new { featureVector = new[] { 1f, 0, 0 }, neighborCount = 0 }).Problem(400, "neighborCount");
+        await http.PostJson(Url + "/search", new { featureVector = new[] { 1f, 0, 0 }, neighborCount = 1001 }).Problem(400, "neighborCount");
+        await http.PostJson(Url + "/search", new { featureVector = new[] { 1f, 0, 0 }, numericRestricts = new[] { new { @namespace = "p", valueInt = 1, op = "BETWEEN" } } }).Problem(400, "op");
+        await http.PostJson(Url + "/search", new { featureVector = new[] { 1f, 0, 0 }, numericRestricts = new[] { new { @namespace = "p", valueInt = 1 } } }).Problem(400, "op is required");
+        await http.PostJson(Url + "/search", new { featureVector = new[] { 1f, 0, 0 }, perCrowdingAttributeNeighborCount = 0 }).Problem(400, "perCrowding");
+        await http.PostJson(Url + "/search", new { neighborCount = 3 }).Problem(400, "exactly one");
+        await http.PostJson(Url + "/search", new { featureVector = new[] { 1f, 0 } }).Problem(422, "dimensions");
+        Assert.Equal(before, await Products());
+    }
+
+    [Fact]
+    public async Task A_batch_is_all_or_nothing()
+    {
+        await EnsureCatalog();
+        long before = await Products();
+        var good = new { id = "b1", featureVector = new[] { 0f, 1f, 0f } };
+        await http.PostJson(Url + "/products:batch", new { datapoints = new object[] { good, new { id = "b1", featureVector = new[] { 1f, 1f, 0f } } } }).Problem(400, "more than once");
+        await http.PostJson(Url + "/products:batch", new { datapoints = new object[] { good, new { id = "b2", featureVector = new[] { 1f } } } }).Problem(422, "dimensions");
+        await http.PostJson(Url + "/products:batch", new { datapoints = new object[] { good, new { id = "b3" } } }).Problem(400, "datapoints[1]");
+        await http.PostJson(Url + "/products:batch", new { datapoints = Array.Empty<object>() }).Problem(400, "1 to 1000");
+        await http.PostJson(Url + "/products:batch", new { datapoints = new object[] { good, new { id = "b4", imageUrl = "ftp://127.0.0.1/x" } } }).Problem(400, "http");
+        Assert.Equal(before, await Products());
+        await http.GetAsync(Url + "/products/b1").Problem(404, "b1");
+    }
+
+    [Fact]
+    public async Task Oversized_bodies_get_413()
+    {
+        await EnsureCatalog();
+        var huge = new byte[21 * 1024 * 1024];
+        await http.PostAsync(Url + "/search", Api.Multipart(huge)).Problem(413, "limit");
+    }
+}

@@ -1,0 +1,92 @@
+using System.Net;
+using System.Text.Json.Nodes;
+
+namespace Catalogs.ApiHost.Tests;
+
+/// <summary>Vector-only catalogs through the API: lifecycle, sharded search against a brute-force oracle, filters, crowding.</summary>
+[Collection(ApiCollection.Name)]
+public class VectorCatalogTests(ApiFactory factory)
+{
+    readonly HttpClient http = factory.CreateClient();
+
+    sealed record Point(string Id, float[] V, string Color, double Price, string Brand);
+
+    [Fact]
+    public async Task Catalog_lifecycle_products_and_search_match_a_brute_force_oracle()
+    {
+        const string url = "/v1/catalogs/vectors-lifecycle";
+        var created = await (await http.PutJson(url, new { dimensions = 4, metric = "squaredL2", shards = 3 })).Json(HttpStatusCode.Created);
+        Assert.Equal(3, created["shards"]!.AsArray().Count);
+        await (await http.PutJson(url, new { dimensions = 4, metric = "squaredL2", shards = 3 })).Json(HttpStatusCode.OK);
+
+        var rng = new Random(7);
+        string[] colors = ["red", "blue", "green"];
+        var points = Enumerable.Range(0, 120).Select(i => new Point($"p{i}",
+            Enumerable.Range(0, 4).Select(_ => (float)rng.NextDouble()).ToArray(), colors[i % 3], i, $"brand{i % 7}")).ToList();
+        var batch = new
+        {
+            datapoints = points.Select(p => new
+            {
+                id = p.Id,
+                featureVector = p.V,
+                restricts = new[] { new { @namespace = "color", allowList = new[] { p.Color } } },
+                numericRestricts = new[] { new { @namespace = "price", valueDouble = p.Price } },
+                crowdingTag = new { crowdingAttribute = p.Brand },
+                attributes = new { name = "Product " + p.Id },
+            }),
+        };
+        Assert.Equal(120, (await (await http.PostJson(url + "/products:batch", batch)).Json(HttpStatusCode.OK))["upserted"]!.GetValue<int>());
+        var info = await (await http.GetAsync(url)).Json(HttpStatusCode.OK);
+        Assert.Equal(120, info["products"]!.GetValue<long>());
+        Assert.All(info["shards"]!.AsArray(), s => Assert.True(s!["products"]!.GetValue<int>() > 0));
+
+        var q = new float[] { 0.5f, 0.5f, 0.5f, 0.5f };
+        static double D(float[] a, float[] b) => a.Zip(b, (x, y) => (double)(x - y) * (x - y)).Sum();
+
+        // Unfiltered.
+        var plain = await (await http.PostJson(url + "/search", new { featureVector = q, neighborCount = 7 })).Json(HttpStatusCode.OK);
+        Assert.Equal(points.OrderBy(p => D(q, p.V)).Take(7).Select(p => p.Id), Api.Ids(plain));
+
+        // Restricts + numeric + crowding, against the oracle.
+        var filtered = await (await http.PostJson(url + "/search", new
+        {
+            featureVector = q,
+            neighborCount = 8,
+            restricts = new[] { new { @namespace = "color", allowList = new[] { "red", "blue" } } },
+            numericRestricts = new[] { new { @namespace = "price", valueDouble = 30.0, op = "GREATER_EQUAL" } },
+            perCrowdingAttributeNeighborCount = 1,
+        })).Json(HttpStatusCode.OK);
+        var expected = new List<string>();
+        var perBrand = new HashSet<string>();
+        foreach (var p in points.Where(p => p.Color != "green" && p.Price >= 30).OrderBy(p => D(q, p.V)))
+            if (expected.Count < 8 && perBrand.Add(p.Brand)) expected.Add(p.Id);
+        Assert.Equal(expected, Api.Ids(filtered));
+        Assert.Equal("Product " + expected[0], filtered["neighbors"]![0]!["datapoint"]!["attributes"]!["name"]!.GetValue<string>());
+
+        // Similar products to an existing one exclude it.
+        var similar = await (await http.PostJson(url + "/search", new { productId = "p5", neighborCount = 3 })).Json(HttpStatusCode.OK);
+        Assert.Equal(points.Where(p => p.Id != "p5").OrderBy(p => D(points[5].V, p.V)).Take(3).Select(p => p.Id), Api.Ids(similar));
+
+        // Read, delete, and the delete is visible at once.
+        var stored = await (await http.GetAsync(url + "/products/p5")).Json(HttpStatusCode.OK);
+        Assert.Equal(points[5].V, stored["featureVector"]!.AsArray().Select(x => x!.GetValue<float>()));
+        Assert.Equal(points[5].Color, stored["restricts"]![0]!["allowList"]![0]!.GetValue<string>());
+        await (await http.DeleteAsync(url + "/products/p5")).Json(HttpStatusCode.NoContent);
+        await http.GetAsync(url + "/products/p5").Problem(404, "p5");
+        await http.DeleteAsync(url + "/products/p5").Problem(404, "p5");
+        var after = await (await http.PostJson(url + "/search", new { featureVector = points[5].V, neighborCount = 120 })).Json(HttpStatusCode.OK);
+        Assert.DoesNotContain("p5", Api.Ids(after));
+
+        // A catalog with products keeps its metric; an update of the vector replaces it.
+        await http.PutJson(url, new { dimensions = 4, metric = "cosine", shards = 3 }).Problem(409, "metric");
+        await (await http.PutJson(url + "/products/p6", new { featureVector = q })).Json(HttpStatusCode.OK);
+        var top = await (await http.PostJson(url + "/search", new { featureVector = q, neighborCount = 1 })).Json(HttpStatusCode.OK);
+        Assert.Equal(["p6"], Api.Ids(top));
+
+        var list = await (await http.GetAsync("/v1/catalogs")).Json(HttpStatusCode.OK);
+        Assert.Contains(list["catalogs"]!.AsArray(), c => c!["name"]!.GetValue<string>() == "vectors-lifecycle");
+        await (await http.DeleteAsync(url)).Json(HttpStatusCode.NoContent);
+        await http.GetAsync(url).Problem(404, "does not exist");
+        await http.PostJson(url + "/search", new { featureVector = q }).Problem(404, "does not exist");
+    }
+}
