@@ -26,7 +26,7 @@ public static class SnapshotFile
     public static async Task<string> WriteAsync(string directory, long sequence, IEnumerable<ReadOnlyMemory<byte>> entries, int keep = 2, CancellationToken cancellationToken = default)
     {
         Directory.CreateDirectory(directory);
-        var target = Path.Combine(directory, Prefix + sequence.ToString("D20", CultureInfo.InvariantCulture) + Suffix);
+        var target = NumberedFiles.Name(directory, Prefix, sequence, Suffix);
         var temp = target + ".tmp";
         var crc = new Crc32();
         await using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20, useAsync: true))
@@ -129,12 +129,5 @@ public static class SnapshotFile
         crc?.Append(buffer);
     }
 
-    static List<(long Sequence, string Path)> List(string directory) =>
-        Directory.EnumerateFiles(directory, Prefix + "*" + Suffix)
-            .Select(p => (Name: Path.GetFileName(p), Path: p))
-            .Select(x => (Ok: long.TryParse(x.Name.AsSpan(Prefix.Length, x.Name.Length - Prefix.Length - Suffix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var s), Sequence: s, x.Path))
-            .Where(x => x.Ok)
-            .OrderBy(x => x.Sequence)
-            .Select(x => (x.Sequence, x.Path))
-            .ToList();
+    static List<(long Sequence, string Path)> List(string directory) => NumberedFiles.List(directory, Prefix, Suffix);
 }

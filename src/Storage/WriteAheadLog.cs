@@ -230,20 +230,13 @@ public sealed class WriteAheadLog : IAsyncDisposable
 
     FileStream CreateSegment(long firstSequence)
     {
-        var path = Path.Combine(directory, Prefix + firstSequence.ToString("D20", CultureInfo.InvariantCulture) + Suffix);
+        var path = NumberedFiles.Name(directory, Prefix, firstSequence, Suffix);
         var stream = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.Read, 1 << 16);
         FileDurability.FlushDirectory(directory);
         return stream;
     }
 
-    static List<(long First, string Path)> ListSegments(string directory) =>
-        Directory.EnumerateFiles(directory, Prefix + "*" + Suffix)
-            .Select(p => (Name: Path.GetFileName(p), Path: p))
-            .Select(x => (Ok: long.TryParse(x.Name.AsSpan(Prefix.Length, x.Name.Length - Prefix.Length - Suffix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var first), First: first, x.Path))
-            .Where(x => x.Ok)
-            .OrderBy(x => x.First)
-            .Select(x => (x.First, x.Path))
-            .ToList();
+    static List<(long First, string Path)> ListSegments(string directory) => NumberedFiles.List(directory, Prefix, Suffix);
 
     public async ValueTask DisposeAsync()
     {

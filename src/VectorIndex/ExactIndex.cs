@@ -77,6 +77,18 @@ public sealed class ExactIndex(int dimensions, DistanceMetric metric) : IVectorI
             q = copy;
         }
         var filter = options.Filter is { IsEmpty: false } f ? f : null;
+        // A point removed and re-inserted during the scan can be seen in its old and its new slot; such a rare torn
+        // scan is detected by a repeated id and simply run again.
+        while (true)
+        {
+            var result = Scan(q, options, filter);
+            var seen = new HashSet<string>(result.Count, StringComparer.Ordinal);
+            if (result.All(n => seen.Add(n.Id))) return result;
+        }
+    }
+
+    IReadOnlyList<Neighbor> Scan(ReadOnlySpan<float> q, SearchOptions options, SearchFilter? filter)
+    {
         bool crowding = options.PerCrowdingAttribute is not null;
         var collector = new ResultCollector(options.K, options.PerCrowdingAttribute);
         int count = used;
