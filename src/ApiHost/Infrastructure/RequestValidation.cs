@@ -123,5 +123,16 @@ public static partial class RequestValidation
         }
     }
 
+    /// <summary>Reads a multipart body with an <c>image</c> file part and an optional JSON field named <paramref name="jsonField"/>.</summary>
+    public static async Task<(byte[] Image, T? Json)> ReadImageFormAsync<T>(HttpRequest request, string jsonField, CancellationToken ct) where T : class
+    {
+        var form = await request.ReadFormAsync(ct);
+        var file = form.Files["image"] ?? throw ApiProblemException.BadRequest("The multipart body needs an 'image' file part.");
+        var json = form.TryGetValue(jsonField, out var field) ? ParseJson<T>(field.ToString(), $"The '{jsonField}' field") : null;
+        using var buffer = new MemoryStream((int)Math.Min(file.Length, int.MaxValue));
+        await file.CopyToAsync(buffer, ct);
+        return (buffer.ToArray(), json);
+    }
+
     static string Shorten(string s) => s.Length <= 80 ? s : s[..80] + "…";
 }

@@ -36,12 +36,11 @@ public static class ProductEndpoints
         float[] vector;
         if (request.HasFormContentType)
         {
-            var form = await request.ReadFormAsync(ct);
-            var image = form.Files["image"] ?? throw ApiProblemException.BadRequest("The multipart body needs an 'image' file part.");
-            dto = form.TryGetValue("datapoint", out var json) ? RequestValidation.ParseJson<DatapointDto>(json.ToString(), "The 'datapoint' field") : Empty;
+            var (image, json) = await RequestValidation.ReadImageFormAsync<DatapointDto>(request, "datapoint", ct);
+            dto = json ?? Empty;
             if (dto.FeatureVector is not null || dto.ImageUrl is not null)
                 throw ApiProblemException.BadRequest("Send the image as the 'image' part only: the datapoint must not carry featureVector or imageUrl as well.");
-            vector = (await grain.Encode([await ReadAllAsync(image, ct)], ct))[0];
+            vector = (await grain.Encode([image], ct))[0];
         }
         else if (request.HasJsonContentType())
         {
@@ -105,12 +104,5 @@ public static class ProductEndpoints
         {
             throw new CatalogRequestException(ex.Error, where + "imageUrl: " + ex.Message);
         }
-    }
-
-    internal static async Task<byte[]> ReadAllAsync(IFormFile file, CancellationToken ct)
-    {
-        using var buffer = new MemoryStream((int)Math.Min(file.Length, int.MaxValue));
-        await file.CopyToAsync(buffer, ct);
-        return buffer.ToArray();
     }
 }

@@ -1,5 +1,4 @@
 using Catalogs.ApiHost.Infrastructure;
-using Catalogs.ApiHost.Products;
 using Catalogs.Grains;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -28,12 +27,10 @@ public static class SearchEndpoints
         byte[]? image = null;
         if (request.HasFormContentType)
         {
-            var form = await request.ReadFormAsync(ct);
-            var file = form.Files["image"] ?? throw ApiProblemException.BadRequest("The multipart body needs an 'image' file part.");
-            dto = form.TryGetValue("query", out var json) ? RequestValidation.ParseJson<SearchDto>(json.ToString(), "The 'query' field") : Empty;
+            (image, var json) = await RequestValidation.ReadImageFormAsync<SearchDto>(request, "query", ct);
+            dto = json ?? Empty;
             if (dto.ImageUrl is not null || dto.ProductId is not null || dto.FeatureVector is not null)
                 throw ApiProblemException.BadRequest("With an uploaded image, the query must not also set imageUrl, productId or featureVector.");
-            image = await ProductEndpoints.ReadAllAsync(file, ct);
         }
         else if (request.HasJsonContentType())
         {

@@ -120,6 +120,7 @@ public sealed class CatalogGrain(
     public async Task Upsert(Datapoint[] datapoints, CancellationToken cancellationToken)
     {
         var spec = Spec();
+        // Checked here for the whole batch before any shard writes, so a bad datapoint refuses all of them.
         foreach (var p in datapoints)
         {
             if (p.FeatureVector.Length != spec.Dimensions)

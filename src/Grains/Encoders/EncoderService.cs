@@ -13,6 +13,8 @@ public sealed class EncoderService(ModelResolver models, EncoderRegistry registr
 {
     static readonly float[] ImageNetMean = [0.485f, 0.456f, 0.406f], ImageNetStd = [0.229f, 0.224f, 0.225f];
     readonly ConcurrentDictionary<string, Lazy<Task<OnnxGraph>>> graphs = new();
+    // Model name → resolved path, so encoding does not probe the model folders on every request.
+    readonly ConcurrentDictionary<string, Task<string>> paths = new();
     readonly ImageLimits limits = new(options.Value.MaxImagePixels);
 
     public static readonly string[] ResizeModes = ["shorterSideCenterCrop", "stretch"];
@@ -25,7 +27,7 @@ public sealed class EncoderService(ModelResolver models, EncoderRegistry registr
         if (string.IsNullOrWhiteSpace(model)) throw Invalid("encoder.model is required.");
         if (!ModelResolver.IsValidName(model)) throw Invalid($"encoder.model '{model}' is not a model file name (letters, digits, '.', '_', '-', ending in .onnx).");
         if (!models.IsKnown(model)) throw Invalid($"Model '{model}' is not available: it is in no model folder and has no download address.");
-        var path = await models.ResolveAsync(model, cancellationToken);
+        var path = await PathAsync(model);
         var graph = await GraphAsync(path);
         var input = draft.Input ?? (graph.Inputs.Count == 1 ? graph.Inputs[0] : throw Invalid($"The model has several inputs ({string.Join(", ", graph.Inputs)}): name one in encoder.input."));
         if (!graph.Inputs.Contains(input)) throw Invalid($"The model has no input '{input}'; its inputs are {string.Join(", ", graph.Inputs)}.");
@@ -59,8 +61,7 @@ public sealed class EncoderService(ModelResolver models, EncoderRegistry registr
     /// <summary>Embeds images; refused images raise <see cref="CatalogRequestException"/> naming the image.</summary>
     public async Task<float[][]> EncodeAsync(EncoderSpec spec, byte[][] images, CancellationToken cancellationToken)
     {
-        var path = await models.ResolveAsync(spec.Model, cancellationToken);
-        var encoder = await registry.GetAsync(ToOptions(spec, path));
+        var encoder = await registry.GetAsync(ToOptions(spec, await PathAsync(spec.Model)));
         var tasks = images.Select(image => encoder.EncodeAsync(image, limits, cancellationToken)).ToArray();
         try
         {
@@ -78,6 +79,15 @@ public sealed class EncoderService(ModelResolver models, EncoderRegistry registr
                 _ => CatalogError.Invalid,
             }, where + rejected.Message);
         }
+    }
+
+    Task<string> PathAsync(string model)
+    {
+        var task = paths.GetOrAdd(model, m => models.ResolveAsync(m));
+        // A failed resolution (e.g. a download that did not verify) is retried on the next call, not cached.
+        task.ContinueWith(_ => paths.TryRemove(KeyValuePair.Create(model, task)), CancellationToken.None,
+            TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        return task;
     }
 
     Task<OnnxGraph> GraphAsync(string path) =>

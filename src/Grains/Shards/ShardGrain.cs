@@ -72,23 +72,18 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, ILogger<ShardG
         {
             var idx = new ExactIndex(saved.Dimensions, metric);
             var map = new Dictionary<string, Datapoint>(StringComparer.Ordinal);
-            var snapshot = SnapshotFile.ReadLatest(dir, message => logger.LogWarning("Skipping damaged snapshot: {Message}", message));
-            foreach (var entry in snapshot?.Entries ?? [])
+            void Put(Datapoint p)
             {
-                var p = DatapointCodec.Decode(entry);
                 map[p.Id] = p;
                 idx.Upsert(p.Id, p.FeatureVector, FilterMapping.ToAttributes(p));
             }
+            var snapshot = SnapshotFile.ReadLatest(dir, message => logger.LogWarning("Skipping damaged snapshot: {Message}", message));
+            foreach (var entry in snapshot?.Entries ?? []) Put(DatapointCodec.Decode(entry));
             var wal = WriteAheadLog.Open(Path.Combine(dir, "log"));
             long replayed = 0;
             foreach (var record in wal.ReadFrom(snapshot?.Sequence ?? 0))
             {
-                if (record.Kind == UpsertKind)
-                {
-                    var p = DatapointCodec.Decode(record.Payload.Span);
-                    map[p.Id] = p;
-                    idx.Upsert(p.Id, p.FeatureVector, FilterMapping.ToAttributes(p));
-                }
+                if (record.Kind == UpsertKind) Put(DatapointCodec.Decode(record.Payload.Span));
                 else
                 {
                     var id = Encoding.UTF8.GetString(record.Payload.Span);
@@ -113,6 +108,7 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, ILogger<ShardG
     public async Task Upsert(Datapoint[] datapoints, CancellationToken cancellationToken)
     {
         var (wal, s) = Ready();
+        // The catalog checked the whole batch already; the shard checks again because it owns the invariant.
         var records = new LogRecord[datapoints.Length];
         for (int i = 0; i < datapoints.Length; i++)
         {
