@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Threading.Channels;
 using Catalogs.Imaging;
 
@@ -31,16 +32,37 @@ public sealed class BatchingEncoder : IAsyncDisposable
     /// <summary>Encodes one image. Throws <see cref="ImageRejectedException"/> for images the pipeline refuses.</summary>
     public async Task<float[]> EncodeAsync(ReadOnlyMemory<byte> image, ImageLimits? limits = null, CancellationToken cancellationToken = default)
     {
-        var tensor = new float[encoder.Options.Preprocess.TensorLength];
-        await Task.Run(() => ImagePreprocessor.Preprocess(image.Span, encoder.Options.Preprocess, tensor, limits), cancellationToken).ConfigureAwait(false);
-        return await EncodeTensorAsync(tensor, cancellationToken).ConfigureAwait(false);
+        // Tensors are 600 KB at 224 px: pooled, so a busy encoder does not churn the large-object heap.
+        int length = encoder.Options.Preprocess.TensorLength;
+        var tensor = ArrayPool<float>.Shared.Rent(length);
+        try
+        {
+            await Task.Run(() => ImagePreprocessor.Preprocess(image.Span, encoder.Options.Preprocess, tensor.AsSpan(0, length), limits), cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            ArrayPool<float>.Shared.Return(tensor);
+            throw;
+        }
+        return await Enqueue(tensor, pooled: true, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Encodes an already preprocessed tensor (batched with the other requests).</summary>
     public Task<float[]> EncodeTensorAsync(float[] tensor, CancellationToken cancellationToken = default)
     {
+        if (tensor.Length != encoder.Options.Preprocess.TensorLength)
+            throw new ArgumentException($"The tensor holds {tensor.Length} floats; {encoder.Options.Preprocess.TensorLength} are needed.", nameof(tensor));
+        return Enqueue(tensor, pooled: false, cancellationToken);
+    }
+
+    Task<float[]> Enqueue(float[] tensor, bool pooled, CancellationToken cancellationToken)
+    {
         var done = new TaskCompletionSource<float[]>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!queue.Writer.TryWrite(new Pending(tensor, done))) throw new ObjectDisposedException(nameof(BatchingEncoder));
+        if (!queue.Writer.TryWrite(new Pending(tensor, pooled, done)))
+        {
+            if (pooled) ArrayPool<float>.Shared.Return(tensor);
+            throw new ObjectDisposedException(nameof(BatchingEncoder));
+        }
         return done.Task.WaitAsync(cancellationToken);
     }
 
@@ -68,7 +90,11 @@ public sealed class BatchingEncoder : IAsyncDisposable
             if (batch.Count == 0) continue;
             try
             {
-                for (int i = 0; i < batch.Count; i++) batch[i].Tensor.CopyTo(buffer, i * length);
+                for (int i = 0; i < batch.Count; i++)
+                {
+                    batch[i].Tensor.AsSpan(0, length).CopyTo(buffer.AsSpan(i * length));
+                    if (batch[i].Pooled) ArrayPool<float>.Shared.Return(batch[i].Tensor);
+                }
                 var results = encoder.Run(buffer, batch.Count);
                 Interlocked.Increment(ref batches);
                 Interlocked.Add(ref images, batch.Count);
@@ -88,5 +114,5 @@ public sealed class BatchingEncoder : IAsyncDisposable
         encoder.Dispose();
     }
 
-    sealed record Pending(float[] Tensor, TaskCompletionSource<float[]> Done);
+    sealed record Pending(float[] Tensor, bool Pooled, TaskCompletionSource<float[]> Done);
 }

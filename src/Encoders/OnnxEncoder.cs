@@ -39,6 +39,8 @@ public sealed class OnnxEncoder : IDisposable
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
             IntraOpNumThreads = inferenceThreads > 0 ? inferenceThreads : Environment.ProcessorCount,
         };
+        // Idle inference threads must not spin: image decoding shares these cores and would starve.
+        so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
         session = new InferenceSession(graph.WithOutputs([options.Output]), so);
         Dimensions = Run(new float[options.Preprocess.TensorLength], 1)[0].Length;
     }

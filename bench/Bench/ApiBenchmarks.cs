@@ -1,0 +1,111 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+
+namespace Catalogs.Bench;
+
+/// <summary>Latency through the real HTTP API of an ApiHost process (embedded silo, fsynced log).</summary>
+static class ApiBenchmarks
+{
+    static float[] RandomVector(Random rng, int dims)
+    {
+        var v = new float[dims];
+        for (int i = 0; i < dims; i++) v[i] = (float)(rng.NextDouble() * 2 - 1);
+        return v;
+    }
+
+    static async Task CreateCatalog(HttpClient http, string name, int dims, int shards)
+    {
+        var r = await http.PutAsJsonAsync($"/v1/catalogs/{name}", new { dimensions = dims, metric = "cosine", shards });
+        if (!r.IsSuccessStatusCode) throw new InvalidOperationException(await r.Content.ReadAsStringAsync());
+    }
+
+    /// <summary>Open-loop upserts at a steady rate: each latency runs from the request's scheduled time to its
+    /// acknowledgement, and an acknowledged upsert is durable and searchable by contract (checked on a sample).</summary>
+    public static async Task UpsertAsync(ApiProcess api, int rate, int seconds, int dims, int shards)
+    {
+        await CreateCatalog(api.Http, "upserts", dims, shards);
+        var rng = new Random(1);
+        int total = rate * seconds;
+        var vectors = Enumerable.Range(0, total).Select(_ => RandomVector(rng, dims)).ToArray();
+        var latencies = new double[total];
+        var start = Stopwatch.GetTimestamp();
+        var tasks = new List<Task>(total);
+        for (int i = 0; i < total; i++)
+        {
+            long due = start + (long)(i * (double)Stopwatch.Frequency / rate);
+            var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), due);
+            if (wait > TimeSpan.Zero) await Task.Delay(wait);
+            int n = i;
+            tasks.Add(Task.Run(async () =>
+            {
+                var r = await api.Http.PutAsJsonAsync($"/v1/catalogs/upserts/products/p{n}", new { featureVector = vectors[n] });
+                r.EnsureSuccessStatusCode();
+                latencies[n] = Stopwatch.GetElapsedTime(due).TotalMilliseconds;
+            }));
+        }
+        await Task.WhenAll(tasks);
+        double wall = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        // Every acknowledged upsert must be found at once: sample some and search for them.
+        int found = 0;
+        foreach (var n in Enumerable.Range(0, 50).Select(i => i * (total / 50)))
+        {
+            var r = await api.Http.PostAsJsonAsync("/v1/catalogs/upserts/search", new { featureVector = vectors[n], neighborCount = 1 });
+            var body = await r.Content.ReadFromJsonAsync<JsonObject>();
+            if (body!["neighbors"]![0]!["id"]!.GetValue<string>() == $"p{n}") found++;
+        }
+        Console.WriteLine($"Upsert → acknowledged (durable + searchable): {total} upserts of {dims}-d vectors at {rate}/s for {seconds} s " +
+            $"({total / wall:F0}/s achieved, {shards} shards): {Stats.Latencies([.. latencies])}; {found}/50 sampled found by search right after");
+    }
+
+    /// <summary>Loads <paramref name="points"/> vectors through the batch endpoint, then searches by vector closed-loop.</summary>
+    public static async Task SearchAsync(ApiProcess api, int points, int dims, int shards, int seconds, int[] concurrencies, int k)
+    {
+        await CreateCatalog(api.Http, "search", dims, shards);
+        var rng = new Random(2);
+        var load = Stopwatch.StartNew();
+        const int batch = 1000;
+        using (var gate = new SemaphoreSlim(2))
+        {
+            var tasks = new List<Task>();
+            for (int start = 0; start < points; start += batch)
+            {
+                var items = Enumerable.Range(start, Math.Min(batch, points - start)).Select(i => new { id = $"p{i}", featureVector = RandomVector(rng, dims) }).ToArray();
+                await gate.WaitAsync();
+                tasks.Add(Task.Run(async () =>
+                {
+                    try
+                    {
+                        var r = await api.Http.PostAsJsonAsync("/v1/catalogs/search/products:batch", new { datapoints = items });
+                        if (!r.IsSuccessStatusCode) throw new InvalidOperationException(await r.Content.ReadAsStringAsync());
+                    }
+                    finally { gate.Release(); }
+                }));
+            }
+            await Task.WhenAll(tasks);
+        }
+        Console.WriteLine($"Search: loaded {points:N0} × {dims} vectors through products:batch in {load.Elapsed.TotalSeconds:F1} s ({points / load.Elapsed.TotalSeconds:F0}/s), {shards} shards, exact index");
+        foreach (var concurrency in concurrencies)
+        {
+            var latencies = new List<double>();
+            var until = Stopwatch.GetTimestamp() + seconds * Stopwatch.Frequency;
+            var wall = Stopwatch.StartNew();
+            await Task.WhenAll(Enumerable.Range(0, concurrency).Select(w => Task.Run(async () =>
+            {
+                var local = new Random(100 + w);
+                var mine = new List<double>();
+                while (Stopwatch.GetTimestamp() < until)
+                {
+                    var q = RandomVector(local, dims);
+                    var t = Stopwatch.GetTimestamp();
+                    var r = await api.Http.PostAsJsonAsync("/v1/catalogs/search/search", new { featureVector = q, neighborCount = k });
+                    r.EnsureSuccessStatusCode();
+                    await r.Content.ReadAsByteArrayAsync();
+                    mine.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+                }
+                lock (latencies) latencies.AddRange(mine);
+            })));
+            Console.WriteLine($"  k = {k}, {concurrency} concurrent clients: {latencies.Count / wall.Elapsed.TotalSeconds:F1} queries/s, {Stats.Latencies(latencies)}");
+        }
+    }
+}

@@ -1,0 +1,48 @@
+using System.CommandLine;
+using Catalogs.Bench;
+
+// Benchmarks for docs/benchmarks.md. Run in Release: dotnet run -c Release --project bench/Bench -- <command> [options]
+var repoRoot = FindRepoRoot();
+var shared = Path.GetFullPath(Path.Combine(repoRoot, "..", "shared"));
+
+var sizes = new Option<int[]>("--sizes") { Description = "Longer side of the test photos, in pixels", DefaultValueFactory = _ => [224, 1024], AllowMultipleArgumentsPerToken = true };
+var count = new Option<int>("--count") { Description = "Photos per size", DefaultValueFactory = _ => 512 };
+var encoder = new Command("encoder", "Encoder pipeline throughput against its parts measured alone") { sizes, count };
+encoder.SetAction(async (parse, _) =>
+{
+    await EncoderBenchmark.RunAsync(Path.Combine(shared, "models", "mobilenetv2-12-int8.onnx"), Path.Combine(shared, "datasets"), parse.GetValue(sizes)!, parse.GetValue(count));
+    return 0;
+});
+
+var rate = new Option<int>("--rate") { Description = "Upserts per second", DefaultValueFactory = _ => 200 };
+var seconds = new Option<int>("--seconds") { Description = "Duration", DefaultValueFactory = _ => 30 };
+var dims = new Option<int>("--dims") { Description = "Vector dimensions", DefaultValueFactory = _ => 1280 };
+var shards = new Option<int>("--shards") { Description = "Shards of the catalog", DefaultValueFactory = _ => 2 };
+var upserts = new Command("upserts", "Upsert → acknowledged (durable and searchable) latency through the API at a steady rate") { rate, seconds, dims, shards };
+upserts.SetAction(async (parse, _) =>
+{
+    await using var api = await ApiProcess.StartAsync(repoRoot, "Release");
+    await ApiBenchmarks.UpsertAsync(api, parse.GetValue(rate), parse.GetValue(seconds), parse.GetValue(dims), parse.GetValue(shards));
+    return 0;
+});
+
+var points = new Option<int>("--points") { Description = "Vectors in the catalog", DefaultValueFactory = _ => 100_000 };
+var clients = new Option<int[]>("--clients") { Description = "Concurrent clients to try", DefaultValueFactory = _ => [1, 4], AllowMultipleArgumentsPerToken = true };
+var k = new Option<int>("--k") { Description = "neighborCount", DefaultValueFactory = _ => 10 };
+var search = new Command("search", "Search-by-vector latency and throughput through the API") { points, dims, shards, seconds, clients, k };
+search.SetAction(async (parse, _) =>
+{
+    await using var api = await ApiProcess.StartAsync(repoRoot, "Release");
+    await ApiBenchmarks.SearchAsync(api, parse.GetValue(points), parse.GetValue(dims), parse.GetValue(shards), parse.GetValue(seconds), parse.GetValue(clients)!, parse.GetValue(k));
+    return 0;
+});
+
+var root = new RootCommand("Catalogs benchmarks") { encoder, upserts, search };
+return await root.Parse(args).InvokeAsync();
+
+static string FindRepoRoot()
+{
+    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        if (File.Exists(Path.Combine(dir.FullName, "Catalogs.sln"))) return dir.FullName;
+    throw new InvalidOperationException("Catalogs.sln not found.");
+}
