@@ -8,7 +8,8 @@ public readonly record struct Neighbor(string Id, float Distance);
 /// <param name="Filter">Restricts every returned point must pass.</param>
 /// <param name="PerCrowdingAttribute">At most this many results share one crowding attribute (null: no limit).</param>
 /// <param name="ExcludeId">A point never returned (e.g. the product a "similar products" query starts from).</param>
-public sealed record SearchOptions(int K, SearchFilter? Filter = null, int? PerCrowdingAttribute = null, string? ExcludeId = null);
+/// <param name="Ef">Candidate list size of approximate indexes (recall/speed trade-off); exact indexes ignore it.</param>
+public sealed record SearchOptions(int K, SearchFilter? Filter = null, int? PerCrowdingAttribute = null, string? ExcludeId = null, int? Ef = null);
 
 /// <summary>
 /// A live vector index: points are inserted, replaced and removed while searches run.

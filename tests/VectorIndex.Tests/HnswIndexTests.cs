@@ -1,0 +1,186 @@
+namespace Catalogs.VectorIndex.Tests;
+
+public class HnswIndexTests
+{
+    static float[] RandomVector(Random rng, int d)
+    {
+        var v = new float[d];
+        for (int i = 0; i < d; i++) v[i] = (float)(rng.NextDouble() * 2 - 1);
+        return v;
+    }
+
+    /// <summary>Clustered data, as embeddings are: random centres with Gaussian-ish spread.</summary>
+    static List<float[]> Clustered(Random rng, int n, int d, int clusters = 20)
+    {
+        var centres = Enumerable.Range(0, clusters).Select(_ => RandomVector(rng, d)).ToArray();
+        return Enumerable.Range(0, n).Select(_ =>
+        {
+            var c = centres[rng.Next(clusters)];
+            return c.Select(x => x + (float)(rng.NextDouble() - 0.5) * 0.6f).ToArray();
+        }).ToList();
+    }
+
+    static double Recall(IVectorIndex approximate, IVectorIndex exact, IEnumerable<float[]> queries, SearchOptions options)
+    {
+        int hit = 0, total = 0;
+        foreach (var q in queries)
+        {
+            var truth = exact.Search(q, options).Select(n => n.Id).ToHashSet();
+            hit += approximate.Search(q, options).Count(n => truth.Contains(n.Id));
+            total += truth.Count;
+        }
+        return (double)hit / total;
+    }
+
+    [Theory]
+    [InlineData(DistanceMetric.Cosine)]
+    [InlineData(DistanceMetric.DotProduct)]
+    [InlineData(DistanceMetric.SquaredL2)]
+    [InlineData(DistanceMetric.L1)]
+    public void Recall_at_10_is_high_for_every_metric(DistanceMetric metric)
+    {
+        var rng = new Random(1);
+        var data = Clustered(rng, 3000, 32);
+        using var hnsw = new HnswIndex(32, metric, new HnswOptions(M: 12, EfConstruction: 100));
+        using var exact = new ExactIndex(32, metric);
+        hnsw.UpsertMany(data.Select((v, i) => ($"p{i}", v, PointAttributes.None)).ToList());
+        for (int i = 0; i < data.Count; i++) exact.Upsert($"p{i}", data[i], PointAttributes.None);
+        var queries = Clustered(new Random(2), 100, 32);
+        double recall = Recall(hnsw, exact, queries, new SearchOptions(10, Ef: 80));
+        double wide = Recall(hnsw, exact, queries, new SearchOptions(10, Ef: 300));
+        // Dot product ranks by norm as much as by direction, so a walk with a small ef misses more (0.92 here).
+        Assert.True(recall >= (metric == DistanceMetric.DotProduct ? 0.9 : 0.95), $"{metric}: recall@10 at ef 80 {recall:F3}");
+        Assert.True(wide >= 0.99, $"{metric}: recall@10 at ef 300 {wide:F3}");
+        Assert.Equal(3000, hnsw.Count);
+    }
+
+    [Fact]
+    public void Under_churn_deleted_ids_never_return_updates_take_effect_and_slots_are_reused()
+    {
+        var rng = new Random(3);
+        using var hnsw = new HnswIndex(16, DistanceMetric.SquaredL2, new HnswOptions(M: 8, EfConstruction: 64));
+        using var exact = new ExactIndex(16, DistanceMetric.SquaredL2);
+        var live = new Dictionary<string, float[]>();
+        for (int i = 0; i < 1000; i++)
+        {
+            var v = RandomVector(rng, 16);
+            hnsw.Upsert($"p{i}", v, PointAttributes.None);
+            exact.Upsert($"p{i}", v, PointAttributes.None);
+            live[$"p{i}"] = v;
+        }
+        int capacity = hnsw.Capacity;
+        var deleted = new HashSet<string>();
+        for (int round = 0; round < 10; round++)
+        {
+            foreach (var id in live.Keys.OrderBy(_ => rng.Next()).Take(100).ToList())
+            {
+                Assert.True(hnsw.Remove(id));
+                exact.Remove(id);
+                live.Remove(id);
+                deleted.Add(id);
+            }
+            for (int i = 0; i < 100; i++)
+            {
+                var id = $"r{round}-{i}";
+                var v = RandomVector(rng, 16);
+                hnsw.Upsert(id, v, PointAttributes.None);
+                exact.Upsert(id, v, PointAttributes.None);
+                live[id] = v;
+                deleted.Remove(id);
+            }
+            // Update some live points in place: searching for the new vector finds them first.
+            foreach (var id in live.Keys.Take(20).ToList())
+            {
+                var v = RandomVector(rng, 16);
+                hnsw.Upsert(id, v, PointAttributes.None);
+                exact.Upsert(id, v, PointAttributes.None);
+                live[id] = v;
+                Assert.Equal(id, hnsw.Search(v, new SearchOptions(1, Ef: 64))[0].Id);
+            }
+        }
+        Assert.Equal(capacity, hnsw.Capacity); // every insert reused a tombstone
+        Assert.Equal(1000, hnsw.Count);
+        var queries = Enumerable.Range(0, 100).Select(_ => RandomVector(rng, 16)).ToList();
+        foreach (var q in queries)
+            Assert.DoesNotContain(hnsw.Search(q, new SearchOptions(20, Ef: 100)), n => deleted.Contains(n.Id));
+        Assert.True(Recall(hnsw, exact, queries, new SearchOptions(10, Ef: 100)) >= 0.9);
+    }
+
+    [Fact]
+    public void Filters_and_crowding_match_the_exact_index_on_small_sets()
+    {
+        var rng = new Random(4);
+        using var hnsw = new HnswIndex(8, DistanceMetric.Cosine, new HnswOptions(M: 8, EfConstruction: 64, ExactBelowMatches: 0));
+        using var exact = new ExactIndex(8, DistanceMetric.Cosine);
+        for (int i = 0; i < 400; i++)
+        {
+            var v = RandomVector(rng, 8);
+            var attrs = new PointAttributes([new TokenRestrict("color", [new[] { "red", "blue", "green" }[i % 3]], [])],
+                [new NumericValue("price", i)], $"brand{i % 9}");
+            hnsw.Upsert($"p{i}", v, attrs);
+            exact.Upsert($"p{i}", v, attrs);
+        }
+        var filters = new[]
+        {
+            new SearchFilter([new TokenRestrict("color", ["red"], [])], []),
+            new SearchFilter([new TokenRestrict("color", [], ["blue"])], [new NumericCondition("price", NumericOp.Less, 200)]),
+        };
+        for (int i = 0; i < 20; i++)
+        {
+            var q = RandomVector(rng, 8);
+            foreach (var filter in filters)
+                foreach (var crowd in new int?[] { null, 2 })
+                {
+                    // ef as large as the index makes the walk exhaustive, so results must equal the exact ones.
+                    var options = new SearchOptions(10, filter, crowd, ExcludeId: "p0", Ef: 400);
+                    Assert.Equal(exact.Search(q, options).Select(n => n.Id), hnsw.Search(q, options).Select(n => n.Id));
+                }
+        }
+    }
+
+    [Fact]
+    public void A_very_selective_filter_keeps_its_recall()
+    {
+        var rng = new Random(5);
+        var data = Clustered(rng, 5000, 24);
+        using var hnsw = new HnswIndex(24, DistanceMetric.Cosine, new HnswOptions(M: 12, EfConstruction: 100));
+        using var exact = new ExactIndex(24, DistanceMetric.Cosine);
+        var points = data.Select((v, i) => ($"p{i}", v, new PointAttributes([new TokenRestrict("shop", [i % 100 == 0 ? "rare" : "common"], [])], [], null))).ToList();
+        hnsw.UpsertMany(points);
+        foreach (var (id, v, a) in points) exact.Upsert(id, v, a);
+        var options = new SearchOptions(10, new SearchFilter([new TokenRestrict("shop", ["rare"], [])], []), Ef: 40);
+        Assert.True(Recall(hnsw, exact, Clustered(new Random(6), 50, 24), options) >= 0.95);
+    }
+
+    [Fact]
+    public async Task Concurrent_inserts_deletes_and_searches_are_safe()
+    {
+        using var hnsw = new HnswIndex(16, DistanceMetric.Cosine, new HnswOptions(M: 8, EfConstruction: 48));
+        var rng = new Random(7);
+        for (int i = 0; i < 500; i++) hnsw.Upsert($"stable{i}", RandomVector(rng, 16), PointAttributes.None);
+        using var stop = new CancellationTokenSource();
+        var writers = Enumerable.Range(0, 2).Select(w => Task.Run(() =>
+        {
+            var r = new Random(10 + w);
+            for (int n = 0; !stop.IsCancellationRequested; n++)
+            {
+                hnsw.Upsert($"w{w}-{n % 300}", RandomVector(r, 16), PointAttributes.None);
+                hnsw.Remove($"w{w}-{(n + 150) % 300}");
+            }
+        })).ToArray();
+        var readers = Enumerable.Range(0, 2).Select(seed => Task.Run(() =>
+        {
+            var r = new Random(seed);
+            for (int i = 0; i < 2000; i++)
+            {
+                var hits = hnsw.Search(RandomVector(r, 16), new SearchOptions(10));
+                Assert.Equal(10, hits.Count);
+                Assert.Equal(10, hits.Select(h => h.Id).Distinct().Count());
+            }
+        })).ToArray();
+        await Task.WhenAll(readers);
+        stop.Cancel();
+        await Task.WhenAll(writers);
+        Assert.InRange(hnsw.Count, 500, 500 + 2 * 300);
+    }
+}
