@@ -37,7 +37,45 @@ search.SetAction(async (parse, _) =>
     return 0;
 });
 
-var root = new RootCommand("Catalogs benchmarks") { encoder, upserts, search };
+var baseFile = new Option<string?>("--base") { Description = "Base vectors (.fvecs or .npy, float32)" };
+var queryFile = new Option<string?>("--queries") { Description = "Query vectors (.fvecs or .npy, float32)" };
+var truthFile = new Option<string?>("--ground-truth") { Description = "Exact neighbours (.ivecs); computed and written when missing" };
+var synthetic = new Option<int[]?>("--synthetic") { Description = "Instead of files: N Q D, deterministic clustered Gaussian data", AllowMultipleArgumentsPerToken = true };
+var annK = new Option<int>("--k") { DefaultValueFactory = _ => 10 };
+var annM = new Option<int>("--m") { DefaultValueFactory = _ => 16 };
+var efc = new Option<int>("--ef-construction") { DefaultValueFactory = _ => 200 };
+var efs = new Option<string>("--ef") { Description = "Comma-separated ef values to sweep", DefaultValueFactory = _ => "10,20,40,80,160" };
+var threads = new Option<int>("--threads") { Description = "Build threads", DefaultValueFactory = _ => Environment.ProcessorCount };
+var metric = new Option<string>("--metric") { Description = "cosine, dot, l2 or l1", DefaultValueFactory = _ => "cosine" };
+var filtered = new Option<double>("--filter-fraction") { Description = "Also measure a restrict matching this fraction of points (e.g. 0.01)", DefaultValueFactory = _ => 0 };
+var ann = new Command("ann", "HNSW recall@k and single-thread QPS per ef against exact results") { baseFile, queryFile, truthFile, synthetic, annK, annM, efc, efs, threads, metric, filtered };
+ann.SetAction(parse =>
+{
+    float[][] data, queries;
+    if (parse.GetValue(synthetic) is [var n, var q, var d])
+    {
+        data = VectorFiles.Synthetic(n, d, seed: 42);
+        queries = VectorFiles.Synthetic(q, d, seed: 43);
+    }
+    else
+    {
+        data = VectorFiles.Read(parse.GetValue(baseFile) ?? throw new ArgumentException("--base or --synthetic is required"));
+        queries = VectorFiles.Read(parse.GetValue(queryFile) ?? throw new ArgumentException("--queries is required"));
+    }
+    var distance = parse.GetValue(metric) switch
+    {
+        "cosine" => Catalogs.VectorIndex.DistanceMetric.Cosine,
+        "dot" => Catalogs.VectorIndex.DistanceMetric.DotProduct,
+        "l2" => Catalogs.VectorIndex.DistanceMetric.SquaredL2,
+        "l1" => Catalogs.VectorIndex.DistanceMetric.L1,
+        var other => throw new ArgumentException($"Unknown metric {other}"),
+    };
+    AnnBenchmark.Run(data, queries, parse.GetValue(truthFile), distance, parse.GetValue(annK), parse.GetValue(annM), parse.GetValue(efc),
+        parse.GetValue(efs)!.Split(',').Select(int.Parse).ToArray(), parse.GetValue(threads), parse.GetValue(filtered));
+    return 0;
+});
+
+var root = new RootCommand("Catalogs benchmarks") { encoder, upserts, search, ann };
 return await root.Parse(args).InvokeAsync();
 
 static string FindRepoRoot()

@@ -42,7 +42,15 @@ public sealed class HnswIndex : IVectorIndex, IDisposable
     readonly object[] stripes = Enumerable.Range(0, 4096).Select(_ => new object()).ToArray();
     readonly Dictionary<string, int> slotOf = new(StringComparer.Ordinal);
     readonly Stack<int> tombstones = new();
-    readonly ThreadLocal<VisitedSet> visited = new(() => new VisitedSet());
+    /// <summary>Per-thread search scratch (visited marks, heaps), reused so a search allocates almost nothing.</summary>
+    sealed class Scratch
+    {
+        public readonly VisitedSet Visited = new();
+        public readonly PriorityQueue<int, float> Candidates = new();
+        public readonly PriorityQueue<int, float> Results = new(Comparer<float>.Create((a, b) => b.CompareTo(a)));
+    }
+
+    readonly ThreadLocal<Scratch> scratch = new(() => new Scratch());
     readonly ThreadLocal<Random> random;
     volatile Node?[] nodes = new Node?[1024];
     volatile Entry? entry;
@@ -257,8 +265,11 @@ public sealed class HnswIndex : IVectorIndex, IDisposable
         while (changed)
         {
             changed = false;
-            foreach (var n in ReadLinks(snapshot[current]!, level))
+            var list = snapshot[current]!.Links[level];
+            int count = Volatile.Read(ref list[0]);
+            for (int i = 1; i <= count; i++)
             {
+                int n = list[i];
                 if (n >= snapshot.Length || snapshot[n] is null) continue;
                 float d = distance(query, snapshot[n]!.Vector);
                 if (d < currentDistance) { currentDistance = d; current = n; changed = true; }
@@ -328,10 +339,13 @@ public sealed class HnswIndex : IVectorIndex, IDisposable
     /// <paramref name="accept"/> enter the results. Returns up to <paramref name="efConstructionOrK"/> results, closest first.</summary>
     List<(int Slot, float Distance)> SearchLayer(ReadOnlySpan<float> query, int start, int efConstructionOrK, int level, Node?[] snapshot, Func<Node, bool>? accept, DistanceFunction distance, int skip = -1)
     {
-        var seen = visited.Value!;
+        var work = scratch.Value!;
+        var seen = work.Visited;
         seen.Reset(snapshot.Length);
-        var candidates = new PriorityQueue<int, float>();
-        var results = new PriorityQueue<int, float>(Comparer<float>.Create((a, b) => b.CompareTo(a)));
+        var candidates = work.Candidates;
+        var results = work.Results;
+        candidates.Clear();
+        results.Clear();
         float d0 = distance(query, snapshot[start]!.Vector);
         seen.Add(start);
         candidates.Enqueue(start, d0);
@@ -440,7 +454,7 @@ public sealed class HnswIndex : IVectorIndex, IDisposable
     public void Dispose()
     {
         growth.Dispose();
-        visited.Dispose();
+        scratch.Dispose();
         random.Dispose();
     }
 }

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Side by side in one run: our HNSW (bench/Bench ann) and hnswlib (Debian's libhnswlib-dev, g++ -O3 -march=native)
+# on the same files, with the same M / efConstruction / ef sweep and the same ground truth.
+# usage: bench/ann-vs-hnswlib.sh DIR [M] [EF_CONSTRUCTION] [EFS] [THREADS]   (DIR holds base.fvecs and query.fvecs,
+#        e.g. from /usr/bin/python3 ../shared/bench/make_fvecs.py DIR 100000 1000 1280)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=$1; m=${2:-16}; efc=${3:-200}; efs=${4:-10,20,40,80,160}; threads=${5:-2}
+command -v g++ >/dev/null && test -f /usr/include/hnswlib/hnswlib.h || { echo "needs g++ and libhnswlib-dev" >&2; exit 1; }
+bin=$(mktemp -d)/hnswlib_bench
+g++ -O3 -march=native -std=c++17 -pthread bench/hnswlib/hnswlib_bench.cpp -o "$bin"
+dotnet build -c Release bench/Bench >/dev/null
+ours() { dotnet run -c Release --no-build --project bench/Bench -- ann --base "$dir/base.fvecs" --queries "$dir/query.fvecs" \
+           --ground-truth "$dir/gt.ivecs" --m "$m" --ef-construction "$efc" --ef "$efs" --threads "$threads"; }
+ours                                                                   # also writes the shared ground truth
+"$bin" "$dir/base.fvecs" "$dir/query.fvecs" "$dir/gt.ivecs" 10 "$m" "$efc" "$efs" "$threads"
+ours                                                                   # interleaved: ours again after the peer
