@@ -41,7 +41,8 @@ public interface IShardGrain : IGrainWithStringKey
 public sealed record ShardSettings(
     [property: Id(0)] int Shard,
     [property: Id(1)] string Metric,
-    [property: Id(2)] int Dimensions);
+    [property: Id(2)] int Dimensions,
+    [property: Id(3)] IndexSpec? Index = null);
 
 /// <summary>Encodes images with a given encoder, off the grain scheduler, batching concurrent requests.
 /// A stateless worker: activations are local to the caller's silo and scale with load.</summary>

@@ -27,7 +27,27 @@ public sealed record CatalogSpec(
     [property: Id(0)] EncoderSpec? Encoder,
     [property: Id(1)] string Metric,
     [property: Id(2)] int Dimensions,
-    [property: Id(3)] int Shards);
+    [property: Id(3)] int Shards,
+    [property: Id(4)] IndexSpec? Index = null);
+
+/// <summary>The shards' index: <c>hnsw</c> (approximate, the default) or <c>exact</c> (brute force), with HNSW's parameters.</summary>
+[GenerateSerializer, Alias("Catalogs.IndexSpec")]
+public sealed record IndexSpec(
+    [property: Id(0)] string Kind,
+    [property: Id(1)] int M,
+    [property: Id(2)] int EfConstruction,
+    [property: Id(3)] int EfSearch)
+{
+    public static readonly IndexSpec Default = new("hnsw", 16, 200, 64);
+}
+
+/// <summary>An index as requested: null fields take <see cref="IndexSpec.Default"/>'s values.</summary>
+[GenerateSerializer, Alias("Catalogs.IndexDraft")]
+public sealed record IndexDraft(
+    [property: Id(0)] string? Kind = null,
+    [property: Id(1)] int? M = null,
+    [property: Id(2)] int? EfConstruction = null,
+    [property: Id(3)] int? EfSearch = null);
 
 [GenerateSerializer, Alias("Catalogs.ShardStats")]
 public sealed record ShardStats(
@@ -87,7 +107,8 @@ public sealed record SearchQuery(
     [property: Id(2)] Restrict[] Restricts,
     [property: Id(3)] NumericRestrict[] NumericRestricts,
     [property: Id(4)] int? PerCrowdingAttributeNeighborCount,
-    [property: Id(5)] string? ExcludeId = null);
+    [property: Id(5)] string? ExcludeId = null,
+    [property: Id(6)] int? Ef = null);
 
 [GenerateSerializer, Immutable, Alias("Catalogs.SearchHit")]
 public sealed record SearchHit(
@@ -116,7 +137,8 @@ public sealed record CatalogDraft(
     [property: Id(0)] EncoderDraft? Encoder,
     [property: Id(1)] string? Metric,
     [property: Id(2)] int? Dimensions,
-    [property: Id(3)] int? Shards);
+    [property: Id(3)] int? Shards,
+    [property: Id(4)] IndexDraft? Index = null);
 
 /// <summary>An encoder with its defaults resolved against the model, and the length of its embeddings.</summary>
 [GenerateSerializer, Alias("Catalogs.EncoderDescription")]

@@ -45,6 +45,8 @@ public class BadInputTests(ApiFactory factory)
         await http.PutJson("/v1/catalogs/bad-config", new { encoder = new { model = "mobilenetv2-12-int8.onnx", output = "no_such_tensor" } }).Problem(422, "no tensor");
         await http.PutJson("/v1/catalogs/bad-config", new { encoder = new { model = "mobilenetv2-12-int8.onnx", output = "464_quantized" }, dimensions = 7 }).Problem(422, "1280");
         await http.PutRaw("/v1/catalogs/bad-config", "{\"dimensions\": ").Problem(400, "not valid JSON");
+        await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, index = new { kind = "ivf" } }).Problem(422, "index.kind");
+        await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, index = new { m = 2 } }).Problem(422, "index.m");
         await http.GetAsync("/v1/catalogs/bad-config").Problem(404, "does not exist");
     }
 
@@ -67,6 +69,7 @@ public class BadInputTests(ApiFactory factory)
         await http.PostJson(Url + "/search", new { featureVector = new[] { 1f, 0, 0 }, numericRestricts = new[] { new { @namespace = "p", valueInt = 1 } } }).Problem(400, "op is required");
         await http.PostJson(Url + "/search", new { featureVector = new[] { 1f, 0, 0 }, perCrowdingAttributeNeighborCount = 0 }).Problem(400, "perCrowding");
         await http.PostJson(Url + "/search", new { neighborCount = 3 }).Problem(400, "exactly one");
+        await http.PostJson(Url + "/search", new { featureVector = new[] { 1f, 0, 0 }, neighborCount = 10, ef = 5 }).Problem(400, "ef must be");
         await http.PostJson(Url + "/search", new { featureVector = new[] { 1f, 0 } }).Problem(422, "dimensions");
         Assert.Equal(before, await Products());
     }

@@ -17,7 +17,8 @@ public class VectorCatalogTests(ApiFactory factory)
         const string url = "/v1/catalogs/vectors-lifecycle";
         var created = await (await http.PutJson(url, new { dimensions = 4, metric = "squaredL2", shards = 3 })).Json(HttpStatusCode.Created);
         Assert.Equal(3, created["shards"]!.AsArray().Count);
-        await (await http.PutJson(url, new { dimensions = 4, metric = "squaredL2", shards = 3 })).Json(HttpStatusCode.OK);
+        Assert.Equal("hnsw", created["config"]!["index"]!["kind"]!.GetValue<string>());
+        await (await http.PutJson(url, new { dimensions = 4, metric = "squaredL2", shards = 3, index = new { kind = "hnsw" } })).Json(HttpStatusCode.OK);
 
         var rng = new Random(7);
         string[] colors = ["red", "blue", "green"];

@@ -159,15 +159,18 @@ public class HnswIndexTests
         var rng = new Random(7);
         for (int i = 0; i < 500; i++) hnsw.Upsert($"stable{i}", RandomVector(rng, 16), PointAttributes.None);
         using var stop = new CancellationTokenSource();
+        int writes = 0;
         var writers = Enumerable.Range(0, 2).Select(w => Task.Run(() =>
         {
             var r = new Random(10 + w);
             for (int n = 0; !stop.IsCancellationRequested; n++)
             {
+                Interlocked.Increment(ref writes);
                 hnsw.Upsert($"w{w}-{n % 300}", RandomVector(r, 16), PointAttributes.None);
                 hnsw.Remove($"w{w}-{(n + 150) % 300}");
             }
         })).ToArray();
+        while (Volatile.Read(ref writes) < 100) await Task.Delay(1); // searches must overlap with writes
         var readers = Enumerable.Range(0, 2).Select(seed => Task.Run(() =>
         {
             var r = new Random(seed);

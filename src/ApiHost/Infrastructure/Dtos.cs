@@ -32,7 +32,8 @@ public sealed record SearchDto(
     RestrictDto[]? Restricts,
     NumericRestrictDto[]? NumericRestricts,
     int? PerCrowdingAttributeNeighborCount,
-    bool? ReturnFeatureVector);
+    bool? ReturnFeatureVector,
+    int? Ef = null);
 
 public sealed record DatapointView(
     string Id,

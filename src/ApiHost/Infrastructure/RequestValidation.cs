@@ -89,6 +89,14 @@ public static partial class RequestValidation
         return value;
     }
 
+    /// <summary>The HNSW candidate list size for one query: at least k, at most 10000.</summary>
+    public static int? Ef(int? ef, int k)
+    {
+        if (ef is null) return null;
+        if (ef < k || ef > 10_000) throw ApiProblemException.BadRequest($"ef must be between neighborCount ({k}) and 10000; got {ef}.");
+        return ef;
+    }
+
     public static int? CrowdingLimit(int? n)
     {
         if (n is < 1) throw ApiProblemException.BadRequest("perCrowdingAttributeNeighborCount must be at least 1.");

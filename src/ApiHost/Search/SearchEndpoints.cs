@@ -14,7 +14,7 @@ public static class SearchEndpoints
             .WithSummary("Find the most similar products")
             .WithDescription("multipart/form-data with an 'image' file and an optional 'query' JSON field, or a JSON body with exactly one of imageUrl, productId " +
                 "(similar products, excluding itself) and featureVector. Options: neighborCount (1–1000, default 10), restricts, numericRestricts with op " +
-                "(LESS, LESS_EQUAL, EQUAL, GREATER_EQUAL, GREATER, NOT_EQUAL), perCrowdingAttributeNeighborCount, returnFeatureVector. Distances: lower is closer.")
+                "(LESS, LESS_EQUAL, EQUAL, GREATER_EQUAL, GREATER, NOT_EQUAL), perCrowdingAttributeNeighborCount, returnFeatureVector, ef (HNSW candidate list size: recall against speed). Distances: lower is closer.")
             .Accepts<SearchDto>("application/json", "multipart/form-data")
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(413).ProducesProblem(415).ProducesProblem(422);
         return group;
@@ -45,6 +45,7 @@ public static class SearchEndpoints
         var restricts = RequestValidation.Restricts(dto.Restricts);
         var numeric = (dto.NumericRestricts ?? []).Select((n, i) => RequestValidation.NumericValue(n, $"numericRestricts[{i}]", query: true)).ToArray();
         var crowding = RequestValidation.CrowdingLimit(dto.PerCrowdingAttributeNeighborCount);
+        var ef = RequestValidation.Ef(dto.Ef, k);
 
         float[] vector;
         string? exclude = null;
@@ -61,7 +62,7 @@ public static class SearchEndpoints
             vector = dto.FeatureVector!;
             RequestValidation.VectorIsValid(vector, "featureVector");
         }
-        var hits = await grain.Search(new SearchQuery(vector, k, restricts, numeric, crowding, exclude), ct);
+        var hits = await grain.Search(new SearchQuery(vector, k, restricts, numeric, crowding, exclude, ef), ct);
         bool withVector = dto.ReturnFeatureVector ?? false;
         return TypedResults.Ok(new SearchResponse(hits.Select(h => new NeighborView(h.Id, h.Distance, DatapointView.From(h.Datapoint, withVector))).ToArray()));
     }

@@ -42,6 +42,7 @@ public sealed class CatalogGrain(
                     if (spec.Metric != current.Metric) changed.Add("metric");
                     if (spec.Dimensions != current.Dimensions) changed.Add("dimensions");
                     if (spec.Shards != current.Shards) changed.Add("shards");
+                    if (spec.Index != (current.Index ?? IndexSpec.Default)) changed.Add("index");
                     throw new CatalogRequestException(CatalogError.Conflict,
                         $"The catalog holds products, so its {string.Join(", ", changed)} cannot change: delete its products or the catalog first, or create a new catalog.");
                 }
@@ -56,7 +57,7 @@ public sealed class CatalogGrain(
             state.State.Incarnation = now.UtcTicks.ToString("x");
             state.State.UpdatedAt = now;
             await Task.WhenAll(Enumerable.Range(0, spec.Shards).Select(i =>
-                Shard(i).Initialize(new ShardSettings(i, spec.Metric, spec.Dimensions), cancellationToken)));
+                Shard(i).Initialize(new ShardSettings(i, spec.Metric, spec.Dimensions, spec.Index), cancellationToken)));
             await state.WriteStateAsync(cancellationToken);
             await GrainFactory.GetGrain<ITenantGrain>(Tenant).Add(Name, cancellationToken);
             return await GetInfoCore(cancellationToken);
@@ -85,11 +86,23 @@ public sealed class CatalogGrain(
             dimensions = draft.Dimensions ?? throw Invalid("A catalog needs an encoder, or dimensions for a vector-only catalog.");
             if (dimensions is < 1 or > MaxDimensions) throw Invalid($"dimensions must be between 1 and {MaxDimensions}.");
         }
-        return new CatalogSpec(encoder, metric, dimensions, shards);
+        return new CatalogSpec(encoder, metric, dimensions, shards, ResolveIndex(draft.Index));
+    }
+
+    static IndexSpec ResolveIndex(IndexDraft? draft)
+    {
+        var d = IndexSpec.Default;
+        var index = new IndexSpec(draft?.Kind ?? d.Kind, draft?.M ?? d.M, draft?.EfConstruction ?? d.EfConstruction, draft?.EfSearch ?? d.EfSearch);
+        if (index.Kind is not ("hnsw" or "exact")) throw Invalid($"index.kind '{index.Kind}' is not one of hnsw, exact.");
+        if (index.M is < 4 or > 64) throw Invalid("index.m must be between 4 and 64.");
+        if (index.EfConstruction is < 16 or > 2000) throw Invalid("index.efConstruction must be between 16 and 2000.");
+        if (index.EfSearch is < 1 or > 10_000) throw Invalid("index.efSearch must be between 1 and 10000.");
+        return index;
     }
 
     static bool SameSpec(CatalogSpec a, CatalogSpec b) =>
         a.Metric == b.Metric && a.Dimensions == b.Dimensions && a.Shards == b.Shards &&
+        (a.Index ?? IndexSpec.Default) == (b.Index ?? IndexSpec.Default) &&
         (a.Encoder is null ? b.Encoder is null : a.Encoder.SameAs(b.Encoder));
 
     public async Task<CatalogInfo?> GetInfo(CancellationToken cancellationToken) => Exists ? await GetInfoCore(cancellationToken) : null;

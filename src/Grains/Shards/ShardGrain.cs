@@ -25,7 +25,9 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, ILogger<ShardG
     string directory = "";
     ShardSettings? settings;
     WriteAheadLog? log;
-    ExactIndex? index;
+    IVectorIndex? index;
+    // Index updates run on the thread pool, one batch after another in log order; an acknowledgement awaits its batch.
+    Task indexing = Task.CompletedTask;
     long assigned, applied, snapshotSequence, sinceSnapshot;
     Task snapshotTask = Task.CompletedTask;
 
@@ -45,8 +47,9 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, ILogger<ShardG
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         await snapshotTask;
+        await indexing.ContinueWith(_ => { }, TaskScheduler.Default);
         if (log is not null) await log.DisposeAsync();
-        index?.Dispose();
+        (index as IDisposable)?.Dispose();
     }
 
     public async Task Initialize(ShardSettings settings, CancellationToken cancellationToken)
@@ -70,13 +73,8 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, ILogger<ShardG
         // Loading reads every vector: do it on the thread pool, then take the results in this turn.
         var (loadedIndex, loadedPoints, loadedLog, snapshotSeq) = await Task.Run(() =>
         {
-            var idx = new ExactIndex(saved.Dimensions, metric);
             var map = new Dictionary<string, Datapoint>(StringComparer.Ordinal);
-            void Put(Datapoint p)
-            {
-                map[p.Id] = p;
-                idx.Upsert(p.Id, p.FeatureVector, FilterMapping.ToAttributes(p));
-            }
+            void Put(Datapoint p) => map[p.Id] = p;
             var snapshot = SnapshotFile.ReadLatest(dir, message => logger.LogWarning("Skipping damaged snapshot: {Message}", message));
             foreach (var entry in snapshot?.Entries ?? []) Put(DatapointCodec.Decode(entry));
             var wal = WriteAheadLog.Open(Path.Combine(dir, "log"));
@@ -84,14 +82,14 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, ILogger<ShardG
             foreach (var record in wal.ReadFrom(snapshot?.Sequence ?? 0))
             {
                 if (record.Kind == UpsertKind) Put(DatapointCodec.Decode(record.Payload.Span));
-                else
-                {
-                    var id = Encoding.UTF8.GetString(record.Payload.Span);
-                    map.Remove(id);
-                    idx.Remove(id);
-                }
+                else map.Remove(Encoding.UTF8.GetString(record.Payload.Span));
                 replayed++;
             }
+            // The index is built once from the final state, on all cores, instead of replaying every write into it.
+            var idx = CreateIndex(saved, metric);
+            var final = map.Values.Select(p => (p.Id, p.FeatureVector, FilterMapping.ToAttributes(p))).ToList();
+            if (idx is HnswIndex hnsw) hnsw.UpsertMany(final);
+            else foreach (var (id, vector, attributes) in final) idx.Upsert(id, vector, attributes);
             logger.LogInformation("Shard {Shard} loaded {Points} products (snapshot at {Snapshot}, {Replayed} log records replayed)",
                 dir, map.Count, snapshot?.Sequence ?? 0, replayed);
             return (idx, map, wal, snapshot?.Sequence ?? 0);
@@ -104,6 +102,12 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, ILogger<ShardG
         sinceSnapshot = applied - snapshotSeq;
         settings = saved;
     }
+
+    static IVectorIndex CreateIndex(ShardSettings settings, DistanceMetric metric) => (settings.Index ?? IndexSpec.Default) switch
+    {
+        { Kind: "exact" } => new ExactIndex(settings.Dimensions, metric),
+        var hnsw => new HnswIndex(settings.Dimensions, metric, new HnswOptions(hnsw.M, hnsw.EfConstruction, hnsw.EfSearch)),
+    };
 
     public async Task Upsert(Datapoint[] datapoints, CancellationToken cancellationToken)
     {
@@ -124,7 +128,7 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, ILogger<ShardG
             durableNotApplied.Enqueue((last, datapoints[i].Id, datapoints[i], null));
         }
         await wal.AppendAsync(records);
-        ApplyDurableThrough(last);
+        await ApplyDurableThrough(last);
     }
 
     public async Task<bool> Remove(string id, CancellationToken cancellationToken)
@@ -135,32 +139,35 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, ILogger<ShardG
         var removed = new TaskCompletionSource<bool>();
         durableNotApplied.Enqueue((seq, id, null, removed));
         await wal.AppendAsync(new LogRecord(seq, DeleteKind, Encoding.UTF8.GetBytes(id)));
-        ApplyDurableThrough(seq);
+        await ApplyDurableThrough(seq);
         return await removed.Task;
     }
 
     /// <summary>The log is sequential, so once record <paramref name="sequence"/> is durable every earlier one is too:
-    /// apply them all, in order, whichever caller's continuation gets here first.</summary>
-    void ApplyDurableThrough(long sequence)
+    /// apply them all, in order, whichever caller's continuation gets here first. The product map changes in this turn;
+    /// the index changes on the thread pool (HNSW inserts cost milliseconds), chained after the previous batch, and the
+    /// returned task completes when the index holds everything up to <paramref name="sequence"/>.</summary>
+    Task ApplyDurableThrough(long sequence)
     {
+        var changes = new List<(string Id, Datapoint? Upsert)>();
         while (durableNotApplied.TryPeek(out var next) && next.Sequence <= sequence)
         {
             durableNotApplied.Dequeue();
-            if (next.Upsert is { } p)
-            {
-                points[p.Id] = p;
-                index!.Upsert(p.Id, p.FeatureVector, FilterMapping.ToAttributes(p));
-            }
-            else
-            {
-                bool existed = points.Remove(next.Id);
-                index!.Remove(next.Id);
-                next.Removed?.TrySetResult(existed);
-            }
+            if (next.Upsert is { } p) points[p.Id] = p;
+            else next.Removed?.TrySetResult(points.Remove(next.Id));
+            changes.Add((next.Id, next.Upsert));
             applied = next.Sequence;
             sinceSnapshot++;
         }
         MaybeSnapshot();
+        if (changes.Count == 0) return indexing;
+        var idx = index!;
+        return indexing = indexing.ContinueWith(_ =>
+        {
+            foreach (var (id, upsert) in changes)
+                if (upsert is not null) idx.Upsert(id, upsert.FeatureVector, FilterMapping.ToAttributes(upsert));
+                else idx.Remove(id);
+        }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
     }
 
     void MaybeSnapshot()
@@ -203,7 +210,7 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, ILogger<ShardG
         if (query.Vector.Length != s.Dimensions)
             throw new CatalogRequestException(CatalogError.Invalid, $"The query vector has {query.Vector.Length} dimensions; the catalog has {s.Dimensions}.");
         var idx = index!;
-        var searchOptions = new SearchOptions(query.NeighborCount, FilterMapping.ToFilter(query), query.PerCrowdingAttributeNeighborCount, query.ExcludeId);
+        var searchOptions = new SearchOptions(query.NeighborCount, FilterMapping.ToFilter(query), query.PerCrowdingAttributeNeighborCount, query.ExcludeId, query.Ef);
         var neighbors = await Task.Run(() => idx.Search(query.Vector, searchOptions), cancellationToken);
         var hits = new List<SearchHit>(neighbors.Count);
         foreach (var n in neighbors)
