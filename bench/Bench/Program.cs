@@ -54,8 +54,9 @@ ann.SetAction(parse =>
     float[][] data, queries;
     if (parse.GetValue(synthetic) is [var n, var q, var d])
     {
-        data = VectorFiles.Synthetic(n, d, seed: 42);
-        queries = VectorFiles.Synthetic(q, d, seed: 43);
+        var all = VectorFiles.Synthetic(n + q, d, seed: 42); // queries drawn from the same clusters as the data
+        data = all[..n];
+        queries = all[n..];
     }
     else
     {

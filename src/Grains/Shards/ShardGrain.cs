@@ -164,6 +164,14 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, ILogger<ShardG
         var idx = index!;
         return indexing = indexing.ContinueWith(_ =>
         {
+            // Writes to different ids commute: a batch without repeated ids is inserted on all cores.
+            if (idx is HnswIndex hnsw && changes.Count > 1 && changes.Select(c => c.Id).Distinct().Count() == changes.Count)
+            {
+                hnsw.UpsertMany(changes.Where(c => c.Upsert is not null)
+                    .Select(c => (c.Id, c.Upsert!.FeatureVector, FilterMapping.ToAttributes(c.Upsert))).ToList());
+                foreach (var (id, upsert) in changes) if (upsert is null) idx.Remove(id);
+                return;
+            }
             foreach (var (id, upsert) in changes)
                 if (upsert is not null) idx.Upsert(id, upsert.FeatureVector, FilterMapping.ToAttributes(upsert));
                 else idx.Remove(id);
