@@ -21,6 +21,19 @@ static class AnnBenchmark
         long after = GC.GetTotalMemory(forceFullCollection: true);
         Console.WriteLine($"  build {build.Elapsed.TotalSeconds:F1} s, index memory {(after - before) / 1048576.0:F0} MiB ({(double)(after - before) / data.Length:F0} bytes/vector, raw float32 {4 * d} bytes)");
 
+        var file = Path.Combine(Path.GetTempPath(), $"catalogs-ann-{Environment.ProcessId}.hnsw");
+        var save = Stopwatch.StartNew();
+        using (var stream = File.Create(file)) index.Save(stream);
+        save.Stop();
+        var loadTime = Stopwatch.StartNew();
+        HnswIndex reloaded;
+        using (var stream = File.OpenRead(file)) reloaded = HnswIndex.Load(stream);
+        loadTime.Stop();
+        bool same = queries.Take(100).All(q => index.Search(q, new SearchOptions(k)).SequenceEqual(reloaded.Search(q, new SearchOptions(k))));
+        Console.WriteLine($"  snapshot {new FileInfo(file).Length / 1048576.0:F0} MiB: save {save.Elapsed.TotalSeconds:F1} s, load {loadTime.Elapsed.TotalSeconds:F1} s (no rebuild), same results after load: {same}");
+        reloaded.Dispose();
+        File.Delete(file);
+
         foreach (var ef in efs)
         {
             var (recall, qps) = Measure(index, queries, truth, new SearchOptions(k, Ef: ef), k);

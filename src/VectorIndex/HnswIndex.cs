@@ -42,6 +42,8 @@ public sealed class HnswIndex : IVectorIndex, IDisposable
     readonly object[] stripes = Enumerable.Range(0, 4096).Select(_ => new object()).ToArray();
     readonly Dictionary<string, int> slotOf = new(StringComparer.Ordinal);
     readonly Stack<int> tombstones = new();
+    /// <summary>Namespace → allow token → live slots: lets the planner find a selective filter's matches without a scan.</summary>
+    readonly Dictionary<string, Dictionary<string, HashSet<int>>> postings = new(StringComparer.Ordinal);
     /// <summary>Per-thread search scratch (visited marks, heaps), reused so a search allocates almost nothing.</summary>
     sealed class Scratch
     {
@@ -100,24 +102,32 @@ public sealed class HnswIndex : IVectorIndex, IDisposable
         try
         {
             int slot;
-            Node? previous;
+            Node? previous = null;
             while (true)
             {
                 lock (registry)
                 {
-                    if (slotOf.TryGetValue(id, out slot)) { previous = nodes[slot]; break; }
-                    if (tombstones.Count > 0)
+                    if (slotOf.TryGetValue(id, out slot))
+                    {
+                        previous = nodes[slot];
+                        Postings(previous!.Attributes, slot, add: false);
+                    }
+                    else if (tombstones.Count > 0)
                     {
                         slot = tombstones.Pop();
                         previous = nodes[slot];
                         slotOf[id] = slot;
-                        break;
                     }
-                    if (next < nodes.Length)
+                    else if (next < nodes.Length)
                     {
                         slot = next++;
                         previous = null;
                         slotOf[id] = slot;
+                    }
+                    else slot = -1;
+                    if (slot >= 0)
+                    {
+                        Postings(attributes, slot, add: true);
                         break;
                     }
                 }
@@ -145,9 +155,55 @@ public sealed class HnswIndex : IVectorIndex, IDisposable
         {
             if (!slotOf.Remove(id, out var slot)) return false;
             nodes[slot]!.Deleted = true;
+            Postings(nodes[slot]!.Attributes, slot, add: false);
             tombstones.Push(slot);
             return true;
         }
+    }
+
+    /// <summary>Adds or removes a slot's allow tokens in <see cref="postings"/>; the caller holds the registry lock.</summary>
+    void Postings(PointAttributes attributes, int slot, bool add)
+    {
+        foreach (var restrict in attributes.Restricts)
+        {
+            if (!postings.TryGetValue(restrict.Namespace, out var tokens))
+            {
+                if (!add) continue;
+                postings[restrict.Namespace] = tokens = new Dictionary<string, HashSet<int>>(StringComparer.Ordinal);
+            }
+            foreach (var token in restrict.Allow)
+            {
+                if (!tokens.TryGetValue(token, out var slots))
+                {
+                    if (!add) continue;
+                    tokens[token] = slots = [];
+                }
+                if (add) slots.Add(slot);
+                else slots.Remove(slot);
+            }
+        }
+    }
+
+    /// <summary>The live slots that can pass <paramref name="filter"/>'s allow lists (a superset of its matches), or null
+    /// when the filter has no allow list to narrow by.</summary>
+    int[]? Candidates(SearchFilter filter)
+    {
+        HashSet<int>? result = null;
+        lock (registry)
+        {
+            foreach (var r in filter.Restricts)
+            {
+                if (r.Allow.Count == 0) continue;
+                var union = new HashSet<int>();
+                if (postings.TryGetValue(r.Namespace, out var tokens))
+                    foreach (var t in r.Allow)
+                        if (tokens.TryGetValue(t, out var slots)) union.UnionWith(slots);
+                if (result is null) result = union;
+                else result.IntersectWith(union);
+                if (result.Count == 0) break;
+            }
+        }
+        return result?.ToArray();
     }
 
     void Grow()
@@ -398,9 +454,16 @@ public sealed class HnswIndex : IVectorIndex, IDisposable
         var exclude = options.ExcludeId;
         bool Accept(Node n) => !n.Deleted && (exclude is null || n.Id != exclude) && (filter is null || filter.Matches(n.Attributes));
 
-        // Planner: a very selective filter is answered exactly from the matching points.
-        if (filter is not null && EstimateMatches(filter, snapshot) <= this.options.ExactBelowMatches)
-            return ExactScan(q, options, snapshot, Accept);
+        // Planner: a very selective filter is answered exactly from the matching points: from the token postings when
+        // the filter has allow lists, else by a full scan when a sample says few points match.
+        if (filter is not null)
+        {
+            var candidates = Candidates(filter);
+            if (candidates is not null && candidates.Length <= this.options.ExactBelowMatches)
+                return ExactScan(q, options, snapshot, Accept, candidates);
+            if (candidates is null && EstimateMatches(filter, snapshot) <= this.options.ExactBelowMatches)
+                return ExactScan(q, options, snapshot, Accept);
+        }
 
         int current = start.Slot;
         float currentDistance = Distance(q, current, snapshot);
@@ -437,18 +500,66 @@ public sealed class HnswIndex : IVectorIndex, IDisposable
         return live == 0 ? 0 : (int)((double)pass / live * Count);
     }
 
-    IReadOnlyList<Neighbor> ExactScan(float[] q, SearchOptions options, Node?[] snapshot, Func<Node, bool> accept)
+    IReadOnlyList<Neighbor> ExactScan(float[] q, SearchOptions options, Node?[] snapshot, Func<Node, bool> accept, int[]? slots = null)
     {
         var collector = new ResultCollector(options.K, options.PerCrowdingAttribute);
-        int used = Math.Min(Capacity, snapshot.Length);
-        for (int i = 0; i < used; i++)
+        int used = slots?.Length ?? Math.Min(Capacity, snapshot.Length);
+        for (int j = 0; j < used; j++)
         {
+            int i = slots is null ? j : slots[j];
+            if (i >= snapshot.Length) continue;
             var node = snapshot[i];
             if (node is null || !accept(node)) continue;
             float d = Distance(q, node.Vector);
             if (options.PerCrowdingAttribute is not null || d < collector.Threshold) collector.Add(node.Id, d, node.Attributes.CrowdingAttribute);
         }
         return collector.ToList();
+    }
+
+    /// <summary>Writes the whole index to <paramref name="destination"/> (see <see cref="HnswSnapshot"/>). Writers are
+    /// held off while it runs, so the snapshot is one consistent state; searches go on.</summary>
+    public void Save(Stream destination)
+    {
+        growth.EnterWriteLock();
+        try
+        {
+            Entry? start;
+            int used;
+            lock (registry) { start = entry; used = next; }
+            var snapshot = nodes;
+            var slots = new HnswSnapshot.SlotState?[used];
+            for (int i = 0; i < used; i++)
+                if (snapshot[i] is { } n) slots[i] = new HnswSnapshot.SlotState(n.Id, n.Vector, n.Attributes, n.Links, n.Deleted);
+            HnswSnapshot.Write(destination, this, options, slots, start?.Slot ?? -1, start?.Level ?? -1);
+        }
+        finally { growth.ExitWriteLock(); }
+    }
+
+    /// <summary>Reads an index written by <see cref="Save"/>; throws <see cref="IndexSnapshotException"/> for a truncated
+    /// or damaged snapshot.</summary>
+    public static HnswIndex Load(Stream source)
+    {
+        var loaded = HnswSnapshot.Read(source);
+        var index = new HnswIndex(loaded.Dimensions, loaded.Metric, loaded.Options);
+        int capacity = 1024;
+        while (capacity < loaded.Slots.Length) capacity *= 2;
+        var nodes = new Node?[capacity];
+        for (int i = 0; i < loaded.Slots.Length; i++)
+        {
+            if (loaded.Slots[i] is not { } s) continue;
+            var node = new Node(s.Id, s.Vector, s.Attributes, s.Links) { Deleted = s.Deleted };
+            nodes[i] = node;
+            if (s.Deleted) index.tombstones.Push(i);
+            else
+            {
+                index.slotOf[s.Id] = i;
+                index.Postings(s.Attributes, i, add: true);
+            }
+        }
+        index.nodes = nodes;
+        index.next = loaded.Slots.Length;
+        index.entry = loaded.EntrySlot >= 0 ? new Entry(loaded.EntrySlot, loaded.EntryLevel) : null;
+        return index;
     }
 
     public void Dispose()

@@ -43,7 +43,8 @@ public class HnswIndexTests
         var data = Clustered(rng, 3000, 32);
         using var hnsw = new HnswIndex(32, metric, new HnswOptions(M: 12, EfConstruction: 100));
         using var exact = new ExactIndex(32, metric);
-        hnsw.UpsertMany(data.Select((v, i) => ($"p{i}", v, PointAttributes.None)).ToList());
+        // One build thread: the graph, and so the recall, is the same on every run (the threaded build has its own test).
+        hnsw.UpsertMany(data.Select((v, i) => ($"p{i}", v, PointAttributes.None)).ToList(), threads: 1);
         for (int i = 0; i < data.Count; i++) exact.Upsert($"p{i}", data[i], PointAttributes.None);
         var queries = Clustered(new Random(2), 100, 32);
         double recall = Recall(hnsw, exact, queries, new SearchOptions(10, Ef: 80));
@@ -185,5 +186,53 @@ public class HnswIndexTests
         stop.Cancel();
         await Task.WhenAll(writers);
         Assert.InRange(hnsw.Count, 500, 500 + 2 * 300);
+    }
+
+    [Fact]
+    public void Snapshot_round_trip_keeps_results_tombstones_and_attributes()
+    {
+        var rng = new Random(8);
+        using var index = new HnswIndex(12, DistanceMetric.Cosine, new HnswOptions(M: 8, EfConstruction: 64, ExactBelowMatches: 0));
+        for (int i = 0; i < 600; i++)
+            index.Upsert($"p{i}", RandomVector(rng, 12), new PointAttributes([new TokenRestrict("c", [(i % 4).ToString()], [])], [new NumericValue("n", i)], $"g{i % 5}"));
+        for (int i = 0; i < 600; i += 7) index.Remove($"p{i}");
+        using var buffer = new MemoryStream();
+        index.Save(buffer);
+        buffer.Position = 0;
+        using var loaded = HnswIndex.Load(buffer);
+        Assert.Equal(index.Count, loaded.Count);
+        Assert.Equal(index.Capacity, loaded.Capacity);
+        var filter = new SearchFilter([new TokenRestrict("c", ["1", "2"], [])], [new NumericCondition("n", NumericOp.Greater, 100)]);
+        for (int i = 0; i < 30; i++)
+        {
+            var q = RandomVector(rng, 12);
+            foreach (var options in new[] { new SearchOptions(10, Ef: 50), new SearchOptions(10, filter, 2, Ef: 50) })
+                Assert.Equal(index.Search(q, options), loaded.Search(q, options));
+        }
+        Assert.False(loaded.Contains("p7"));
+        // Tombstones survive the round trip and are reused by the next inserts.
+        int capacity = loaded.Capacity;
+        for (int i = 0; i < 50; i++) loaded.Upsert($"new{i}", RandomVector(rng, 12), PointAttributes.None);
+        Assert.Equal(capacity, loaded.Capacity);
+    }
+
+    [Fact]
+    public void Damaged_or_truncated_snapshots_are_refused()
+    {
+        var rng = new Random(9);
+        using var index = new HnswIndex(8, DistanceMetric.SquaredL2);
+        for (int i = 0; i < 200; i++) index.Upsert($"p{i}", RandomVector(rng, 8), PointAttributes.None);
+        using var buffer = new MemoryStream();
+        index.Save(buffer);
+        var bytes = buffer.ToArray();
+
+        var flipped = (byte[])bytes.Clone();
+        flipped[bytes.Length / 2] ^= 0x10;
+        Assert.Throws<IndexSnapshotException>(() => HnswIndex.Load(new MemoryStream(flipped)));
+        var truncated = bytes[..(bytes.Length - 100)];
+        Assert.Contains("truncated", Assert.Throws<IndexSnapshotException>(() => HnswIndex.Load(new MemoryStream(truncated))).Message);
+        var other = (byte[])bytes.Clone();
+        other[0] = (byte)'X';
+        Assert.Contains("magic", Assert.Throws<IndexSnapshotException>(() => HnswIndex.Load(new MemoryStream(other))).Message);
     }
 }

@@ -1,0 +1,198 @@
+using System.IO.Hashing;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace Catalogs.VectorIndex;
+
+/// <summary>Thrown when an index snapshot is truncated, damaged or of another format.</summary>
+public sealed class IndexSnapshotException(string message, Exception? inner = null) : IOException(message, inner);
+
+/// <summary>
+/// The whole <see cref="HnswIndex"/> — vectors, graph, attributes, tombstones — as one streamed, versioned,
+/// checksummed file. Loading reads vectors and links in bulk and never rebuilds the graph.
+/// </summary>
+/// <remarks>
+/// Layout (little-endian): magic <c>CATHNSW1</c>, u32 format version, u32 dimensions, u8 metric, u32 M,
+/// u32 efConstruction, u32 efSearch, i32 slots, i32 entry slot (−1: empty), i32 entry level; then per slot a state byte
+/// (0 empty, 1 live, 2 tombstone) and, unless empty: id, level, the raw float vector, per level a link count and the
+/// links, and the attributes; then the end marker <c>END!</c> and the CRC-32 of every byte before it.
+/// </remarks>
+public static class HnswSnapshot
+{
+    const uint FormatVersion = 1;
+    static ReadOnlySpan<byte> Magic => "CATHNSW1"u8;
+    static ReadOnlySpan<byte> EndMarker => "END!"u8;
+
+    /// <summary>A stream wrapper that keeps a running CRC-32 of what passes through.</summary>
+    sealed class CrcStream(Stream inner, bool writing) : Stream
+    {
+        public readonly Crc32 Crc = new();
+        public bool Tracking = true;
+        public override bool CanRead => !writing;
+        public override bool CanSeek => false;
+        public override bool CanWrite => writing;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() => inner.Flush();
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+        public override int Read(Span<byte> buffer)
+        {
+            int n = inner.Read(buffer);
+            if (Tracking) Crc.Append(buffer[..n]);
+            return n;
+        }
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            if (Tracking) Crc.Append(buffer);
+            inner.Write(buffer);
+        }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
+
+    internal readonly record struct SlotState(string Id, float[] Vector, PointAttributes Attributes, int[][] Links, bool Deleted);
+
+    internal static void Write(Stream destination, HnswIndex index, HnswOptions options, IReadOnlyList<SlotState?> slots, int entrySlot, int entryLevel)
+    {
+        var crc = new CrcStream(new BufferedStream(destination, 1 << 20), writing: true);
+        using (var w = new BinaryWriter(crc, Encoding.UTF8, leaveOpen: true))
+        {
+            w.Write(Magic);
+            w.Write(FormatVersion);
+            w.Write(index.Dimensions);
+            w.Write((byte)index.Metric);
+            w.Write(options.M);
+            w.Write(options.EfConstruction);
+            w.Write(options.EfSearch);
+            w.Write(slots.Count);
+            w.Write(entrySlot);
+            w.Write(entryLevel);
+            foreach (var slot in slots)
+            {
+                if (slot is not { } s) { w.Write((byte)0); continue; }
+                w.Write((byte)(s.Deleted ? 2 : 1));
+                w.Write(s.Id);
+                w.Write((byte)(s.Links.Length - 1));
+                w.Write(MemoryMarshal.AsBytes(s.Vector.AsSpan()));
+                foreach (var links in s.Links)
+                {
+                    int count = Math.Min(Volatile.Read(ref links[0]), links.Length - 1);
+                    w.Write((ushort)count);
+                    w.Write(MemoryMarshal.AsBytes(links.AsSpan(1, count)));
+                }
+                WriteAttributes(w, s.Attributes);
+            }
+            w.Write(EndMarker);
+            w.Flush();
+            crc.Tracking = false;
+            w.Write(crc.Crc.GetCurrentHashAsUInt32());
+            w.Flush();
+        }
+        crc.Flush();
+    }
+
+    internal sealed record Loaded(int Dimensions, DistanceMetric Metric, HnswOptions Options, SlotState?[] Slots, int EntrySlot, int EntryLevel);
+
+    internal static Loaded Read(Stream source)
+    {
+        var crc = new CrcStream(new BufferedStream(source, 1 << 20), writing: false);
+        using var r = new BinaryReader(crc, Encoding.UTF8, leaveOpen: true);
+        try
+        {
+            Span<byte> magic = stackalloc byte[8];
+            r.BaseStream.ReadExactly(magic);
+            if (!magic.SequenceEqual(Magic)) throw new IndexSnapshotException("Not an HNSW index snapshot (bad magic).");
+            uint version = r.ReadUInt32();
+            if (version != FormatVersion) throw new IndexSnapshotException($"Index snapshot format {version} is not readable by this build (reads {FormatVersion}).");
+            int dims = r.ReadInt32();
+            var metric = (DistanceMetric)r.ReadByte();
+            var options = new HnswOptions(M: r.ReadInt32(), EfConstruction: r.ReadInt32(), EfSearch: r.ReadInt32());
+            int count = r.ReadInt32();
+            int entrySlot = r.ReadInt32(), entryLevel = r.ReadInt32();
+            if (dims <= 0 || count < 0 || !Enum.IsDefined(metric) || entrySlot >= count) throw new IndexSnapshotException("Index snapshot header is damaged.");
+            var slots = new SlotState?[count];
+            for (int i = 0; i < count; i++)
+            {
+                byte state = r.ReadByte();
+                if (state == 0) continue;
+                if (state > 2) throw new IndexSnapshotException($"Index snapshot is damaged at slot {i}.");
+                string id = r.ReadString();
+                int level = r.ReadByte();
+                var vector = new float[dims];
+                r.BaseStream.ReadExactly(MemoryMarshal.AsBytes(vector.AsSpan()));
+                var links = new int[level + 1][];
+                for (int l = 0; l <= level; l++)
+                {
+                    int n = r.ReadUInt16();
+                    int capacity = l == 0 ? 2 * options.M : options.M;
+                    if (n > capacity) throw new IndexSnapshotException($"Index snapshot is damaged at slot {i} (link count {n}).");
+                    links[l] = new int[capacity + 1];
+                    links[l][0] = n;
+                    r.BaseStream.ReadExactly(MemoryMarshal.AsBytes(links[l].AsSpan(1, n)));
+                    for (int j = 1; j <= n; j++)
+                        if ((uint)links[l][j] >= (uint)count) throw new IndexSnapshotException($"Index snapshot is damaged at slot {i} (link out of range).");
+                }
+                slots[i] = new SlotState(id, vector, ReadAttributes(r), links, state == 2);
+            }
+            Span<byte> end = stackalloc byte[4];
+            r.BaseStream.ReadExactly(end);
+            uint expected = crc.Crc.GetCurrentHashAsUInt32();
+            crc.Tracking = false;
+            if (!end.SequenceEqual(EndMarker) || r.ReadUInt32() != expected) throw new IndexSnapshotException("Index snapshot fails its checksum.");
+            return new Loaded(dims, metric, options, slots, entrySlot, entryLevel);
+        }
+        catch (EndOfStreamException ex)
+        {
+            throw new IndexSnapshotException("Index snapshot is truncated.", ex);
+        }
+    }
+
+    static void WriteAttributes(BinaryWriter w, PointAttributes a)
+    {
+        w.Write(a.Restricts.Count);
+        foreach (var r in a.Restricts)
+        {
+            w.Write(r.Namespace);
+            WriteStrings(w, r.Allow);
+            WriteStrings(w, r.Deny);
+        }
+        w.Write(a.Numeric.Count);
+        foreach (var n in a.Numeric)
+        {
+            w.Write(n.Namespace);
+            w.Write(n.Value);
+        }
+        w.Write(a.CrowdingAttribute is not null);
+        if (a.CrowdingAttribute is not null) w.Write(a.CrowdingAttribute);
+    }
+
+    static PointAttributes ReadAttributes(BinaryReader r)
+    {
+        var restricts = new TokenRestrict[ReadCount(r)];
+        for (int i = 0; i < restricts.Length; i++) restricts[i] = new TokenRestrict(r.ReadString(), ReadStrings(r), ReadStrings(r));
+        var numeric = new NumericValue[ReadCount(r)];
+        for (int i = 0; i < numeric.Length; i++) numeric[i] = new NumericValue(r.ReadString(), r.ReadDouble());
+        var crowd = r.ReadBoolean() ? r.ReadString() : null;
+        return restricts.Length == 0 && numeric.Length == 0 && crowd is null ? PointAttributes.None : new PointAttributes(restricts, numeric, crowd);
+    }
+
+    static void WriteStrings(BinaryWriter w, IReadOnlyList<string> values)
+    {
+        w.Write(values.Count);
+        foreach (var v in values) w.Write(v);
+    }
+
+    static string[] ReadStrings(BinaryReader r)
+    {
+        var values = new string[ReadCount(r)];
+        for (int i = 0; i < values.Length; i++) values[i] = r.ReadString();
+        return values;
+    }
+
+    static int ReadCount(BinaryReader r)
+    {
+        int n = r.ReadInt32();
+        return n is >= 0 and <= 1_000_000 ? n : throw new IndexSnapshotException("Index snapshot is damaged (bad attribute count).");
+    }
+}
