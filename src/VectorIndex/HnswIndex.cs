@@ -4,8 +4,8 @@ namespace Catalogs.VectorIndex;
 /// <param name="M">Links per node on upper layers (twice that on the base layer).</param>
 /// <param name="EfConstruction">Candidate list size while inserting: higher builds a better graph, slower.</param>
 /// <param name="EfSearch">Default candidate list size while searching (per query: <see cref="SearchOptions.Ef"/>).</param>
-/// <param name="ExactBelowMatches">A filtered query whose estimated matches are at most this many is answered by an
-/// exact scan of the matching points: the graph walk would visit most of the index to find them anyway.</param>
+/// <param name="ExactBelowMatches">An index with at most this many points, or a filtered query whose matches are at most
+/// this many, is answered by an exact scan (of the matching points): the graph walk would visit most of them anyway.</param>
 public sealed record HnswOptions(int M = 16, int EfConstruction = 200, int EfSearch = 64, int Seed = 42, int ExactBelowMatches = 2_000);
 
 /// <summary>
@@ -274,15 +274,20 @@ public sealed class HnswIndex : IVectorIndex, IDisposable
         float currentDistance = BuildDistance(node.Vector, snapshot[current]!.Vector);
         for (int level = start.Level; level > node.Level; level--)
             (current, currentDistance) = Greedy(node.Vector, current, currentDistance, level, snapshot, BuildDistance);
+        // The node's own links are set on every layer before any other node links to it: a concurrent search can
+        // only reach the node once it leads somewhere on every layer it lives on.
+        var reverse = new List<(int Level, List<(int Slot, float Distance)> Selected)>();
         for (int level = Math.Min(node.Level, start.Level); level >= 0; level--)
         {
             var candidates = SearchLayer(node.Vector, current, efConstructionOrK: options.EfConstruction, level, snapshot, accept: null, BuildDistance, skip: slot);
             if (candidates.Count == 0) continue;
             var selected = SelectNeighbours(candidates, level == 0 ? m0 : m, snapshot);
             lock (Stripe(slot)) SetLinks(node, level, selected);
-            foreach (var (neighbour, distance) in selected) AddLink(neighbour, slot, distance, level, snapshot);
+            reverse.Add((level, selected));
             current = candidates[0].Slot;
         }
+        foreach (var (level, selected) in reverse)
+            foreach (var (neighbour, distance) in selected) AddLink(neighbour, slot, distance, level, snapshot);
     }
 
     /// <summary>hnswlib's updatePoint: re-selects the neighbours of the slot's neighbours from their two-hop
@@ -447,6 +452,18 @@ public sealed class HnswIndex : IVectorIndex, IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(options.K, 1);
         var q = query.ToArray();
         if (Metric == DistanceMetric.Cosine) VectorMath.NormalizeInPlace(q);
+        // An id removed and re-inserted during the search can be met in its old and its new slot: such a rare torn
+        // search is detected by the repeated id and run again.
+        while (true)
+        {
+            var result = SearchOnce(q, options);
+            var seen = new HashSet<string>(result.Count, StringComparer.Ordinal);
+            if (result.All(n => seen.Add(n.Id))) return result;
+        }
+    }
+
+    IReadOnlyList<Neighbor> SearchOnce(float[] q, SearchOptions options)
+    {
         var start = entry;
         if (start is null) return [];
         var snapshot = nodes;
@@ -454,8 +471,10 @@ public sealed class HnswIndex : IVectorIndex, IDisposable
         var exclude = options.ExcludeId;
         bool Accept(Node n) => !n.Deleted && (exclude is null || n.Id != exclude) && (filter is null || filter.Matches(n.Attributes));
 
-        // Planner: a very selective filter is answered exactly from the matching points: from the token postings when
+        // Planner: a small index is scanned exactly (cheap, and exact even where pruning left a node without in-links);
+        // a very selective filter is answered exactly from the matching points: from the token postings when
         // the filter has allow lists, else by a full scan when a sample says few points match.
+        if (Count <= this.options.ExactBelowMatches) return ExactScan(q, options, snapshot, Accept);
         if (filter is not null)
         {
             var candidates = Candidates(filter);

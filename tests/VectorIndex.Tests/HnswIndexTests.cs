@@ -59,7 +59,7 @@ public class HnswIndexTests
     public void Under_churn_deleted_ids_never_return_updates_take_effect_and_slots_are_reused()
     {
         var rng = new Random(3);
-        using var hnsw = new HnswIndex(16, DistanceMetric.SquaredL2, new HnswOptions(M: 8, EfConstruction: 64));
+        using var hnsw = new HnswIndex(16, DistanceMetric.SquaredL2, new HnswOptions(M: 8, EfConstruction: 64, ExactBelowMatches: 0));
         using var exact = new ExactIndex(16, DistanceMetric.SquaredL2);
         var live = new Dictionary<string, float[]>();
         for (int i = 0; i < 1000; i++)
@@ -156,7 +156,7 @@ public class HnswIndexTests
     [Fact]
     public async Task Concurrent_inserts_deletes_and_searches_are_safe()
     {
-        using var hnsw = new HnswIndex(16, DistanceMetric.Cosine, new HnswOptions(M: 8, EfConstruction: 48));
+        using var hnsw = new HnswIndex(16, DistanceMetric.Cosine, new HnswOptions(M: 8, EfConstruction: 48, ExactBelowMatches: 0));
         var rng = new Random(7);
         for (int i = 0; i < 500; i++) hnsw.Upsert($"stable{i}", RandomVector(rng, 16), PointAttributes.None);
         using var stop = new CancellationTokenSource();
@@ -178,8 +178,8 @@ public class HnswIndexTests
             for (int i = 0; i < 2000; i++)
             {
                 var hits = hnsw.Search(RandomVector(r, 16), new SearchOptions(10));
-                Assert.Equal(10, hits.Count);
-                Assert.Equal(10, hits.Select(h => h.Id).Distinct().Count());
+                Assert.True(hits.Count == 10, $"search {i}: {hits.Count} hits ({string.Join(", ", hits.Select(h => h.Id))})");
+                Assert.True(hits.Select(h => h.Id).Distinct().Count() == 10, $"search {i}: repeated ids in {string.Join(", ", hits.Select(h => h.Id))}");
             }
         })).ToArray();
         await Task.WhenAll(readers);
@@ -234,5 +234,21 @@ public class HnswIndexTests
         var other = (byte[])bytes.Clone();
         other[0] = (byte)'X';
         Assert.Contains("magic", Assert.Throws<IndexSnapshotException>(() => HnswIndex.Load(new MemoryStream(other))).Message);
+    }
+
+    [Fact]
+    public void A_small_index_answers_exactly()
+    {
+        var rng = new Random(12);
+        using var hnsw = new HnswIndex(6, DistanceMetric.SquaredL2, new HnswOptions(M: 4, EfConstruction: 16, ExactBelowMatches: 500));
+        using var exact = new ExactIndex(6, DistanceMetric.SquaredL2);
+        var points = Enumerable.Range(0, 300).Select(i => ($"p{i}", RandomVector(rng, 6), PointAttributes.None)).ToList();
+        hnsw.UpsertMany(points);
+        foreach (var (id, v, a) in points) exact.Upsert(id, v, a);
+        for (int i = 0; i < 20; i++)
+        {
+            var q = RandomVector(rng, 6);
+            Assert.Equal(exact.Search(q, new SearchOptions(10)), hnsw.Search(q, new SearchOptions(10, Ef: 10)));
+        }
     }
 }
