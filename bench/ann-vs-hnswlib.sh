@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Side by side in one run: our HNSW (bench/Bench ann) and hnswlib (Debian's libhnswlib-dev, g++ -O3 -march=native)
-# on the same files, with the same M / efConstruction / ef sweep and the same ground truth.
+# on the same files, with the same M / efConstruction / ef sweep and the same ground truth; ours with a float32 and
+# with an int8 walk, interleaved with the peer.
 # usage: bench/ann-vs-hnswlib.sh DIR [M] [EF_CONSTRUCTION] [EFS] [THREADS]   (DIR holds base.fvecs and query.fvecs,
 #        e.g. from /usr/bin/python3 ../shared/bench/make_fvecs.py DIR 100000 1000 1280)
 set -euo pipefail
@@ -11,7 +12,9 @@ bin=$(mktemp -d)/hnswlib_bench
 g++ -O3 -march=native -std=c++17 -pthread bench/hnswlib/hnswlib_bench.cpp -o "$bin"
 dotnet build -c Release bench/Bench >/dev/null
 ours() { dotnet run -c Release --no-build --project bench/Bench -- ann --base "$dir/base.fvecs" --queries "$dir/query.fvecs" \
-           --ground-truth "$dir/gt.ivecs" --m "$m" --ef-construction "$efc" --ef "$efs" --threads "$threads"; }
-ours                                                                   # also writes the shared ground truth
+           --ground-truth "$dir/gt.ivecs" --m "$m" --ef-construction "$efc" --ef "$efs" --threads "$threads" --quantization "$1"; }
+ours none                                                              # float32 walk; also writes the shared ground truth
+ours int8                                                              # int8 walk, float32 re-rank
 "$bin" "$dir/base.fvecs" "$dir/query.fvecs" "$dir/gt.ivecs" 10 "$m" "$efc" "$efs" "$threads"
-ours                                                                   # interleaved: ours again after the peer
+ours int8                                                              # interleaved: ours again after the peer
+ours none

@@ -48,7 +48,10 @@ var efs = new Option<string>("--ef") { Description = "Comma-separated ef values 
 var threads = new Option<int>("--threads") { Description = "Build threads", DefaultValueFactory = _ => Environment.ProcessorCount };
 var metric = new Option<string>("--metric") { Description = "cosine, dot, l2 or l1", DefaultValueFactory = _ => "cosine" };
 var filtered = new Option<double>("--filter-fraction") { Description = "Also measure a restrict matching this fraction of points (e.g. 0.01)", DefaultValueFactory = _ => 0 };
-var ann = new Command("ann", "HNSW recall@k and single-thread QPS per ef against exact results") { baseFile, queryFile, truthFile, synthetic, annK, annM, efc, efs, threads, metric, filtered };
+var quantization = new Option<string>("--quantization") { Description = "What the walk reads: none (float32) or int8 (re-ranked with float32)", DefaultValueFactory = _ => "none" };
+var rerankDir = new Option<string?>("--rerank-dir") { Description = "With int8: keep the float32 re-rank vectors in memory-mapped files in this directory" };
+var indexCache = new Option<string?>("--index-cache") { Description = "Load the index from this snapshot when it exists (skipping the build), else build and save it there" };
+var ann = new Command("ann", "HNSW recall@k and single-thread QPS per ef against exact results") { baseFile, queryFile, truthFile, synthetic, annK, annM, efc, efs, threads, metric, filtered, quantization, rerankDir, indexCache };
 ann.SetAction(parse =>
 {
     float[][] data, queries;
@@ -72,7 +75,8 @@ ann.SetAction(parse =>
         var other => throw new ArgumentException($"Unknown metric {other}"),
     };
     AnnBenchmark.Run(data, queries, parse.GetValue(truthFile), distance, parse.GetValue(annK), parse.GetValue(annM), parse.GetValue(efc),
-        parse.GetValue(efs)!.Split(',').Select(int.Parse).ToArray(), parse.GetValue(threads), parse.GetValue(filtered));
+        parse.GetValue(efs)!.Split(',').Select(int.Parse).ToArray(), parse.GetValue(threads), parse.GetValue(filtered),
+        Enum.Parse<Catalogs.VectorIndex.VectorQuantization>(parse.GetValue(quantization)!, ignoreCase: true), parse.GetValue(rerankDir), parse.GetValue(indexCache));
     return 0;
 });
 

@@ -30,15 +30,20 @@ public sealed record CatalogSpec(
     [property: Id(3)] int Shards,
     [property: Id(4)] IndexSpec? Index = null);
 
-/// <summary>The shards' index: <c>hnsw</c> (approximate, the default) or <c>exact</c> (brute force), with HNSW's parameters.</summary>
+/// <summary>The shards' index: <c>hnsw</c> (approximate, the default) or <c>exact</c> (brute force), with HNSW's parameters
+/// and what its walk reads: <c>none</c> (float32) or <c>int8</c> (codes, re-ranked with float32).</summary>
 [GenerateSerializer, Alias("Catalogs.IndexSpec")]
 public sealed record IndexSpec(
     [property: Id(0)] string Kind,
     [property: Id(1)] int M,
     [property: Id(2)] int EfConstruction,
-    [property: Id(3)] int EfSearch)
+    [property: Id(3)] int EfSearch,
+    [property: Id(4)] string? Quantization = null)
 {
-    public static readonly IndexSpec Default = new("hnsw", 16, 200, 64);
+    public static readonly IndexSpec Default = new("hnsw", 16, 200, 64, "none");
+
+    /// <summary>This spec with absent fields (from specs stored before they existed) set to their defaults.</summary>
+    public IndexSpec Normalized() => this with { Quantization = Quantization ?? "none" };
 }
 
 /// <summary>An index as requested: null fields take <see cref="IndexSpec.Default"/>'s values.</summary>
@@ -47,7 +52,8 @@ public sealed record IndexDraft(
     [property: Id(0)] string? Kind = null,
     [property: Id(1)] int? M = null,
     [property: Id(2)] int? EfConstruction = null,
-    [property: Id(3)] int? EfSearch = null);
+    [property: Id(3)] int? EfSearch = null,
+    [property: Id(4)] string? Quantization = null);
 
 [GenerateSerializer, Alias("Catalogs.ShardStats")]
 public sealed record ShardStats(

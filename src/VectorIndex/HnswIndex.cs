@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Catalogs.VectorIndex;
 
 /// <summary>Graph parameters of <see cref="HnswIndex"/>.</summary>
@@ -6,56 +8,71 @@ namespace Catalogs.VectorIndex;
 /// <param name="EfSearch">Default candidate list size while searching (per query: <see cref="SearchOptions.Ef"/>).</param>
 /// <param name="ExactBelowMatches">An index with at most this many points, or a filtered query whose matches are at most
 /// this many, is answered by an exact scan (of the matching points): the graph walk would visit most of them anyway.</param>
-public sealed record HnswOptions(int M = 16, int EfConstruction = 200, int EfSearch = 64, int Seed = 42, int ExactBelowMatches = 2_000);
+/// <param name="Quantization">What the walk reads: float32, or int8 codes with float32 re-ranking of its candidates.</param>
+/// <param name="QuantizeAfter">A quantized index walks float32 until it holds this many points, then trains its
+/// quantizer on them (a bulk load trains on its batch first).</param>
+/// <param name="RerankDirectory">With int8: keep the float32 re-rank vectors in memory-mapped files in this directory
+/// (deleted on creation, so nothing outlives the index) instead of the process heap. Not part of snapshots.</param>
+public sealed record HnswOptions(
+    int M = 16, int EfConstruction = 200, int EfSearch = 64, int Seed = 42, int ExactBelowMatches = 2_000,
+    VectorQuantization Quantization = VectorQuantization.None, int QuantizeAfter = 5_000, string? RerankDirectory = null);
+
+/// <summary>What an index occupies.</summary>
+/// <param name="WalkBytes">Records the graph walk reads: base-layer links and walk vectors (float32 or int8).</param>
+/// <param name="RerankBytes">float32 vectors kept apart for re-ranking on the heap (quantized indexes only).</param>
+/// <param name="OtherBytes">Ids, attributes, upper-layer links, tombstones and postings (estimated).</param>
+/// <param name="MappedBytes">float32 re-rank vectors in memory-mapped files (page cache, not process heap).</param>
+public readonly record struct IndexMemory(long WalkBytes, long RerankBytes, long OtherBytes, long MappedBytes)
+{
+    /// <summary>What the process holds itself (mapped files excluded).</summary>
+    public long Total => WalkBytes + RerankBytes + OtherBytes;
+}
 
 /// <summary>
 /// Hierarchical navigable small world graph (Malkov &amp; Yashunin) for live catalogs: concurrent inserts, updates and
-/// deletes while searching, filters evaluated during the walk, crowding inside the search.
+/// deletes while searching, filters evaluated during the walk, crowding inside the search, optional int8 walk.
 /// </summary>
 /// <remarks>
-/// Writers lock only the neighbour lists they change (striped locks), so several threads can insert at once.
-/// Readers take no lock: a neighbour list is published entries first, count last, so a reader always sees valid ids.
-/// A removed point is a tombstone: it is never returned but still routes searches; its slot is reused by the next
-/// insert, which takes over its links and repairs the neighbourhood (hnswlib's "replace deleted"), so an index under
-/// churn neither grows without bound nor loses its connectivity.
+/// Layout (<see cref="HnswStorage"/>): one cache-aligned record per slot with its base-layer links and walk vector,
+/// in chunks that never move. Writers lock only the neighbour lists they change (striped locks), so several threads
+/// insert at once. Readers take no lock: a neighbour list is published entries first, count last.
+/// A removed point is a tombstone: never returned, still routing; its slot is reused by the next insert, which takes
+/// over its links and repairs the neighbourhood (hnswlib's "replace deleted"), so churn neither grows the index nor
+/// disconnects it.
 /// </remarks>
-public sealed class HnswIndex : IVectorIndex, IDisposable
+public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
 {
-    sealed class Node(string id, float[] vector, PointAttributes attributes, int[][] links)
-    {
-        public readonly string Id = id;
-        public readonly float[] Vector = vector;
-        public readonly PointAttributes Attributes = attributes;
-        /// <summary>Per layer: [count, neighbour slots…].</summary>
-        public readonly int[][] Links = links;
-        public volatile bool Deleted;
-        public int Level => Links.Length - 1;
-    }
-
     sealed record Entry(int Slot, int Level);
 
     readonly HnswOptions options;
+    readonly HnswStorage storage;
     readonly int m, m0;
     readonly double levelFactor;
-    readonly ReaderWriterLockSlim growth = new(LockRecursionPolicy.SupportsRecursion);
+    readonly DistanceMetric buildMetric;
+    /// <summary>Writers hold it shared; snapshots and quantizer training hold it exclusively.</summary>
+    readonly ReaderWriterLockSlim exclusive = new(LockRecursionPolicy.NoRecursion);
     readonly Lock registry = new();
     readonly object[] stripes = Enumerable.Range(0, 4096).Select(_ => new object()).ToArray();
     readonly Dictionary<string, int> slotOf = new(StringComparer.Ordinal);
     readonly Stack<int> tombstones = new();
     /// <summary>Namespace → allow token → live slots: lets the planner find a selective filter's matches without a scan.</summary>
     readonly Dictionary<string, Dictionary<string, HashSet<int>>> postings = new(StringComparer.Ordinal);
-    /// <summary>Per-thread search scratch (visited marks, heaps), reused so a search allocates almost nothing.</summary>
-    sealed class Scratch
+
+    /// <summary>Per-thread search scratch, reused so a search allocates almost nothing.</summary>
+    sealed class Scratch(int dimensions)
     {
         public readonly VisitedSet Visited = new();
-        public readonly PriorityQueue<int, float> Candidates = new();
-        public readonly PriorityQueue<int, float> Results = new(Comparer<float>.Create((a, b) => b.CompareTo(a)));
+        public readonly DistanceHeap Candidates = new(farthestFirst: false);
+        public readonly DistanceHeap Results = new(farthestFirst: true);
+        public readonly float[] Query = GC.AllocateArray<float>(dimensions, pinned: true);
+        public readonly sbyte[] Codes = GC.AllocateArray<sbyte>(dimensions + 64, pinned: true);
+        public readonly byte[] Biased = GC.AllocateArray<byte>(dimensions + 64, pinned: true);
     }
 
-    readonly ThreadLocal<Scratch> scratch = new(() => new Scratch());
+    readonly ThreadLocal<Scratch> scratch;
     readonly ThreadLocal<Random> random;
-    volatile Node?[] nodes = new Node?[1024];
     volatile Entry? entry;
+    volatile ScalarQuantizer? quantizer;
     int next;
 
     public HnswIndex(int dimensions, DistanceMetric metric, HnswOptions? options = null)
@@ -63,15 +80,26 @@ public sealed class HnswIndex : IVectorIndex, IDisposable
         Dimensions = dimensions > 0 ? dimensions : throw new ArgumentOutOfRangeException(nameof(dimensions));
         Metric = metric;
         this.options = options ?? new HnswOptions();
+        if (this.options.Quantization == VectorQuantization.Int8 && metric == DistanceMetric.L1)
+            throw new ArgumentException("int8 quantization serves cosine, dot product and squared L2, not L1.", nameof(options));
         m = Math.Max(2, this.options.M);
         m0 = 2 * m;
         levelFactor = 1 / Math.Log(m);
+        // Dot product is no metric (a point is not its own nearest neighbour): links follow Euclidean neighbourhoods,
+        // which navigate well, while queries still rank by dot product.
+        buildMetric = metric == DistanceMetric.DotProduct ? DistanceMetric.SquaredL2 : metric;
+        storage = new HnswStorage(dimensions, m, this.options.Quantization == VectorQuantization.Int8, this.options.RerankDirectory);
+        scratch = new ThreadLocal<Scratch>(() => new Scratch(dimensions));
         int seed = this.options.Seed;
         random = new ThreadLocal<Random>(() => new Random(Interlocked.Increment(ref seed)));
     }
 
     public int Dimensions { get; }
     public DistanceMetric Metric { get; }
+    public HnswOptions Options => options;
+
+    /// <summary>The trained int8 quantizer, or null while the walk reads float32.</summary>
+    public ScalarQuantizer? Quantizer => quantizer;
 
     public int Count
     {
@@ -86,10 +114,26 @@ public sealed class HnswIndex : IVectorIndex, IDisposable
         lock (registry) return slotOf.ContainsKey(id);
     }
 
-    /// <summary>Inserts many points on <paramref name="threads"/> threads.</summary>
-    public void UpsertMany(IReadOnlyList<(string Id, float[] Vector, PointAttributes Attributes)> points, int threads = 0) =>
+    public IndexMemory Memory
+    {
+        get
+        {
+            int used = Capacity;
+            long upper = (long)used * 4 * (m + 1) / m; // one upper layer per M nodes on average
+            long other = used * (8L + 8 + 2 + 40) + upper + (long)Count * 48; // ids, attributes, flags, id strings, registry
+            return new IndexMemory(storage.HotBytes, storage.ColdBytes, other, storage.MappedBytes);
+        }
+    }
+
+    /// <summary>Inserts many points on <paramref name="threads"/> threads. A quantized index that is still untrained
+    /// trains on this batch first, so the whole build walks int8.</summary>
+    public void UpsertMany(IReadOnlyList<(string Id, float[] Vector, PointAttributes Attributes)> points, int threads = 0)
+    {
+        if (options.Quantization != VectorQuantization.None && quantizer is null && Count + points.Count >= options.QuantizeAfter)
+            Train(points.Select(p => p.Vector).Where(v => v.Length == Dimensions));
         Parallel.For(0, points.Count, new ParallelOptions { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount },
             i => Upsert(points[i].Id, points[i].Vector, points[i].Attributes));
+    }
 
     public void Upsert(string id, ReadOnlySpan<float> vector, PointAttributes attributes)
     {
@@ -98,55 +142,64 @@ public sealed class HnswIndex : IVectorIndex, IDisposable
         var stored = vector.ToArray();
         if (Metric == DistanceMetric.Cosine) VectorMath.NormalizeInPlace(stored);
 
-        growth.EnterReadLock();
+        exclusive.EnterReadLock();
         try
         {
             int slot;
-            Node? previous = null;
-            while (true)
+            bool fresh, wasDeleted;
+            lock (registry)
             {
-                lock (registry)
+                wasDeleted = false;
+                if (slotOf.TryGetValue(id, out slot))
                 {
-                    if (slotOf.TryGetValue(id, out slot))
-                    {
-                        previous = nodes[slot];
-                        Postings(previous!.Attributes, slot, add: false);
-                    }
-                    else if (tombstones.Count > 0)
-                    {
-                        slot = tombstones.Pop();
-                        previous = nodes[slot];
-                        slotOf[id] = slot;
-                    }
-                    else if (next < nodes.Length)
-                    {
-                        slot = next++;
-                        previous = null;
-                        slotOf[id] = slot;
-                    }
-                    else slot = -1;
-                    if (slot >= 0)
-                    {
-                        Postings(attributes, slot, add: true);
-                        break;
-                    }
+                    fresh = false;
+                    Postings(storage.Attributes(slot), slot, add: false);
                 }
-                Grow();
+                else if (tombstones.Count > 0)
+                {
+                    slot = tombstones.Pop();
+                    fresh = false;
+                    wasDeleted = true;
+                    slotOf[id] = slot;
+                }
+                else
+                {
+                    slot = next;
+                    if (slot >= storage.Capacity) storage.EnsureCapacity(slot + 1);
+                    Volatile.Write(ref next, slot + 1);
+                    fresh = true;
+                    slotOf[id] = slot;
+                }
+                Postings(attributes, slot, add: true);
             }
 
-            if (previous is null)
+            var qz = quantizer;
+            if (fresh)
             {
-                Insert(slot, new Node(id, stored, attributes, NewLinks(RandomLevel())));
-                return;
+                storage.Initialise(slot, RandomLevel());
+                WriteVector(slot, stored, qz);
+                storage.SetPoint(slot, id, attributes);
+                storage.SetDeleted(slot, false);
+                Insert(slot);
             }
-            // Update or reuse of a tombstone: keep the slot's level and links (others point here), then repair.
-            var links = previous.Links.Select(l => { lock (Stripe(slot)) return (int[])l.Clone(); }).ToArray();
-            var node = new Node(id, stored, attributes, links);
-            bool sameVector = !previous.Deleted && previous.Id == id && previous.Vector.AsSpan().SequenceEqual(stored);
-            Volatile.Write(ref nodes[slot], node);
-            if (!sameVector) Repair(slot);
+            else
+            {
+                // Update or reuse of a tombstone: keep the slot's level and links (others point here), then repair.
+                bool sameVector = !wasDeleted && storage.Vector(slot).SequenceEqual(stored);
+                if (!sameVector) WriteVector(slot, stored, qz);
+                storage.SetPoint(slot, id, attributes);
+                storage.SetDeleted(slot, false);
+                if (!sameVector) Repair(slot, qz);
+            }
         }
-        finally { growth.ExitReadLock(); }
+        finally { exclusive.ExitReadLock(); }
+        if (options.Quantization != VectorQuantization.None && quantizer is null && Count >= options.QuantizeAfter) TrainOnContents();
+    }
+
+    void WriteVector(int slot, float[] vector, ScalarQuantizer? qz)
+    {
+        vector.CopyTo(new Span<float>(storage.Floats(slot), Dimensions));
+        if (qz is not null) storage.SetCodeStats(slot, qz.Encode(vector, storage.Codes(slot), out int sum), sum);
     }
 
     public bool Remove(string id)
@@ -154,11 +207,44 @@ public sealed class HnswIndex : IVectorIndex, IDisposable
         lock (registry)
         {
             if (!slotOf.Remove(id, out var slot)) return false;
-            nodes[slot]!.Deleted = true;
-            Postings(nodes[slot]!.Attributes, slot, add: false);
+            storage.SetDeleted(slot, true);
+            Postings(storage.Attributes(slot), slot, add: false);
             tombstones.Push(slot);
             return true;
         }
+    }
+
+    /// <summary>Trains the int8 quantizer on a sample of <paramref name="vectors"/> (normalised for cosine) and
+    /// encodes every slot already held; writers wait, searches go on reading float32 until it is published.</summary>
+    void Train(IEnumerable<float[]> vectors)
+    {
+        var sample = vectors.Take(20_000).Select(v =>
+        {
+            var copy = v.ToArray();
+            if (Metric == DistanceMetric.Cosine) VectorMath.NormalizeInPlace(copy);
+            return copy;
+        }).ToList();
+        if (sample.Count == 0) return;
+        exclusive.EnterWriteLock();
+        try
+        {
+            if (quantizer is not null) return;
+            var trained = ScalarQuantizer.Train(sample);
+            for (int slot = 0; slot < next; slot++)
+                if (storage.Id(slot) is not null) storage.SetCodeStats(slot, trained.Encode(storage.Vector(slot), storage.Codes(slot), out int sum), sum);
+            quantizer = trained;
+        }
+        finally { exclusive.ExitWriteLock(); }
+    }
+
+    void TrainOnContents()
+    {
+        int used = Capacity;
+        int step = Math.Max(1, used / 20_000);
+        var sample = new List<float[]>();
+        for (int slot = 0; slot < used; slot += step)
+            if (storage.Id(slot) is not null && !storage.IsDeleted(slot)) sample.Add(storage.Vector(slot).ToArray());
+        Train(sample);
     }
 
     /// <summary>Adds or removes a slot's allow tokens in <see cref="postings"/>; the caller holds the registry lock.</summary>
@@ -206,163 +292,164 @@ public sealed class HnswIndex : IVectorIndex, IDisposable
         return result?.ToArray();
     }
 
-    void Grow()
-    {
-        growth.ExitReadLock();
-        growth.EnterWriteLock();
-        try
-        {
-            if (next >= nodes.Length)
-            {
-                var bigger = new Node?[nodes.Length * 2];
-                Array.Copy(nodes, bigger, nodes.Length);
-                nodes = bigger;
-            }
-        }
-        finally
-        {
-            growth.ExitWriteLock();
-            growth.EnterReadLock();
-        }
-    }
-
-    int RandomLevel() => (int)(-Math.Log(1 - random.Value!.NextDouble()) * levelFactor);
-
-    int[][] NewLinks(int level)
-    {
-        var links = new int[level + 1][];
-        links[0] = new int[m0 + 1];
-        for (int l = 1; l <= level; l++) links[l] = new int[m + 1];
-        return links;
-    }
+    int RandomLevel() => Math.Min(32, (int)(-Math.Log(1 - random.Value!.NextDouble()) * levelFactor));
 
     object Stripe(int slot) => stripes[slot & (stripes.Length - 1)];
 
-    float Distance(ReadOnlySpan<float> a, ReadOnlySpan<float> b) => VectorMath.Distance(Metric, a, b);
+    // ---- distances -------------------------------------------------------------------------------------------------
 
-    float Distance(ReadOnlySpan<float> query, int slot, Node?[] snapshot) => Distance(query, snapshot[slot]!.Vector);
-
-    /// <summary>The graph is built with a true metric: for dot product (no metric: a point is not its own nearest
-    /// neighbour) links follow Euclidean neighbourhoods, which navigate well, while queries still rank by dot product.</summary>
-    float BuildDistance(ReadOnlySpan<float> a, ReadOnlySpan<float> b) =>
-        VectorMath.Distance(Metric == DistanceMetric.DotProduct ? DistanceMetric.SquaredL2 : Metric, a, b);
-
-    void Insert(int slot, Node node)
+    /// <summary>Distance from a fixed query to a slot; structs, so the walk is compiled once per kind, inlined.</summary>
+    interface IWalkDistance
     {
-        Volatile.Write(ref nodes[slot], node);
+        float To(int slot);
+    }
+
+    readonly struct FloatDistance(HnswStorage storage, float* query, DistanceMetric metric) : IWalkDistance
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public float To(int slot) => VectorMath.Distance(metric, new ReadOnlySpan<float>(query, storage.Dimensions), new ReadOnlySpan<float>(storage.Floats(slot), storage.Dimensions));
+    }
+
+    /// <summary>Squared L2 between int8 codes sharing one step: scale · (|q|² + |x|² − 2 q·x), with q·x from the
+    /// biased (unsigned) query codes: q·x = Σ (q + 128)·x − 128 Σ x.</summary>
+    readonly struct CodeL2Distance(HnswStorage storage, byte* query, int queryNorm, float scale) : IWalkDistance
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public float To(int slot)
+        {
+            var record = storage.Record(slot);
+            int norm = *(int*)(record + storage.NormOffset), sum = *(int*)(record + storage.NormOffset + 4);
+            int dot = ScalarQuantizer.DotBiased(query, (sbyte*)(record + storage.PayloadOffset), storage.Dimensions) - 128 * sum;
+            return scale * (queryNorm + norm - 2 * dot);
+        }
+    }
+
+    /// <summary>Negated dot product: q·x = q·mean + qStep · step · (qcodes · codes).</summary>
+    readonly struct CodeDotDistance(HnswStorage storage, byte* query, float scale, float offset) : IWalkDistance
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public float To(int slot)
+        {
+            var record = storage.Record(slot);
+            int sum = *(int*)(record + storage.NormOffset + 4);
+            return offset - scale * (ScalarQuantizer.DotBiased(query, (sbyte*)(record + storage.PayloadOffset), storage.Dimensions) - 128 * sum);
+        }
+    }
+
+    /// <summary>Squared L2 scale between codes: step², halved for cosine so it equals 1 − cos for unit vectors.</summary>
+    float CodeScale(ScalarQuantizer qz) => qz.Step * qz.Step * (Metric == DistanceMetric.Cosine ? 0.5f : 1f);
+
+    /// <summary>Build distance between two held slots, in the units of <see cref="ConnectQuery"/>.</summary>
+    float BuildDistance(int a, int b, ScalarQuantizer? qz)
+    {
+        if (qz is null) return VectorMath.Distance(buildMetric, storage.Vector(a), storage.Vector(b));
+        return CodeScale(qz) * (storage.CodeNorm(a) + storage.CodeNorm(b) - 2 * ScalarQuantizer.Dot(storage.Codes(a), storage.Codes(b), Dimensions));
+    }
+
+    // ---- insertion -------------------------------------------------------------------------------------------------
+
+    void Insert(int slot)
+    {
+        int level = storage.Level(slot);
         Entry? start;
         lock (registry)
         {
             start = entry;
             if (start is null)
             {
-                entry = new Entry(slot, node.Level);
+                entry = new Entry(slot, level);
                 return;
             }
         }
-        Connect(slot, node, start);
-        if (node.Level > start.Level)
+        Connect(slot, start, quantizer);
+        if (level > start.Level)
             lock (registry)
-                if (entry is null || node.Level > entry.Level) entry = new Entry(slot, node.Level);
+                if (entry is null || level > entry.Level) entry = new Entry(slot, level);
     }
 
-    /// <summary>Links <paramref name="node"/> into every layer it lives on, from the entry point down.</summary>
-    void Connect(int slot, Node node, Entry start)
+    void Connect(int slot, Entry start, ScalarQuantizer? qz)
     {
-        var snapshot = nodes;
+        if (qz is null) Connect(slot, start, new FloatDistance(storage, storage.Floats(slot), buildMetric), qz);
+        else
+        {
+            var biased = scratch.Value!.Biased;
+            fixed (byte* query = biased)
+            {
+                ScalarQuantizer.ToBiased(storage.Codes(slot), query, Dimensions);
+                Connect(slot, start, new CodeL2Distance(storage, query, storage.CodeNorm(slot), CodeScale(qz)), qz);
+            }
+        }
+    }
+
+    /// <summary>Links a slot into every layer it lives on, from the entry point down.</summary>
+    void Connect<TD>(int slot, Entry start, TD distance, ScalarQuantizer? qz) where TD : struct, IWalkDistance
+    {
+        int level = storage.Level(slot);
         int current = start.Slot;
-        float currentDistance = BuildDistance(node.Vector, snapshot[current]!.Vector);
-        for (int level = start.Level; level > node.Level; level--)
-            (current, currentDistance) = Greedy(node.Vector, current, currentDistance, level, snapshot, BuildDistance);
+        float currentDistance = distance.To(current);
+        for (int l = start.Level; l > level; l--) (current, currentDistance) = Greedy(distance, current, currentDistance, l);
         // The node's own links are set on every layer before any other node links to it: a concurrent search can
         // only reach the node once it leads somewhere on every layer it lives on.
         var reverse = new List<(int Level, List<(int Slot, float Distance)> Selected)>();
-        for (int level = Math.Min(node.Level, start.Level); level >= 0; level--)
+        for (int l = Math.Min(level, start.Level); l >= 0; l--)
         {
-            var candidates = SearchLayer(node.Vector, current, efConstructionOrK: options.EfConstruction, level, snapshot, accept: null, BuildDistance, skip: slot);
+            var candidates = SearchLayer(distance, current, options.EfConstruction, l, accept: null, liveOnly: false, skip: slot);
             if (candidates.Count == 0) continue;
-            var selected = SelectNeighbours(candidates, level == 0 ? m0 : m, snapshot);
-            lock (Stripe(slot)) SetLinks(node, level, selected);
-            reverse.Add((level, selected));
+            var selected = SelectNeighbours(candidates, l == 0 ? m0 : m, qz);
+            lock (Stripe(slot)) SetLinks(slot, l, selected);
+            reverse.Add((l, selected));
             current = candidates[0].Slot;
         }
-        foreach (var (level, selected) in reverse)
-            foreach (var (neighbour, distance) in selected) AddLink(neighbour, slot, distance, level, snapshot);
+        foreach (var (l, selected) in reverse)
+            foreach (var (neighbour, d) in selected) AddLink(neighbour, slot, d, l, qz);
     }
 
     /// <summary>hnswlib's updatePoint: re-selects the neighbours of the slot's neighbours from their two-hop
     /// neighbourhood, then reconnects the slot itself from the entry point.</summary>
-    void Repair(int slot)
+    void Repair(int slot, ScalarQuantizer? qz)
     {
-        var snapshot = nodes;
-        var node = snapshot[slot]!;
-        for (int level = 0; level <= node.Level; level++)
+        int level = storage.Level(slot);
+        for (int l = 0; l <= level; l++)
         {
             var around = new HashSet<int>();
-            var neighbours = ReadLinks(node, level);
+            var neighbours = ReadLinks(slot, l);
             foreach (var n in neighbours)
             {
                 around.Add(n);
-                if (snapshot[n] is { } nn && nn.Level >= level)
-                    foreach (var nnn in ReadLinks(nn, level)) around.Add(nnn);
+                foreach (var nn in ReadLinks(n, l)) around.Add(nn);
             }
             foreach (var n in neighbours)
             {
-                if (snapshot[n] is not { } neighbour || neighbour.Level < level) continue;
-                var candidates = around.Where(c => c != n && snapshot[c] is { } cn && cn.Level >= level)
-                    .Select(c => (Slot: c, Distance: BuildDistance(neighbour.Vector, snapshot[c]!.Vector)))
+                var candidates = around.Where(c => c != n)
+                    .Select(c => (Slot: c, Distance: BuildDistance(n, c, qz)))
                     .OrderBy(c => c.Distance).Take(options.EfConstruction).ToList();
-                lock (Stripe(n)) SetLinks(neighbour, level, SelectNeighbours(candidates, level == 0 ? m0 : m, snapshot));
+                lock (Stripe(n)) SetLinks(n, l, SelectNeighbours(candidates, l == 0 ? m0 : m, qz));
             }
         }
-        if (entry is { } start && start.Slot != slot) Connect(slot, node, start);
+        if (entry is { } start && start.Slot != slot) Connect(slot, start, qz);
     }
 
-    delegate float DistanceFunction(ReadOnlySpan<float> a, ReadOnlySpan<float> b);
-
-    (int Slot, float Distance) Greedy(float[] query, int current, float currentDistance, int level, Node?[] snapshot, DistanceFunction distance)
+    int[] ReadLinks(int slot, int level)
     {
-        bool changed = true;
-        while (changed)
-        {
-            changed = false;
-            var list = snapshot[current]!.Links[level];
-            int count = Volatile.Read(ref list[0]);
-            for (int i = 1; i <= count; i++)
-            {
-                int n = list[i];
-                if (n >= snapshot.Length || snapshot[n] is null) continue;
-                float d = distance(query, snapshot[n]!.Vector);
-                if (d < currentDistance) { currentDistance = d; current = n; changed = true; }
-            }
-        }
-        return (current, currentDistance);
+        var list = storage.Links(slot, level);
+        int count = Math.Min(Volatile.Read(ref list[0]), list.Length - 1);
+        return list.Slice(1, count).ToArray();
     }
 
-    static int[] ReadLinks(Node node, int level)
+    void SetLinks(int slot, int level, List<(int Slot, float Distance)> selected)
     {
-        var list = node.Links[level];
-        int count = Volatile.Read(ref list[0]);
-        var copy = new int[count];
-        Array.Copy(list, 1, copy, 0, count);
-        return copy;
-    }
-
-    static void SetLinks(Node node, int level, List<(int Slot, float Distance)> selected)
-    {
-        var list = node.Links[level];
+        var list = storage.Links(slot, level);
         int count = Math.Min(selected.Count, list.Length - 1);
         for (int i = 0; i < count; i++) list[i + 1] = selected[i].Slot;
         Volatile.Write(ref list[0], count);
     }
 
     /// <summary>Adds a reverse link, pruning the neighbour's list with the heuristic when it is full.</summary>
-    void AddLink(int from, int to, float distance, int level, Node?[] snapshot)
+    void AddLink(int from, int to, float distance, int level, ScalarQuantizer? qz)
     {
-        var node = snapshot[from]!;
         lock (Stripe(from))
         {
-            var list = node.Links[level];
+            var list = storage.Links(from, level);
             int count = list[0];
             for (int i = 1; i <= count; i++) if (list[i] == to) return;
             if (count < list.Length - 1)
@@ -372,85 +459,121 @@ public sealed class HnswIndex : IVectorIndex, IDisposable
                 return;
             }
             var candidates = new List<(int Slot, float Distance)>(count + 1) { (to, distance) };
-            for (int i = 1; i <= count; i++) candidates.Add((list[i], BuildDistance(node.Vector, snapshot[list[i]]!.Vector)));
+            for (int i = 1; i <= count; i++) candidates.Add((list[i], BuildDistance(from, list[i], qz)));
             candidates.Sort((a, b) => a.Distance.CompareTo(b.Distance));
-            SetLinks(node, level, SelectNeighbours(candidates, list.Length - 1, snapshot));
+            SetLinks(from, level, SelectNeighbours(candidates, list.Length - 1, qz));
         }
     }
 
     /// <summary>The neighbour-selection heuristic: keep a candidate only if it is closer to the base point than to
     /// every neighbour already kept, which spreads links across directions. <paramref name="sorted"/> is by distance.</summary>
-    List<(int Slot, float Distance)> SelectNeighbours(List<(int Slot, float Distance)> sorted, int max, Node?[] snapshot)
+    List<(int Slot, float Distance)> SelectNeighbours(List<(int Slot, float Distance)> sorted, int max, ScalarQuantizer? qz)
     {
         if (sorted.Count <= max) return sorted;
         var kept = new List<(int Slot, float Distance)>(max);
         foreach (var c in sorted)
         {
             if (kept.Count >= max) break;
-            var cv = snapshot[c.Slot]!.Vector;
             bool good = true;
             foreach (var k in kept)
-                if (BuildDistance(cv, snapshot[k.Slot]!.Vector) < c.Distance) { good = false; break; }
+                if (BuildDistance(c.Slot, k.Slot, qz) < c.Distance) { good = false; break; }
             if (good) kept.Add(c);
         }
         return kept;
     }
 
-    /// <summary>Best-first search of one layer. Every reachable node routes the walk; only nodes that
-    /// <paramref name="accept"/> enter the results. Returns up to <paramref name="efConstructionOrK"/> results, closest first.</summary>
-    List<(int Slot, float Distance)> SearchLayer(ReadOnlySpan<float> query, int start, int efConstructionOrK, int level, Node?[] snapshot, Func<Node, bool>? accept, DistanceFunction distance, int skip = -1)
+    // ---- the walk --------------------------------------------------------------------------------------------------
+
+    (int Slot, float Distance) Greedy<TD>(TD distance, int current, float currentDistance, int level) where TD : struct, IWalkDistance
+    {
+        bool changed = true;
+        while (changed)
+        {
+            changed = false;
+            var list = storage.Links(current, level);
+            int count = Math.Min(Volatile.Read(ref list[0]), list.Length - 1);
+            for (int i = 1; i <= count; i++)
+            {
+                int n = list[i];
+                float d = distance.To(n);
+                if (d < currentDistance) { currentDistance = d; current = n; changed = true; }
+            }
+        }
+        return (current, currentDistance);
+    }
+
+    /// <summary>Best-first search of one layer. Every reachable node routes the walk; only live nodes (unless
+    /// <paramref name="liveOnly"/> is false) that <paramref name="accept"/> enter the results. Returns up to
+    /// <paramref name="ef"/> results, closest first.</summary>
+    List<(int Slot, float Distance)> SearchLayer<TD>(TD distance, int start, int ef, int level, Func<int, bool>? accept, bool liveOnly, int skip = -1)
+        where TD : struct, IWalkDistance
     {
         var work = scratch.Value!;
         var seen = work.Visited;
-        seen.Reset(snapshot.Length);
+        seen.Reset(storage.Capacity);
         var candidates = work.Candidates;
         var results = work.Results;
         candidates.Clear();
         results.Clear();
-        float d0 = distance(query, snapshot[start]!.Vector);
+        float d0 = distance.To(start);
         seen.Add(start);
-        candidates.Enqueue(start, d0);
+        candidates.Push(start, d0);
         float bound = float.PositiveInfinity;
-        if (start != skip && (accept is null || accept(snapshot[start]!)))
+        if (Accepts(start, accept, liveOnly, skip))
         {
-            results.Enqueue(start, d0);
+            results.Push(start, d0);
             bound = d0;
         }
-        while (candidates.TryDequeue(out var c, out var dc))
+        Span<int> fresh = stackalloc int[m0];
+        while (candidates.Count > 0)
         {
-            if (dc > bound && results.Count >= efConstructionOrK) break;
-            var list = snapshot[c]!.Links[level];
-            int count = Volatile.Read(ref list[0]);
+            var (c, dc) = candidates.Pop();
+            if (dc > bound && results.Count >= ef) break;
+            var list = storage.Links(c, level);
+            int count = Math.Min(Volatile.Read(ref list[0]), list.Length - 1);
+            // Unvisited neighbours first, all prefetched before the first distance: their memory loads overlap
+            // instead of each visit waiting for its own.
+            int unseen = 0;
             for (int i = 1; i <= count; i++)
             {
                 int n = list[i];
-                if (n >= snapshot.Length || !seen.Add(n)) continue;
-                var node = snapshot[n];
-                if (node is null || node.Level < level) continue;
-                float d = distance(query, node.Vector);
-                if (results.Count < efConstructionOrK || d < bound)
+                if (!seen.Add(n)) continue;
+                fresh[unseen++] = n;
+                storage.Prefetch(n);
+            }
+            for (int i = 0; i < unseen; i++)
+            {
+                int n = fresh[i];
+                float d = distance.To(n);
+                if (results.Count < ef || d < bound)
                 {
-                    candidates.Enqueue(n, d);
-                    if (n != skip && (accept is null || accept(node)))
+                    candidates.Push(n, d);
+                    if (Accepts(n, accept, liveOnly, skip))
                     {
-                        results.Enqueue(n, d);
-                        if (results.Count > efConstructionOrK) results.Dequeue();
-                        results.TryPeek(out _, out bound);
+                        results.Push(n, d);
+                        if (results.Count > ef) results.Pop();
+                        bound = results.TopDistance;
                     }
                 }
             }
         }
-        var list2 = new List<(int Slot, float Distance)>(results.Count);
-        while (results.TryDequeue(out var s, out var d)) list2.Add((s, d));
-        list2.Reverse();
-        return list2;
+        var found = new List<(int Slot, float Distance)>(results.Count);
+        while (results.Count > 0) found.Add(results.Pop());
+        found.Reverse();
+        return found;
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    bool Accepts(int slot, Func<int, bool>? accept, bool liveOnly, int skip) =>
+        slot != skip && (!liveOnly || !storage.IsDeleted(slot)) && (accept is null || accept(slot));
 
     public IReadOnlyList<Neighbor> Search(ReadOnlySpan<float> query, SearchOptions options)
     {
         if (query.Length != Dimensions) throw new ArgumentException($"Expected {Dimensions} dimensions, got {query.Length}.", nameof(query));
         ArgumentOutOfRangeException.ThrowIfLessThan(options.K, 1);
-        var q = query.ToArray();
+        var work = scratch.Value!;
+        var q = work.Query;
+        query.CopyTo(q);
         if (Metric == DistanceMetric.Cosine) VectorMath.NormalizeInPlace(q);
         // An id removed and re-inserted during the search can be met in its old and its new slot: such a rare torn
         // search is detected by the repeated id and run again.
@@ -466,124 +589,192 @@ public sealed class HnswIndex : IVectorIndex, IDisposable
     {
         var start = entry;
         if (start is null) return [];
-        var snapshot = nodes;
         var filter = options.Filter is { IsEmpty: false } f ? f : null;
         var exclude = options.ExcludeId;
-        bool Accept(Node n) => !n.Deleted && (exclude is null || n.Id != exclude) && (filter is null || filter.Matches(n.Attributes));
+        Func<int, bool>? accept = filter is null && exclude is null ? null
+            : slot => (exclude is null || storage.Id(slot) != exclude) && (filter is null || filter.Matches(storage.Attributes(slot)));
 
         // Planner: a small index is scanned exactly (cheap, and exact even where pruning left a node without in-links);
         // a very selective filter is answered exactly from the matching points: from the token postings when
         // the filter has allow lists, else by a full scan when a sample says few points match.
-        if (Count <= this.options.ExactBelowMatches) return ExactScan(q, options, snapshot, Accept);
+        if (Count <= this.options.ExactBelowMatches) return ExactScan(q, options, accept);
         if (filter is not null)
         {
             var candidates = Candidates(filter);
-            if (candidates is not null && candidates.Length <= this.options.ExactBelowMatches)
-                return ExactScan(q, options, snapshot, Accept, candidates);
-            if (candidates is null && EstimateMatches(filter, snapshot) <= this.options.ExactBelowMatches)
-                return ExactScan(q, options, snapshot, Accept);
+            if (candidates is not null && candidates.Length <= this.options.ExactBelowMatches) return ExactScan(q, options, accept, candidates);
+            if (candidates is null && EstimateMatches(filter) <= this.options.ExactBelowMatches) return ExactScan(q, options, accept);
         }
 
-        int current = start.Slot;
-        float currentDistance = Distance(q, current, snapshot);
-        for (int level = start.Level; level > 0; level--)
-            (current, currentDistance) = Greedy(q, current, currentDistance, level, snapshot, Distance);
         int ef = Math.Max(options.Ef ?? this.options.EfSearch, options.K);
         while (true)
         {
-            var found = SearchLayer(q, current, ef, 0, snapshot, Accept, Distance);
+            var found = Walk(q, start, ef, accept);
             var collector = new ResultCollector(options.K, options.PerCrowdingAttribute);
-            foreach (var (slot, d) in found) collector.Add(snapshot[slot]!.Id, d, snapshot[slot]!.Attributes.CrowdingAttribute);
+            foreach (var (slot, d) in found) collector.Add(storage.Id(slot)!, d, storage.Attributes(slot).CrowdingAttribute);
             var result = collector.ToList();
             // Crowding can leave fewer than k results from ef candidates: widen the walk, up to an exact scan.
             if (result.Count >= options.K || found.Count < ef) return result;
-            if (ef >= Capacity) return ExactScan(q, options, snapshot, Accept);
+            if (ef >= Capacity) return ExactScan(q, options, accept);
             ef *= 2;
         }
     }
 
-    /// <summary>Estimated number of live points passing <paramref name="filter"/>, from a deterministic sample.</summary>
-    int EstimateMatches(SearchFilter filter, Node?[] snapshot)
+    /// <summary>The base-layer candidates of a query, closest first, with exact float32 distances: an int8 walk's
+    /// candidates are re-ranked against the float32 vectors.</summary>
+    List<(int Slot, float Distance)> Walk(float[] q, Entry start, int ef, Func<int, bool>? accept)
     {
-        int used = Math.Min(Capacity, snapshot.Length);
+        var qz = quantizer;
+        fixed (float* query = q)
+        {
+            if (qz is null) return Descend(new FloatDistance(storage, query, Metric), start, ef, accept);
+            var work = scratch.Value!;
+            fixed (sbyte* qc = work.Codes)
+            fixed (byte* qb = work.Biased)
+            {
+                List<(int Slot, float Distance)> found;
+                if (Metric == DistanceMetric.DotProduct)
+                {
+                    float step = ScalarQuantizer.EncodeScaled(q, qc);
+                    ScalarQuantizer.ToBiased(qc, qb, Dimensions);
+                    float offset = -System.Numerics.Tensors.TensorPrimitives.Dot(q, qz.Mean);
+                    found = Descend(new CodeDotDistance(storage, qb, step * qz.Step, offset), start, ef, accept);
+                }
+                else
+                {
+                    int norm = qz.Encode(q, qc);
+                    ScalarQuantizer.ToBiased(qc, qb, Dimensions);
+                    found = Descend(new CodeL2Distance(storage, qb, norm, CodeScale(qz)), start, ef, accept);
+                }
+                var exact = new FloatDistance(storage, query, Metric);
+                for (int i = 0; i < found.Count; i++)
+                {
+                    if (i + 1 < found.Count) storage.PrefetchFloats(found[i + 1].Slot);
+                    found[i] = (found[i].Slot, exact.To(found[i].Slot));
+                }
+                found.Sort((a, b) => a.Distance.CompareTo(b.Distance));
+                return found;
+            }
+        }
+    }
+
+    List<(int Slot, float Distance)> Descend<TD>(TD distance, Entry start, int ef, Func<int, bool>? accept) where TD : struct, IWalkDistance
+    {
+        int current = start.Slot;
+        float currentDistance = distance.To(current);
+        for (int level = start.Level; level > 0; level--) (current, currentDistance) = Greedy(distance, current, currentDistance, level);
+        return SearchLayer(distance, current, ef, 0, accept, liveOnly: true);
+    }
+
+    /// <summary>Estimated number of live points passing <paramref name="filter"/>, from a deterministic sample.</summary>
+    int EstimateMatches(SearchFilter filter)
+    {
+        int used = Capacity;
         if (used == 0) return 0;
         int samples = Math.Min(used, 512), live = 0, pass = 0;
         double step = (double)used / samples;
         for (int i = 0; i < samples; i++)
         {
-            var node = snapshot[(int)(i * step)];
-            if (node is null || node.Deleted) continue;
+            int slot = (int)(i * step);
+            if (storage.Id(slot) is null || storage.IsDeleted(slot)) continue;
             live++;
-            if (filter.Matches(node.Attributes)) pass++;
+            if (filter.Matches(storage.Attributes(slot))) pass++;
         }
         return live == 0 ? 0 : (int)((double)pass / live * Count);
     }
 
-    IReadOnlyList<Neighbor> ExactScan(float[] q, SearchOptions options, Node?[] snapshot, Func<Node, bool> accept, int[]? slots = null)
+    IReadOnlyList<Neighbor> ExactScan(float[] q, SearchOptions options, Func<int, bool>? accept, int[]? slots = null)
     {
         var collector = new ResultCollector(options.K, options.PerCrowdingAttribute);
-        int used = slots?.Length ?? Math.Min(Capacity, snapshot.Length);
+        int used = slots?.Length ?? Capacity;
         for (int j = 0; j < used; j++)
         {
             int i = slots is null ? j : slots[j];
-            if (i >= snapshot.Length) continue;
-            var node = snapshot[i];
-            if (node is null || !accept(node)) continue;
-            float d = Distance(q, node.Vector);
-            if (options.PerCrowdingAttribute is not null || d < collector.Threshold) collector.Add(node.Id, d, node.Attributes.CrowdingAttribute);
+            var id = storage.Id(i);
+            if (id is null || storage.IsDeleted(i) || (accept is not null && !accept(i))) continue;
+            float d = VectorMath.Distance(Metric, q, storage.Vector(i));
+            if (options.PerCrowdingAttribute is not null || d < collector.Threshold) collector.Add(id, d, storage.Attributes(i).CrowdingAttribute);
         }
         return collector.ToList();
     }
+
+    // ---- snapshots -------------------------------------------------------------------------------------------------
 
     /// <summary>Writes the whole index to <paramref name="destination"/> (see <see cref="HnswSnapshot"/>). Writers are
     /// held off while it runs, so the snapshot is one consistent state; searches go on.</summary>
     public void Save(Stream destination)
     {
-        growth.EnterWriteLock();
+        exclusive.EnterWriteLock();
         try
         {
             Entry? start;
             int used;
             lock (registry) { start = entry; used = next; }
-            var snapshot = nodes;
-            var slots = new HnswSnapshot.SlotState?[used];
-            for (int i = 0; i < used; i++)
-                if (snapshot[i] is { } n) slots[i] = new HnswSnapshot.SlotState(n.Id, n.Vector, n.Attributes, n.Links, n.Deleted);
-            HnswSnapshot.Write(destination, this, options, slots, start?.Slot ?? -1, start?.Level ?? -1);
+            var header = new HnswSnapshot.Header(Dimensions, Metric, options, used, start?.Slot ?? -1, start?.Level ?? -1, quantizer);
+            HnswSnapshot.Write(destination, header, Enumerable.Range(0, used).Select(SlotState));
         }
-        finally { growth.ExitWriteLock(); }
+        finally { exclusive.ExitWriteLock(); }
+    }
+
+    HnswSnapshot.SlotState? SlotState(int slot)
+    {
+        if (storage.Id(slot) is not { } id) return null;
+        int level = storage.Level(slot);
+        var links = new int[level + 1][];
+        for (int l = 0; l <= level; l++) links[l] = ReadLinks(slot, l);
+        return new HnswSnapshot.SlotState(id, storage.Vector(slot).ToArray(), storage.Attributes(slot), links, storage.IsDeleted(slot));
     }
 
     /// <summary>Reads an index written by <see cref="Save"/>; throws <see cref="IndexSnapshotException"/> for a truncated
-    /// or damaged snapshot.</summary>
-    public static HnswIndex Load(Stream source)
+    /// or damaged snapshot. The graph is read, never rebuilt; int8 codes are recomputed from the float32 vectors.
+    /// <paramref name="rerankDirectory"/>: see <see cref="HnswOptions.RerankDirectory"/>.</summary>
+    public static HnswIndex Load(Stream source, string? rerankDirectory = null)
     {
-        var loaded = HnswSnapshot.Read(source);
-        var index = new HnswIndex(loaded.Dimensions, loaded.Metric, loaded.Options);
-        int capacity = 1024;
-        while (capacity < loaded.Slots.Length) capacity *= 2;
-        var nodes = new Node?[capacity];
-        for (int i = 0; i < loaded.Slots.Length; i++)
+        HnswIndex? index = null;
+        HnswSnapshot.Header header;
+        try
         {
-            if (loaded.Slots[i] is not { } s) continue;
-            var node = new Node(s.Id, s.Vector, s.Attributes, s.Links) { Deleted = s.Deleted };
-            nodes[i] = node;
-            if (s.Deleted) index.tombstones.Push(i);
-            else
+            header = HnswSnapshot.Read(source, h =>
             {
-                index.slotOf[s.Id] = i;
-                index.Postings(s.Attributes, i, add: true);
-            }
+                index = new HnswIndex(h.Dimensions, h.Metric, h.Options with { RerankDirectory = rerankDirectory }) { quantizer = h.Quantizer };
+                index.storage.EnsureCapacity(h.Slots);
+                index.next = h.Slots;
+                return index.LoadSlot;
+            });
         }
-        index.nodes = nodes;
-        index.next = loaded.Slots.Length;
-        index.entry = loaded.EntrySlot >= 0 ? new Entry(loaded.EntrySlot, loaded.EntryLevel) : null;
+        catch
+        {
+            index?.Dispose();
+            throw;
+        }
+        index!.entry = header.EntrySlot >= 0 ? new Entry(header.EntrySlot, header.EntryLevel) : null;
         return index;
     }
 
+    void LoadSlot(int slot, HnswSnapshot.SlotState s)
+    {
+        storage.Initialise(slot, s.Links.Length - 1);
+        WriteVector(slot, s.Vector, quantizer);
+        for (int l = 0; l < s.Links.Length; l++)
+        {
+            var list = storage.Links(slot, l);
+            s.Links[l].CopyTo(list[1..]);
+            list[0] = s.Links[l].Length;
+        }
+        storage.SetPoint(slot, s.Id, s.Attributes);
+        storage.SetDeleted(slot, s.Deleted);
+        if (s.Deleted) tombstones.Push(slot);
+        else
+        {
+            slotOf[s.Id] = slot;
+            Postings(s.Attributes, slot, add: true);
+        }
+    }
+
+    /// <summary>Releases memory-mapped re-rank files: no search or write may still be running.</summary>
     public void Dispose()
     {
-        growth.Dispose();
+        storage.Dispose();
+        exclusive.Dispose();
         scratch.Dispose();
         random.Dispose();
     }

@@ -12,14 +12,16 @@ public sealed class IndexSnapshotException(string message, Exception? inner = nu
 /// checksummed file. Loading reads vectors and links in bulk and never rebuilds the graph.
 /// </summary>
 /// <remarks>
-/// Layout (little-endian): magic <c>CATHNSW1</c>, u32 format version, u32 dimensions, u8 metric, u32 M,
-/// u32 efConstruction, u32 efSearch, i32 slots, i32 entry slot (−1: empty), i32 entry level; then per slot a state byte
+/// Layout (little-endian): magic <c>CATHNSW1</c>, u32 format version (2), u32 dimensions, u8 metric, u32 M,
+/// u32 efConstruction, u32 efSearch, u32 exactBelowMatches, u8 quantization, u32 quantizeAfter, bool trained and, if
+/// trained, f32 step and the f32 mean per dimension (codes are recomputed on load); i32 slots, i32 entry slot (−1:
+/// empty), i32 entry level; then per slot a state byte
 /// (0 empty, 1 live, 2 tombstone) and, unless empty: id, level, the raw float vector, per level a link count and the
 /// links, and the attributes; then the end marker <c>END!</c> and the CRC-32 of every byte before it.
 /// </remarks>
 public static class HnswSnapshot
 {
-    const uint FormatVersion = 1;
+    const uint FormatVersion = 2;
     static ReadOnlySpan<byte> Magic => "CATHNSW1"u8;
     static ReadOnlySpan<byte> EndMarker => "END!"u8;
 
@@ -51,23 +53,36 @@ public static class HnswSnapshot
         public override void SetLength(long value) => throw new NotSupportedException();
     }
 
+    /// <summary>One slot: its links per layer (neighbour slots only, no count prefix).</summary>
     internal readonly record struct SlotState(string Id, float[] Vector, PointAttributes Attributes, int[][] Links, bool Deleted);
 
-    internal static void Write(Stream destination, HnswIndex index, HnswOptions options, IReadOnlyList<SlotState?> slots, int entrySlot, int entryLevel)
+    internal sealed record Header(int Dimensions, DistanceMetric Metric, HnswOptions Options, int Slots, int EntrySlot, int EntryLevel, ScalarQuantizer? Quantizer);
+
+    internal static void Write(Stream destination, Header header, IEnumerable<SlotState?> slots)
     {
         var crc = new CrcStream(new BufferedStream(destination, 1 << 20), writing: true);
         using (var w = new BinaryWriter(crc, Encoding.UTF8, leaveOpen: true))
         {
+            var options = header.Options;
             w.Write(Magic);
             w.Write(FormatVersion);
-            w.Write(index.Dimensions);
-            w.Write((byte)index.Metric);
+            w.Write(header.Dimensions);
+            w.Write((byte)header.Metric);
             w.Write(options.M);
             w.Write(options.EfConstruction);
             w.Write(options.EfSearch);
-            w.Write(slots.Count);
-            w.Write(entrySlot);
-            w.Write(entryLevel);
+            w.Write(options.ExactBelowMatches);
+            w.Write((byte)options.Quantization);
+            w.Write(options.QuantizeAfter);
+            w.Write(header.Quantizer is not null);
+            if (header.Quantizer is { } q)
+            {
+                w.Write(q.Step);
+                w.Write(MemoryMarshal.AsBytes(q.Mean.AsSpan()));
+            }
+            w.Write(header.Slots);
+            w.Write(header.EntrySlot);
+            w.Write(header.EntryLevel);
             foreach (var slot in slots)
             {
                 if (slot is not { } s) { w.Write((byte)0); continue; }
@@ -77,9 +92,8 @@ public static class HnswSnapshot
                 w.Write(MemoryMarshal.AsBytes(s.Vector.AsSpan()));
                 foreach (var links in s.Links)
                 {
-                    int count = Math.Min(Volatile.Read(ref links[0]), links.Length - 1);
-                    w.Write((ushort)count);
-                    w.Write(MemoryMarshal.AsBytes(links.AsSpan(1, count)));
+                    w.Write((ushort)links.Length);
+                    w.Write(MemoryMarshal.AsBytes(links.AsSpan()));
                 }
                 WriteAttributes(w, s.Attributes);
             }
@@ -92,9 +106,9 @@ public static class HnswSnapshot
         crc.Flush();
     }
 
-    internal sealed record Loaded(int Dimensions, DistanceMetric Metric, HnswOptions Options, SlotState?[] Slots, int EntrySlot, int EntryLevel);
-
-    internal static Loaded Read(Stream source)
+    /// <summary>Reads a snapshot, handing each slot to the sink <paramref name="open"/> returns for its header, so
+    /// slots go straight into the index being loaded. Throws <see cref="IndexSnapshotException"/> when damaged.</summary>
+    internal static Header Read(Stream source, Func<Header, Action<int, SlotState>> open)
     {
         var crc = new CrcStream(new BufferedStream(source, 1 << 20), writing: false);
         using var r = new BinaryReader(crc, Encoding.UTF8, leaveOpen: true);
@@ -107,11 +121,24 @@ public static class HnswSnapshot
             if (version != FormatVersion) throw new IndexSnapshotException($"Index snapshot format {version} is not readable by this build (reads {FormatVersion}).");
             int dims = r.ReadInt32();
             var metric = (DistanceMetric)r.ReadByte();
-            var options = new HnswOptions(M: r.ReadInt32(), EfConstruction: r.ReadInt32(), EfSearch: r.ReadInt32());
+            var options = new HnswOptions(M: r.ReadInt32(), EfConstruction: r.ReadInt32(), EfSearch: r.ReadInt32(), ExactBelowMatches: r.ReadInt32(),
+                Quantization: (VectorQuantization)r.ReadByte(), QuantizeAfter: r.ReadInt32());
+            if (dims <= 0 || dims > 1 << 16 || options.M is < 2 or > 1024 || !Enum.IsDefined(metric) || !Enum.IsDefined(options.Quantization))
+                throw new IndexSnapshotException("Index snapshot header is damaged.");
+            ScalarQuantizer? quantizer = null;
+            if (r.ReadBoolean())
+            {
+                float step = r.ReadSingle();
+                var mean = new float[dims];
+                r.BaseStream.ReadExactly(MemoryMarshal.AsBytes(mean.AsSpan()));
+                if (!(step > 0) || !float.IsFinite(step)) throw new IndexSnapshotException("Index snapshot header is damaged (quantizer).");
+                quantizer = new ScalarQuantizer(mean, step);
+            }
             int count = r.ReadInt32();
             int entrySlot = r.ReadInt32(), entryLevel = r.ReadInt32();
-            if (dims <= 0 || count < 0 || !Enum.IsDefined(metric) || entrySlot >= count) throw new IndexSnapshotException("Index snapshot header is damaged.");
-            var slots = new SlotState?[count];
+            if (count < 0 || entrySlot >= count) throw new IndexSnapshotException("Index snapshot header is damaged.");
+            var header = new Header(dims, metric, options, count, entrySlot, entryLevel, quantizer);
+            var sink = open(header);
             for (int i = 0; i < count; i++)
             {
                 byte state = r.ReadByte();
@@ -127,20 +154,19 @@ public static class HnswSnapshot
                     int n = r.ReadUInt16();
                     int capacity = l == 0 ? 2 * options.M : options.M;
                     if (n > capacity) throw new IndexSnapshotException($"Index snapshot is damaged at slot {i} (link count {n}).");
-                    links[l] = new int[capacity + 1];
-                    links[l][0] = n;
-                    r.BaseStream.ReadExactly(MemoryMarshal.AsBytes(links[l].AsSpan(1, n)));
-                    for (int j = 1; j <= n; j++)
-                        if ((uint)links[l][j] >= (uint)count) throw new IndexSnapshotException($"Index snapshot is damaged at slot {i} (link out of range).");
+                    links[l] = new int[n];
+                    r.BaseStream.ReadExactly(MemoryMarshal.AsBytes(links[l].AsSpan()));
+                    foreach (var link in links[l])
+                        if ((uint)link >= (uint)count) throw new IndexSnapshotException($"Index snapshot is damaged at slot {i} (link out of range).");
                 }
-                slots[i] = new SlotState(id, vector, ReadAttributes(r), links, state == 2);
+                sink(i, new SlotState(id, vector, ReadAttributes(r), links, state == 2));
             }
             Span<byte> end = stackalloc byte[4];
             r.BaseStream.ReadExactly(end);
             uint expected = crc.Crc.GetCurrentHashAsUInt32();
             crc.Tracking = false;
             if (!end.SequenceEqual(EndMarker) || r.ReadUInt32() != expected) throw new IndexSnapshotException("Index snapshot fails its checksum.");
-            return new Loaded(dims, metric, options, slots, entrySlot, entryLevel);
+            return header;
         }
         catch (EndOfStreamException ex)
         {

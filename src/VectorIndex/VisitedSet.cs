@@ -19,6 +19,8 @@ sealed class VisitedSet
     /// <summary>Marks <paramref name="slot"/>; false when it was already marked in this search.</summary>
     public bool Add(int slot)
     {
+        // A slot added by a writer after this search started lies beyond the size taken at Reset.
+        if ((uint)slot >= (uint)marks.Length) Array.Resize(ref marks, Math.Max(slot + 1, marks.Length * 2));
         if (marks[slot] == generation) return false;
         marks[slot] = generation;
         return true;

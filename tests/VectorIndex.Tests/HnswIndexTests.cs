@@ -2,7 +2,7 @@ namespace Catalogs.VectorIndex.Tests;
 
 public class HnswIndexTests
 {
-    static float[] RandomVector(Random rng, int d)
+    internal static float[] RandomVector(Random rng, int d)
     {
         var v = new float[d];
         for (int i = 0; i < d; i++) v[i] = (float)(rng.NextDouble() * 2 - 1);
@@ -10,7 +10,7 @@ public class HnswIndexTests
     }
 
     /// <summary>Clustered data, as embeddings are: random centres with Gaussian-ish spread.</summary>
-    static List<float[]> Clustered(Random rng, int n, int d, int clusters = 20)
+    internal static List<float[]> Clustered(Random rng, int n, int d, int clusters = 20)
     {
         var centres = Enumerable.Range(0, clusters).Select(_ => RandomVector(rng, d)).ToArray();
         return Enumerable.Range(0, n).Select(_ =>
@@ -20,7 +20,7 @@ public class HnswIndexTests
         }).ToList();
     }
 
-    static double Recall(IVectorIndex approximate, IVectorIndex exact, IEnumerable<float[]> queries, SearchOptions options)
+    internal static double Recall(IVectorIndex approximate, IVectorIndex exact, IEnumerable<float[]> queries, SearchOptions options)
     {
         int hit = 0, total = 0;
         foreach (var q in queries)
@@ -55,11 +55,13 @@ public class HnswIndexTests
         Assert.Equal(3000, hnsw.Count);
     }
 
-    [Fact]
-    public void Under_churn_deleted_ids_never_return_updates_take_effect_and_slots_are_reused()
+    [Theory]
+    [InlineData(VectorQuantization.None)]
+    [InlineData(VectorQuantization.Int8)] // trains on the first 500 points, then walks int8 through the churn
+    public void Under_churn_deleted_ids_never_return_updates_take_effect_and_slots_are_reused(VectorQuantization quantization)
     {
         var rng = new Random(3);
-        using var hnsw = new HnswIndex(16, DistanceMetric.SquaredL2, new HnswOptions(M: 8, EfConstruction: 64, ExactBelowMatches: 0));
+        using var hnsw = new HnswIndex(16, DistanceMetric.SquaredL2, new HnswOptions(M: 8, EfConstruction: 64, ExactBelowMatches: 0, Quantization: quantization, QuantizeAfter: 500));
         using var exact = new ExactIndex(16, DistanceMetric.SquaredL2);
         var live = new Dictionary<string, float[]>();
         for (int i = 0; i < 1000; i++)
@@ -153,10 +155,12 @@ public class HnswIndexTests
         Assert.True(Recall(hnsw, exact, Clustered(new Random(6), 50, 24), options) >= 0.95);
     }
 
-    [Fact]
-    public async Task Concurrent_inserts_deletes_and_searches_are_safe()
+    [Theory]
+    [InlineData(VectorQuantization.None)]
+    [InlineData(VectorQuantization.Int8)] // the quantizer is trained while searches and writes run
+    public async Task Concurrent_inserts_deletes_and_searches_are_safe(VectorQuantization quantization)
     {
-        using var hnsw = new HnswIndex(16, DistanceMetric.Cosine, new HnswOptions(M: 8, EfConstruction: 48, ExactBelowMatches: 0));
+        using var hnsw = new HnswIndex(16, DistanceMetric.Cosine, new HnswOptions(M: 8, EfConstruction: 48, ExactBelowMatches: 0, Quantization: quantization, QuantizeAfter: 700));
         var rng = new Random(7);
         for (int i = 0; i < 500; i++) hnsw.Upsert($"stable{i}", RandomVector(rng, 16), PointAttributes.None);
         using var stop = new CancellationTokenSource();
@@ -186,6 +190,7 @@ public class HnswIndexTests
         stop.Cancel();
         await Task.WhenAll(writers);
         Assert.InRange(hnsw.Count, 500, 500 + 2 * 300);
+        if (quantization != VectorQuantization.None) Assert.NotNull(hnsw.Quantizer);
     }
 
     [Fact]

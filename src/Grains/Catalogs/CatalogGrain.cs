@@ -16,7 +16,7 @@ public sealed class CatalogGrain(
     [PersistentState("catalog", CatalogsHosting.StorageName)] IPersistentState<CatalogState> state) : Grain, ICatalogGrain
 {
     public const int MaxShards = 64, MaxDimensions = 65_536;
-    static readonly string[] Metrics = ["cosine", "dot", "squaredL2", "L1"];
+    static readonly string[] Metrics = ["cosine", "dot", "squaredL2", "l1"];
     readonly SemaphoreSlim configuring = new(1, 1);
 
     string Tenant => this.GetPrimaryKeyString().Split('/')[0];
@@ -42,7 +42,7 @@ public sealed class CatalogGrain(
                     if (spec.Metric != current.Metric) changed.Add("metric");
                     if (spec.Dimensions != current.Dimensions) changed.Add("dimensions");
                     if (spec.Shards != current.Shards) changed.Add("shards");
-                    if (spec.Index != (current.Index ?? IndexSpec.Default)) changed.Add("index");
+                    if (spec.Index?.Normalized() != (current.Index ?? IndexSpec.Default).Normalized()) changed.Add("index");
                     throw new CatalogRequestException(CatalogError.Conflict,
                         $"The catalog holds products, so its {string.Join(", ", changed)} cannot change: delete its products or the catalog first, or create a new catalog.");
                 }
@@ -86,14 +86,18 @@ public sealed class CatalogGrain(
             dimensions = draft.Dimensions ?? throw Invalid("A catalog needs an encoder, or dimensions for a vector-only catalog.");
             if (dimensions is < 1 or > MaxDimensions) throw Invalid($"dimensions must be between 1 and {MaxDimensions}.");
         }
-        return new CatalogSpec(encoder, metric, dimensions, shards, ResolveIndex(draft.Index));
+        return new CatalogSpec(encoder, metric, dimensions, shards, ResolveIndex(draft.Index, metric));
     }
 
-    static IndexSpec ResolveIndex(IndexDraft? draft)
+    static IndexSpec ResolveIndex(IndexDraft? draft, string metric)
     {
         var d = IndexSpec.Default;
-        var index = new IndexSpec(draft?.Kind ?? d.Kind, draft?.M ?? d.M, draft?.EfConstruction ?? d.EfConstruction, draft?.EfSearch ?? d.EfSearch);
+        var index = new IndexSpec(draft?.Kind ?? d.Kind, draft?.M ?? d.M, draft?.EfConstruction ?? d.EfConstruction, draft?.EfSearch ?? d.EfSearch,
+            draft?.Quantization ?? d.Quantization);
         if (index.Kind is not ("hnsw" or "exact")) throw Invalid($"index.kind '{index.Kind}' is not one of hnsw, exact.");
+        if (index.Quantization is not ("none" or "int8")) throw Invalid($"index.quantization '{index.Quantization}' is not one of none, int8.");
+        if (index.Quantization == "int8" && index.Kind != "hnsw") throw Invalid("index.quantization int8 needs index.kind hnsw.");
+        if (index.Quantization == "int8" && metric == "l1") throw Invalid("index.quantization int8 serves cosine, dot and squaredL2, not l1.");
         if (index.M is < 4 or > 64) throw Invalid("index.m must be between 4 and 64.");
         if (index.EfConstruction is < 16 or > 2000) throw Invalid("index.efConstruction must be between 16 and 2000.");
         if (index.EfSearch is < 1 or > 10_000) throw Invalid("index.efSearch must be between 1 and 10000.");
@@ -102,7 +106,7 @@ public sealed class CatalogGrain(
 
     static bool SameSpec(CatalogSpec a, CatalogSpec b) =>
         a.Metric == b.Metric && a.Dimensions == b.Dimensions && a.Shards == b.Shards &&
-        (a.Index ?? IndexSpec.Default) == (b.Index ?? IndexSpec.Default) &&
+        (a.Index ?? IndexSpec.Default).Normalized() == (b.Index ?? IndexSpec.Default).Normalized() &&
         (a.Encoder is null ? b.Encoder is null : a.Encoder.SameAs(b.Encoder));
 
     public async Task<CatalogInfo?> GetInfo(CancellationToken cancellationToken) => Exists ? await GetInfoCore(cancellationToken) : null;

@@ -106,7 +106,8 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, ILogger<ShardG
     static IVectorIndex CreateIndex(ShardSettings settings, DistanceMetric metric) => (settings.Index ?? IndexSpec.Default) switch
     {
         { Kind: "exact" } => new ExactIndex(settings.Dimensions, metric),
-        var hnsw => new HnswIndex(settings.Dimensions, metric, new HnswOptions(hnsw.M, hnsw.EfConstruction, hnsw.EfSearch)),
+        var hnsw => new HnswIndex(settings.Dimensions, metric, new HnswOptions(hnsw.M, hnsw.EfConstruction, hnsw.EfSearch,
+            Quantization: hnsw.Quantization == "int8" ? VectorQuantization.Int8 : VectorQuantization.None)),
     };
 
     public async Task Upsert(Datapoint[] datapoints, CancellationToken cancellationToken)
