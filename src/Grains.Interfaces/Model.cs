@@ -55,12 +55,16 @@ public sealed record IndexDraft(
     [property: Id(3)] int? EfSearch = null,
     [property: Id(4)] string? Quantization = null);
 
+/// <summary>A shard's state. <c>IndexOrigin</c>: <c>built</c> (from the products at activation) or <c>snapshot</c>
+/// (its saved graph, loaded, with <c>IndexReconciled</c> records brought up to date from the products).</summary>
 [GenerateSerializer, Alias("Catalogs.ShardStats")]
 public sealed record ShardStats(
     [property: Id(0)] int Shard,
     [property: Id(1)] int Products,
     [property: Id(2)] long LastSequence,
-    [property: Id(3)] long SnapshotSequence);
+    [property: Id(3)] long SnapshotSequence,
+    [property: Id(4)] string IndexOrigin = "built",
+    [property: Id(5)] int IndexReconciled = 0);
 
 [GenerateSerializer, Alias("Catalogs.CatalogInfo")]
 public sealed record CatalogInfo(

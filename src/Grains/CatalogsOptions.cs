@@ -16,6 +16,10 @@ public sealed class CatalogsOptions
     /// <summary>A shard writes a snapshot once this many log records have accumulated since the last one.</summary>
     [Range(1, int.MaxValue)] public int SnapshotEveryRecords { get; set; } = 20_000;
 
+    /// <summary>A shard saves its HNSW graph (so a restart loads it instead of rebuilding) after a product snapshot
+    /// when at least this long has passed since the last save, and when it deactivates.</summary>
+    public TimeSpan IndexSnapshotMinInterval { get; set; } = TimeSpan.FromMinutes(5);
+
     /// <summary>Largest encoder batch, and how long the first request of a batch waits for company.</summary>
     [Range(1, 256)] public int MaxEncoderBatch { get; set; } = 32;
     [Range(0, 1000)] public int EncoderBatchWaitMilliseconds { get; set; } = 2;

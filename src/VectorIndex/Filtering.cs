@@ -13,6 +13,14 @@ public sealed record PointAttributes(
     string? CrowdingAttribute)
 {
     public static readonly PointAttributes None = new([], [], null);
+
+    /// <summary>Equal content (record equality compares the lists by reference).</summary>
+    public bool SameAs(PointAttributes other) =>
+        CrowdingAttribute == other.CrowdingAttribute &&
+        Restricts.Count == other.Restricts.Count && Numeric.Count == other.Numeric.Count &&
+        Restricts.Zip(other.Restricts).All(p => p.First.Namespace == p.Second.Namespace &&
+            p.First.Allow.SequenceEqual(p.Second.Allow) && p.First.Deny.SequenceEqual(p.Second.Deny)) &&
+        Numeric.SequenceEqual(other.Numeric);
 }
 
 public enum NumericOp { Less, LessEqual, Equal, GreaterEqual, Greater, NotEqual }

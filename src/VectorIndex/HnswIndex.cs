@@ -114,6 +114,26 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         lock (registry) return slotOf.ContainsKey(id);
     }
 
+    /// <summary>The ids held now (a copy).</summary>
+    public IReadOnlyList<string> Ids()
+    {
+        lock (registry) return slotOf.Keys.ToArray();
+    }
+
+    /// <summary>True when <paramref name="id"/> is held with exactly this vector (after normalisation, for cosine)
+    /// and these attributes: what reconciling a loaded snapshot against the authoritative records asks.</summary>
+    public bool Holds(string id, ReadOnlySpan<float> vector, PointAttributes attributes)
+    {
+        int slot;
+        lock (registry)
+            if (!slotOf.TryGetValue(id, out slot)) return false;
+        if (!storage.Attributes(slot).SameAs(attributes)) return false;
+        if (Metric != DistanceMetric.Cosine) return storage.Vector(slot).SequenceEqual(vector);
+        var normalised = vector.ToArray();
+        VectorMath.NormalizeInPlace(normalised);
+        return storage.Vector(slot).SequenceEqual(normalised);
+    }
+
     public IndexMemory Memory
     {
         get

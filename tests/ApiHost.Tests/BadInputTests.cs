@@ -47,6 +47,9 @@ public class BadInputTests(ApiFactory factory)
         await http.PutRaw("/v1/catalogs/bad-config", "{\"dimensions\": ").Problem(400, "not valid JSON");
         await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, index = new { kind = "ivf" } }).Problem(422, "index.kind");
         await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, index = new { m = 2 } }).Problem(422, "index.m");
+        await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, index = new { quantization = "int4" } }).Problem(422, "index.quantization");
+        await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, metric = "l1", index = new { quantization = "int8" } }).Problem(422, "not l1");
+        await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, index = new { kind = "exact", quantization = "int8" } }).Problem(422, "needs index.kind hnsw");
         await http.GetAsync("/v1/catalogs/bad-config").Problem(404, "does not exist");
     }
 

@@ -18,6 +18,7 @@ public class VectorCatalogTests(ApiFactory factory)
         var created = await (await http.PutJson(url, new { dimensions = 4, metric = "squaredL2", shards = 3 })).Json(HttpStatusCode.Created);
         Assert.Equal(3, created["shards"]!.AsArray().Count);
         Assert.Equal("hnsw", created["config"]!["index"]!["kind"]!.GetValue<string>());
+        Assert.Equal("none", created["config"]!["index"]!["quantization"]!.GetValue<string>());
         await (await http.PutJson(url, new { dimensions = 4, metric = "squaredL2", shards = 3, index = new { kind = "hnsw" } })).Json(HttpStatusCode.OK);
 
         var rng = new Random(7);
@@ -89,5 +90,32 @@ public class VectorCatalogTests(ApiFactory factory)
         await (await http.DeleteAsync(url)).Json(HttpStatusCode.NoContent);
         await http.GetAsync(url).Problem(404, "does not exist");
         await http.PostJson(url + "/search", new { featureVector = q }).Problem(404, "does not exist");
+    }
+
+    [Theory]
+    [InlineData("l1", "none")]
+    [InlineData("cosine", "int8")]
+    [InlineData("dot", "int8")]
+    public async Task Every_metric_and_walk_kind_ranks_like_a_brute_force_oracle(string metric, string quantization)
+    {
+        var url = $"/v1/catalogs/metric-{metric}-{quantization}";
+        var created = await (await http.PutJson(url, new { dimensions = 8, metric, shards = 2, index = new { quantization } })).Json(HttpStatusCode.Created);
+        Assert.Equal(quantization, created["config"]!["index"]!["quantization"]!.GetValue<string>());
+        var rng = new Random(3);
+        var points = Enumerable.Range(0, 300).Select(i => (Id: $"p{i}", V: Enumerable.Range(0, 8).Select(_ => (float)rng.NextDouble() - 0.3f).ToArray())).ToList();
+        await (await http.PostJson(url + "/products:batch", new { datapoints = points.Select(p => new { id = p.Id, featureVector = p.V }) })).Json(HttpStatusCode.OK);
+        for (int q = 0; q < 5; q++)
+        {
+            var query = Enumerable.Range(0, 8).Select(_ => (float)rng.NextDouble() - 0.3f).ToArray();
+            float Distance(float[] v) => metric switch
+            {
+                "l1" => v.Zip(query).Sum(p => Math.Abs(p.First - p.Second)),
+                "dot" => -v.Zip(query).Sum(p => p.First * p.Second),
+                _ => 1 - v.Zip(query).Sum(p => p.First * p.Second) / MathF.Sqrt(v.Sum(x => x * x) * query.Sum(x => x * x)),
+            };
+            var expected = points.OrderBy(p => Distance(p.V)).Take(5).Select(p => p.Id).ToArray();
+            var found = await (await http.PostJson(url + "/search", new { featureVector = query, neighborCount = 5 })).Json(HttpStatusCode.OK);
+            Assert.Equal(expected, found["neighbors"]!.AsArray().Select(n => n!["id"]!.GetValue<string>()).ToArray());
+        }
     }
 }

@@ -30,8 +30,14 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, ILogger<ShardG
     Task indexing = Task.CompletedTask;
     long assigned, applied, snapshotSequence, sinceSnapshot;
     Task snapshotTask = Task.CompletedTask;
+    // The HNSW graph saved to disk: as of which sequence, when, and how this activation got its index.
+    long indexSavedSequence = -1;
+    DateTime indexSavedAt = DateTime.MinValue;
+    string indexOrigin = "built";
+    int indexReconciled;
 
     string SettingsPath => Path.Combine(directory, "shard.json");
+    string IndexSnapshotPath => Path.Combine(directory, "index.hnsw");
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -48,8 +54,39 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, ILogger<ShardG
     {
         await snapshotTask;
         await indexing.ContinueWith(_ => { }, TaskScheduler.Default);
+        // The next activation loads the graph instead of rebuilding it (for 100k × 1280: seconds instead of a minute).
+        if (settings is not null && applied != indexSavedSequence) await SaveIndexAsync();
         if (log is not null) await log.DisposeAsync();
         (index as IDisposable)?.Dispose();
+    }
+
+    /// <summary>Writes the HNSW graph to <see cref="IndexSnapshotPath"/> (temp file, fsync, rename). Its exact
+    /// sequence does not matter: a load reconciles it against the products, which are the source of truth.</summary>
+    async Task SaveIndexAsync()
+    {
+        if (index is not HnswIndex hnsw) return;
+        long sequence = applied;
+        var path = IndexSnapshotPath;
+        try
+        {
+            await Task.Run(() =>
+            {
+                var temp = path + ".tmp";
+                using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+                {
+                    hnsw.Save(stream);
+                    stream.Flush(flushToDisk: true);
+                }
+                FileDurability.Publish(temp, path);
+            });
+            indexSavedSequence = sequence;
+            indexSavedAt = DateTime.UtcNow;
+        }
+        catch (Exception ex)
+        {
+            // Only start-up time is at stake: without a graph snapshot the next activation rebuilds the index.
+            logger.LogWarning(ex, "Saving the index of shard {Shard} failed", directory);
+        }
     }
 
     public async Task Initialize(ShardSettings settings, CancellationToken cancellationToken)
@@ -71,7 +108,7 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, ILogger<ShardG
         var metric = FilterMapping.ParseMetric(saved.Metric);
         var dir = directory;
         // Loading reads every vector: do it on the thread pool, then take the results in this turn.
-        var (loadedIndex, loadedPoints, loadedLog, snapshotSeq) = await Task.Run(() =>
+        var (loadedIndex, loadedPoints, loadedLog, snapshotSeq, origin, reconciled) = await Task.Run(() =>
         {
             var map = new Dictionary<string, Datapoint>(StringComparer.Ordinal);
             void Put(Datapoint p) => map[p.Id] = p;
@@ -85,22 +122,60 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, ILogger<ShardG
                 else map.Remove(Encoding.UTF8.GetString(record.Payload.Span));
                 replayed++;
             }
-            // The index is built once from the final state, on all cores, instead of replaying every write into it.
-            var idx = CreateIndex(saved, metric);
             var final = map.Values.Select(p => (p.Id, p.FeatureVector, FilterMapping.ToAttributes(p))).ToList();
-            if (idx is HnswIndex hnsw) hnsw.UpsertMany(final);
-            else foreach (var (id, vector, attributes) in final) idx.Upsert(id, vector, attributes);
-            logger.LogInformation("Shard {Shard} loaded {Points} products (snapshot at {Snapshot}, {Replayed} log records replayed)",
-                dir, map.Count, snapshot?.Sequence ?? 0, replayed);
-            return (idx, map, wal, snapshot?.Sequence ?? 0);
+            var (idx, origin, reconciled) = LoadIndex(dir, saved, metric, map, final);
+            logger.LogInformation("Shard {Shard} loaded {Points} products (snapshot at {Snapshot}, {Replayed} log records replayed), index {Origin} ({Reconciled} reconciled)",
+                dir, map.Count, snapshot?.Sequence ?? 0, replayed, origin, reconciled);
+            return (idx, map, wal, snapshot?.Sequence ?? 0, origin, reconciled);
         });
         index = loadedIndex;
+        indexOrigin = origin;
+        indexReconciled = reconciled;
+        indexSavedSequence = origin == "snapshot" && reconciled == 0 ? Math.Max(loadedLog.LastSequence, snapshotSeq) : -1;
+        indexSavedAt = DateTime.UtcNow; // the minimum interval between graph saves counts from activation
         foreach (var (id, p) in loadedPoints) points[id] = p;
         log = loadedLog;
         assigned = applied = Math.Max(loadedLog.LastSequence, snapshotSeq);
         snapshotSequence = snapshotSeq;
         sinceSnapshot = applied - snapshotSeq;
         settings = saved;
+    }
+
+    /// <summary>The shard's index for the final product state: its saved graph when one is readable and was built
+    /// with the same settings, brought up to date (products changed or removed since it was saved are re-applied), or
+    /// else a fresh build on all cores.</summary>
+    (IVectorIndex Index, string Origin, int Reconciled) LoadIndex(string dir, ShardSettings saved, DistanceMetric metric,
+        Dictionary<string, Datapoint> products, List<(string Id, float[] Vector, PointAttributes Attributes)> final)
+    {
+        var fresh = CreateIndex(saved, metric);
+        var path = Path.Combine(dir, "index.hnsw");
+        if (fresh is HnswIndex wanted && File.Exists(path))
+        {
+            try
+            {
+                HnswIndex loaded;
+                using (var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20)) loaded = HnswIndex.Load(stream);
+                if (loaded.Dimensions == wanted.Dimensions && loaded.Metric == wanted.Metric && loaded.Options with { Seed = 0 } == wanted.Options with { Seed = 0 })
+                {
+                    wanted.Dispose();
+                    var stale = final.Where(p => !loaded.Holds(p.Id, p.Vector, p.Attributes)).ToList();
+                    var removed = loaded.Ids().Where(id => !products.ContainsKey(id)).ToList();
+                    loaded.UpsertMany(stale);
+                    foreach (var id in removed) loaded.Remove(id);
+                    return (loaded, "snapshot", stale.Count + removed.Count);
+                }
+                logger.LogWarning("Index snapshot of shard {Shard} was built with other settings; rebuilding", dir);
+                loaded.Dispose();
+            }
+            catch (IndexSnapshotException ex)
+            {
+                logger.LogWarning(ex, "Index snapshot of shard {Shard} is unreadable; rebuilding", dir);
+            }
+        }
+        // Built once from the final state, on all cores, instead of replaying every write into it.
+        if (fresh is HnswIndex hnsw) hnsw.UpsertMany(final);
+        else foreach (var (id, vector, attributes) in final) fresh.Upsert(id, vector, attributes);
+        return (fresh, "built", 0);
     }
 
     static IVectorIndex CreateIndex(ShardSettings settings, DistanceMetric metric) => (settings.Index ?? IndexSpec.Default) switch
@@ -198,6 +273,7 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, ILogger<ShardG
             await Task.Run(() => SnapshotFile.WriteAsync(dir, sequence, items.Select(p => (ReadOnlyMemory<byte>)DatapointCodec.Encode(p))));
             snapshotSequence = sequence;
             int deleted = log.DeleteSegmentsThrough(sequence);
+            if (DateTime.UtcNow - indexSavedAt >= options.Value.IndexSnapshotMinInterval) await SaveIndexAsync();
             logger.LogDebug("Shard {Shard} snapshot at {Sequence}: {Count} products, {Deleted} log segments deleted", directory, sequence, items.Length, deleted);
         }
         catch (Exception ex)
@@ -230,7 +306,7 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, ILogger<ShardG
     public Task<ShardStats> GetStats(CancellationToken cancellationToken)
     {
         var (_, s) = Ready();
-        return Task.FromResult(new ShardStats(s.Shard, points.Count, applied, snapshotSequence));
+        return Task.FromResult(new ShardStats(s.Shard, points.Count, applied, snapshotSequence, indexOrigin, indexReconciled));
     }
 
     public async Task Drop(CancellationToken cancellationToken)
