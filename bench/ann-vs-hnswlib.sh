@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Side by side in one run: our HNSW (bench/Bench ann) and hnswlib (Debian's libhnswlib-dev, g++ -O3 -march=native)
-# on the same files, with the same M / efConstruction / ef sweep and the same ground truth; ours with a float32 and
-# with an int8 walk, interleaved with the peer.
+# Side by side in one run, on the same files, with the same M / efConstruction / ef sweep and the same ground truth:
+# our HNSW (bench/Bench ann) with a float32 and with an int8 walk, hnswlib (Debian's libhnswlib-dev compiled with
+# g++ -O3 -march=native) and faiss (Debian's python3-faiss, a generic build; skip it with FAISS=0), ours interleaved
+# before and after the peers.
 # usage: bench/ann-vs-hnswlib.sh DIR [M] [EF_CONSTRUCTION] [EFS] [THREADS]   (DIR holds base.fvecs and query.fvecs,
 #        e.g. from /usr/bin/python3 ../shared/bench/make_fvecs.py DIR 100000 1000 1280)
 set -euo pipefail
@@ -16,5 +17,8 @@ ours() { dotnet run -c Release --no-build --project bench/Bench -- ann --base "$
 ours none                                                              # float32 walk; also writes the shared ground truth
 ours int8                                                              # int8 walk, float32 re-rank
 "$bin" "$dir/base.fvecs" "$dir/query.fvecs" "$dir/gt.ivecs" 10 "$m" "$efc" "$efs" "$threads"
-ours int8                                                              # interleaved: ours again after the peer
+if [[ ${FAISS:-1} == 1 ]] && /usr/bin/python3 -c 'import faiss' 2>/dev/null; then     # second peer: Debian's python3-faiss
+  /usr/bin/python3 bench/faiss/faiss_bench.py "$dir/base.fvecs" "$dir/query.fvecs" "$dir/gt.ivecs" 10 "$m" "$efc" "$efs" "$threads"
+fi
+ours int8                                                              # interleaved: ours again after the peers
 ours none

@@ -80,7 +80,18 @@ ann.SetAction(parse =>
     return 0;
 });
 
-var root = new RootCommand("Catalogs benchmarks") { encoder, upserts, search, ann };
+var embedOut = new Option<string>("--out") { Description = "Folder for base.fvecs and query.fvecs", Required = true };
+var embedBase = new Option<int>("--base-count") { Description = "Augmented base vectors", DefaultValueFactory = _ => 100_000 };
+var embedQueries = new Option<int>("--query-count") { Description = "Augmented query vectors (from the val split)", DefaultValueFactory = _ => 1_000 };
+var embed = new Command("embed", "Real embeddings of augmented dataset photos (crops, flips, colour jitter) as .fvecs for `ann`") { embedOut, embedBase, embedQueries };
+embed.SetAction(parse =>
+{
+    EmbeddingSet.Run(Path.Combine(shared, "models", "mobilenetv2-12-int8.onnx"), Path.Combine(shared, "datasets"), parse.GetValue(embedOut)!,
+        parse.GetValue(embedBase), parse.GetValue(embedQueries));
+    return 0;
+});
+
+var root = new RootCommand("Catalogs benchmarks") { encoder, upserts, search, ann, embed };
 return await root.Parse(args).InvokeAsync();
 
 static string FindRepoRoot()

@@ -166,8 +166,12 @@ public static class ImagePreprocessor
         return target;
     }
 
-    static void WriteTensor(SKBitmap rgba, PreprocessOptions options, Span<float> destination)
+    /// <summary>Normalises an RGBA bitmap of the target size into planar channels (what <see cref="Preprocess"/> ends
+    /// with), for callers that prepare their own bitmaps (e.g. augmented benchmark photos).</summary>
+    public static void WriteTensor(SKBitmap rgba, PreprocessOptions options, Span<float> destination)
     {
+        if (rgba.Width != options.Width || rgba.Height != options.Height || rgba.ColorType != SKColorType.Rgba8888)
+            throw new ArgumentException($"Expected a {options.Width}×{options.Height} RGBA bitmap.", nameof(rgba));
         var pixels = rgba.GetPixelSpan();
         int plane = options.Width * options.Height;
         int c0 = options.Order == ChannelOrder.Rgb ? 0 : 2, c2 = 2 - c0;

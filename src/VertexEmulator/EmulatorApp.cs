@@ -1,0 +1,83 @@
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+
+namespace Catalogs.VertexEmulator;
+
+/// <summary>Options of the emulator (section <c>Emulator</c>).</summary>
+public sealed class EmulatorOptions
+{
+    /// <summary>API routes require a bearer token issued by <c>/token</c>.</summary>
+    public bool RequireAuth { get; set; }
+}
+
+/// <summary>
+/// The emulator as an app: Vertex AI Vector Search (indexes, index endpoints, findNeighbors, readIndexDatapoints,
+/// operations) and Cloud Storage (resumable upload, download, list, delete) in memory, an OAuth token endpoint, and
+/// <c>/emulator</c> admin routes: fault settings, service-account keys, counters.
+/// </summary>
+public static class EmulatorApp
+{
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(args);
+        builder.Services.AddOptions<EmulatorOptions>().Bind(builder.Configuration.GetSection("Emulator"));
+        builder.Services.AddSingleton<EmulatorState>();
+        builder.Services.AddSingleton<FaultInjector>();
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull);
+        configure?.Invoke(builder);
+        var app = builder.Build();
+
+        var faults = app.Services.GetRequiredService<FaultInjector>();
+        var state = app.Services.GetRequiredService<EmulatorState>();
+        bool requireAuth = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<EmulatorOptions>>().Value.RequireAuth;
+        app.Use(async (context, next) =>
+        {
+            if (requireAuth && FaultInjector.IsApiPath(context.Request.Path))
+            {
+                var header = context.Request.Headers.Authorization.ToString();
+                bool known;
+                lock (state.Sync) known = header.StartsWith("Bearer ", StringComparison.Ordinal) && state.Tokens.Contains(header[7..]);
+                if (!known)
+                {
+                    faults.CountUnauthenticated();
+                    context.Response.StatusCode = 401;
+                    await context.Response.WriteAsJsonAsync(new { error = new { code = 401, message = "Request is missing a valid access token.", status = "UNAUTHENTICATED" } });
+                    return;
+                }
+            }
+            await next(context);
+        });
+        app.Use(faults.InvokeAsync);
+
+        app.MapPost("/token", TokenEndpoint.ExchangeAsync);
+        var admin = app.MapGroup("/emulator");
+        admin.MapPut("/faults", (FaultSettings settings) => { faults.Settings = settings; return Results.Ok(settings); });
+        admin.MapGet("/faults", () => faults.Settings);
+        admin.MapGet("/stats", () => faults.Stats);
+        admin.MapPost("/service-accounts", (ServiceAccountKey key) =>
+        {
+            lock (state.Sync) state.ServiceAccountKeys[key.ClientEmail] = key.PublicKeyPem;
+            return Results.NoContent();
+        });
+        VectorSearchEndpoints.Map(app);
+        StorageEndpoints.Map(app);
+        return app;
+    }
+
+    /// <summary>Starts the emulator on a free loopback port and returns it with its base address.</summary>
+    public static async Task<(WebApplication App, Uri BaseAddress)> StartAsync(bool requireAuth = false)
+    {
+        var app = Build([], builder =>
+        {
+            builder.WebHost.UseUrls("http://127.0.0.1:0");
+            builder.Configuration["Emulator:RequireAuth"] = requireAuth.ToString();
+            builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        });
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return (app, new Uri(address.EndsWith('/') ? address : address + "/"));
+    }
+}
+
+/// <summary>A service account the token endpoint trusts: its email (the JWT issuer) and public key.</summary>
+public sealed record ServiceAccountKey(string ClientEmail, string PublicKeyPem);
