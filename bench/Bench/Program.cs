@@ -91,7 +91,15 @@ embed.SetAction(parse =>
     return 0;
 });
 
-var root = new RootCommand("Catalogs benchmarks") { encoder, upserts, search, ann, embed };
+var kernelDims = new Option<int[]>("--dims") { Description = "Vector lengths", DefaultValueFactory = _ => [128, 1280], AllowMultipleArgumentsPerToken = true };
+var kernels = new Command("kernels", "Distance kernels side by side (TensorPrimitives, Vector512, Vector256, int8 VNNI / AVX-512BW)") { kernelDims };
+kernels.SetAction(parse =>
+{
+    KernelBenchmark.Run(parse.GetValue(kernelDims)!);
+    return 0;
+});
+
+var root = new RootCommand("Catalogs benchmarks") { encoder, upserts, search, ann, embed, kernels };
 return await root.Parse(args).InvokeAsync();
 
 static string FindRepoRoot()

@@ -20,6 +20,8 @@ public interface ICatalogGrain : IGrainWithStringKey
     [Alias("Remove")] Task<bool> Remove(string id, CancellationToken cancellationToken = default);
     [Alias("Get")] Task<Datapoint?> Get(string id, CancellationToken cancellationToken = default);
     [Alias("Search")] Task<SearchHit[]> Search(SearchQuery query, CancellationToken cancellationToken = default);
+    /// <summary>Changes Matching Engine rejected, from every shard, oldest first.</summary>
+    [Alias("GetDeadLetters")] Task<DeadLetter[]> GetDeadLetters(CancellationToken cancellationToken = default);
 }
 
 /// <summary>One hash partition of a catalog, keyed <c>tenant/catalog/incarnation/shard</c>: its hot index, its
@@ -35,6 +37,9 @@ public interface IShardGrain : IGrainWithStringKey
     [Alias("GetStats")] Task<ShardStats> GetStats(CancellationToken cancellationToken = default);
     /// <summary>Deletes the shard's files and deactivates it.</summary>
     [Alias("Drop")] Task Drop(CancellationToken cancellationToken = default);
+    /// <summary>Starts mirroring into a Matching Engine index (a new index: everything is sent again), or stops (null).</summary>
+    [Alias("BindSync")] Task BindSync(string? index, CancellationToken cancellationToken = default);
+    [Alias("GetDeadLetters")] Task<DeadLetter[]> GetDeadLetters(CancellationToken cancellationToken = default);
 }
 
 [GenerateSerializer, Alias("Catalogs.ShardSettings")]
@@ -70,6 +75,7 @@ public enum CatalogError
     Conflict,           // 409: the request conflicts with the catalog's state
     ImageUnsupported,   // 415
     ImageTooLarge,      // 413
+    Unavailable,        // 503: a service the request depends on (Matching Engine) cannot be reached
 }
 
 /// <summary>A request a grain refuses; carries what the API returns as problem+json.</summary>

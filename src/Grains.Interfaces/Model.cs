@@ -28,7 +28,22 @@ public sealed record CatalogSpec(
     [property: Id(1)] string Metric,
     [property: Id(2)] int Dimensions,
     [property: Id(3)] int Shards,
-    [property: Id(4)] IndexSpec? Index = null);
+    [property: Id(4)] IndexSpec? Index = null,
+    [property: Id(5)] MatchingEngineSpec? MatchingEngine = null);
+
+/// <summary>
+/// A catalog mirrored into a Vertex AI Vector Search index: every acknowledged upsert and delete is streamed to
+/// <c>Index</c> (a STREAM_UPDATE index); queries go to the local shards, to the deployed index, or to both
+/// (<c>QueryRouting</c>: <c>local</c>, <c>matchingEngine</c>, <c>hybrid</c>). May be added, changed or removed while
+/// the catalog holds products.
+/// </summary>
+[GenerateSerializer, Alias("Catalogs.MatchingEngineSpec")]
+public sealed record MatchingEngineSpec(
+    [property: Id(0)] string Index,
+    [property: Id(1)] string? IndexEndpoint = null,
+    [property: Id(2)] string? DeployedIndexId = null,
+    [property: Id(3)] string? PublicEndpointDomain = null,
+    [property: Id(4)] string QueryRouting = "local");
 
 /// <summary>The shards' index: <c>hnsw</c> (approximate, the default) or <c>exact</c> (brute force), with HNSW's parameters
 /// and what its walk reads: <c>none</c> (float32) or <c>int8</c> (codes, re-ranked with float32).</summary>
@@ -64,7 +79,29 @@ public sealed record ShardStats(
     [property: Id(2)] long LastSequence,
     [property: Id(3)] long SnapshotSequence,
     [property: Id(4)] string IndexOrigin = "built",
-    [property: Id(5)] int IndexReconciled = 0);
+    [property: Id(5)] int IndexReconciled = 0,
+    [property: Id(6)] SyncStats? Sync = null);
+
+/// <summary>A shard's mirror into Matching Engine: the last log sequence in effect there, what waits (records, and
+/// the age of the oldest), rejected datapoints, and the last error (null once a batch went through).</summary>
+[GenerateSerializer, Alias("Catalogs.SyncStats")]
+public sealed record SyncStats(
+    [property: Id(0)] string Index,
+    [property: Id(1)] long Cursor,
+    [property: Id(2)] int Backlog,
+    [property: Id(3)] double LagSeconds,
+    [property: Id(4)] int DeadLetters,
+    [property: Id(5)] long Sent,
+    [property: Id(6)] string? LastError);
+
+/// <summary>A change Matching Engine rejected (never retried, kept until the catalog is rebound).</summary>
+[GenerateSerializer, Alias("Catalogs.DeadLetter")]
+public sealed record DeadLetter(
+    [property: Id(0)] string Id,
+    [property: Id(1)] long Sequence,
+    [property: Id(2)] string Operation,
+    [property: Id(3)] string Error,
+    [property: Id(4)] DateTimeOffset At);
 
 [GenerateSerializer, Alias("Catalogs.CatalogInfo")]
 public sealed record CatalogInfo(
@@ -148,7 +185,8 @@ public sealed record CatalogDraft(
     [property: Id(1)] string? Metric,
     [property: Id(2)] int? Dimensions,
     [property: Id(3)] int? Shards,
-    [property: Id(4)] IndexDraft? Index = null);
+    [property: Id(4)] IndexDraft? Index = null,
+    [property: Id(5)] MatchingEngineSpec? MatchingEngine = null);
 
 /// <summary>An encoder with its defaults resolved against the model, and the length of its embeddings.</summary>
 [GenerateSerializer, Alias("Catalogs.EncoderDescription")]

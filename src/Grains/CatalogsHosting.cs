@@ -1,3 +1,4 @@
+using Catalogs.VertexAI;
 using Catalogs.Encoders;
 using Catalogs.Grains.Encoders;
 using Catalogs.Grains.Storage;
@@ -31,6 +32,7 @@ public static class CatalogsHosting
             return new EncoderRegistry(new BatchingOptions(o.MaxEncoderBatch, TimeSpan.FromMilliseconds(o.EncoderBatchWaitMilliseconds)));
         });
         services.AddSingleton<EncoderService>();
+        services.AddVertexClients(configuration);
         return services;
     }
 

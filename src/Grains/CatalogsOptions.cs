@@ -24,6 +24,9 @@ public sealed class CatalogsOptions
     [Range(1, 256)] public int MaxEncoderBatch { get; set; } = 32;
     [Range(0, 1000)] public int EncoderBatchWaitMilliseconds { get; set; } = 2;
 
+    /// <summary>Mirroring into Matching Engine.</summary>
+    public Sync.SyncOptions Sync { get; set; } = new();
+
     /// <summary>Folders searched for models before downloading (default: $CATALOGS_MODELS, ./models, ../shared/models).</summary>
     public string[]? ModelPaths { get; set; }
 }

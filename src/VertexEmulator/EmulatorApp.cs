@@ -79,5 +79,29 @@ public static class EmulatorApp
     }
 }
 
+/// <summary>Service-account keys the emulator's token endpoint trusts, for tests and local development.</summary>
+public static class EmulatorServiceAccounts
+{
+    /// <summary>Generates an RSA key, registers its public half with the running emulator, and writes a
+    /// service-account key file (its <c>token_uri</c> pointing at the emulator) to <paramref name="path"/>.</summary>
+    public static async Task<string> CreateKeyFileAsync(this WebApplication app, Uri baseAddress, string path, string email = "sync@catalogs-dev.iam.gserviceaccount.com")
+    {
+        using var rsa = System.Security.Cryptography.RSA.Create(2048);
+        var state = app.Services.GetRequiredService<EmulatorState>();
+        lock (state.Sync) state.ServiceAccountKeys[email] = rsa.ExportSubjectPublicKeyInfoPem();
+        await File.WriteAllTextAsync(path, System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string>
+        {
+            ["type"] = "service_account",
+            ["project_id"] = "catalogs-dev",
+            ["private_key_id"] = "emulator",
+            ["private_key"] = rsa.ExportPkcs8PrivateKeyPem(),
+            ["client_email"] = email,
+            ["client_id"] = "1",
+            ["token_uri"] = new Uri(baseAddress, "token").ToString(),
+        }));
+        return path;
+    }
+}
+
 /// <summary>A service account the token endpoint trusts: its email (the JWT issuer) and public key.</summary>
 public sealed record ServiceAccountKey(string ClientEmail, string PublicKeyPem);

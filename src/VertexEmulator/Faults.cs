@@ -7,9 +7,11 @@ namespace Catalogs.VertexEmulator;
 /// <param name="DropAfterRate">Share whose connection is dropped after processing (it happened; the client cannot know).</param>
 /// <param name="LatencyMs">Added to every request.</param>
 /// <param name="PathContains">Only requests whose path and query contain this are affected (null: all API routes).</param>
+/// <param name="RejectDatapointsContaining">upsertDatapoints refuses (400 INVALID_ARGUMENT, nothing applied) any request
+/// holding a datapoint whose id contains this: a datapoint Matching Engine will never take.</param>
 public sealed record FaultSettings(
     double ErrorRate = 0, int ErrorStatus = 503, double QuotaRate = 0, double DropBeforeRate = 0, double DropAfterRate = 0,
-    int LatencyMs = 0, string? PathContains = null, int Seed = 1);
+    int LatencyMs = 0, string? PathContains = null, int Seed = 1, string? RejectDatapointsContaining = null);
 
 /// <summary>Counts of what the emulator did, for tests to check that faults really happened.</summary>
 public sealed record EmulatorStats(long Requests, long Errors, long Quota, long DroppedBefore, long DroppedAfter, long Unauthenticated);

@@ -17,8 +17,8 @@ static class VectorSearchEndpoints
             Locked(state, () => Index(state, project, location, id).Resource with { IndexStats = Stats(Index(state, project, location, id)) }));
         api.MapMethods("/indexes/{id}", ["PATCH"], (string project, string location, string id, JsonElement body, EmulatorState state) =>
             Locked(state, () => Patch(Index(state, project, location, id), body, state)));
-        api.MapPost("/indexes/{id}:upsertDatapoints", (string project, string location, string id, UpsertDatapointsRequest body, EmulatorState state) =>
-            Locked(state, () => Upsert(Index(state, project, location, id), body)));
+        api.MapPost("/indexes/{id}:upsertDatapoints", (string project, string location, string id, UpsertDatapointsRequest body, EmulatorState state, FaultInjector faults) =>
+            Locked(state, () => Upsert(Index(state, project, location, id), body, faults.Settings.RejectDatapointsContaining)));
         api.MapPost("/indexes/{id}:removeDatapoints", (string project, string location, string id, RemoveDatapointsRequest body, EmulatorState state) =>
             Locked(state, () =>
             {
@@ -85,13 +85,14 @@ static class VectorSearchEndpoints
 
     static IndexStats Stats(EmulatedIndex index) => new(index.Datapoints.Count, 1);
 
-    static object Upsert(EmulatedIndex index, UpsertDatapointsRequest body)
+    static object Upsert(EmulatedIndex index, UpsertDatapointsRequest body, string? rejected)
     {
         RequireStreaming(index);
         // Validated as a whole first: a bad datapoint fails the request and changes nothing.
         foreach (var p in body.Datapoints ?? [])
         {
             if (string.IsNullOrEmpty(p.DatapointId)) throw Invalid("datapointId is required.");
+            if (rejected is not null && p.DatapointId.Contains(rejected, StringComparison.Ordinal)) throw Invalid($"Datapoint {p.DatapointId} is invalid (injected).");
             if (p.FeatureVector is null || p.FeatureVector.Length != index.Dimensions)
                 throw Invalid($"Datapoint {p.DatapointId}: featureVector has {p.FeatureVector?.Length ?? 0} dimensions; the index has {index.Dimensions}.");
             if (p.FeatureVector.Any(x => !float.IsFinite(x))) throw Invalid($"Datapoint {p.DatapointId}: featureVector holds a non-finite value.");

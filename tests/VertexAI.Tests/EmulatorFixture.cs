@@ -1,6 +1,4 @@
 using System.Net.Http.Json;
-using System.Security.Cryptography;
-using System.Text.Json;
 using Catalogs.VertexEmulator;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
@@ -29,19 +27,7 @@ public sealed class EmulatorFixture : IAsyncLifetime
     {
         (app, BaseAddress) = await EmulatorApp.StartAsync(requireAuth: true);
         Admin.BaseAddress = BaseAddress;
-        using var rsa = RSA.Create(2048);
-        const string email = "sync@catalogs-test.iam.gserviceaccount.com";
-        await File.WriteAllTextAsync(KeyFile, JsonSerializer.Serialize(new Dictionary<string, string>
-        {
-            ["type"] = "service_account",
-            ["project_id"] = "catalogs-test",
-            ["private_key_id"] = "k1",
-            ["private_key"] = rsa.ExportPkcs8PrivateKeyPem(),
-            ["client_email"] = email,
-            ["client_id"] = "1",
-            ["token_uri"] = new Uri(BaseAddress, "token").ToString(),
-        }));
-        (await Admin.PostAsJsonAsync("emulator/service-accounts", new ServiceAccountKey(email, rsa.ExportSubjectPublicKeyInfoPem()))).EnsureSuccessStatusCode();
+        await app.CreateKeyFileAsync(BaseAddress, KeyFile);
         services = Clients(new() { ["Vertex:CredentialsFile"] = KeyFile });
     }
 

@@ -13,13 +13,23 @@ public static class CatalogEndpoints
         group.MapPut("/{catalog}", PutAsync)
             .WithSummary("Create a catalog or change its configuration")
             .WithDescription("Minimal body: {\"encoder\": {\"model\": \"mobilenetv2-12-int8.onnx\", \"output\": \"464_quantized\"}, \"metric\": \"cosine\", \"shards\": 2}. " +
-                "Encoder fields left out take the model's defaults. A catalog that holds products cannot change encoder, metric, dimensions or shards (409).")
+                "Encoder fields left out take the model's defaults. A catalog that holds products cannot change encoder, metric, dimensions or shards (409). " +
+                "matchingEngine {index, indexEndpoint, deployedIndexId, queryRouting} mirrors the catalog into a Vertex AI Vector Search STREAM_UPDATE index; it may change at any time.")
             .Accepts<CatalogDraft>("application/json")
-            .ProducesProblem(400).ProducesProblem(409).ProducesProblem(422);
+            .ProducesProblem(400).ProducesProblem(409).ProducesProblem(422).ProducesProblem(503);
         group.MapGet("/{catalog}", GetAsync).WithSummary("A catalog's configuration and stats").ProducesProblem(404);
         group.MapGet("/", ListAsync).WithSummary("All catalogs");
         group.MapDelete("/{catalog}", DeleteAsync).WithSummary("Delete a catalog and its products").ProducesProblem(404);
+        group.MapGet("/{catalog}/sync/dead-letters", DeadLettersAsync)
+            .WithSummary("Changes Matching Engine rejected (never retried; shard stats count them)").ProducesProblem(404);
         return group;
+    }
+
+    static async Task<Ok<DeadLetter[]>> DeadLettersAsync(string catalog, CatalogGateway gateway, CancellationToken ct)
+    {
+        var grain = gateway.Catalog(catalog);
+        if (await grain.GetInfo(ct) is null) throw NotFound(catalog);
+        return TypedResults.Ok(await grain.GetDeadLetters(ct));
     }
 
     static async Task<Results<Created<CatalogView>, Ok<CatalogView>>> PutAsync(string catalog, HttpRequest request, CatalogGateway gateway, CancellationToken ct)

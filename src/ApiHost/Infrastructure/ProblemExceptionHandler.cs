@@ -20,6 +20,7 @@ public sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILo
                 CatalogError.Conflict => StatusCodes.Status409Conflict,
                 CatalogError.ImageUnsupported => StatusCodes.Status415UnsupportedMediaType,
                 CatalogError.ImageTooLarge => StatusCodes.Status413PayloadTooLarge,
+                CatalogError.Unavailable => StatusCodes.Status503ServiceUnavailable,
                 _ => StatusCodes.Status422UnprocessableEntity,
             }, c.Message),
             BadHttpRequestException b => (b.StatusCode, b.StatusCode == StatusCodes.Status413PayloadTooLarge

@@ -2,6 +2,7 @@ using System.Text;
 using System.IO.Hashing;
 using Catalogs.Grains.Shards;
 using Catalogs.VectorIndex;
+using Catalogs.VertexAI;
 using Orleans.Concurrency;
 
 namespace Catalogs.Grains.Catalogs;
@@ -13,7 +14,8 @@ namespace Catalogs.Grains.Catalogs;
 /// </summary>
 [Reentrant]
 public sealed class CatalogGrain(
-    [PersistentState("catalog", CatalogsHosting.StorageName)] IPersistentState<CatalogState> state) : Grain, ICatalogGrain
+    [PersistentState("catalog", CatalogsHosting.StorageName)] IPersistentState<CatalogState> state,
+    MatchingEngineClient vertex) : Grain, ICatalogGrain
 {
     public const int MaxShards = 64, MaxDimensions = 65_536;
     static readonly string[] Metrics = ["cosine", "dot", "squaredL2", "l1"];
@@ -33,7 +35,18 @@ public sealed class CatalogGrain(
             if (Exists)
             {
                 var current = state.State.Spec!;
-                if (SameSpec(current, spec)) return await GetInfoCore(cancellationToken);
+                if (SameSpec(current, spec))
+                {
+                    if (current.MatchingEngine == spec.MatchingEngine) return await GetInfoCore(cancellationToken);
+                    // Only the Matching Engine binding changed: allowed with products; shards rebind (a new index
+                    // gets everything again).
+                    state.State.Spec = spec;
+                    state.State.Version++;
+                    state.State.UpdatedAt = now;
+                    await state.WriteStateAsync(cancellationToken);
+                    await BindShardsAsync(spec, cancellationToken);
+                    return await GetInfoCore(cancellationToken);
+                }
                 var stats = await ShardStatsAsync(cancellationToken);
                 if (stats.Sum(s => s.Products) > 0)
                 {
@@ -58,6 +71,7 @@ public sealed class CatalogGrain(
             state.State.UpdatedAt = now;
             await Task.WhenAll(Enumerable.Range(0, spec.Shards).Select(i =>
                 Shard(i).Initialize(new ShardSettings(i, spec.Metric, spec.Dimensions, spec.Index), cancellationToken)));
+            await BindShardsAsync(spec, cancellationToken);
             await state.WriteStateAsync(cancellationToken);
             await GrainFactory.GetGrain<ITenantGrain>(Tenant).Add(Name, cancellationToken);
             return await GetInfoCore(cancellationToken);
@@ -86,7 +100,55 @@ public sealed class CatalogGrain(
             dimensions = draft.Dimensions ?? throw Invalid("A catalog needs an encoder, or dimensions for a vector-only catalog.");
             if (dimensions is < 1 or > MaxDimensions) throw Invalid($"dimensions must be between 1 and {MaxDimensions}.");
         }
-        return new CatalogSpec(encoder, metric, dimensions, shards, ResolveIndex(draft.Index, metric));
+        var matchingEngine = draft.MatchingEngine is { } me ? await ResolveMatchingEngineAsync(me, metric, dimensions, cancellationToken) : null;
+        return new CatalogSpec(encoder, metric, dimensions, shards, ResolveIndex(draft.Index, metric), matchingEngine);
+    }
+
+    Task BindShardsAsync(CatalogSpec spec, CancellationToken cancellationToken) =>
+        Task.WhenAll(Enumerable.Range(0, spec.Shards).Select(i => Shard(i).BindSync(spec.MatchingEngine?.Index, cancellationToken)));
+
+    static readonly string[] Routings = ["local", "matchingEngine", "hybrid"];
+
+    /// <summary>Checks a Matching Engine binding: well-formed names, and an index that exists, streams updates, and
+    /// matches the catalog's dimensions and metric (read with indexes.get).</summary>
+    async Task<MatchingEngineSpec> ResolveMatchingEngineAsync(MatchingEngineSpec me, string metric, int dimensions, CancellationToken cancellationToken)
+    {
+        if (!ResourceNames.IsIndex(me.Index))
+            throw Invalid($"matchingEngine.index '{me.Index}' is not projects/{{project}}/locations/{{location}}/indexes/{{id}}.");
+        if (me.IndexEndpoint is not null && !ResourceNames.IsIndexEndpoint(me.IndexEndpoint))
+            throw Invalid($"matchingEngine.indexEndpoint '{me.IndexEndpoint}' is not projects/{{project}}/locations/{{location}}/indexEndpoints/{{id}}.");
+        var routing = Routings.FirstOrDefault(r => string.Equals(r, me.QueryRouting ?? "local", StringComparison.OrdinalIgnoreCase))
+            ?? throw Invalid($"matchingEngine.queryRouting '{me.QueryRouting}' is not one of {string.Join(", ", Routings)}.");
+        if (routing != "local" && (me.IndexEndpoint is null || string.IsNullOrEmpty(me.DeployedIndexId)))
+            throw Invalid($"matchingEngine.queryRouting {routing} needs indexEndpoint and deployedIndexId.");
+        IndexResource index;
+        try
+        {
+            index = await vertex.GetIndexAsync(me.Index, cancellationToken);
+        }
+        catch (GoogleApiException ex) when (!ex.IsTransient)
+        {
+            throw Invalid($"matchingEngine.index {me.Index} cannot be used: {ex.Status}: {ex.ApiMessage}");
+        }
+        catch (Exception ex) when (ex is GoogleApiException or HttpRequestException or TaskCanceledException)
+        {
+            throw new CatalogRequestException(CatalogError.Unavailable, $"Matching Engine cannot be reached to check matchingEngine.index: {ex.Message}");
+        }
+        var config = index.Metadata.Config ?? throw Invalid($"matchingEngine.index {me.Index} has no config.");
+        if (config.Dimensions != dimensions)
+            throw Invalid($"matchingEngine.index has {config.Dimensions} dimensions; the catalog has {dimensions}.");
+        var compatible = metric switch
+        {
+            "cosine" => config.DistanceMeasureType == "COSINE_DISTANCE" || (config.DistanceMeasureType == "DOT_PRODUCT_DISTANCE" && config.FeatureNormType == "UNIT_L2_NORM"),
+            "dot" => config.DistanceMeasureType == "DOT_PRODUCT_DISTANCE",
+            "squaredL2" => config.DistanceMeasureType == "SQUARED_L2_DISTANCE",
+            _ => config.DistanceMeasureType == "L1_DISTANCE",
+        };
+        if (!compatible)
+            throw Invalid($"matchingEngine.index measures {config.DistanceMeasureType}{(config.FeatureNormType is { } n ? " with " + n : "")}, which does not rank like the catalog's metric {metric}.");
+        if (index.IndexUpdateMethod != "STREAM_UPDATE")
+            throw Invalid($"matchingEngine.index is {index.IndexUpdateMethod}: live sync needs a STREAM_UPDATE index.");
+        return me with { QueryRouting = routing };
     }
 
     static IndexSpec ResolveIndex(IndexDraft? draft, string metric)
@@ -174,6 +236,13 @@ public sealed class CatalogGrain(
             collector.Add(hit.Id, hit.Distance, hit.Datapoint.CrowdingTag);
         }
         return collector.ToList().Select(n => byId[n.Id]).ToArray();
+    }
+
+    public async Task<DeadLetter[]> GetDeadLetters(CancellationToken cancellationToken)
+    {
+        var spec = Spec();
+        var all = await Task.WhenAll(Enumerable.Range(0, spec.Shards).Select(i => Shard(i).GetDeadLetters(cancellationToken)));
+        return all.SelectMany(d => d).OrderBy(d => d.At).ToArray();
     }
 
     /// <summary>Stable across processes and restarts (unlike string.GetHashCode), so a product always lands on one shard.</summary>

@@ -1,7 +1,9 @@
 using System.Text;
 using System.Text.Json;
+using Catalogs.Grains.Sync;
 using Catalogs.Storage;
 using Catalogs.VectorIndex;
+using Catalogs.VertexAI;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
@@ -15,7 +17,7 @@ namespace Catalogs.Grains.Shards;
 /// background and let the log be truncated. Searches and loading run on the thread pool, off the grain scheduler.
 /// </summary>
 [Reentrant]
-public sealed class ShardGrain(IOptions<CatalogsOptions> options, ILogger<ShardGrain> logger) : Grain, IShardGrain
+public sealed class ShardGrain(IOptions<CatalogsOptions> options, MatchingEngineClient vertex, ILogger<ShardGrain> logger) : Grain, IShardGrain
 {
     const byte UpsertKind = 1, DeleteKind = 2;
     static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
@@ -35,6 +37,9 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, ILogger<ShardG
     DateTime indexSavedAt = DateTime.MinValue;
     string indexOrigin = "built";
     int indexReconciled;
+    // The mirror into Matching Engine, when the catalog is bound to an index, and the timer that drives it.
+    ShardSync? sync;
+    IGrainTimer? syncTimer;
 
     string SettingsPath => Path.Combine(directory, "shard.json");
     string IndexSnapshotPath => Path.Combine(directory, "index.hnsw");
@@ -108,31 +113,56 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, ILogger<ShardG
         var metric = FilterMapping.ParseMetric(saved.Metric);
         var dir = directory;
         // Loading reads every vector: do it on the thread pool, then take the results in this turn.
-        var (loadedIndex, loadedPoints, loadedLog, snapshotSeq, origin, reconciled) = await Task.Run(() =>
+        var binding = ShardSync.Saved(dir);
+        var (loadedIndex, loadedPoints, loadedLog, snapshotSeq, origin, reconciled, unsynced, gap) = await Task.Run(() =>
         {
             var map = new Dictionary<string, Datapoint>(StringComparer.Ordinal);
             void Put(Datapoint p) => map[p.Id] = p;
             var snapshot = SnapshotFile.ReadLatest(dir, message => logger.LogWarning("Skipping damaged snapshot: {Message}", message));
             foreach (var entry in snapshot?.Entries ?? []) Put(DatapointCodec.Decode(entry));
             var wal = WriteAheadLog.Open(Path.Combine(dir, "log"));
-            long replayed = 0;
-            foreach (var record in wal.ReadFrom(snapshot?.Sequence ?? 0))
+            long replayed = 0, snapshotAt = snapshot?.Sequence ?? 0;
+            // The log is kept from the sync cursor on, so records not yet in Matching Engine are read again too.
+            long cursor = binding is { Cursor: >= 0 } b ? b.Cursor : long.MaxValue;
+            var pending = new List<(long Sequence, string Id, Datapoint? Upsert)>();
+            long expected = Math.Min(cursor, snapshotAt) + 1;
+            bool missing = false;
+            foreach (var record in wal.ReadFrom(Math.Min(cursor, snapshotAt)))
             {
-                if (record.Kind == UpsertKind) Put(DatapointCodec.Decode(record.Payload.Span));
-                else map.Remove(Encoding.UTF8.GetString(record.Payload.Span));
+                if (record.Sequence != expected && record.Sequence <= Math.Max(snapshotAt, cursor == long.MaxValue ? 0 : cursor)) missing = true;
+                expected = record.Sequence + 1;
+                Datapoint? upsert = record.Kind == UpsertKind ? DatapointCodec.Decode(record.Payload.Span) : null;
+                string id = upsert?.Id ?? Encoding.UTF8.GetString(record.Payload.Span);
+                if (record.Sequence > cursor) pending.Add((record.Sequence, id, upsert));
+                if (record.Sequence <= snapshotAt) continue;
+                if (upsert is not null) Put(upsert);
+                else map.Remove(id);
                 replayed++;
             }
+            bool syncGap = binding is { Cursor: >= 0 } && cursor < snapshotAt && (missing || pending.Count == 0 || pending[0].Sequence != cursor + 1);
             var final = map.Values.Select(p => (p.Id, p.FeatureVector, FilterMapping.ToAttributes(p))).ToList();
             var (idx, origin, reconciled) = LoadIndex(dir, saved, metric, map, final);
             logger.LogInformation("Shard {Shard} loaded {Points} products (snapshot at {Snapshot}, {Replayed} log records replayed), index {Origin} ({Reconciled} reconciled)",
                 dir, map.Count, snapshot?.Sequence ?? 0, replayed, origin, reconciled);
-            return (idx, map, wal, snapshot?.Sequence ?? 0, origin, reconciled);
+            return (idx, map, wal, snapshot?.Sequence ?? 0, origin, reconciled, pending, syncGap);
         });
         index = loadedIndex;
         indexOrigin = origin;
         indexReconciled = reconciled;
         indexSavedSequence = origin == "snapshot" && reconciled == 0 ? Math.Max(loadedLog.LastSequence, snapshotSeq) : -1;
         indexSavedAt = DateTime.UtcNow; // the minimum interval between graph saves counts from activation
+        if (binding is { } bound)
+        {
+            sync = ShardSync.Open(directory, bound.Index, vertex, options.Value.Sync, logger);
+            if (sync.NeedsFullSync || gap)
+            {
+                if (gap) logger.LogWarning("Shard {Shard}: the log no longer reaches back to the sync cursor; sending everything again", directory);
+                sync.Restart();
+                sync.EnqueueAll(points.Values, applied);
+            }
+            else foreach (var (sequence, id, upsert) in unsynced) sync.Enqueue(sequence, id, upsert);
+            StartSyncTimer();
+        }
         foreach (var (id, p) in loadedPoints) points[id] = p;
         log = loadedLog;
         assigned = applied = Math.Max(loadedLog.LastSequence, snapshotSeq);
@@ -231,6 +261,7 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, ILogger<ShardG
             durableNotApplied.Dequeue();
             if (next.Upsert is { } p) points[p.Id] = p;
             else next.Removed?.TrySetResult(points.Remove(next.Id));
+            sync?.Enqueue(next.Sequence, next.Id, next.Upsert);
             changes.Add((next.Id, next.Upsert));
             applied = next.Sequence;
             sinceSnapshot++;
@@ -272,7 +303,8 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, ILogger<ShardG
             var dir = directory;
             await Task.Run(() => SnapshotFile.WriteAsync(dir, sequence, items.Select(p => (ReadOnlyMemory<byte>)DatapointCodec.Encode(p))));
             snapshotSequence = sequence;
-            int deleted = log.DeleteSegmentsThrough(sequence);
+            // Records not yet in Matching Engine stay in the log: it is the outbox.
+            int deleted = log.DeleteSegmentsThrough(sync is null ? sequence : Math.Min(sequence, sync.Cursor));
             if (DateTime.UtcNow - indexSavedAt >= options.Value.IndexSnapshotMinInterval) await SaveIndexAsync();
             logger.LogDebug("Shard {Shard} snapshot at {Sequence}: {Count} products, {Deleted} log segments deleted", directory, sequence, items.Length, deleted);
         }
@@ -306,11 +338,47 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, ILogger<ShardG
     public Task<ShardStats> GetStats(CancellationToken cancellationToken)
     {
         var (_, s) = Ready();
-        return Task.FromResult(new ShardStats(s.Shard, points.Count, applied, snapshotSequence, indexOrigin, indexReconciled));
+        return Task.FromResult(new ShardStats(s.Shard, points.Count, applied, snapshotSequence, indexOrigin, indexReconciled, sync?.Stats()));
+    }
+
+    public async Task BindSync(string? index, CancellationToken cancellationToken)
+    {
+        Ready();
+        if (index == sync?.Index) return;
+        syncTimer?.Dispose();
+        syncTimer = null;
+        if (index is null)
+        {
+            sync = null;
+            ShardSync.Unbind(directory);
+            return;
+        }
+        // A new index gets everything the shard holds now; later changes follow in log order.
+        sync = ShardSync.Open(directory, index, vertex, options.Value.Sync, logger);
+        sync.EnqueueAll(points.Values, applied);
+        await sync.SaveAsync();
+        StartSyncTimer();
+    }
+
+    public Task<DeadLetter[]> GetDeadLetters(CancellationToken cancellationToken)
+    {
+        Ready();
+        return Task.FromResult(sync?.DeadLetters.ToArray() ?? []);
+    }
+
+    /// <summary>Drives the outbox; keeps the shard active while it is bound, so a backlog drains without callers.</summary>
+    void StartSyncTimer()
+    {
+        var every = options.Value.Sync.PollInterval;
+        syncTimer = this.RegisterGrainTimer(ct => sync?.PumpAsync(ct) ?? Task.CompletedTask,
+            new GrainTimerCreationOptions(every, every) { Interleave = true, KeepAlive = true });
     }
 
     public async Task Drop(CancellationToken cancellationToken)
     {
+        syncTimer?.Dispose();
+        syncTimer = null;
+        sync = null;
         await snapshotTask;
         if (log is not null) await log.DisposeAsync();
         log = null;

@@ -1,0 +1,255 @@
+using System.Text.Json;
+using Catalogs.Storage;
+using Catalogs.VertexAI;
+using Microsoft.Extensions.Logging;
+
+namespace Catalogs.Grains.Sync;
+
+/// <summary>How a shard mirrors into Matching Engine (section <c>Catalogs:Sync</c>).</summary>
+public sealed class SyncOptions
+{
+    /// <summary>Most changes per request (Vertex accepts up to 1,000 datapoints per upsert).</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, 1000)] public int MaxBatch { get; set; } = 500;
+
+    /// <summary>Largest request body, estimated (Vertex's limit is 10 MB).</summary>
+    [System.ComponentModel.DataAnnotations.Range(1024, 10_000_000)] public int MaxRequestBytes { get; set; } = 8_000_000;
+
+    /// <summary>How often a shard with a backlog looks at it.</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>First and longest wait after a failed request (exponential in between, with jitter).</summary>
+    public TimeSpan MinBackoff { get; set; } = TimeSpan.FromMilliseconds(200);
+    public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>
+/// A shard's outbox to a Matching Engine index. Its durability is the shard's write-ahead log: the outbox only
+/// remembers the cursor, the last log sequence in effect in Matching Engine, in <c>sync.json</c>; every record after
+/// it is sent again after a restart (upserts and removals are idempotent), and the log is kept from the cursor on.
+/// Batches coalesce repeated writes to one id to the last one, so per id the order holds (an upsert followed by a
+/// delete is sent as the delete). A request Matching Engine rejects is split until the rejected datapoint is alone;
+/// that one goes to the dead letters, the rest goes through. Throttling, outages and timeouts are retried with
+/// exponential backoff and jitter, without end: nothing acknowledged is dropped.
+/// Not thread-safe: the shard grain calls it from its turns only.
+/// </summary>
+public sealed class ShardSync
+{
+    sealed record Pending(long Sequence, string Id, Datapoint? Upsert, DateTime Enqueued);
+
+    sealed record State(string Index, long Cursor, List<DeadLetter> DeadLetters);
+
+    const int MaxDeadLetters = 1_000, QuickRetries = 4;
+    static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    readonly string path;
+    readonly MatchingEngineClient client;
+    readonly SyncOptions options;
+    readonly ILogger logger;
+    readonly LinkedList<Pending> queue = new();
+    readonly List<DeadLetter> deadLetters;
+    /// <summary>(id, sequence) of every dead letter: a change rejected once is never sent again.</summary>
+    readonly HashSet<(string, long)> deadKeys;
+    long sent;
+    int failures;
+    DateTime retryAt = DateTime.MinValue;
+    bool running;
+    string? lastError;
+
+    ShardSync(string path, string index, long cursor, List<DeadLetter> deadLetters, MatchingEngineClient client, SyncOptions options, ILogger logger)
+    {
+        this.path = path;
+        Index = index;
+        Cursor = cursor;
+        this.deadLetters = deadLetters;
+        deadKeys = deadLetters.Select(d => (d.Id, d.Sequence)).ToHashSet();
+        this.client = client;
+        this.options = options;
+        this.logger = logger;
+    }
+
+    public string Index { get; }
+
+    /// <summary>The last log sequence in effect in Matching Engine; −1: nothing sent yet (everything must go).</summary>
+    public long Cursor { get; private set; }
+
+    public bool NeedsFullSync => Cursor < 0;
+
+    public int Backlog => queue.Count;
+
+    public IReadOnlyList<DeadLetter> DeadLetters => deadLetters;
+
+    public static string FileIn(string directory) => Path.Combine(directory, "sync.json");
+
+    /// <summary>The outbox of <paramref name="index"/> in <paramref name="directory"/>: its saved cursor when the saved
+    /// binding is to the same index, else a fresh start that sends everything.</summary>
+    public static ShardSync Open(string directory, string index, MatchingEngineClient client, SyncOptions options, ILogger logger)
+    {
+        var file = FileIn(directory);
+        if (File.Exists(file) && JsonSerializer.Deserialize<State>(File.ReadAllBytes(file), Json) is { } saved && saved.Index == index)
+            return new ShardSync(file, index, saved.Cursor, saved.DeadLetters ?? [], client, options, logger);
+        return new ShardSync(file, index, -1, [], client, options, logger);
+    }
+
+    /// <summary>The saved binding (index and cursor), without opening an outbox; null when unbound.</summary>
+    public static (string Index, long Cursor)? Saved(string directory)
+    {
+        var file = FileIn(directory);
+        return File.Exists(file) && JsonSerializer.Deserialize<State>(File.ReadAllBytes(file), Json) is { } s ? (s.Index, s.Cursor) : null;
+    }
+
+    public static void Unbind(string directory) => File.Delete(FileIn(directory));
+
+    /// <summary>Forgets the cursor and the backlog: everything is to be sent again (the log no longer reaches back).</summary>
+    public void Restart()
+    {
+        Cursor = -1;
+        queue.Clear();
+    }
+
+    /// <summary>A durable change, in log order. Changes at or before the cursor are already in effect.</summary>
+    public void Enqueue(long sequence, string id, Datapoint? upsert)
+    {
+        if (sequence > Cursor) queue.AddLast(new Pending(sequence, id, upsert, DateTime.UtcNow));
+    }
+
+    /// <summary>Everything the shard holds as of <paramref name="sequence"/>, for a new binding; later changes follow
+    /// through <see cref="Enqueue"/>.</summary>
+    public void EnqueueAll(IEnumerable<Datapoint> products, long sequence)
+    {
+        var now = DateTime.UtcNow;
+        var first = queue.First;
+        foreach (var p in products)
+        {
+            var item = new Pending(sequence, p.Id, p, now);
+            if (first is null) queue.AddLast(item);
+            else queue.AddBefore(first, item);
+        }
+    }
+
+    public SyncStats Stats() => new(Index, Cursor, queue.Count, queue.First is { } oldest ? (DateTime.UtcNow - oldest.Value.Enqueued).TotalSeconds : 0,
+        deadLetters.Count, sent, lastError);
+
+    /// <summary>Sends batches until the backlog is empty or a request fails (then waits out a backoff). Called
+    /// periodically by the shard; overlapping calls return at once.</summary>
+    public async Task PumpAsync(CancellationToken cancellationToken)
+    {
+        if (running || queue.Count == 0 || DateTime.UtcNow < retryAt) return;
+        running = true;
+        try
+        {
+            while (queue.Count > 0 && !cancellationToken.IsCancellationRequested)
+            {
+                var batch = TakeBatch();
+                await SendAsync(batch, cancellationToken);
+                for (int i = 0; i < batch.Count; i++) queue.RemoveFirst();
+                sent += batch.Count;
+                Cursor = Math.Max(Cursor, batch[^1].Sequence);
+                await SaveAsync();
+                failures = 0;
+                lastError = null;
+            }
+        }
+        catch (Exception ex) when (IsTransient(ex) && !cancellationToken.IsCancellationRequested)
+        {
+            failures++;
+            lastError = ex.Message;
+            double backoff = Math.Min(options.MaxBackoff.TotalMilliseconds, options.MinBackoff.TotalMilliseconds * Math.Pow(2, failures - 1));
+            retryAt = DateTime.UtcNow.AddMilliseconds(backoff * (0.5 + Random.Shared.NextDouble()));
+            logger.LogDebug("Sync to {Index} failed ({Failures} in a row), next try in {Backoff:F0} ms: {Error}", Index, failures, backoff, ex.Message);
+        }
+        finally { running = false; }
+    }
+
+    static bool IsTransient(Exception ex) => ex is HttpRequestException or TaskCanceledException or IOException or GoogleApiException { IsTransient: true };
+
+    /// <summary>The oldest changes, bounded by count and by estimated request size.</summary>
+    List<Pending> TakeBatch()
+    {
+        var batch = new List<Pending>();
+        long bytes = 0;
+        foreach (var item in queue)
+        {
+            long size = 64 + item.Id.Length + (item.Upsert is { } p ? 12L * p.FeatureVector.Length + 64L * (p.Restricts.Length + p.NumericRestricts.Length) : 0);
+            if (batch.Count > 0 && (batch.Count >= options.MaxBatch || bytes + size > options.MaxRequestBytes)) break;
+            batch.Add(item);
+            bytes += size;
+        }
+        return batch;
+    }
+
+    async Task SendAsync(List<Pending> batch, CancellationToken cancellationToken)
+    {
+        // Per id only the last change counts; ids are distinct afterwards, so removals and upserts commute.
+        var last = new Dictionary<string, Pending>(StringComparer.Ordinal);
+        foreach (var item in batch) last[item.Id] = item;
+        var live = last.Values.Where(p => !deadKeys.Contains((p.Id, p.Sequence))).ToList();
+        var removals = live.Where(p => p.Upsert is null).ToList();
+        var upserts = live.Where(p => p.Upsert is not null).ToList();
+        if (removals.Count > 0) await SendOrSplitAsync(removals, cancellationToken);
+        if (upserts.Count > 0) await SendOrSplitAsync(upserts, cancellationToken);
+    }
+
+    async Task SendOrSplitAsync(List<Pending> items, CancellationToken cancellationToken)
+    {
+        try
+        {
+            // A few quick retries in place: isolating a rejected datapoint takes a dozen requests, and one transient
+            // failure among them must not restart the whole search.
+            for (int attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    if (items[0].Upsert is null) await client.RemoveDatapointsAsync(Index, items.Select(i => i.Id).ToArray(), cancellationToken);
+                    else await client.UpsertDatapointsAsync(Index, items.Select(i => ToIndexDatapoint(i.Upsert!)).ToArray(), cancellationToken);
+                    return;
+                }
+                catch (Exception ex) when (attempt < QuickRetries && IsTransient(ex) && !cancellationToken.IsCancellationRequested)
+                {
+                    await Task.Delay(options.MinBackoff * attempt * (0.5 + Random.Shared.NextDouble()), cancellationToken);
+                }
+            }
+        }
+        catch (GoogleApiException ex) when (!ex.IsTransient)
+        {
+            if (items.Count == 1)
+            {
+                DeadLetter(items[0], ex);
+                return;
+            }
+            // Which one was rejected? Halve until it stands alone; the others go through.
+            await SendOrSplitAsync(items[..(items.Count / 2)], cancellationToken);
+            await SendOrSplitAsync(items[(items.Count / 2)..], cancellationToken);
+        }
+    }
+
+    void DeadLetter(Pending item, GoogleApiException error)
+    {
+        if (!deadKeys.Add((item.Id, item.Sequence))) return;
+        logger.LogWarning("Matching Engine rejected {Operation} of {Id} (sequence {Sequence}): {Error}", item.Upsert is null ? "removal" : "upsert", item.Id, item.Sequence, error.Message);
+        deadLetters.Add(new DeadLetter(item.Id, item.Sequence, item.Upsert is null ? "remove" : "upsert", $"{error.Status}: {error.ApiMessage}", DateTimeOffset.UtcNow));
+        if (deadLetters.Count > MaxDeadLetters) deadLetters.RemoveAt(0);
+    }
+
+    public static IndexDatapoint ToIndexDatapoint(Datapoint p) => new(
+        p.Id, p.FeatureVector,
+        p.Restricts.Select(r => new Restriction(r.Namespace, r.AllowList, r.DenyList.Length > 0 ? r.DenyList : null)).ToArray(),
+        p.NumericRestricts.Select(n => new NumericRestriction(n.Namespace, n.ValueInt, n.ValueFloat, n.ValueDouble)).ToArray(),
+        p.CrowdingTag is null ? null : new CrowdingTag(p.CrowdingTag));
+
+    /// <summary>Writes the cursor and dead letters (temp file, fsync, rename), off the caller's thread.</summary>
+    public Task SaveAsync()
+    {
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(new State(Index, Cursor, deadLetters), Json); // captured in the turn
+        var file = path;
+        return Task.Run(() =>
+        {
+            var temp = file + ".tmp";
+            using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+            {
+                stream.Write(bytes);
+                stream.Flush(flushToDisk: true);
+            }
+            FileDurability.Publish(temp, file);
+        });
+    }
+}

@@ -1,0 +1,231 @@
+using System.Text.Json;
+using Catalogs.Tests;
+using Catalogs.VertexAI;
+using Catalogs.VertexEmulator;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.TestingHost;
+
+namespace Catalogs.Grains.Tests;
+
+/// <summary>Catalogs mirrored into Matching Engine (the emulator, with OAuth and injected faults) through restarts.</summary>
+public sealed class MatchingEngineSyncTests : IAsyncLifetime
+{
+    WebApplication emulator = null!;
+    Uri emulatorBase = null!;
+    string keyFile = null!;
+    ServiceProvider clients = null!;
+    readonly HttpClient admin = new();
+    const int Dimensions = 8;
+
+    public async Task InitializeAsync()
+    {
+        (emulator, emulatorBase) = await EmulatorApp.StartAsync(requireAuth: true);
+        keyFile = await emulator.CreateKeyFileAsync(emulatorBase, Path.Combine(TestPaths.NewTempDirectory("sa"), "key.json"));
+        admin.BaseAddress = emulatorBase;
+        var services = new ServiceCollection();
+        services.AddVertexClients(new ConfigurationBuilder().AddInMemoryCollection(VertexSettings()).Build());
+        clients = services.BuildServiceProvider();
+    }
+
+    public async Task DisposeAsync()
+    {
+        clients.Dispose();
+        await emulator.DisposeAsync();
+    }
+
+    Dictionary<string, string?> VertexSettings() => new()
+    {
+        ["Vertex:ApiBase"] = emulatorBase.ToString(),
+        ["Vertex:PublicEndpointBase"] = emulatorBase.ToString(),
+        ["Vertex:StorageBase"] = emulatorBase.ToString(),
+        ["Vertex:CredentialsFile"] = keyFile,
+        ["Vertex:OperationPollInterval"] = "00:00:00.010",
+        ["Vertex:RequestTimeout"] = "00:00:05",
+    };
+
+    async Task<InProcessTestCluster> StartCluster(string dataPath)
+    {
+        var settings = VertexSettings();
+        settings["Catalogs:DataPath"] = dataPath;
+        settings["Catalogs:SnapshotEveryRecords"] = "300"; // snapshots, and log truncation, happen during the run
+        settings["Catalogs:ModelPaths:0"] = TestPaths.ModelsDirectory;
+        settings["Catalogs:Sync:PollInterval"] = "00:00:00.050";
+        settings["Catalogs:Sync:MinBackoff"] = "00:00:00.020";
+        settings["Catalogs:Sync:MaxBackoff"] = "00:00:00.500";
+        settings["Catalogs:Sync:MaxBatch"] = "100";
+        var builder = new InProcessTestClusterBuilder(1);
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.Services.AddCatalogsSiloServices(new ConfigurationBuilder().AddInMemoryCollection(settings).Build());
+            silo.AddCatalogsFileStorage();
+        });
+        var cluster = builder.Build();
+        await cluster.DeployAsync();
+        return cluster;
+    }
+
+    MatchingEngineClient Vertex => clients.GetRequiredService<MatchingEngineClient>();
+
+    async Task<string> CreateIndexAsync(string update = "STREAM_UPDATE", int dimensions = Dimensions, string distance = "COSINE_DISTANCE")
+    {
+        var op = await Vertex.CreateIndexAsync("projects/catalogs-dev/locations/europe-west4", new IndexResource(null, "test",
+            new IndexMetadata(new IndexConfig(dimensions, distance, new AlgorithmConfig(BruteForceConfig: new BruteForceConfig()))), update));
+        return (await Vertex.WaitAsync(op)).Response!.Value.GetProperty("name").GetString()!;
+    }
+
+    Task SetFaults(FaultSettings faults) => admin.PutAsync("emulator/faults", JsonContent(faults));
+
+    static StringContent JsonContent(object o) => new(JsonSerializer.Serialize(o), System.Text.Encoding.UTF8, "application/json");
+
+    static Datapoint Point(Random rng, string id) => new(id,
+        Enumerable.Range(0, Dimensions).Select(_ => (float)rng.NextDouble()).ToArray(),
+        [new Restrict("color", [rng.Next(2) == 0 ? "red" : "blue"], [])],
+        [new NumericRestrict("price", ValueInt: rng.Next(1000))], $"brand{rng.Next(5)}", null, DateTimeOffset.UtcNow);
+
+    /// <summary>A random stream of upserts (ids repeat, so writes coalesce) and deletes, applied to the catalog and to
+    /// the expected state; ids containing "poison" are ones Matching Engine will reject.</summary>
+    static async Task RunStream(ICatalogGrain catalog, Random rng, Dictionary<string, Datapoint> expected, int operations)
+    {
+        for (int n = 0; n < operations;)
+        {
+            if (rng.NextDouble() < 0.7)
+            {
+                var batch = Enumerable.Range(0, rng.Next(1, 6)).Select(_ => Point(rng, rng.Next(200) == 0 ? $"poison-{rng.Next(3)}" : $"p{rng.Next(600)}"))
+                    .GroupBy(p => p.Id).Select(g => g.Last()).ToArray();
+                await catalog.Upsert(batch);
+                foreach (var p in batch) expected[p.Id] = p;
+                n += batch.Length;
+            }
+            else
+            {
+                var id = $"p{rng.Next(600)}";
+                await catalog.Remove(id);
+                expected.Remove(id);
+                n++;
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Five_thousand_changes_under_faults_and_a_restart_end_equal_in_matching_engine()
+    {
+        var data = TestPaths.NewTempDirectory("sync");
+        var index = await CreateIndexAsync();
+        var rng = new Random(5);
+        var expected = new Dictionary<string, Datapoint>(StringComparer.Ordinal);
+        // 20 % of requests fail: errors, throttling, and connections dropped before or after the change was applied.
+        await SetFaults(new FaultSettings(ErrorRate: 0.08, ErrorStatus: 503, QuotaRate: 0.04, DropBeforeRate: 0.04, DropAfterRate: 0.04, Seed: 7, RejectDatapointsContaining: "poison"));
+
+        var cluster = await StartCluster(data);
+        try
+        {
+            var catalog = cluster.Client.GetGrain<ICatalogGrain>("t1/sync");
+            var info = await catalog.Configure(new CatalogDraft(null, "cosine", Dimensions, 3, MatchingEngine: new MatchingEngineSpec(index)));
+            Assert.Equal(index, info.Spec.MatchingEngine!.Index);
+            await RunStream(catalog, rng, expected, 2_450);
+            // An outage at the end: whatever is still unsent when the silo stops must survive the restart.
+            await SetFaults(new FaultSettings(ErrorRate: 1, ErrorStatus: 503));
+            await RunStream(catalog, rng, expected, 50);
+            Assert.True((await catalog.GetInfo())!.Shards.Sum(s => s.Sync!.Backlog) > 0);
+        }
+        finally { await cluster.DisposeAsync(); } // the backlog waits in the shards' logs
+        await SetFaults(new FaultSettings(ErrorRate: 0.08, ErrorStatus: 503, QuotaRate: 0.04, DropBeforeRate: 0.04, DropAfterRate: 0.04, Seed: 8, RejectDatapointsContaining: "poison"));
+
+        var restarted = await StartCluster(data);
+        try
+        {
+            var catalog = restarted.Client.GetGrain<ICatalogGrain>("t1/sync");
+            await RunStream(catalog, rng, expected, 2_500);
+            var stats = await WaitForEmptyBacklog(catalog, failuresExpected: true);
+            Assert.True(stats.Sum(s => s.Sync!.Sent) > 0);
+
+            var poisoned = expected.Keys.Where(id => id.StartsWith("poison", StringComparison.Ordinal)).ToHashSet();
+            Assert.NotEmpty(poisoned);
+            var dead = await catalog.GetDeadLetters();
+            Assert.Equal(poisoned, dead.Select(d => d.Id).ToHashSet());
+            Assert.All(dead, d => Assert.Contains("INVALID_ARGUMENT", d.Error));
+            Assert.Equal(dead.Length, stats.Sum(s => s.Sync!.DeadLetters));
+
+            await AssertMirrors(index, expected.Where(e => !poisoned.Contains(e.Key)).ToDictionary());
+            var faults = await admin.GetStringAsync("emulator/stats");
+            Assert.DoesNotContain("\"errors\":0,", faults); // faults really happened
+        }
+        finally { await restarted.DisposeAsync(); }
+    }
+
+    [Fact]
+    public async Task Binding_an_existing_catalog_sends_everything_and_rebinding_to_a_new_index_starts_over()
+    {
+        var data = TestPaths.NewTempDirectory("bind");
+        var rng = new Random(9);
+        var cluster = await StartCluster(data);
+        try
+        {
+            var catalog = cluster.Client.GetGrain<ICatalogGrain>("t1/bind");
+            await catalog.Configure(new CatalogDraft(null, "cosine", Dimensions, 2));
+            var expected = Enumerable.Range(0, 300).Select(i => Point(rng, $"p{i}")).ToDictionary(p => p.Id);
+            await catalog.Upsert(expected.Values.ToArray());
+
+            var first = await CreateIndexAsync();
+            await catalog.Configure(new CatalogDraft(null, "cosine", Dimensions, 2, MatchingEngine: new MatchingEngineSpec(first)));
+            await WaitForEmptyBacklog(catalog, failuresExpected: false);
+            await AssertMirrors(first, expected);
+
+            var second = await CreateIndexAsync();
+            await catalog.Configure(new CatalogDraft(null, "cosine", Dimensions, 2, MatchingEngine: new MatchingEngineSpec(second)));
+            await catalog.Remove("p0");
+            expected.Remove("p0");
+            await WaitForEmptyBacklog(catalog, failuresExpected: false);
+            await AssertMirrors(second, expected);
+
+            // Bad bindings are refused when the catalog is configured.
+            async Task Refused(MatchingEngineSpec me, string message)
+            {
+                var error = await Assert.ThrowsAsync<CatalogRequestException>(() => catalog.Configure(new CatalogDraft(null, "cosine", Dimensions, 2, MatchingEngine: me)));
+                Assert.Equal(CatalogError.Invalid, error.Error);
+                Assert.Contains(message, error.Message);
+            }
+            await Refused(new MatchingEngineSpec("projects/x/indexes/1"), "is not projects/");
+            await Refused(new MatchingEngineSpec(await CreateIndexAsync(dimensions: 16)), "16 dimensions; the catalog has 8");
+            await Refused(new MatchingEngineSpec(await CreateIndexAsync(distance: "SQUARED_L2_DISTANCE")), "does not rank like");
+            await Refused(new MatchingEngineSpec(await CreateIndexAsync(update: "BATCH_UPDATE")), "STREAM_UPDATE");
+            await Refused(new MatchingEngineSpec(second, QueryRouting: "nearest"), "queryRouting");
+            await Refused(new MatchingEngineSpec("projects/catalogs-dev/locations/europe-west4/indexes/999"), "NOT_FOUND");
+        }
+        finally { await cluster.DisposeAsync(); }
+    }
+
+    static async Task<ShardStats[]> WaitForEmptyBacklog(ICatalogGrain catalog, bool failuresExpected)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(90);
+        while (true)
+        {
+            var shards = (await catalog.GetInfo())!.Shards.ToArray();
+            if (shards.All(s => s.Sync is { Backlog: 0 })) return shards;
+            Assert.True(DateTime.UtcNow < deadline, "backlog did not drain: " + string.Join("; ", shards.Select(s => $"{s.Sync?.Backlog} waiting, last error {s.Sync?.LastError}")));
+            await Task.Delay(100);
+        }
+    }
+
+    /// <summary>Matching Engine holds exactly <paramref name="expected"/>: same ids, vectors and restricts.</summary>
+    async Task AssertMirrors(string index, Dictionary<string, Datapoint> expected)
+    {
+        await SetFaults(new FaultSettings());
+        Assert.Equal(expected.Count, (await Vertex.GetIndexAsync(index)).IndexStats!.VectorsCount);
+        var endpoint = (await Vertex.WaitAsync(await Vertex.CreateIndexEndpointAsync("projects/catalogs-dev/locations/europe-west4", new IndexEndpoint(null, "check"))))
+            .Response!.Value.Deserialize<IndexEndpoint>(GoogleJson.Options)!;
+        await Vertex.WaitAsync(await Vertex.DeployIndexAsync(endpoint.Name!, new DeployedIndex("check", index)));
+        var read = await Vertex.ReadIndexDatapointsAsync(endpoint.PublicEndpointDomainName!, endpoint.Name!, new ReadIndexDatapointsRequest("check", expected.Keys.ToArray()));
+        Assert.Equal(expected.Count, read.Datapoints!.Count);
+        foreach (var mirrored in read.Datapoints!)
+        {
+            var local = expected[mirrored.DatapointId];
+            Assert.Equal(local.FeatureVector, mirrored.FeatureVector);
+            Assert.Equal(local.Restricts[0].AllowList, mirrored.Restricts![0].AllowList);
+            Assert.Equal(local.NumericRestricts[0].ValueInt, mirrored.NumericRestricts![0].ValueInt);
+            Assert.Equal(local.CrowdingTag, mirrored.CrowdingTag?.CrowdingAttribute);
+        }
+    }
+}
