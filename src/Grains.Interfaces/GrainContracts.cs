@@ -20,6 +20,10 @@ public interface ICatalogGrain : IGrainWithStringKey
     [Alias("Remove")] Task<bool> Remove(string id, CancellationToken cancellationToken = default);
     [Alias("Get")] Task<Datapoint?> Get(string id, CancellationToken cancellationToken = default);
     [Alias("Search")] Task<SearchHit[]> Search(SearchQuery query, CancellationToken cancellationToken = default);
+    /// <summary>A search routed by the catalog's <c>queryRouting</c> (or the query's own): the local shards, Matching
+    /// Engine, or both merged; Matching Engine's hits are checked against local state (deleted or changed products not
+    /// yet synced are corrected), and its failure degrades to local results, flagged.</summary>
+    [Alias("Query")] Task<SearchResult> Query(SearchQuery query, CancellationToken cancellationToken = default);
     /// <summary>Changes Matching Engine rejected, from every shard, oldest first.</summary>
     [Alias("GetDeadLetters")] Task<DeadLetter[]> GetDeadLetters(CancellationToken cancellationToken = default);
 }
@@ -33,6 +37,7 @@ public interface IShardGrain : IGrainWithStringKey
     [Alias("Upsert")] Task Upsert(Datapoint[] datapoints, CancellationToken cancellationToken = default);
     [Alias("Remove")] Task<bool> Remove(string id, CancellationToken cancellationToken = default);
     [Alias("Get")] Task<Datapoint?> Get(string id, CancellationToken cancellationToken = default);
+    [Alias("GetMany")] Task<Datapoint?[]> GetMany(string[] ids, CancellationToken cancellationToken = default);
     [Alias("Search")] Task<SearchHit[]> Search(SearchQuery query, CancellationToken cancellationToken = default);
     [Alias("GetStats")] Task<ShardStats> GetStats(CancellationToken cancellationToken = default);
     /// <summary>Deletes the shard's files and deactivates it.</summary>

@@ -155,7 +155,17 @@ public sealed record SearchQuery(
     [property: Id(3)] NumericRestrict[] NumericRestricts,
     [property: Id(4)] int? PerCrowdingAttributeNeighborCount,
     [property: Id(5)] string? ExcludeId = null,
-    [property: Id(6)] int? Ef = null);
+    [property: Id(6)] int? Ef = null,
+    [property: Id(7)] string? Routing = null);
+
+/// <summary>A routed search's answer: where it came from (<c>local</c>, <c>matchingEngine</c>, <c>hybrid</c>), and
+/// whether Matching Engine failed so the local index answered alone (<c>Degraded</c>, with the reason).</summary>
+[GenerateSerializer, Immutable, Alias("Catalogs.SearchResult")]
+public sealed record SearchResult(
+    [property: Id(0)] SearchHit[] Hits,
+    [property: Id(1)] string Source,
+    [property: Id(2)] bool Degraded = false,
+    [property: Id(3)] string? Warning = null);
 
 [GenerateSerializer, Immutable, Alias("Catalogs.SearchHit")]
 public sealed record SearchHit(

@@ -48,6 +48,11 @@ public class VectorCatalogTests(ApiFactory factory)
         // Unfiltered.
         var plain = await (await http.PostJson(url + "/search", new { featureVector = q, neighborCount = 7 })).Json(HttpStatusCode.OK);
         Assert.Equal(points.OrderBy(p => D(q, p.V)).Take(7).Select(p => p.Id), Api.Ids(plain));
+        Assert.Equal("local", plain["source"]!.GetValue<string>());
+        Assert.False(plain["degraded"]!.GetValue<bool>());
+        // Routing to Matching Engine needs a binding; an unknown routing is refused.
+        await http.PostJson(url + "/search", new { featureVector = q, routing = "matchingEngine" }).Problem(422, "matchingEngine binding");
+        await http.PostJson(url + "/search", new { featureVector = q, routing = "nearest" }).Problem(422, "routing 'nearest'");
 
         // Restricts + numeric + crowding, against the oracle.
         var filtered = await (await http.PostJson(url + "/search", new

@@ -55,6 +55,7 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
         settings["Catalogs:Sync:MinBackoff"] = "00:00:00.020";
         settings["Catalogs:Sync:MaxBackoff"] = "00:00:00.500";
         settings["Catalogs:Sync:MaxBatch"] = "100";
+        settings["Catalogs:MatchingEngineQueryTimeout"] = "00:00:00.500";
         var builder = new InProcessTestClusterBuilder(1);
         builder.ConfigureSilo((_, silo) =>
         {
@@ -195,6 +196,79 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
             await Refused(new MatchingEngineSpec("projects/catalogs-dev/locations/europe-west4/indexes/999"), "NOT_FOUND");
         }
         finally { await cluster.DisposeAsync(); }
+    }
+
+    [Fact]
+    public async Task Routed_queries_merge_with_matching_engine_never_show_stale_hits_and_degrade_on_outages()
+    {
+        var data = TestPaths.NewTempDirectory("routing");
+        var rng = new Random(13);
+        var index = await CreateIndexAsync();
+        var endpoint = (await Vertex.WaitAsync(await Vertex.CreateIndexEndpointAsync("projects/catalogs-dev/locations/europe-west4", new IndexEndpoint(null, "live"))))
+            .Response!.Value.Deserialize<IndexEndpoint>(GoogleJson.Options)!;
+        await Vertex.WaitAsync(await Vertex.DeployIndexAsync(endpoint.Name!, new DeployedIndex("live", index)));
+        var cluster = await StartCluster(data);
+        try
+        {
+            var catalog = cluster.Client.GetGrain<ICatalogGrain>("t1/routing");
+            await catalog.Configure(new CatalogDraft(null, "cosine", Dimensions, 2,
+                MatchingEngine: new MatchingEngineSpec(index, endpoint.Name, "live", QueryRouting: "hybrid")));
+            var live = Enumerable.Range(0, 300).Select(i => Point(rng, $"p{i}")).ToDictionary(p => p.Id);
+            await catalog.Upsert(live.Values.ToArray());
+            await WaitForEmptyBacklog(catalog, failuresExpected: false);
+
+            var query = Enumerable.Range(0, Dimensions).Select(_ => (float)rng.NextDouble()).ToArray();
+            string[] Truth() => live.Values.OrderBy(p => CosineDistance(query, p.FeatureVector)).Take(10).Select(p => p.Id).ToArray();
+            SearchQuery Ask(string? routing) => new(query, 10, [], [], null, Routing: routing);
+
+            var remote = await catalog.Query(Ask("matchingEngine"));
+            Assert.Equal(("matchingEngine", false), (remote.Source, remote.Degraded));
+            Assert.Equal(Truth(), remote.Hits.Select(h => h.Id));
+            var hybrid = await catalog.Query(Ask(null)); // the catalog's routing: hybrid
+            Assert.Equal("hybrid", hybrid.Source);
+            Assert.Equal(Truth(), hybrid.Hits.Select(h => h.Id));
+
+            // Changes that do not reach Matching Engine (its write path is down): the best hit deleted, the second
+            // moved far away. Matching Engine still ranks both first; the answers must not.
+            await SetFaults(new FaultSettings(ErrorRate: 1, PathContains: "Datapoints"));
+            var (deleted, moved) = (Truth()[0], Truth()[1]);
+            Assert.True(await catalog.Remove(deleted));
+            live.Remove(deleted);
+            var far = live[moved] with { FeatureVector = live[moved].FeatureVector.Select(x => -x).ToArray() };
+            await catalog.Upsert([far]);
+            live[moved] = far;
+            foreach (var routing in new[] { "matchingEngine", "hybrid" })
+            {
+                var answer = await catalog.Query(Ask(routing));
+                Assert.DoesNotContain(answer.Hits, h => h.Id == deleted || h.Id == moved);
+                Assert.Equal(Truth(), answer.Hits.Select(h => h.Id).Take(Truth().Length));
+            }
+            await SetFaults(new FaultSettings());
+            var stale = await Vertex.ReadIndexDatapointsAsync(endpoint.PublicEndpointDomainName!, endpoint.Name!, new ReadIndexDatapointsRequest("live", [deleted]));
+            Assert.Single(stale.Datapoints!); // Matching Engine really held the stale version
+
+            // Outages degrade to the local index, flagged: errors, and answers slower than the query timeout.
+            await WaitForEmptyBacklog(catalog, failuresExpected: false);
+            await SetFaults(new FaultSettings(ErrorRate: 1, PathContains: ":findNeighbors"));
+            var down = await catalog.Query(Ask("matchingEngine"));
+            Assert.Equal(("local", true), (down.Source, down.Degraded));
+            Assert.Contains("Matching Engine failed", down.Warning);
+            Assert.Equal(Truth(), down.Hits.Select(h => h.Id));
+            await SetFaults(new FaultSettings(LatencyMs: 2_000, PathContains: ":findNeighbors"));
+            var slow = await catalog.Query(Ask("hybrid"));
+            Assert.True(slow.Degraded);
+            Assert.Contains("no answer within 500 ms", slow.Warning);
+            Assert.Equal(Truth(), slow.Hits.Select(h => h.Id));
+            await SetFaults(new FaultSettings());
+        }
+        finally { await cluster.DisposeAsync(); }
+    }
+
+    static double CosineDistance(float[] a, float[] b)
+    {
+        double dot = 0, na = 0, nb = 0;
+        for (int i = 0; i < a.Length; i++) { dot += a[i] * b[i]; na += a[i] * a[i]; nb += b[i] * b[i]; }
+        return 1 - dot / Math.Sqrt(na * nb);
     }
 
     static async Task<ShardStats[]> WaitForEmptyBacklog(ICatalogGrain catalog, bool failuresExpected)

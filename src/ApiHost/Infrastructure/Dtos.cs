@@ -33,7 +33,8 @@ public sealed record SearchDto(
     NumericRestrictDto[]? NumericRestricts,
     int? PerCrowdingAttributeNeighborCount,
     bool? ReturnFeatureVector,
-    int? Ef = null);
+    int? Ef = null,
+    string? Routing = null);
 
 public sealed record DatapointView(
     string Id,
@@ -56,7 +57,9 @@ public sealed record DatapointView(
 
 public sealed record NeighborView(string Id, float Distance, DatapointView Datapoint);
 
-public sealed record SearchResponse(NeighborView[] Neighbors);
+/// <summary><c>source</c>: local, matchingEngine or hybrid; <c>degraded</c>: Matching Engine failed and the local index
+/// answered alone (<c>warning</c> says why).</summary>
+public sealed record SearchResponse(NeighborView[] Neighbors, string Source = "local", bool Degraded = false, string? Warning = null);
 
 public sealed record CatalogView(string Name, CatalogSpec Config, long Version, long Products, IReadOnlyList<ShardStats> Shards, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)
 {

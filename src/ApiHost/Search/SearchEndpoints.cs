@@ -62,9 +62,10 @@ public static class SearchEndpoints
             vector = dto.FeatureVector!;
             RequestValidation.VectorIsValid(vector, "featureVector");
         }
-        var hits = await grain.Search(new SearchQuery(vector, k, restricts, numeric, crowding, exclude, ef), ct);
+        var result = await grain.Query(new SearchQuery(vector, k, restricts, numeric, crowding, exclude, ef, dto.Routing), ct);
         bool withVector = dto.ReturnFeatureVector ?? false;
-        return TypedResults.Ok(new SearchResponse(hits.Select(h => new NeighborView(h.Id, h.Distance, DatapointView.From(h.Datapoint, withVector))).ToArray()));
+        return TypedResults.Ok(new SearchResponse(result.Hits.Select(h => new NeighborView(h.Id, h.Distance, DatapointView.From(h.Datapoint, withVector))).ToArray(),
+            result.Source, result.Degraded, result.Warning));
     }
 
     static readonly SearchDto Empty = new(null, null, null, null, null, null, null, null);

@@ -15,7 +15,8 @@ namespace Catalogs.Grains.Catalogs;
 [Reentrant]
 public sealed class CatalogGrain(
     [PersistentState("catalog", CatalogsHosting.StorageName)] IPersistentState<CatalogState> state,
-    MatchingEngineClient vertex) : Grain, ICatalogGrain
+    MatchingEngineClient vertex,
+    Microsoft.Extensions.Options.IOptions<CatalogsOptions> options) : Grain, ICatalogGrain
 {
     public const int MaxShards = 64, MaxDimensions = 65_536;
     static readonly string[] Metrics = ["cosine", "dot", "squaredL2", "l1"];
@@ -43,6 +44,7 @@ public sealed class CatalogGrain(
                     state.State.Spec = spec;
                     state.State.Version++;
                     state.State.UpdatedAt = now;
+                    publicDomain = null;
                     await state.WriteStateAsync(cancellationToken);
                     await BindShardsAsync(spec, cancellationToken);
                     return await GetInfoCore(cancellationToken);
@@ -236,6 +238,84 @@ public sealed class CatalogGrain(
             collector.Add(hit.Id, hit.Distance, hit.Datapoint.CrowdingTag);
         }
         return collector.ToList().Select(n => byId[n.Id]).ToArray();
+    }
+
+    string? publicDomain;
+
+    public async Task<SearchResult> Query(SearchQuery query, CancellationToken cancellationToken)
+    {
+        var spec = Spec();
+        var routing = query.Routing ?? spec.MatchingEngine?.QueryRouting ?? "local";
+        if (!Routings.Contains(routing)) throw Invalid($"routing '{routing}' is not one of {string.Join(", ", Routings)}.");
+        var me = spec.MatchingEngine;
+        if (routing == "local") return new SearchResult(await Search(query, cancellationToken), "local");
+        if (me?.IndexEndpoint is null || me.DeployedIndexId is null)
+            throw Invalid($"routing {routing} needs the catalog's matchingEngine binding with indexEndpoint and deployedIndexId.");
+        if (query.Vector.Length != spec.Dimensions)
+            throw Invalid($"The query vector has {query.Vector.Length} dimensions; the catalog has {spec.Dimensions}.");
+
+        var local = routing == "hybrid" ? Search(query, cancellationToken) : null;
+        SearchHit[] remote;
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(options.Value.MatchingEngineQueryTimeout);
+            remote = await MatchingEngineSearchAsync(spec, me, query, timeout.Token);
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is GoogleApiException or HttpRequestException or OperationCanceledException)
+        {
+            var reason = ex is OperationCanceledException ? $"no answer within {options.Value.MatchingEngineQueryTimeout.TotalMilliseconds:F0} ms" : ex.Message;
+            return new SearchResult(await (local ?? Search(query, cancellationToken)), "local", Degraded: true,
+                Warning: $"Matching Engine failed ({reason}); the local index answered.");
+        }
+        if (local is null) return new SearchResult(remote, "matchingEngine");
+        // Both, merged: local hits are current by definition; Matching Engine adds what the local walk missed.
+        var collector = new ResultCollector(query.NeighborCount, query.PerCrowdingAttributeNeighborCount);
+        var byId = new Dictionary<string, SearchHit>(StringComparer.Ordinal);
+        foreach (var hit in (await local).Concat(remote))
+        {
+            if (!byId.TryAdd(hit.Id, hit)) continue;
+            collector.Add(hit.Id, hit.Distance, hit.Datapoint.CrowdingTag);
+        }
+        return new SearchResult(collector.ToList().Select(n => byId[n.Id]).ToArray(), "hybrid");
+    }
+
+    /// <summary>findNeighbors on the deployed index, then every hit checked against the shards: products deleted
+    /// locally are dropped, and the rest are re-scored and re-filtered with their current local version, so a change
+    /// not yet synced never shows its stale Matching Engine result.</summary>
+    async Task<SearchHit[]> MatchingEngineSearchAsync(CatalogSpec spec, MatchingEngineSpec me, SearchQuery query, CancellationToken cancellationToken)
+    {
+        publicDomain ??= me.PublicEndpointDomain ?? (await vertex.GetIndexEndpointAsync(me.IndexEndpoint!, cancellationToken)).PublicEndpointDomainName
+            ?? throw new GoogleApiException(System.Net.HttpStatusCode.FailedDependency, "FAILED_PRECONDITION", "The index endpoint has no public domain.");
+        // A few more than asked: some may be dropped as deleted, filtered or excluded locally.
+        int asked = query.NeighborCount + Math.Max(5, query.NeighborCount / 2) + (query.ExcludeId is null ? 0 : 1);
+        var datapoint = new IndexDatapoint("query", query.Vector,
+            query.Restricts.Select(r => new Restriction(r.Namespace, r.AllowList, r.DenyList)).ToArray(),
+            query.NumericRestricts.Select(n => new NumericRestriction(n.Namespace, n.ValueInt, n.ValueFloat, n.ValueDouble, n.Op ?? "EQUAL")).ToArray());
+        var response = await vertex.FindNeighborsAsync(publicDomain, me.IndexEndpoint!, new FindNeighborsRequest(me.DeployedIndexId!,
+            [new NeighborQuery(datapoint, asked, query.PerCrowdingAttributeNeighborCount)]), cancellationToken);
+        var ids = response.NearestNeighbors?.FirstOrDefault()?.Neighbors?.Select(n => n.Datapoint.DatapointId).Where(id => id != query.ExcludeId).Distinct().ToArray() ?? [];
+        var current = await Task.WhenAll(ids.GroupBy(id => ShardOf(id, spec.Shards)).Select(async g =>
+        {
+            var group = g.ToArray();
+            return group.Zip(await Shard(g.Key).GetMany(group, cancellationToken));
+        }));
+        var metric = FilterMapping.ParseMetric(spec.Metric);
+        var filter = FilterMapping.ToFilter(query);
+        var q = query.Vector.ToArray();
+        if (metric == DistanceMetric.Cosine) VectorMath.NormalizeInPlace(q);
+        var collector = new ResultCollector(query.NeighborCount, query.PerCrowdingAttributeNeighborCount);
+        var hits = new Dictionary<string, SearchHit>(StringComparer.Ordinal);
+        foreach (var (id, product) in current.SelectMany(g => g))
+        {
+            if (product is null || !filter.Matches(FilterMapping.ToAttributes(product))) continue;
+            var v = product.FeatureVector.ToArray();
+            if (metric == DistanceMetric.Cosine) VectorMath.NormalizeInPlace(v);
+            var hit = new SearchHit(id, VectorMath.Distance(metric, q, v), product);
+            hits[id] = hit;
+            collector.Add(id, hit.Distance, product.CrowdingTag);
+        }
+        return collector.ToList().Select(n => hits[n.Id]).ToArray();
     }
 
     public async Task<DeadLetter[]> GetDeadLetters(CancellationToken cancellationToken)

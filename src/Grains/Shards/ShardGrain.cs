@@ -321,6 +321,12 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, MatchingEngine
         return Task.FromResult(points.GetValueOrDefault(id));
     }
 
+    public Task<Datapoint?[]> GetMany(string[] ids, CancellationToken cancellationToken)
+    {
+        Ready();
+        return Task.FromResult(ids.Select(id => points.GetValueOrDefault(id)).ToArray());
+    }
+
     public async Task<SearchHit[]> Search(SearchQuery query, CancellationToken cancellationToken)
     {
         var (_, s) = Ready();
