@@ -24,6 +24,9 @@ public interface ICatalogGrain : IGrainWithStringKey
     /// Engine, or both merged; Matching Engine's hits are checked against local state (deleted or changed products not
     /// yet synced are corrected), and its failure degrades to local results, flagged.</summary>
     [Alias("Query")] Task<SearchResult> Query(SearchQuery query, CancellationToken cancellationToken = default);
+    /// <summary>Writes the whole catalog as Vertex JSONL under <paramref name="gcsPrefix"/> (gs://bucket/prefix) and
+    /// patches the bound index with it (complete overwrite), following the operation to its end.</summary>
+    [Alias("Export")] Task<ExportResult> Export(string gcsPrefix, CancellationToken cancellationToken = default);
     /// <summary>Changes Matching Engine rejected, from every shard, oldest first.</summary>
     [Alias("GetDeadLetters")] Task<DeadLetter[]> GetDeadLetters(CancellationToken cancellationToken = default);
 }
@@ -45,6 +48,8 @@ public interface IShardGrain : IGrainWithStringKey
     /// <summary>Starts mirroring into a Matching Engine index (a new index: everything is sent again), or stops (null).</summary>
     [Alias("BindSync")] Task BindSync(string? index, CancellationToken cancellationToken = default);
     [Alias("GetDeadLetters")] Task<DeadLetter[]> GetDeadLetters(CancellationToken cancellationToken = default);
+    /// <summary>Uploads the shard's products as one Vertex JSONL object; returns how many it wrote.</summary>
+    [Alias("ExportTo")] Task<long> ExportTo(string bucket, string objectName, CancellationToken cancellationToken = default);
 }
 
 [GenerateSerializer, Alias("Catalogs.ShardSettings")]

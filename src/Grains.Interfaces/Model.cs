@@ -33,9 +33,9 @@ public sealed record CatalogSpec(
 
 /// <summary>
 /// A catalog mirrored into a Vertex AI Vector Search index: every acknowledged upsert and delete is streamed to
-/// <c>Index</c> (a STREAM_UPDATE index); queries go to the local shards, to the deployed index, or to both
-/// (<c>QueryRouting</c>: <c>local</c>, <c>matchingEngine</c>, <c>hybrid</c>). May be added, changed or removed while
-/// the catalog holds products.
+/// <c>Index</c> when it is a STREAM_UPDATE index (a BATCH_UPDATE index is loaded by exports); queries go to the local
+/// shards, to the deployed index, or to both (<c>QueryRouting</c>: <c>local</c>, <c>matchingEngine</c>, <c>hybrid</c>).
+/// May be added, changed or removed while the catalog holds products. <c>IndexUpdateMethod</c> is read from the index.
 /// </summary>
 [GenerateSerializer, Alias("Catalogs.MatchingEngineSpec")]
 public sealed record MatchingEngineSpec(
@@ -43,7 +43,18 @@ public sealed record MatchingEngineSpec(
     [property: Id(1)] string? IndexEndpoint = null,
     [property: Id(2)] string? DeployedIndexId = null,
     [property: Id(3)] string? PublicEndpointDomain = null,
-    [property: Id(4)] string QueryRouting = "local");
+    [property: Id(4)] string QueryRouting = "local",
+    [property: Id(5)] string? IndexUpdateMethod = null);
+
+/// <summary>An export of a whole catalog to Cloud Storage as Vertex JSONL (one object per shard under
+/// <c>ContentsDeltaUri</c>), applied to the bound index with <c>indexes.patch</c> (complete overwrite).</summary>
+[GenerateSerializer, Alias("Catalogs.ExportResult")]
+public sealed record ExportResult(
+    [property: Id(0)] string ContentsDeltaUri,
+    [property: Id(1)] string[] Objects,
+    [property: Id(2)] long Datapoints,
+    [property: Id(3)] string Operation,
+    [property: Id(4)] bool Applied);
 
 /// <summary>The shards' index: <c>hnsw</c> (approximate, the default) or <c>exact</c> (brute force), with HNSW's parameters
 /// and what its walk reads: <c>none</c> (float32) or <c>int8</c> (codes, re-ranked with float32).</summary>

@@ -33,6 +33,7 @@ public static class CatalogsHosting
         });
         services.AddSingleton<EncoderService>();
         services.AddVertexClients(configuration);
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, Sync.SyncResumer>();
         return services;
     }
 

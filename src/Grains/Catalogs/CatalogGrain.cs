@@ -106,8 +106,10 @@ public sealed class CatalogGrain(
         return new CatalogSpec(encoder, metric, dimensions, shards, ResolveIndex(draft.Index, metric), matchingEngine);
     }
 
+    /// <summary>Shards stream their changes into a STREAM_UPDATE index; a BATCH_UPDATE index is loaded by exports.</summary>
     Task BindShardsAsync(CatalogSpec spec, CancellationToken cancellationToken) =>
-        Task.WhenAll(Enumerable.Range(0, spec.Shards).Select(i => Shard(i).BindSync(spec.MatchingEngine?.Index, cancellationToken)));
+        Task.WhenAll(Enumerable.Range(0, spec.Shards).Select(i => Shard(i).BindSync(
+            spec.MatchingEngine is { IndexUpdateMethod: "STREAM_UPDATE" } me ? me.Index : null, cancellationToken)));
 
     static readonly string[] Routings = ["local", "matchingEngine", "hybrid"];
 
@@ -148,9 +150,9 @@ public sealed class CatalogGrain(
         };
         if (!compatible)
             throw Invalid($"matchingEngine.index measures {config.DistanceMeasureType}{(config.FeatureNormType is { } n ? " with " + n : "")}, which does not rank like the catalog's metric {metric}.");
-        if (index.IndexUpdateMethod != "STREAM_UPDATE")
-            throw Invalid($"matchingEngine.index is {index.IndexUpdateMethod}: live sync needs a STREAM_UPDATE index.");
-        return me with { QueryRouting = routing };
+        if (index.IndexUpdateMethod is not ("STREAM_UPDATE" or "BATCH_UPDATE"))
+            throw Invalid($"matchingEngine.index has indexUpdateMethod {index.IndexUpdateMethod}; STREAM_UPDATE (live sync) or BATCH_UPDATE (exports) is needed.");
+        return me with { QueryRouting = routing, IndexUpdateMethod = index.IndexUpdateMethod };
     }
 
     static IndexSpec ResolveIndex(IndexDraft? draft, string metric)
@@ -316,6 +318,33 @@ public sealed class CatalogGrain(
             collector.Add(id, hit.Distance, product.CrowdingTag);
         }
         return collector.ToList().Select(n => hits[n.Id]).ToArray();
+    }
+
+    public async Task<ExportResult> Export(string gcsPrefix, CancellationToken cancellationToken)
+    {
+        var spec = Spec();
+        var me = spec.MatchingEngine ?? throw Invalid("The catalog has no matchingEngine binding to export to.");
+        if (!ResourceNames.IsGcsUri(gcsPrefix)) throw Invalid($"'{gcsPrefix}' is not a gs://bucket/prefix URI.");
+        var (bucket, prefix) = ResourceNames.SplitGcsUri(gcsPrefix);
+        // A fresh folder per export: Vertex reads every object under contentsDeltaUri.
+        var folder = $"{prefix.TrimEnd('/')}{(prefix.Length > 0 ? "/" : "")}{Name}-{DateTimeOffset.UtcNow:yyyyMMddTHHmmssfff}";
+        var objects = Enumerable.Range(0, spec.Shards).Select(i => $"{folder}/part-{i:D5}.json").ToArray();
+        try
+        {
+            var counts = await Task.WhenAll(objects.Select((o, i) => Shard(i).ExportTo(bucket, o, cancellationToken)));
+            var uri = $"gs://{bucket}/{folder}";
+            var operation = await vertex.PatchIndexMetadataAsync(me.Index, new IndexMetadata(ContentsDeltaUri: uri, IsCompleteOverwrite: true), cancellationToken);
+            var done = await vertex.WaitAsync(operation, cancellationToken);
+            return new ExportResult(uri, objects.Select(o => $"gs://{bucket}/{o}").ToArray(), counts.Sum(), done.Name, done.Done);
+        }
+        catch (GoogleApiException ex) when (!ex.IsTransient)
+        {
+            throw Invalid($"The export was refused: {ex.Status}: {ex.ApiMessage}");
+        }
+        catch (Exception ex) when (ex is GoogleApiException or HttpRequestException)
+        {
+            throw new CatalogRequestException(CatalogError.Unavailable, $"The export could not reach Google Cloud: {ex.Message}");
+        }
     }
 
     public async Task<DeadLetter[]> GetDeadLetters(CancellationToken cancellationToken)

@@ -17,7 +17,7 @@ namespace Catalogs.Grains.Shards;
 /// background and let the log be truncated. Searches and loading run on the thread pool, off the grain scheduler.
 /// </summary>
 [Reentrant]
-public sealed class ShardGrain(IOptions<CatalogsOptions> options, MatchingEngineClient vertex, ILogger<ShardGrain> logger) : Grain, IShardGrain
+public sealed class ShardGrain(IOptions<CatalogsOptions> options, MatchingEngineClient vertex, CloudStorageClient storage, ILogger<ShardGrain> logger) : Grain, IShardGrain
 {
     const byte UpsertKind = 1, DeleteKind = 2;
     static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
@@ -364,6 +364,33 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, MatchingEngine
         sync.EnqueueAll(points.Values, applied);
         await sync.SaveAsync();
         StartSyncTimer();
+    }
+
+    public async Task<long> ExportTo(string bucket, string objectName, CancellationToken cancellationToken)
+    {
+        Ready();
+        // The products as of this turn (immutable records), written as JSONL on the thread pool into a pipe that the
+        // resumable upload reads: nothing is held in memory as a whole.
+        var products = points.Values.ToArray();
+        var pipe = new System.IO.Pipelines.Pipe();
+        var writing = Task.Run(async () =>
+        {
+            try
+            {
+                await using var writer = pipe.Writer.AsStream();
+                foreach (var p in products)
+                    await writer.WriteAsync(Encoding.UTF8.GetBytes(JsonlRecord.Format(ShardSync.ToIndexDatapoint(p)) + "\n"), cancellationToken);
+            }
+            catch (Exception ex)
+            {
+                await pipe.Writer.CompleteAsync(ex);
+                throw;
+            }
+        }, cancellationToken);
+        await using var reader = pipe.Reader.AsStream();
+        await storage.UploadAsync(bucket, objectName, reader, "application/json", cancellationToken);
+        await writing;
+        return products.Length;
     }
 
     public Task<DeadLetter[]> GetDeadLetters(CancellationToken cancellationToken)

@@ -39,6 +39,14 @@ public sealed class ShardSync
     sealed record State(string Index, long Cursor, List<DeadLetter> DeadLetters);
 
     const int MaxDeadLetters = 1_000, QuickRetries = 4;
+
+    // Metrics (meter "Catalogs.Sync"), tagged with the index: what is waiting, what went through, what failed.
+    static readonly System.Diagnostics.Metrics.Meter Meter = new("Catalogs.Sync");
+    static readonly System.Diagnostics.Metrics.UpDownCounter<long> BacklogMetric = Meter.CreateUpDownCounter<long>("catalogs.sync.backlog", "{change}", "Changes waiting to reach Matching Engine");
+    static readonly System.Diagnostics.Metrics.Counter<long> SentMetric = Meter.CreateCounter<long>("catalogs.sync.sent", "{change}", "Changes in effect in Matching Engine");
+    static readonly System.Diagnostics.Metrics.Counter<long> FailureMetric = Meter.CreateCounter<long>("catalogs.sync.failures", "{request}", "Failed sync attempts (retried)");
+    static readonly System.Diagnostics.Metrics.Counter<long> DeadLetterMetric = Meter.CreateCounter<long>("catalogs.sync.dead_letters", "{change}", "Changes Matching Engine rejected");
+    static readonly System.Diagnostics.Metrics.Histogram<double> LagMetric = Meter.CreateHistogram<double>("catalogs.sync.lag", "s", "Time from acknowledgement to Matching Engine");
     static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     readonly string path;
@@ -103,14 +111,19 @@ public sealed class ShardSync
     public void Restart()
     {
         Cursor = -1;
+        BacklogMetric.Add(-queue.Count, Tag);
         queue.Clear();
     }
 
     /// <summary>A durable change, in log order. Changes at or before the cursor are already in effect.</summary>
     public void Enqueue(long sequence, string id, Datapoint? upsert)
     {
-        if (sequence > Cursor) queue.AddLast(new Pending(sequence, id, upsert, DateTime.UtcNow));
+        if (sequence <= Cursor) return;
+        queue.AddLast(new Pending(sequence, id, upsert, DateTime.UtcNow));
+        BacklogMetric.Add(1, Tag);
     }
+
+    KeyValuePair<string, object?> Tag => new("index", Index);
 
     /// <summary>Everything the shard holds as of <paramref name="sequence"/>, for a new binding; later changes follow
     /// through <see cref="Enqueue"/>.</summary>
@@ -123,6 +136,7 @@ public sealed class ShardSync
             var item = new Pending(sequence, p.Id, p, now);
             if (first is null) queue.AddLast(item);
             else queue.AddBefore(first, item);
+            BacklogMetric.Add(1, Tag);
         }
     }
 
@@ -143,6 +157,9 @@ public sealed class ShardSync
                 await SendAsync(batch, cancellationToken);
                 for (int i = 0; i < batch.Count; i++) queue.RemoveFirst();
                 sent += batch.Count;
+                BacklogMetric.Add(-batch.Count, Tag);
+                SentMetric.Add(batch.Count, Tag);
+                LagMetric.Record((DateTime.UtcNow - batch[0].Enqueued).TotalSeconds, Tag);
                 Cursor = Math.Max(Cursor, batch[^1].Sequence);
                 await SaveAsync();
                 failures = 0;
@@ -153,6 +170,7 @@ public sealed class ShardSync
         {
             failures++;
             lastError = ex.Message;
+            FailureMetric.Add(1, Tag);
             double backoff = Math.Min(options.MaxBackoff.TotalMilliseconds, options.MinBackoff.TotalMilliseconds * Math.Pow(2, failures - 1));
             retryAt = DateTime.UtcNow.AddMilliseconds(backoff * (0.5 + Random.Shared.NextDouble()));
             logger.LogDebug("Sync to {Index} failed ({Failures} in a row), next try in {Backoff:F0} ms: {Error}", Index, failures, backoff, ex.Message);
@@ -225,6 +243,7 @@ public sealed class ShardSync
     void DeadLetter(Pending item, GoogleApiException error)
     {
         if (!deadKeys.Add((item.Id, item.Sequence))) return;
+        DeadLetterMetric.Add(1, Tag);
         logger.LogWarning("Matching Engine rejected {Operation} of {Id} (sequence {Sequence}): {Error}", item.Upsert is null ? "removal" : "upsert", item.Id, item.Sequence, error.Message);
         deadLetters.Add(new DeadLetter(item.Id, item.Sequence, item.Upsert is null ? "remove" : "upsert", $"{error.Status}: {error.ApiMessage}", DateTimeOffset.UtcNow));
         if (deadLetters.Count > MaxDeadLetters) deadLetters.RemoveAt(0);
