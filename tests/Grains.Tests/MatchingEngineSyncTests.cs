@@ -180,7 +180,16 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
             await catalog.Upsert(expected.Values.ToArray());
 
             var first = await CreateIndexAsync();
+            // Bound during an outage, then the silo restarts before anything was sent: everything still arrives.
+            await SetFaults(new FaultSettings(ErrorRate: 1, PathContains: "/indexes/"));
+            var unreachable = await Assert.ThrowsAsync<CatalogRequestException>(() => catalog.Configure(new CatalogDraft(null, "cosine", Dimensions, 2, MatchingEngine: new MatchingEngineSpec(first))));
+            Assert.Equal(CatalogError.Unavailable, unreachable.Error); // the binding cannot be checked: 503, nothing changes
+            await SetFaults(new FaultSettings(ErrorRate: 1, PathContains: "Datapoints"));
             await catalog.Configure(new CatalogDraft(null, "cosine", Dimensions, 2, MatchingEngine: new MatchingEngineSpec(first)));
+            await cluster.DisposeAsync();
+            await SetFaults(new FaultSettings());
+            cluster = await StartCluster(data);
+            catalog = cluster.Client.GetGrain<ICatalogGrain>("t1/bind");
             await WaitForEmptyBacklog(catalog, failuresExpected: false);
             await AssertMirrors(first, expected);
 
@@ -280,7 +289,7 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
 
             // Changes that do not reach Matching Engine (its write path is down): the best hit deleted, the second
             // moved far away. Matching Engine still ranks both first; the answers must not.
-            await SetFaults(new FaultSettings(ErrorRate: 1, PathContains: "Datapoints"));
+            await SetFaults(new FaultSettings(ErrorRate: 1, PathContains: "/indexes/"));
             var (deleted, moved) = (Truth()[0], Truth()[1]);
             Assert.True(await catalog.Remove(deleted));
             live.Remove(deleted);
@@ -293,9 +302,9 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
                 Assert.DoesNotContain(answer.Hits, h => h.Id == deleted || h.Id == moved);
                 Assert.Equal(Truth(), answer.Hits.Select(h => h.Id).Take(Truth().Length));
             }
-            await SetFaults(new FaultSettings());
             var stale = await Vertex.ReadIndexDatapointsAsync(endpoint.PublicEndpointDomainName!, endpoint.Name!, new ReadIndexDatapointsRequest("live", [deleted]));
             Assert.Single(stale.Datapoints!); // Matching Engine really held the stale version
+            await SetFaults(new FaultSettings());
 
             // Outages degrade to the local index, flagged: errors, and answers slower than the query timeout.
             await WaitForEmptyBacklog(catalog, failuresExpected: false);

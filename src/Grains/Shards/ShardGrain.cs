@@ -125,12 +125,8 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, MatchingEngine
             // The log is kept from the sync cursor on, so records not yet in Matching Engine are read again too.
             long cursor = binding is { Cursor: >= 0 } b ? b.Cursor : long.MaxValue;
             var pending = new List<(long Sequence, string Id, Datapoint? Upsert)>();
-            long expected = Math.Min(cursor, snapshotAt) + 1;
-            bool missing = false;
             foreach (var record in wal.ReadFrom(Math.Min(cursor, snapshotAt)))
             {
-                if (record.Sequence != expected && record.Sequence <= Math.Max(snapshotAt, cursor == long.MaxValue ? 0 : cursor)) missing = true;
-                expected = record.Sequence + 1;
                 Datapoint? upsert = record.Kind == UpsertKind ? DatapointCodec.Decode(record.Payload.Span) : null;
                 string id = upsert?.Id ?? Encoding.UTF8.GetString(record.Payload.Span);
                 if (record.Sequence > cursor) pending.Add((record.Sequence, id, upsert));
@@ -139,7 +135,8 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, MatchingEngine
                 else map.Remove(id);
                 replayed++;
             }
-            bool syncGap = binding is { Cursor: >= 0 } && cursor < snapshotAt && (missing || pending.Count == 0 || pending[0].Sequence != cursor + 1);
+            // Sequences are contiguous: if the cursor is behind the snapshot, the log must start right after it.
+            bool syncGap = binding is { Cursor: >= 0 } && cursor < snapshotAt && (pending.Count == 0 || pending[0].Sequence != cursor + 1);
             var final = map.Values.Select(p => (p.Id, p.FeatureVector, FilterMapping.ToAttributes(p))).ToList();
             var (idx, origin, reconciled) = LoadIndex(dir, saved, metric, map, final);
             logger.LogInformation("Shard {Shard} loaded {Points} products (snapshot at {Snapshot}, {Replayed} log records replayed), index {Origin} ({Reconciled} reconciled)",
@@ -151,6 +148,13 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, MatchingEngine
         indexReconciled = reconciled;
         indexSavedSequence = origin == "snapshot" && reconciled == 0 ? Math.Max(loadedLog.LastSequence, snapshotSeq) : -1;
         indexSavedAt = DateTime.UtcNow; // the minimum interval between graph saves counts from activation
+        foreach (var (id, p) in loadedPoints) points[id] = p;
+        log = loadedLog;
+        assigned = applied = Math.Max(loadedLog.LastSequence, snapshotSeq);
+        snapshotSequence = snapshotSeq;
+        sinceSnapshot = applied - snapshotSeq;
+        settings = saved;
+        // After the products are in place: a full sync sends them.
         if (binding is { } bound)
         {
             sync = ShardSync.Open(directory, bound.Index, vertex, options.Value.Sync, logger);
@@ -163,12 +167,6 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, MatchingEngine
             else foreach (var (sequence, id, upsert) in unsynced) sync.Enqueue(sequence, id, upsert);
             StartSyncTimer();
         }
-        foreach (var (id, p) in loadedPoints) points[id] = p;
-        log = loadedLog;
-        assigned = applied = Math.Max(loadedLog.LastSequence, snapshotSeq);
-        snapshotSequence = snapshotSeq;
-        sinceSnapshot = applied - snapshotSeq;
-        settings = saved;
     }
 
     /// <summary>The shard's index for the final product state: its saved graph when one is readable and was built

@@ -34,7 +34,9 @@ public sealed class SyncOptions
 /// </summary>
 public sealed class ShardSync
 {
-    sealed record Pending(long Sequence, string Id, Datapoint? Upsert, DateTime Enqueued);
+    /// <summary>A change to send. <c>Full</c>: part of sending everything (a new binding): the cursor moves past those
+    /// only once all of them are in, or a restart in between would skip the rest.</summary>
+    sealed record Pending(long Sequence, string Id, Datapoint? Upsert, DateTime Enqueued, bool Full = false);
 
     sealed record State(string Index, long Cursor, List<DeadLetter> DeadLetters);
 
@@ -57,8 +59,8 @@ public sealed class ShardSync
     readonly List<DeadLetter> deadLetters;
     /// <summary>(id, sequence) of every dead letter: a change rejected once is never sent again.</summary>
     readonly HashSet<(string, long)> deadKeys;
-    long sent;
-    int failures;
+    long sent, fullThrough = -1;
+    int failures, fullRemaining;
     DateTime retryAt = DateTime.MinValue;
     bool running;
     string? lastError;
@@ -113,6 +115,7 @@ public sealed class ShardSync
         Cursor = -1;
         BacklogMetric.Add(-queue.Count, Tag);
         queue.Clear();
+        fullRemaining = 0;
     }
 
     /// <summary>A durable change, in log order. Changes at or before the cursor are already in effect.</summary>
@@ -131,9 +134,11 @@ public sealed class ShardSync
     {
         var now = DateTime.UtcNow;
         var first = queue.First;
+        fullThrough = Math.Max(fullThrough, sequence);
         foreach (var p in products)
         {
-            var item = new Pending(sequence, p.Id, p, now);
+            fullRemaining++;
+            var item = new Pending(sequence, p.Id, p, now, Full: true);
             if (first is null) queue.AddLast(item);
             else queue.AddBefore(first, item);
             BacklogMetric.Add(1, Tag);
@@ -160,7 +165,9 @@ public sealed class ShardSync
                 BacklogMetric.Add(-batch.Count, Tag);
                 SentMetric.Add(batch.Count, Tag);
                 LagMetric.Record((DateTime.UtcNow - batch[0].Enqueued).TotalSeconds, Tag);
-                Cursor = Math.Max(Cursor, batch[^1].Sequence);
+                fullRemaining -= batch.Count(p => p.Full);
+                foreach (var p in batch) if (!p.Full) Cursor = Math.Max(Cursor, p.Sequence);
+                if (fullRemaining == 0) Cursor = Math.Max(Cursor, fullThrough);
                 await SaveAsync();
                 failures = 0;
                 lastError = null;
