@@ -117,7 +117,7 @@ public sealed class CloudStorageClient(HttpClient http, IOptions<VertexOptions> 
                 if (response.IsSuccessStatusCode) return ((await response.Content.ReadFromJsonAsync<StorageObject>(GoogleJson.Options, cancellationToken))!, offset + chunk.Length);
                 throw await GoogleApiException.FromResponseAsync(response, cancellationToken);
             }
-            catch (Exception ex) when (attempt < ChunkAttempts - 1 && ex is HttpRequestException or GoogleApiException { IsTransient: true }) { }
+            catch (Exception ex) when (attempt < ChunkAttempts - 1 && GoogleApiException.IsTransientFailure(ex) && !cancellationToken.IsCancellationRequested) { }
             await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(2_000, 50 << attempt) * (0.5 + Random.Shared.NextDouble())), cancellationToken);
         }
     }

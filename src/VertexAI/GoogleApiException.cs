@@ -17,6 +17,12 @@ public sealed class GoogleApiException(HttpStatusCode statusCode, string status,
     /// <summary>Worth retrying: throttling, server errors and timeouts; never a rejected request.</summary>
     public bool IsTransient => StatusCode is HttpStatusCode.TooManyRequests or HttpStatusCode.RequestTimeout || (int)StatusCode >= 500;
 
+    /// <summary>Any failure worth retrying later: a transient API error, a network failure or timeout, or the
+    /// resilience pipeline refusing (open circuit, attempt timeout).</summary>
+    public static bool IsTransientFailure(Exception ex) =>
+        ex is GoogleApiException { IsTransient: true } or HttpRequestException or TimeoutException or IOException
+            or OperationCanceledException or Polly.ExecutionRejectedException;
+
     internal static async Task<GoogleApiException> FromResponseAsync(HttpResponseMessage response, CancellationToken cancellationToken)
     {
         var body = await response.Content.ReadAsStringAsync(cancellationToken);

@@ -134,7 +134,7 @@ public sealed class CatalogGrain(
         {
             throw Invalid($"matchingEngine.index {me.Index} cannot be used: {ex.Status}: {ex.ApiMessage}");
         }
-        catch (Exception ex) when (ex is GoogleApiException or HttpRequestException or TaskCanceledException)
+        catch (Exception ex) when (GoogleApiException.IsTransientFailure(ex) && !cancellationToken.IsCancellationRequested)
         {
             throw new CatalogRequestException(CatalogError.Unavailable, $"Matching Engine cannot be reached to check matchingEngine.index: {ex.Message}");
         }
@@ -264,7 +264,7 @@ public sealed class CatalogGrain(
             timeout.CancelAfter(options.Value.MatchingEngineQueryTimeout);
             remote = await MatchingEngineSearchAsync(spec, me, query, timeout.Token);
         }
-        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is GoogleApiException or HttpRequestException or OperationCanceledException)
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && (ex is GoogleApiException || GoogleApiException.IsTransientFailure(ex)))
         {
             var reason = ex is OperationCanceledException ? $"no answer within {options.Value.MatchingEngineQueryTimeout.TotalMilliseconds:F0} ms" : ex.Message;
             return new SearchResult(await (local ?? Search(query, cancellationToken)), "local", Degraded: true,
@@ -341,7 +341,7 @@ public sealed class CatalogGrain(
         {
             throw Invalid($"The export was refused: {ex.Status}: {ex.ApiMessage}");
         }
-        catch (Exception ex) when (ex is GoogleApiException or HttpRequestException)
+        catch (Exception ex) when (GoogleApiException.IsTransientFailure(ex) && !cancellationToken.IsCancellationRequested)
         {
             throw new CatalogRequestException(CatalogError.Unavailable, $"The export could not reach Google Cloud: {ex.Message}");
         }

@@ -185,7 +185,7 @@ public sealed class ShardSync
         finally { running = false; }
     }
 
-    static bool IsTransient(Exception ex) => ex is HttpRequestException or TaskCanceledException or IOException or GoogleApiException { IsTransient: true };
+    static bool IsTransient(Exception ex) => GoogleApiException.IsTransientFailure(ex);
 
     /// <summary>The oldest changes, bounded by count and by estimated request size.</summary>
     List<Pending> TakeBatch()
