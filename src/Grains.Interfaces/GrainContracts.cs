@@ -24,9 +24,10 @@ public interface ICatalogGrain : IGrainWithStringKey
     /// Engine, or both merged; Matching Engine's hits are checked against local state (deleted or changed products not
     /// yet synced are corrected), and its failure degrades to local results, flagged.</summary>
     [Alias("Query")] Task<SearchResult> Query(SearchQuery query, CancellationToken cancellationToken = default);
-    /// <summary>Writes the whole catalog as Vertex JSONL under <paramref name="gcsPrefix"/> (gs://bucket/prefix) and
-    /// patches the bound index with it (complete overwrite), following the operation to its end.</summary>
-    [Alias("Export")] Task<ExportResult> Export(string gcsPrefix, CancellationToken cancellationToken = default);
+    /// <summary>Writes the catalog as Vertex JSONL under <paramref name="gcsPrefix"/> (gs://bucket/prefix) and patches
+    /// the bound index with it, following the operation to its end: the whole catalog (complete overwrite), or with
+    /// <paramref name="delta"/> the changes since the last export (upserts, and removals under <c>delete/</c>).</summary>
+    [Alias("Export")] Task<ExportResult> Export(string gcsPrefix, bool delta = false, CancellationToken cancellationToken = default);
     /// <summary>Changes Matching Engine rejected, from every shard, oldest first.</summary>
     [Alias("GetDeadLetters")] Task<DeadLetter[]> GetDeadLetters(CancellationToken cancellationToken = default);
 }
@@ -48,8 +49,11 @@ public interface IShardGrain : IGrainWithStringKey
     /// <summary>Starts mirroring into a Matching Engine index (a new index: everything is sent again), or stops (null).</summary>
     [Alias("BindSync")] Task BindSync(string? index, CancellationToken cancellationToken = default);
     [Alias("GetDeadLetters")] Task<DeadLetter[]> GetDeadLetters(CancellationToken cancellationToken = default);
-    /// <summary>Uploads the shard's products as one Vertex JSONL object; returns how many it wrote.</summary>
-    [Alias("ExportTo")] Task<long> ExportTo(string bucket, string objectName, CancellationToken cancellationToken = default);
+    /// <summary>Uploads the shard's products (or, with <paramref name="delta"/>, its changes since the last committed
+    /// export) as Vertex JSONL to <paramref name="objectName"/>, and removed ids to <paramref name="deleteObjectName"/>.</summary>
+    [Alias("ExportTo")] Task<ShardExport> ExportTo(string bucket, string objectName, string deleteObjectName, bool delta, CancellationToken cancellationToken = default);
+    /// <summary>Records that Matching Engine holds the shard's state as of <paramref name="sequence"/> (the next delta starts there).</summary>
+    [Alias("CommitExport")] Task CommitExport(long sequence, CancellationToken cancellationToken = default);
 }
 
 [GenerateSerializer, Alias("Catalogs.ShardSettings")]

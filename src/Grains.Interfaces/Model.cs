@@ -54,7 +54,17 @@ public sealed record ExportResult(
     [property: Id(1)] string[] Objects,
     [property: Id(2)] long Datapoints,
     [property: Id(3)] string Operation,
-    [property: Id(4)] bool Applied);
+    [property: Id(4)] bool Applied,
+    [property: Id(5)] long Removals = 0,
+    [property: Id(6)] bool Delta = false);
+
+/// <summary>What one shard exported: as of which log sequence, how many upserts and removals, which objects.</summary>
+[GenerateSerializer, Alias("Catalogs.ShardExport")]
+public sealed record ShardExport(
+    [property: Id(0)] long Sequence,
+    [property: Id(1)] long Upserts,
+    [property: Id(2)] long Removals,
+    [property: Id(3)] string[] Objects);
 
 /// <summary>The shards' index: <c>hnsw</c> (approximate, the default) or <c>exact</c> (brute force), with HNSW's parameters
 /// and what its walk reads: <c>none</c> (float32) or <c>int8</c> (codes, re-ranked with float32).</summary>

@@ -247,12 +247,42 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
             Assert.Equal(expected.Keys.Order(), exported.Select(p => p.DatapointId).Order());
             await AssertMirrors(index, expected);
 
-            // Again after deletes: a complete overwrite, so Matching Engine loses them too.
+            // A delta: only the changes since, removals under delete/.
             foreach (var id in expected.Keys.Take(50).ToList()) { await catalog.Remove(id); expected.Remove(id); }
-            await catalog.Export("gs://catalog-exports/nightly");
+            var changed = expected.Keys.Take(20).Select(id => Point(rng, id)).Concat(Enumerable.Range(500, 30).Select(i => Point(rng, $"p{i}"))).ToArray();
+            await catalog.Upsert(changed);
+            foreach (var p in changed) expected[p.Id] = p;
+            foreach (var id in new[] { "p499", "p500" }) // an exported product removed; a new one upserted, then removed
+            {
+                await catalog.Remove(id);
+                expected.Remove(id);
+            }
+            // Enough rewrites that every shard snapshots and truncates its log: the changes since the export must stay.
+            var rewritten = expected.Values.Where(p => !changed.Any(c => c.Id == p.Id)).Take(200).ToArray();
+            for (int round = 0; round < 5; round++)
+            {
+                var again = rewritten.Select(p => Point(rng, p.Id)).ToArray();
+                await catalog.Upsert(again);
+                foreach (var p in again) expected[p.Id] = p;
+            }
+            Assert.All((await catalog.GetInfo())!.Shards, s => Assert.True(s.SnapshotSequence > 0));
+            var delta = await catalog.Export("gs://catalog-exports/nightly", delta: true);
+            Assert.True(delta.Delta);
+            Assert.Equal(49 + 200, delta.Datapoints);
+            Assert.Equal(52, delta.Removals);
+            Assert.Contains(delta.Objects, o => o.Contains("/delete/"));
             await AssertMirrors(index, expected);
+
+            // And a full export again after deletes: a complete overwrite.
+            foreach (var id in expected.Keys.Take(10).ToList()) { await catalog.Remove(id); expected.Remove(id); }
+            Assert.False((await catalog.Export("gs://catalog-exports/nightly")).Delta);
+            await AssertMirrors(index, expected);
+            Assert.Equal(0, (await catalog.Export("gs://catalog-exports/nightly", delta: true)).Datapoints); // nothing changed since
             var refused = await Assert.ThrowsAsync<CatalogRequestException>(() => catalog.Export("s3://elsewhere"));
             Assert.Contains("gs://", refused.Message);
+            var fresh = cluster.Client.GetGrain<ICatalogGrain>("t1/export-fresh");
+            await fresh.Configure(new CatalogDraft(null, "cosine", Dimensions, 1, MatchingEngine: new MatchingEngineSpec(index)));
+            Assert.Equal(CatalogError.Conflict, (await Assert.ThrowsAsync<CatalogRequestException>(() => fresh.Export("gs://catalog-exports/x", delta: true))).Error);
         }
         finally { await cluster.DisposeAsync(); }
     }

@@ -21,14 +21,14 @@ public static class CatalogEndpoints
         group.MapGet("/", ListAsync).WithSummary("All catalogs");
         group.MapDelete("/{catalog}", DeleteAsync).WithSummary("Delete a catalog and its products").ProducesProblem(404);
         group.MapPost("/{catalog}/matchingEngine:export", ExportAsync)
-            .WithSummary("Write the whole catalog as Vertex JSONL to gs://bucket/prefix and load it into the bound index (complete overwrite)")
+            .WithSummary("Write the catalog as Vertex JSONL to gs://bucket/prefix and load it into the bound index: whole (complete overwrite), or with delta the changes since the last export")
             .Accepts<ExportDto>("application/json").ProducesProblem(404).ProducesProblem(422).ProducesProblem(503);
         group.MapGet("/{catalog}/sync/dead-letters", DeadLettersAsync)
             .WithSummary("Changes Matching Engine rejected (never retried; shard stats count them)").ProducesProblem(404);
         return group;
     }
 
-    public sealed record ExportDto(string? GcsUri);
+    public sealed record ExportDto(string? GcsUri, bool? Delta);
 
     static async Task<Ok<ExportResult>> ExportAsync(string catalog, HttpRequest request, CatalogGateway gateway, CancellationToken ct)
     {
@@ -36,7 +36,7 @@ public static class CatalogEndpoints
         var dto = await RequestValidation.ReadJsonAsync<ExportDto>(request, "The export request");
         if (string.IsNullOrWhiteSpace(dto.GcsUri)) throw ApiProblemException.BadRequest("gcsUri (gs://bucket/prefix) is required.");
         if (await grain.GetInfo(ct) is null) throw NotFound(catalog);
-        return TypedResults.Ok(await grain.Export(dto.GcsUri, ct));
+        return TypedResults.Ok(await grain.Export(dto.GcsUri, dto.Delta ?? false, ct));
     }
 
     static async Task<Ok<DeadLetter[]>> DeadLettersAsync(string catalog, CatalogGateway gateway, CancellationToken ct)

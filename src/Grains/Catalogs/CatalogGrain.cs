@@ -320,22 +320,27 @@ public sealed class CatalogGrain(
         return collector.ToList().Select(n => hits[n.Id]).ToArray();
     }
 
-    public async Task<ExportResult> Export(string gcsPrefix, CancellationToken cancellationToken)
+    public async Task<ExportResult> Export(string gcsPrefix, bool delta, CancellationToken cancellationToken)
     {
         var spec = Spec();
         var me = spec.MatchingEngine ?? throw Invalid("The catalog has no matchingEngine binding to export to.");
         if (!ResourceNames.IsGcsUri(gcsPrefix)) throw Invalid($"'{gcsPrefix}' is not a gs://bucket/prefix URI.");
         var (bucket, prefix) = ResourceNames.SplitGcsUri(gcsPrefix);
-        // A fresh folder per export: Vertex reads every object under contentsDeltaUri.
+        // A fresh folder per export: Vertex reads every object under contentsDeltaUri (removals under delete/).
         var folder = $"{prefix.TrimEnd('/')}{(prefix.Length > 0 ? "/" : "")}{Name}-{DateTimeOffset.UtcNow:yyyyMMddTHHmmssfff}";
-        var objects = Enumerable.Range(0, spec.Shards).Select(i => $"{folder}/part-{i:D5}.json").ToArray();
         try
         {
-            var counts = await Task.WhenAll(objects.Select((o, i) => Shard(i).ExportTo(bucket, o, cancellationToken)));
+            var parts = await Task.WhenAll(Enumerable.Range(0, spec.Shards).Select(i =>
+                Shard(i).ExportTo(bucket, $"{folder}/part-{i:D5}.json", $"{folder}/delete/part-{i:D5}.txt", delta, cancellationToken)));
             var uri = $"gs://{bucket}/{folder}";
-            var operation = await vertex.PatchIndexMetadataAsync(me.Index, new IndexMetadata(ContentsDeltaUri: uri, IsCompleteOverwrite: true), cancellationToken);
+            if (delta && parts.All(p => p.Objects.Length == 0))
+                return new ExportResult(uri, [], 0, "", Applied: true, Removals: 0, Delta: true); // nothing changed: nothing to patch
+            var operation = await vertex.PatchIndexMetadataAsync(me.Index, new IndexMetadata(ContentsDeltaUri: uri, IsCompleteOverwrite: !delta), cancellationToken);
             var done = await vertex.WaitAsync(operation, cancellationToken);
-            return new ExportResult(uri, objects.Select(o => $"gs://{bucket}/{o}").ToArray(), counts.Sum(), done.Name, done.Done);
+            // Only now does Matching Engine hold each shard's state as of its export: the next delta starts there.
+            await Task.WhenAll(parts.Select((p, i) => Shard(i).CommitExport(p.Sequence, cancellationToken)));
+            return new ExportResult(uri, parts.SelectMany(p => p.Objects).Select(o => $"gs://{bucket}/{o}").ToArray(),
+                parts.Sum(p => p.Upserts), done.Name, done.Done, parts.Sum(p => p.Removals), delta);
         }
         catch (GoogleApiException ex) when (!ex.IsTransient)
         {

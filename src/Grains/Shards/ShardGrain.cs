@@ -40,6 +40,7 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, MatchingEngine
     // The mirror into Matching Engine, when the catalog is bound to an index, and the timer that drives it.
     ShardSync? sync;
     IGrainTimer? syncTimer;
+    long? lastExport;
 
     string SettingsPath => Path.Combine(directory, "shard.json");
     string IndexSnapshotPath => Path.Combine(directory, "index.hnsw");
@@ -154,6 +155,7 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, MatchingEngine
         snapshotSequence = snapshotSeq;
         sinceSnapshot = applied - snapshotSeq;
         settings = saved;
+        lastExport = LastExport();
         // After the products are in place: a full sync sends them.
         if (binding is { } bound)
         {
@@ -302,7 +304,9 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, MatchingEngine
             await Task.Run(() => SnapshotFile.WriteAsync(dir, sequence, items.Select(p => (ReadOnlyMemory<byte>)DatapointCodec.Encode(p))));
             snapshotSequence = sequence;
             // Records not yet in Matching Engine stay in the log: it is the outbox.
-            int deleted = log.DeleteSegmentsThrough(sync is null ? sequence : Math.Min(sequence, sync.Cursor));
+            // So does everything after the last export, for the next delta export.
+            long keepAfter = Math.Min(sync is null ? sequence : Math.Min(sequence, sync.Cursor), lastExport ?? long.MaxValue);
+            int deleted = log.DeleteSegmentsThrough(keepAfter);
             if (DateTime.UtcNow - indexSavedAt >= options.Value.IndexSnapshotMinInterval) await SaveIndexAsync();
             logger.LogDebug("Shard {Shard} snapshot at {Sequence}: {Count} products, {Deleted} log segments deleted", directory, sequence, items.Length, deleted);
         }
@@ -364,20 +368,65 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, MatchingEngine
         StartSyncTimer();
     }
 
-    public async Task<long> ExportTo(string bucket, string objectName, CancellationToken cancellationToken)
+    string ExportPath => Path.Combine(directory, "export.json");
+
+    /// <summary>The log sequence of the last export Matching Engine applied; null: none yet (the log need not be kept).</summary>
+    long? LastExport() => File.Exists(ExportPath) ? JsonSerializer.Deserialize<long>(File.ReadAllBytes(ExportPath)) : null;
+
+    public async Task<ShardExport> ExportTo(string bucket, string objectName, string deleteObjectName, bool delta, CancellationToken cancellationToken)
     {
-        Ready();
-        // The products as of this turn (immutable records), written as JSONL on the thread pool into a pipe that the
-        // resumable upload reads: nothing is held in memory as a whole.
-        var products = points.Values.ToArray();
+        var (wal, _) = Ready();
+        long sequence = applied;
+        IReadOnlyCollection<Datapoint> upserts;
+        IReadOnlyCollection<string> removals = [];
+        if (!delta) upserts = points.Values.ToArray(); // immutable records, as of this turn
+        else
+        {
+            long since = LastExport() ?? throw new CatalogRequestException(CatalogError.Conflict, "No export was applied yet: run a full export first.");
+            // The changes since the last export, read from the log (kept from that export on) and coalesced per id.
+            var last = await Task.Run(() =>
+            {
+                var changes = new Dictionary<string, Datapoint?>(StringComparer.Ordinal);
+                long expected = since + 1;
+                foreach (var record in wal.ReadFrom(since))
+                {
+                    if (record.Sequence > sequence) break;
+                    if (record.Sequence != expected) throw new CatalogRequestException(CatalogError.Conflict, "The log no longer reaches back to the last export: run a full export.");
+                    expected++;
+                    if (record.Kind == UpsertKind) { var p = DatapointCodec.Decode(record.Payload.Span); changes[p.Id] = p; }
+                    else changes[Encoding.UTF8.GetString(record.Payload.Span)] = null;
+                }
+                if (expected <= sequence) throw new CatalogRequestException(CatalogError.Conflict, "The log no longer reaches back to the last export: run a full export.");
+                return changes;
+            }, cancellationToken);
+            upserts = last.Values.OfType<Datapoint>().ToArray();
+            removals = last.Where(c => c.Value is null).Select(c => c.Key).ToArray();
+        }
+        var objects = new List<string>();
+        if (upserts.Count > 0 || !delta)
+        {
+            await UploadJsonlAsync(bucket, objectName, upserts.Select(p => JsonlRecord.Format(ShardSync.ToIndexDatapoint(p))), cancellationToken);
+            objects.Add(objectName);
+        }
+        if (removals.Count > 0)
+        {
+            await UploadJsonlAsync(bucket, deleteObjectName, removals, cancellationToken);
+            objects.Add(deleteObjectName);
+        }
+        return new ShardExport(sequence, upserts.Count, removals.Count, objects.ToArray());
+    }
+
+    /// <summary>Lines written on the thread pool into a pipe that the resumable upload reads: nothing is held in memory
+    /// as a whole.</summary>
+    async Task UploadJsonlAsync(string bucket, string objectName, IEnumerable<string> lines, CancellationToken cancellationToken)
+    {
         var pipe = new System.IO.Pipelines.Pipe();
         var writing = Task.Run(async () =>
         {
             try
             {
                 await using var writer = pipe.Writer.AsStream();
-                foreach (var p in products)
-                    await writer.WriteAsync(Encoding.UTF8.GetBytes(JsonlRecord.Format(ShardSync.ToIndexDatapoint(p)) + "\n"), cancellationToken);
+                foreach (var line in lines) await writer.WriteAsync(Encoding.UTF8.GetBytes(line + "\n"), cancellationToken);
             }
             catch (Exception ex)
             {
@@ -388,7 +437,15 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, MatchingEngine
         await using var reader = pipe.Reader.AsStream();
         await storage.UploadAsync(bucket, objectName, reader, "application/json", cancellationToken);
         await writing;
-        return products.Length;
+    }
+
+    public async Task CommitExport(long sequence, CancellationToken cancellationToken)
+    {
+        Ready();
+        var temp = ExportPath + ".tmp";
+        await File.WriteAllBytesAsync(temp, JsonSerializer.SerializeToUtf8Bytes(sequence), cancellationToken);
+        FileDurability.Publish(temp, ExportPath);
+        lastExport = sequence;
     }
 
     public Task<DeadLetter[]> GetDeadLetters(CancellationToken cancellationToken)
