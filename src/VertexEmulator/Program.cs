@@ -1,6 +1,9 @@
-using Catalogs.VertexEmulator;
+namespace Catalogs.VertexEmulator;
 
-// Local development: dotnet run --project src/VertexEmulator -- --urls http://127.0.0.1:8085
-// then point Vertex:ApiBase, Vertex:PublicEndpointBase and Vertex:StorageBase at it with Vertex:Anonymous=true.
-var app = EmulatorApp.Build(args);
-await app.RunAsync();
+/// <summary>Local development: <c>dotnet run --project src/VertexEmulator -- --urls http://127.0.0.1:8085</c>, then point
+/// Vertex:ApiBase, Vertex:PublicEndpointBase and Vertex:StorageBase at it with Vertex:Anonymous=true.
+/// (A named class, not top-level statements, so test projects can reference both this and the ApiHost.)</summary>
+public static class EmulatorProgram
+{
+    public static async Task Main(string[] args) => await EmulatorApp.Build(args).RunAsync();
+}

@@ -1,13 +1,20 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
+using System.Text.Json;
 using Catalogs.Tests;
+using Catalogs.VertexAI;
+using Catalogs.VertexEmulator;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Catalogs.ApiHost.Tests;
 
 /// <summary>
 /// Runs the real ApiHost as its own process, streams upserts and deletes into it from several clients, kills it with
-/// SIGKILL mid-stream, restarts it on the same data folder and checks that every acknowledged write is there.
+/// SIGKILL mid-stream, restarts it on the same data folder and checks that every acknowledged write is there. The
+/// catalog is mirrored into Matching Engine (the emulator, with OAuth and 20 % injected faults) throughout: after the
+/// restart the mirror must end equal to the catalog.
 /// </summary>
 public class CrashRecoveryTests
 {
@@ -19,7 +26,7 @@ public class CrashRecoveryTests
         return path;
     }
 
-    static Process Start(string dataPath, int port)
+    static Process Start(string dataPath, int port, IReadOnlyDictionary<string, string> vertex)
     {
         var info = new ProcessStartInfo("dotnet", [ApiHostDll()])
         {
@@ -33,6 +40,8 @@ public class CrashRecoveryTests
         info.Environment["Demo__Enabled"] = "false";
         info.Environment["Orleans__SiloPort"] = ApiFactory.FreePort().ToString();
         info.Environment["Orleans__GatewayPort"] = ApiFactory.FreePort().ToString();
+        info.Environment["Catalogs__Sync__MaxBackoff"] = "00:00:00.500";
+        foreach (var (key, value) in vertex) info.Environment[key.Replace(":", "__")] = value;
         var process = Process.Start(info)!;
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, _) => { };
@@ -60,15 +69,36 @@ public class CrashRecoveryTests
     {
         var data = TestPaths.NewTempDirectory("crash");
         int port = ApiFactory.FreePort();
+        var (emulator, emulatorBase) = await EmulatorApp.StartAsync(requireAuth: true);
+        await using var _ = emulator;
+        var vertexSettings = new Dictionary<string, string>
+        {
+            ["Vertex:ApiBase"] = emulatorBase.ToString(),
+            ["Vertex:PublicEndpointBase"] = emulatorBase.ToString(),
+            ["Vertex:StorageBase"] = emulatorBase.ToString(),
+            ["Vertex:CredentialsFile"] = await emulator.CreateKeyFileAsync(emulatorBase, Path.Combine(data, "..", $"key-{port}.json")),
+            ["Vertex:OperationPollInterval"] = "00:00:00.010",
+        };
+        var services = new ServiceCollection();
+        services.AddVertexClients(new ConfigurationBuilder().AddInMemoryCollection(vertexSettings!).Build());
+        await using var provider = services.BuildServiceProvider();
+        var vertex = provider.GetRequiredService<MatchingEngineClient>();
+        var index = (await vertex.WaitAsync(await vertex.CreateIndexAsync("projects/catalogs-dev/locations/europe-west4", new IndexResource(null, "crash",
+            new IndexMetadata(new IndexConfig(8, "COSINE_DISTANCE", new AlgorithmConfig(BruteForceConfig: new BruteForceConfig()))), "STREAM_UPDATE"))))
+            .Response!.Value.GetProperty("name").GetString()!;
+        using var admin = new HttpClient { BaseAddress = emulatorBase };
+        (await admin.PutAsJsonAsync("emulator/faults", new FaultSettings(ErrorRate: 0.08, QuotaRate: 0.04, DropBeforeRate: 0.04, DropAfterRate: 0.04, Seed: 3, PathContains: "/indexes/"))).EnsureSuccessStatusCode();
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(10) };
-        var first = Start(data, port);
+        var first = Start(data, port, vertexSettings);
         var acknowledged = new System.Collections.Concurrent.ConcurrentDictionary<string, float[]?>(); // null: deleted
         // The one request per id that may be in flight at the kill: it may have landed without being acknowledged.
         var inFlight = new System.Collections.Concurrent.ConcurrentDictionary<string, float[]?>();
         try
         {
             await WaitReady(http);
-            var r = await http.PutAsJsonAsync("/v1/catalogs/crash", new { dimensions = 8, metric = "cosine", shards = 2 });
+            (await admin.PutAsJsonAsync("emulator/faults", new FaultSettings())).EnsureSuccessStatusCode(); // the binding check needs it up
+            var r = await http.PutAsJsonAsync("/v1/catalogs/crash", new { dimensions = 8, metric = "cosine", shards = 2, matchingEngine = new { index } });
+            (await admin.PutAsJsonAsync("emulator/faults", new FaultSettings(ErrorRate: 0.08, QuotaRate: 0.04, DropBeforeRate: 0.04, DropAfterRate: 0.04, Seed: 3, PathContains: "Datapoints"))).EnsureSuccessStatusCode();
             Assert.True(r.IsSuccessStatusCode, await r.Content.ReadAsStringAsync());
 
             using var stop = new CancellationTokenSource();
@@ -110,7 +140,7 @@ public class CrashRecoveryTests
             await first.WaitForExitAsync();
         }
 
-        var second = Start(data, port);
+        var second = Start(data, port, vertexSettings);
         try
         {
             await WaitReady(http);
@@ -134,6 +164,40 @@ public class CrashRecoveryTests
             }
             var search = await http.PostAsJsonAsync("/v1/catalogs/crash/search", new { featureVector = acknowledged.Values.First(v => v is not null), neighborCount = 1 });
             Assert.True(search.IsSuccessStatusCode);
+
+            // The mirror: once the backlog (left in the logs by the kill, and by the faults) drains, Matching Engine
+            // holds exactly what the catalog holds.
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (true)
+            {
+                var catalog = JsonDocument.Parse(await http.GetStringAsync("/v1/catalogs/crash")).RootElement;
+                if (catalog.GetProperty("shards").EnumerateArray().All(s => s.GetProperty("sync").GetProperty("backlog").GetInt32() == 0)) break;
+                Assert.True(DateTime.UtcNow < deadline, "the sync backlog did not drain after the restart");
+                await Task.Delay(100);
+            }
+            (await admin.PutAsJsonAsync("emulator/faults", new FaultSettings())).EnsureSuccessStatusCode();
+            var endpoint = (await vertex.WaitAsync(await vertex.CreateIndexEndpointAsync("projects/catalogs-dev/locations/europe-west4", new IndexEndpoint(null, "check"))))
+                .Response!.Value.Deserialize<IndexEndpoint>(GoogleJson.Options)!;
+            await vertex.WaitAsync(await vertex.DeployIndexAsync(endpoint.Name!, new DeployedIndex("check", index)));
+            var mirrored = (await vertex.ReadIndexDatapointsAsync(endpoint.PublicEndpointDomainName!, endpoint.Name!,
+                new ReadIndexDatapointsRequest("check", acknowledged.Keys.Concat(inFlight.Keys).Distinct().ToArray()))).Datapoints!.ToDictionary(d => d.DatapointId);
+            int held = 0;
+            foreach (var id in acknowledged.Keys.Concat(inFlight.Keys).Distinct())
+            {
+                var response = await http.GetAsync($"/v1/catalogs/crash/products/{id}");
+                if (response.StatusCode == HttpStatusCode.NotFound)
+                {
+                    Assert.False(mirrored.ContainsKey(id), $"{id} is deleted in the catalog but still in Matching Engine");
+                    continue;
+                }
+                held++;
+                var stored = (await response.Content.ReadFromJsonAsync<Stored>(Api.Web))!;
+                Assert.True(mirrored.TryGetValue(id, out var m) && m.FeatureVector!.SequenceEqual(stored.FeatureVector), $"{id} differs in Matching Engine");
+            }
+            Assert.True(held > 100, $"only {held} products held");
+            Assert.Equal(held, (await vertex.GetIndexAsync(index)).IndexStats!.VectorsCount);
+            var faults = JsonDocument.Parse(await admin.GetStringAsync("emulator/stats")).RootElement;
+            Assert.True(faults.GetProperty("errors").GetInt64() > 0 && faults.GetProperty("droppedAfter").GetInt64() > 0, $"faults were injected: {faults}");
         }
         finally
         {
