@@ -177,7 +177,9 @@ public sealed record SearchQuery(
     [property: Id(4)] int? PerCrowdingAttributeNeighborCount,
     [property: Id(5)] string? ExcludeId = null,
     [property: Id(6)] int? Ef = null,
-    [property: Id(7)] string? Routing = null);
+    [property: Id(7)] string? Routing = null,
+    [property: Id(8)] int? ApproximateNeighborCount = null,
+    [property: Id(9)] double? FractionLeafNodesToSearchOverride = null);
 
 /// <summary>A routed search's answer: where it came from (<c>local</c>, <c>matchingEngine</c>, <c>hybrid</c>), and
 /// whether Matching Engine failed so the local index answered alone (<c>Degraded</c>, with the reason).</summary>

@@ -74,6 +74,8 @@ public class BadInputTests(ApiFactory factory)
         await http.PostJson(Url + "/search", new { featureVector = new[] { 1f, 0, 0 }, perCrowdingAttributeNeighborCount = 0 }).Problem(400, "perCrowding");
         await http.PostJson(Url + "/search", new { neighborCount = 3 }).Problem(400, "exactly one");
         await http.PostJson(Url + "/search", new { featureVector = new[] { 1f, 0, 0 }, neighborCount = 10, ef = 5 }).Problem(400, "ef must be");
+        await http.PostJson(Url + "/search", new { featureVector = new[] { 1f, 0, 0 }, neighborCount = 10, approximateNeighborCount = 5 }).Problem(400, "approximateNeighborCount");
+        await http.PostJson(Url + "/search", new { featureVector = new[] { 1f, 0, 0 }, fractionLeafNodesToSearchOverride = 1.5 }).Problem(400, "fractionLeafNodesToSearchOverride");
         await http.PostJson(Url + "/search", new { featureVector = new[] { 1f, 0 } }).Problem(422, "dimensions");
         Assert.Equal(before, await Products());
     }

@@ -34,7 +34,9 @@ public sealed record SearchDto(
     int? PerCrowdingAttributeNeighborCount,
     bool? ReturnFeatureVector,
     int? Ef = null,
-    string? Routing = null);
+    string? Routing = null,
+    int? ApproximateNeighborCount = null,
+    double? FractionLeafNodesToSearchOverride = null);
 
 public sealed record DatapointView(
     string Id,

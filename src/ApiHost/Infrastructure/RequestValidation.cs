@@ -97,6 +97,22 @@ public static partial class RequestValidation
         return ef;
     }
 
+    /// <summary>Matching Engine's candidate count (<c>approximateNeighborCount</c>): at least neighborCount.</summary>
+    public static int? ApproximateNeighborCount(int? n, int k)
+    {
+        if (n is null) return null;
+        if (n < k || n > 10_000) throw ApiProblemException.BadRequest($"approximateNeighborCount must be between neighborCount ({k}) and 10000; got {n}.");
+        return n;
+    }
+
+    /// <summary>Matching Engine's share of leaves searched (<c>fractionLeafNodesToSearchOverride</c>): in (0, 1].</summary>
+    public static double? LeafFraction(double? f)
+    {
+        if (f is null) return null;
+        if (!(f > 0 && f <= 1)) throw ApiProblemException.BadRequest($"fractionLeafNodesToSearchOverride must be in (0, 1]; got {f}.");
+        return f;
+    }
+
     public static int? CrowdingLimit(int? n)
     {
         if (n is < 1) throw ApiProblemException.BadRequest("perCrowdingAttributeNeighborCount must be at least 1.");

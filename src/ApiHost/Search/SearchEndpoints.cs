@@ -46,6 +46,8 @@ public static class SearchEndpoints
         var numeric = (dto.NumericRestricts ?? []).Select((n, i) => RequestValidation.NumericValue(n, $"numericRestricts[{i}]", query: true)).ToArray();
         var crowding = RequestValidation.CrowdingLimit(dto.PerCrowdingAttributeNeighborCount);
         var ef = RequestValidation.Ef(dto.Ef, k);
+        var approximate = RequestValidation.ApproximateNeighborCount(dto.ApproximateNeighborCount, k);
+        var leaves = RequestValidation.LeafFraction(dto.FractionLeafNodesToSearchOverride);
 
         float[] vector;
         string? exclude = null;
@@ -62,7 +64,7 @@ public static class SearchEndpoints
             vector = dto.FeatureVector!;
             RequestValidation.VectorIsValid(vector, "featureVector");
         }
-        var result = await grain.Query(new SearchQuery(vector, k, restricts, numeric, crowding, exclude, ef, dto.Routing), ct);
+        var result = await grain.Query(new SearchQuery(vector, k, restricts, numeric, crowding, exclude, ef, dto.Routing, approximate, leaves), ct);
         bool withVector = dto.ReturnFeatureVector ?? false;
         return TypedResults.Ok(new SearchResponse(result.Hits.Select(h => new NeighborView(h.Id, h.Distance, DatapointView.From(h.Datapoint, withVector))).ToArray(),
             result.Source, result.Degraded, result.Warning));

@@ -295,7 +295,8 @@ public sealed class CatalogGrain(
             query.Restricts.Select(r => new Restriction(r.Namespace, r.AllowList, r.DenyList)).ToArray(),
             query.NumericRestricts.Select(n => new NumericRestriction(n.Namespace, n.ValueInt, n.ValueFloat, n.ValueDouble, n.Op ?? "EQUAL")).ToArray());
         var response = await vertex.FindNeighborsAsync(publicDomain, me.IndexEndpoint!, new FindNeighborsRequest(me.DeployedIndexId!,
-            [new NeighborQuery(datapoint, asked, query.PerCrowdingAttributeNeighborCount)]), cancellationToken);
+            [new NeighborQuery(datapoint, asked, query.PerCrowdingAttributeNeighborCount,
+                query.ApproximateNeighborCount is int a ? Math.Max(a, asked) : null, query.FractionLeafNodesToSearchOverride)]), cancellationToken);
         var ids = response.NearestNeighbors?.FirstOrDefault()?.Neighbors?.Select(n => n.Datapoint.DatapointId).Where(id => id != query.ExcludeId).Distinct().ToArray() ?? [];
         var current = await Task.WhenAll(ids.GroupBy(id => ShardOf(id, spec.Shards)).Select(async g =>
         {
