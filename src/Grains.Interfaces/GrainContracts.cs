@@ -90,6 +90,7 @@ public enum CatalogError
     ImageUnsupported,   // 415
     ImageTooLarge,      // 413
     Unavailable,        // 503: a service the request depends on (Matching Engine) cannot be reached
+    BadRequest,         // 400: an invalid Matching Engine binding or export request (as issue 5 specifies)
 }
 
 /// <summary>A request a grain refuses; carries what the API returns as problem+json.</summary>

@@ -50,7 +50,7 @@ public class BadInputTests(ApiFactory factory)
         await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, index = new { quantization = "int4" } }).Problem(422, "index.quantization");
         await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, metric = "l1", index = new { quantization = "int8" } }).Problem(422, "not l1");
         await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, index = new { kind = "exact", quantization = "int8" } }).Problem(422, "needs index.kind hnsw");
-        await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, matchingEngine = new { index = "indexes/1" } }).Problem(422, "matchingEngine.index");
+        await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, matchingEngine = new { index = "indexes/1" } }).Problem(400, "matchingEngine.index");
         await http.GetAsync("/v1/catalogs/bad-config").Problem(404, "does not exist");
     }
 

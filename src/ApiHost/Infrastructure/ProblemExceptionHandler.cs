@@ -21,6 +21,7 @@ public sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILo
                 CatalogError.ImageUnsupported => StatusCodes.Status415UnsupportedMediaType,
                 CatalogError.ImageTooLarge => StatusCodes.Status413PayloadTooLarge,
                 CatalogError.Unavailable => StatusCodes.Status503ServiceUnavailable,
+                CatalogError.BadRequest => StatusCodes.Status400BadRequest,
                 _ => StatusCodes.Status422UnprocessableEntity,
             }, c.Message),
             BadHttpRequestException b => (b.StatusCode, b.StatusCode == StatusCodes.Status413PayloadTooLarge

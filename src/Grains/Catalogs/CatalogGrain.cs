@@ -118,13 +118,13 @@ public sealed class CatalogGrain(
     async Task<MatchingEngineSpec> ResolveMatchingEngineAsync(MatchingEngineSpec me, string metric, int dimensions, CancellationToken cancellationToken)
     {
         if (!ResourceNames.IsIndex(me.Index))
-            throw Invalid($"matchingEngine.index '{me.Index}' is not projects/{{project}}/locations/{{location}}/indexes/{{id}}.");
+            throw BadBinding($"matchingEngine.index '{me.Index}' is not projects/{{project}}/locations/{{location}}/indexes/{{id}}.");
         if (me.IndexEndpoint is not null && !ResourceNames.IsIndexEndpoint(me.IndexEndpoint))
-            throw Invalid($"matchingEngine.indexEndpoint '{me.IndexEndpoint}' is not projects/{{project}}/locations/{{location}}/indexEndpoints/{{id}}.");
+            throw BadBinding($"matchingEngine.indexEndpoint '{me.IndexEndpoint}' is not projects/{{project}}/locations/{{location}}/indexEndpoints/{{id}}.");
         var routing = Routings.FirstOrDefault(r => string.Equals(r, me.QueryRouting ?? "local", StringComparison.OrdinalIgnoreCase))
-            ?? throw Invalid($"matchingEngine.queryRouting '{me.QueryRouting}' is not one of {string.Join(", ", Routings)}.");
+            ?? throw BadBinding($"matchingEngine.queryRouting '{me.QueryRouting}' is not one of {string.Join(", ", Routings)}.");
         if (routing != "local" && (me.IndexEndpoint is null || string.IsNullOrEmpty(me.DeployedIndexId)))
-            throw Invalid($"matchingEngine.queryRouting {routing} needs indexEndpoint and deployedIndexId.");
+            throw BadBinding($"matchingEngine.queryRouting {routing} needs indexEndpoint and deployedIndexId.");
         IndexResource index;
         try
         {
@@ -132,15 +132,15 @@ public sealed class CatalogGrain(
         }
         catch (GoogleApiException ex) when (!ex.IsTransient)
         {
-            throw Invalid($"matchingEngine.index {me.Index} cannot be used: {ex.Status}: {ex.ApiMessage}");
+            throw BadBinding($"matchingEngine.index {me.Index} cannot be used: {ex.Status}: {ex.ApiMessage}");
         }
         catch (Exception ex) when (GoogleApiException.IsTransientFailure(ex) && !cancellationToken.IsCancellationRequested)
         {
             throw new CatalogRequestException(CatalogError.Unavailable, $"Matching Engine cannot be reached to check matchingEngine.index: {ex.Message}");
         }
-        var config = index.Metadata.Config ?? throw Invalid($"matchingEngine.index {me.Index} has no config.");
+        var config = index.Metadata.Config ?? throw BadBinding($"matchingEngine.index {me.Index} has no config.");
         if (config.Dimensions != dimensions)
-            throw Invalid($"matchingEngine.index has {config.Dimensions} dimensions; the catalog has {dimensions}.");
+            throw BadBinding($"matchingEngine.index has {config.Dimensions} dimensions; the catalog has {dimensions}.");
         var compatible = metric switch
         {
             "cosine" => config.DistanceMeasureType == "COSINE_DISTANCE" || (config.DistanceMeasureType == "DOT_PRODUCT_DISTANCE" && config.FeatureNormType == "UNIT_L2_NORM"),
@@ -149,9 +149,9 @@ public sealed class CatalogGrain(
             _ => config.DistanceMeasureType == "L1_DISTANCE",
         };
         if (!compatible)
-            throw Invalid($"matchingEngine.index measures {config.DistanceMeasureType}{(config.FeatureNormType is { } n ? " with " + n : "")}, which does not rank like the catalog's metric {metric}.");
+            throw BadBinding($"matchingEngine.index measures {config.DistanceMeasureType}{(config.FeatureNormType is { } n ? " with " + n : "")}, which does not rank like the catalog's metric {metric}.");
         if (index.IndexUpdateMethod is not ("STREAM_UPDATE" or "BATCH_UPDATE"))
-            throw Invalid($"matchingEngine.index has indexUpdateMethod {index.IndexUpdateMethod}; STREAM_UPDATE (live sync) or BATCH_UPDATE (exports) is needed.");
+            throw BadBinding($"matchingEngine.index has indexUpdateMethod {index.IndexUpdateMethod}; STREAM_UPDATE (live sync) or BATCH_UPDATE (exports) is needed.");
         return me with { QueryRouting = routing, IndexUpdateMethod = index.IndexUpdateMethod };
     }
 
@@ -324,8 +324,8 @@ public sealed class CatalogGrain(
     public async Task<ExportResult> Export(string gcsPrefix, bool delta, CancellationToken cancellationToken)
     {
         var spec = Spec();
-        var me = spec.MatchingEngine ?? throw Invalid("The catalog has no matchingEngine binding to export to.");
-        if (!ResourceNames.IsGcsUri(gcsPrefix)) throw Invalid($"'{gcsPrefix}' is not a gs://bucket/prefix URI.");
+        var me = spec.MatchingEngine ?? throw BadBinding("The catalog has no matchingEngine binding to export to.");
+        if (!ResourceNames.IsGcsUri(gcsPrefix)) throw BadBinding($"'{gcsPrefix}' is not a gs://bucket/prefix URI.");
         var (bucket, prefix) = ResourceNames.SplitGcsUri(gcsPrefix);
         // A fresh folder per export: Vertex reads every object under contentsDeltaUri (removals under delete/).
         var folder = $"{prefix.TrimEnd('/')}{(prefix.Length > 0 ? "/" : "")}{Name}-{DateTimeOffset.UtcNow:yyyyMMddTHHmmssfff}";
@@ -345,7 +345,7 @@ public sealed class CatalogGrain(
         }
         catch (GoogleApiException ex) when (!ex.IsTransient)
         {
-            throw Invalid($"The export was refused: {ex.Status}: {ex.ApiMessage}");
+            throw BadBinding($"The export was refused: {ex.Status}: {ex.ApiMessage}");
         }
         catch (Exception ex) when (GoogleApiException.IsTransientFailure(ex) && !cancellationToken.IsCancellationRequested)
         {
@@ -368,4 +368,7 @@ public sealed class CatalogGrain(
     CatalogSpec Spec() => state.State.Spec ?? throw new CatalogRequestException(CatalogError.NotFound, $"Catalog '{Name}' does not exist.");
 
     static CatalogRequestException Invalid(string message) => new(CatalogError.Invalid, message);
+
+    /// <summary>An invalid Matching Engine binding or export: 400, as issue 5 asks (other config errors are 422).</summary>
+    static CatalogRequestException BadBinding(string message) => new(CatalogError.BadRequest, message);
 }
