@@ -8,7 +8,7 @@ namespace Catalogs.Grains.Tests;
 /// <summary>The grains on a real two-silo in-process cluster sharing one data folder, as silos share a store.</summary>
 public class CatalogClusterTests
 {
-    static async Task<InProcessTestCluster> StartCluster(string dataPath, int silos = 2, string indexSnapshotMinInterval = "00:00:00")
+    static Task<InProcessTestCluster> StartCluster(string dataPath, int silos = 2, string indexSnapshotMinInterval = "00:00:00")
     {
         var settings = new Dictionary<string, string?>
         {
@@ -17,15 +17,7 @@ public class CatalogClusterTests
             ["Catalogs:IndexSnapshotMinInterval"] = indexSnapshotMinInterval,
             ["Catalogs:ModelPaths:0"] = TestPaths.ModelsDirectory,
         };
-        var builder = new InProcessTestClusterBuilder((short)silos);
-        builder.ConfigureSilo((_, silo) =>
-        {
-            silo.Services.AddCatalogsSiloServices(new ConfigurationBuilder().AddInMemoryCollection(settings).Build());
-            silo.AddCatalogsFileStorage();
-        });
-        var cluster = builder.Build();
-        await cluster.DeployAsync();
-        return cluster;
+        return CatalogTestCluster.StartAsync(settings, silos);
     }
 
     static Datapoint Point(string id, float[] v, string color) =>

@@ -45,7 +45,7 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
         ["Vertex:RequestTimeout"] = "00:00:05",
     };
 
-    async Task<InProcessTestCluster> StartCluster(string dataPath)
+    Task<InProcessTestCluster> StartCluster(string dataPath)
     {
         var settings = VertexSettings();
         settings["Catalogs:DataPath"] = dataPath;
@@ -56,15 +56,7 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
         settings["Catalogs:Sync:MaxBackoff"] = "00:00:00.500";
         settings["Catalogs:Sync:MaxBatch"] = "100";
         settings["Catalogs:MatchingEngineQueryTimeout"] = "00:00:00.500";
-        var builder = new InProcessTestClusterBuilder(1);
-        builder.ConfigureSilo((_, silo) =>
-        {
-            silo.Services.AddCatalogsSiloServices(new ConfigurationBuilder().AddInMemoryCollection(settings).Build());
-            silo.AddCatalogsFileStorage();
-        });
-        var cluster = builder.Build();
-        await cluster.DeployAsync();
-        return cluster;
+        return CatalogTestCluster.StartAsync(settings, 1);
     }
 
     MatchingEngineClient Vertex => clients.GetRequiredService<MatchingEngineClient>();
