@@ -28,6 +28,22 @@ public static partial class FileDurability
         finally { Close(fd); }
     }
 
+    /// <summary>Writes <paramref name="target"/> atomically and durably: <paramref name="write"/> fills a temporary
+    /// file, which is flushed to disk and renamed over the target, and the directory is synced. A crash leaves the old
+    /// file or the new one, never part of one.</summary>
+    public static void WriteAtomically(string target, Action<Stream> write, int bufferSize = 4096)
+    {
+        var temp = target + ".tmp";
+        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize))
+        {
+            write(stream);
+            stream.Flush(flushToDisk: true);
+        }
+        Publish(temp, target);
+    }
+
+    public static void WriteAllBytesAtomically(string target, byte[] bytes) => WriteAtomically(target, stream => stream.Write(bytes));
+
     /// <summary>Replaces <paramref name="target"/> with <paramref name="temp"/> atomically and durably.</summary>
     public static void Publish(string temp, string target)
     {

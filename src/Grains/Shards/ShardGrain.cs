@@ -75,16 +75,7 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, MatchingEngine
         var path = IndexSnapshotPath;
         try
         {
-            await Task.Run(() =>
-            {
-                var temp = path + ".tmp";
-                using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
-                {
-                    hnsw.Save(stream);
-                    stream.Flush(flushToDisk: true);
-                }
-                FileDurability.Publish(temp, path);
-            });
+            await Task.Run(() => FileDurability.WriteAtomically(path, hnsw.Save, bufferSize: 1 << 20));
             indexSavedSequence = sequence;
             indexSavedAt = DateTime.UtcNow;
         }
@@ -103,9 +94,8 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, MatchingEngine
             return;
         }
         Directory.CreateDirectory(directory);
-        var temp = SettingsPath + ".tmp";
-        await File.WriteAllBytesAsync(temp, JsonSerializer.SerializeToUtf8Bytes(settings, Json), cancellationToken);
-        FileDurability.Publish(temp, SettingsPath);
+        var (path, bytes) = (SettingsPath, JsonSerializer.SerializeToUtf8Bytes(settings, Json));
+        await Task.Run(() => FileDurability.WriteAllBytesAtomically(path, bytes), cancellationToken);
         await OpenAsync(settings);
     }
 
@@ -442,9 +432,9 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, MatchingEngine
     public async Task CommitExport(long sequence, CancellationToken cancellationToken)
     {
         Ready();
-        var temp = ExportPath + ".tmp";
-        await File.WriteAllBytesAsync(temp, JsonSerializer.SerializeToUtf8Bytes(sequence), cancellationToken);
-        FileDurability.Publish(temp, ExportPath);
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(sequence);
+        var path = ExportPath;
+        await Task.Run(() => FileDurability.WriteAllBytesAtomically(path, bytes), cancellationToken);
         lastExport = sequence;
     }
 

@@ -34,13 +34,8 @@ public sealed class FileGrainStorage(string root) : IGrainStorage
     {
         var path = PathOf(stateName, grainId);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var temp = path + ".tmp";
-        await using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            await JsonSerializer.SerializeAsync(stream, grainState.State, Json);
-            stream.Flush(flushToDisk: true);
-        }
-        FileDurability.Publish(temp, path);
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(grainState.State, Json);
+        await Task.Run(() => FileDurability.WriteAllBytesAtomically(path, bytes));
         grainState.RecordExists = true;
         grainState.ETag = File.GetLastWriteTimeUtc(path).Ticks.ToString();
     }

@@ -267,15 +267,6 @@ public sealed class ShardSync
     {
         var bytes = JsonSerializer.SerializeToUtf8Bytes(new State(Index, Cursor, deadLetters), Json); // captured in the turn
         var file = path;
-        return Task.Run(() =>
-        {
-            var temp = file + ".tmp";
-            using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
-            {
-                stream.Write(bytes);
-                stream.Flush(flushToDisk: true);
-            }
-            FileDurability.Publish(temp, file);
-        });
+        return Task.Run(() => FileDurability.WriteAllBytesAtomically(file, bytes));
     }
 }
