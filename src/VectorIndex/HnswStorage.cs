@@ -182,10 +182,6 @@ unsafe sealed class HnswStorage : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int CodeNorm(int slot) => *(int*)(Record(slot) + NormOffset);
 
-    /// <summary>Σ code of the slot's int8 codes (corrects <see cref="ScalarQuantizer.DotBiased"/>).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public int CodeSum(int slot) => *(int*)(Record(slot) + NormOffset + 4);
-
     public void SetCodeStats(int slot, int norm, int sum)
     {
         var record = Record(slot);

@@ -32,8 +32,6 @@ public static partial class ResourceNames
     /// <summary>The location of a parent or resource name (it picks the regional API host).</summary>
     public static string Location(string name) => name.Split('/') is [_, _, _, var location, ..] ? location : throw new ArgumentException($"'{name}' is not a Vertex AI resource name.", nameof(name));
 
-    public static string Parent(string name) => string.Join('/', name.Split('/').Take(4));
-
     public static bool IsGcsUri(string? uri) => uri is not null && uri.StartsWith("gs://", StringComparison.Ordinal) && uri.Length > 5 && uri[5] != '/';
 
     /// <summary>Splits <c>gs://bucket/prefix</c>.</summary>

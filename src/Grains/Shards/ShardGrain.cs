@@ -104,7 +104,7 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, MatchingEngine
         var metric = FilterMapping.ParseMetric(saved.Metric);
         var dir = directory;
         // Loading reads every vector: do it on the thread pool, then take the results in this turn.
-        var binding = ShardSync.Saved(dir);
+        var savedSync = ShardSync.Load(dir, vertex, options.Value.Sync, logger);
         var (loadedIndex, loadedPoints, loadedLog, snapshotSeq, origin, reconciled, unsynced, gap) = await Task.Run(() =>
         {
             var map = new Dictionary<string, Datapoint>(StringComparer.Ordinal);
@@ -114,7 +114,7 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, MatchingEngine
             var wal = WriteAheadLog.Open(Path.Combine(dir, "log"));
             long replayed = 0, snapshotAt = snapshot?.Sequence ?? 0;
             // The log is kept from the sync cursor on, so records not yet in Matching Engine are read again too.
-            long cursor = binding is { Cursor: >= 0 } b ? b.Cursor : long.MaxValue;
+            long cursor = savedSync is { Cursor: >= 0 } b ? b.Cursor : long.MaxValue;
             var pending = new List<(long Sequence, string Id, Datapoint? Upsert)>();
             foreach (var record in wal.ReadFrom(Math.Min(cursor, snapshotAt)))
             {
@@ -127,7 +127,7 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, MatchingEngine
                 replayed++;
             }
             // Sequences are contiguous: if the cursor is behind the snapshot, the log must start right after it.
-            bool syncGap = binding is { Cursor: >= 0 } && cursor < snapshotAt && (pending.Count == 0 || pending[0].Sequence != cursor + 1);
+            bool syncGap = savedSync is { Cursor: >= 0 } && cursor < snapshotAt && (pending.Count == 0 || pending[0].Sequence != cursor + 1);
             var final = map.Values.Select(p => (p.Id, p.FeatureVector, FilterMapping.ToAttributes(p))).ToList();
             var (idx, origin, reconciled) = LoadIndex(dir, saved, metric, map, final);
             logger.LogInformation("Shard {Shard} loaded {Points} products (snapshot at {Snapshot}, {Replayed} log records replayed), index {Origin} ({Reconciled} reconciled)",
@@ -147,9 +147,9 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, MatchingEngine
         settings = saved;
         lastExport = LastExport();
         // After the products are in place: a full sync sends them.
-        if (binding is { } bound)
+        if (savedSync is not null)
         {
-            sync = ShardSync.Open(directory, bound.Index, vertex, options.Value.Sync, logger);
+            sync = savedSync;
             if (sync.NeedsFullSync || gap)
             {
                 if (gap) logger.LogWarning("Shard {Shard}: the log no longer reaches back to the sync cursor; sending everything again", directory);
@@ -372,7 +372,7 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, MatchingEngine
         if (!delta) upserts = points.Values.ToArray(); // immutable records, as of this turn
         else
         {
-            long since = LastExport() ?? throw new CatalogRequestException(CatalogError.Conflict, "No export was applied yet: run a full export first.");
+            long since = lastExport ?? throw new CatalogRequestException(CatalogError.Conflict, "No export was applied yet: run a full export first.");
             // The changes since the last export, read from the log (kept from that export on) and coalesced per id.
             var last = await Task.Run(() =>
             {

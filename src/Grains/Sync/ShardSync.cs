@@ -92,19 +92,19 @@ public sealed class ShardSync
 
     /// <summary>The outbox of <paramref name="index"/> in <paramref name="directory"/>: its saved cursor when the saved
     /// binding is to the same index, else a fresh start that sends everything.</summary>
-    public static ShardSync Open(string directory, string index, MatchingEngineClient client, SyncOptions options, ILogger logger)
-    {
-        var file = FileIn(directory);
-        if (File.Exists(file) && JsonSerializer.Deserialize<State>(File.ReadAllBytes(file), Json) is { } saved && saved.Index == index)
-            return new ShardSync(file, index, saved.Cursor, saved.DeadLetters ?? [], client, options, logger);
-        return new ShardSync(file, index, -1, [], client, options, logger);
-    }
+    public static ShardSync Open(string directory, string index, MatchingEngineClient client, SyncOptions options, ILogger logger) =>
+        Load(directory, client, options, logger) is { } saved && saved.Index == index
+            ? saved
+            : new ShardSync(FileIn(directory), index, -1, [], client, options, logger);
 
-    /// <summary>The saved binding (index and cursor), without opening an outbox; null when unbound.</summary>
-    public static (string Index, long Cursor)? Saved(string directory)
+    /// <summary>The outbox as saved in <paramref name="directory"/> (its index, cursor and dead letters); null when
+    /// the shard is not bound.</summary>
+    public static ShardSync? Load(string directory, MatchingEngineClient client, SyncOptions options, ILogger logger)
     {
         var file = FileIn(directory);
-        return File.Exists(file) && JsonSerializer.Deserialize<State>(File.ReadAllBytes(file), Json) is { } s ? (s.Index, s.Cursor) : null;
+        return File.Exists(file) && JsonSerializer.Deserialize<State>(File.ReadAllBytes(file), Json) is { } saved
+            ? new ShardSync(file, saved.Index, saved.Cursor, saved.DeadLetters ?? [], client, options, logger)
+            : null;
     }
 
     public static void Unbind(string directory) => File.Delete(FileIn(directory));
