@@ -232,13 +232,16 @@ public sealed class CatalogGrain(
         var perShard = await Task.WhenAll(Enumerable.Range(0, spec.Shards).Select(i => Shard(i).Search(query, cancellationToken)));
         if (perShard.Length == 1) return perShard[0];
         // Each shard returns its crowded top-k, which provably contains its share of the global crowded top-k.
+        return TopK(perShard.SelectMany(h => h), query);
+    }
+
+    /// <summary>The query's crowded top-k of <paramref name="hits"/>; an id met again keeps its first hit.</summary>
+    static SearchHit[] TopK(IEnumerable<SearchHit> hits, SearchQuery query)
+    {
         var collector = new ResultCollector(query.NeighborCount, query.PerCrowdingAttributeNeighborCount);
         var byId = new Dictionary<string, SearchHit>(StringComparer.Ordinal);
-        foreach (var hit in perShard.SelectMany(h => h))
-        {
-            byId[hit.Id] = hit;
-            collector.Add(hit.Id, hit.Distance, hit.Datapoint.CrowdingTag);
-        }
+        foreach (var hit in hits)
+            if (byId.TryAdd(hit.Id, hit)) collector.Add(hit.Id, hit.Distance, hit.Datapoint.CrowdingTag);
         return collector.ToList().Select(n => byId[n.Id]).ToArray();
     }
 
@@ -271,15 +274,9 @@ public sealed class CatalogGrain(
                 Warning: $"Matching Engine failed ({reason}); the local index answered.");
         }
         if (local is null) return new SearchResult(remote, "matchingEngine");
-        // Both, merged: local hits are current by definition; Matching Engine adds what the local walk missed.
-        var collector = new ResultCollector(query.NeighborCount, query.PerCrowdingAttributeNeighborCount);
-        var byId = new Dictionary<string, SearchHit>(StringComparer.Ordinal);
-        foreach (var hit in (await local).Concat(remote))
-        {
-            if (!byId.TryAdd(hit.Id, hit)) continue;
-            collector.Add(hit.Id, hit.Distance, hit.Datapoint.CrowdingTag);
-        }
-        return new SearchResult(collector.ToList().Select(n => byId[n.Id]).ToArray(), "hybrid");
+        // Both, merged: local hits are current by definition (they come first, so they win); Matching Engine adds what
+        // the local walk missed.
+        return new SearchResult(TopK((await local).Concat(remote), query), "hybrid");
     }
 
     /// <summary>findNeighbors on the deployed index, then every hit checked against the shards: products deleted
@@ -291,9 +288,7 @@ public sealed class CatalogGrain(
             ?? throw new GoogleApiException(System.Net.HttpStatusCode.FailedDependency, "FAILED_PRECONDITION", "The index endpoint has no public domain.");
         // A few more than asked: some may be dropped as deleted, filtered or excluded locally.
         int asked = query.NeighborCount + Math.Max(5, query.NeighborCount / 2) + (query.ExcludeId is null ? 0 : 1);
-        var datapoint = new IndexDatapoint("query", query.Vector,
-            query.Restricts.Select(r => new Restriction(r.Namespace, r.AllowList, r.DenyList)).ToArray(),
-            query.NumericRestricts.Select(n => new NumericRestriction(n.Namespace, n.ValueInt, n.ValueFloat, n.ValueDouble, n.Op ?? "EQUAL")).ToArray());
+        var datapoint = new IndexDatapoint("query", query.Vector, FilterMapping.ToVertex(query.Restricts), FilterMapping.ToVertex(query.NumericRestricts, query: true));
         var response = await vertex.FindNeighborsAsync(publicDomain, me.IndexEndpoint!, new FindNeighborsRequest(me.DeployedIndexId!,
             [new NeighborQuery(datapoint, asked, query.PerCrowdingAttributeNeighborCount,
                 query.ApproximateNeighborCount is int a ? Math.Max(a, asked) : null, query.FractionLeafNodesToSearchOverride)]), cancellationToken);
@@ -307,18 +302,15 @@ public sealed class CatalogGrain(
         var filter = FilterMapping.ToFilter(query);
         var q = query.Vector.ToArray();
         if (metric == DistanceMetric.Cosine) VectorMath.NormalizeInPlace(q);
-        var collector = new ResultCollector(query.NeighborCount, query.PerCrowdingAttributeNeighborCount);
-        var hits = new Dictionary<string, SearchHit>(StringComparer.Ordinal);
+        var hits = new List<SearchHit>();
         foreach (var (id, product) in current.SelectMany(g => g))
         {
             if (product is null || !filter.Matches(FilterMapping.ToAttributes(product))) continue;
             var v = product.FeatureVector.ToArray();
             if (metric == DistanceMetric.Cosine) VectorMath.NormalizeInPlace(v);
-            var hit = new SearchHit(id, VectorMath.Distance(metric, q, v), product);
-            hits[id] = hit;
-            collector.Add(id, hit.Distance, product.CrowdingTag);
+            hits.Add(new SearchHit(id, VectorMath.Distance(metric, q, v), product));
         }
-        return collector.ToList().Select(n => hits[n.Id]).ToArray();
+        return TopK(hits, query);
     }
 
     public async Task<ExportResult> Export(string gcsPrefix, bool delta, CancellationToken cancellationToken)

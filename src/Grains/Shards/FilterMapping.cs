@@ -16,6 +16,15 @@ public static class FilterMapping
         query.Restricts.Select(r => new TokenRestrict(r.Namespace, r.AllowList, r.DenyList)).ToArray(),
         query.NumericRestricts.Select(n => new NumericCondition(n.Namespace, ParseOp(n.Op), n.Value)).ToArray());
 
+    /// <summary>Restricts as Vertex AI sends them (an empty deny list left out).</summary>
+    public static VertexAI.Restriction[] ToVertex(Restrict[] restricts) =>
+        restricts.Select(r => new VertexAI.Restriction(r.Namespace, r.AllowList, r.DenyList.Length > 0 ? r.DenyList : null)).ToArray();
+
+    /// <summary>Numeric restricts as Vertex AI takes them: a datapoint's values, or a query's conditions (op, EQUAL
+    /// when none is given).</summary>
+    public static VertexAI.NumericRestriction[] ToVertex(NumericRestrict[] numeric, bool query) =>
+        numeric.Select(n => new VertexAI.NumericRestriction(n.Namespace, n.ValueInt, n.ValueFloat, n.ValueDouble, query ? n.Op ?? "EQUAL" : null)).ToArray();
+
     public static NumericOp ParseOp(string? op) => op switch
     {
         "LESS" => NumericOp.Less,

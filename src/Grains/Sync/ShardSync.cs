@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Catalogs.Grains.Shards;
 using Catalogs.Storage;
 using Catalogs.VertexAI;
 using Microsoft.Extensions.Logging;
@@ -258,8 +259,7 @@ public sealed class ShardSync
 
     public static IndexDatapoint ToIndexDatapoint(Datapoint p) => new(
         p.Id, p.FeatureVector,
-        p.Restricts.Select(r => new Restriction(r.Namespace, r.AllowList, r.DenyList.Length > 0 ? r.DenyList : null)).ToArray(),
-        p.NumericRestricts.Select(n => new NumericRestriction(n.Namespace, n.ValueInt, n.ValueFloat, n.ValueDouble)).ToArray(),
+        FilterMapping.ToVertex(p.Restricts), FilterMapping.ToVertex(p.NumericRestricts, query: false),
         p.CrowdingTag is null ? null : new CrowdingTag(p.CrowdingTag));
 
     /// <summary>Writes the cursor and dead letters (temp file, fsync, rename), off the caller's thread.</summary>
