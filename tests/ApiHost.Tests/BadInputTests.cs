@@ -59,6 +59,11 @@ public class BadInputTests(ApiFactory factory)
     {
         await EnsureCatalog();
         long before = await Products();
+        // Exports: the target is required and must be gs://; the catalog must be bound to Matching Engine.
+        await http.PostJson(Url + "/matchingEngine:export", new { }).Problem(400, "gcsUri");
+        await http.PostJson(Url + "/matchingEngine:export", new { gcsUri = "gs://bucket/x" }).Problem(400, "no matchingEngine binding");
+        await http.PostJson("/v1/catalogs/no-such-catalog/matchingEngine:export", new { gcsUri = "gs://bucket/x" }).Problem(404, "does not exist");
+        await http.GetAsync("/v1/catalogs/no-such-catalog/sync/dead-letters").Problem(404, "does not exist");
         await http.PutJson(Url + "/products/x", new { featureVector = new[] { 1f, 2f } }).Problem(422, "dimensions");
         await http.PutRaw(Url + "/products/x", "{\"featureVector\": [1, \"NaN\", 2]}").Problem(400, "featureVector");
         await http.PutRaw(Url + "/products/x", "{\"featureVector\": [1, 1e39, 2]}").Problem(400, "featureVector");
