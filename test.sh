@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Runs every test. Installs what the tests use when it is missing (Debian): Python with NumPy and OpenCV for the
-# independent encoder reference, Pillow for the preprocessing reference.
+# Runs every test. Installs what the tests use when it is missing (Debian). The Python helpers the tests run
+# (tests/Encoders.Tests/references/*.py) import: sys (stdlib), cv2 + numpy + onnx (the independent encoder
+# reference: OpenCV's DNN runtime, the graph read with onnx) and PIL (the preprocessing reference).
 set -euo pipefail
 cd "$(dirname "$0")"
 
+# Debian package per imported module; every module the helper scripts import is listed here.
+declare -A package=([cv2]=python3-opencv [numpy]=python3-numpy [onnx]=python3-onnx [PIL]=python3-pil)
 need=()
-/usr/bin/python3 -c "import numpy, cv2, PIL" 2>/dev/null || need+=(python3-numpy python3-opencv python3-pil)
+for module in "${!package[@]}"; do
+  /usr/bin/python3 -c "import $module" 2>/dev/null || need+=("${package[$module]}")
+done
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive

@@ -3,7 +3,7 @@ using SkiaSharp;
 namespace Catalogs.Imaging;
 
 /// <summary>Facts read from an image's header without decoding its pixels.</summary>
-public readonly record struct ImageHeader(string Format, int Width, int Height, SKEncodedOrigin Origin);
+public readonly record struct ImageHeader(ImageFormat Format, int Width, int Height, SKEncodedOrigin Origin);
 
 /// <summary>
 /// Turns encoded image bytes into a normalised NCHW float tensor. Thread-safe and stateless; every call decodes
@@ -39,46 +39,21 @@ public static class ImagePreprocessor
         return ResizeOnWhite(upright, options);
     }
 
-    static SKCodec OpenCodec(ReadOnlySpan<byte> bytes, ImageLimits limits, out string format)
+    static SKCodec OpenCodec(ReadOnlySpan<byte> bytes, ImageLimits limits, out ImageFormat format)
     {
-        format = Sniff(bytes) ?? throw new ImageRejectedException(ImageRejection.UnsupportedFormat,
+        format = ImageInspector.Sniff(bytes) ?? throw new ImageRejectedException(ImageRejection.UnsupportedFormat,
             "Unsupported image format: expected JPEG, PNG, WebP, GIF or BMP.");
-        var declared = ImageDimensions.Read(bytes, format) ?? throw new ImageRejectedException(ImageRejection.Undecodable,
-            $"The {format} image cannot be decoded: its header is damaged or cut short.");
-        long declaredPixels = (long)declared.Width * declared.Height;
-        if (declaredPixels > limits.MaxPixels)
-            throw new ImageRejectedException(ImageRejection.TooManyPixels,
-                $"The image is {declared.Width}×{declared.Height} = {declaredPixels:N0} pixels; the limit is {limits.MaxPixels:N0}.");
+        var declared = ImageInspector.Inspect(bytes, format, limits);
         // The codec owns the stream it is given.
-        var codec = SKCodec.Create(new SKMemoryStream(bytes.ToArray()), out var result);
-        if (codec is null)
-        {
-            throw new ImageRejectedException(ImageRejection.Undecodable, $"The {format} image cannot be decoded ({result}): its header is damaged or cut short.");
-        }
-        long pixels = (long)codec.Info.Width * codec.Info.Height;
-        if (codec.Info.Width <= 0 || codec.Info.Height <= 0)
-        {
-            codec.Dispose();
-            throw new ImageRejectedException(ImageRejection.Undecodable, $"The {format} image declares no pixels.");
-        }
-        if (pixels > limits.MaxPixels)
-        {
-            codec.Dispose();
-            throw new ImageRejectedException(ImageRejection.TooManyPixels,
-                $"The image is {codec.Info.Width}×{codec.Info.Height} = {pixels:N0} pixels; the limit is {limits.MaxPixels:N0}.");
-        }
-        return codec;
-    }
-
-    /// <summary>The supported formats by magic bytes; null for anything else.</summary>
-    public static string? Sniff(ReadOnlySpan<byte> b)
-    {
-        if (b.Length >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return "JPEG";
-        if (b.Length >= 8 && b[..8].SequenceEqual((ReadOnlySpan<byte>)[0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])) return "PNG";
-        if (b.Length >= 6 && (b[..6].SequenceEqual("GIF87a"u8) || b[..6].SequenceEqual("GIF89a"u8))) return "GIF";
-        if (b.Length >= 12 && b[..4].SequenceEqual("RIFF"u8) && b[8..12].SequenceEqual("WEBP"u8)) return "WebP";
-        if (b.Length >= 14 && b[0] == (byte)'B' && b[1] == (byte)'M') return "BMP";
-        return null;
+        var codec = SKCodec.Create(new SKMemoryStream(bytes.ToArray()), out var result)
+            ?? throw new ImageRejectedException(ImageRejection.Undecodable,
+                $"The {format.Name()} image cannot be decoded ({result}): its header is damaged or cut short.");
+        int width = codec.Info.Width, height = codec.Info.Height;
+        if (width == declared.Width && height == declared.Height) return codec;
+        // The codec read another size than the headers say: never decode a size that was not checked.
+        codec.Dispose();
+        throw new ImageRejectedException(ImageRejection.Undecodable, $"The {format.Name()} image cannot be decoded: " +
+            $"its headers declare {declared.Width}×{declared.Height} pixels, the codec reads {width}×{height}.");
     }
 
     static SKBitmap DecodeUpright(ReadOnlySpan<byte> bytes, PreprocessOptions options, ImageLimits limits)
@@ -102,8 +77,8 @@ public static class ImagePreprocessor
         {
             decoded.Dispose();
             throw new ImageRejectedException(ImageRejection.Undecodable, result == SKCodecResult.IncompleteInput
-                ? $"The {format} image is truncated: its data ends before the last pixel."
-                : $"The {format} image cannot be decoded ({result}).");
+                ? $"The {format.Name()} image is truncated: its data ends before the last pixel."
+                : $"The {format.Name()} image cannot be decoded ({result}).");
         }
         // Box-filter halving keeps the final cubic resize from aliasing on big downscales.
         while (decoded.Width >= 2 * needW * 2 && decoded.Height >= 2 * needH * 2)

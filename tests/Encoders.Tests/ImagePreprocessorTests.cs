@@ -143,3 +143,87 @@ public class ImagePreprocessorTests
         Assert.Equal(ImageRejection.TooManyPixels, tooBig.Reason);
     }
 }
+
+/// <summary>Images whose headers lie about their size: refused before any codec decodes them.</summary>
+public class ImageHeaderRefusalTests
+{
+    static readonly float[] Tensor = new float[PreprocessOptions.ImageNet().TensorLength];
+
+    static ImageRejectedException Refuse(byte[] image, long maxPixels = 40_000_000) =>
+        Assert.Throws<ImageRejectedException>(() =>
+            ImagePreprocessor.Preprocess(image, PreprocessOptions.ImageNet(), Tensor, new ImageLimits(maxPixels)));
+
+    static byte[] Seed(string name) => File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Seeds", name));
+
+    [Fact]
+    public void A_gif_whose_first_frame_is_larger_than_its_screen_is_judged_by_the_frame()
+    {
+        // A 1×1 logical screen with a 7000×7000 image descriptor: this crashed the process inside Skia.
+        byte[] gif = [.. "GIF89a"u8, 1, 0, 1, 0, 0x80, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff,
+            0x2c, 0, 0, 0, 0, 0x58, 0x1b, 0x58, 0x1b, 0, 2, 2, 0x4c, 1, 0, 0x3b];
+        var refused = Refuse(gif);
+        Assert.Equal(ImageRejection.TooManyPixels, refused.Reason);
+        Assert.Contains("7000×7000", refused.Message);
+        // Within the limit, the frame still cannot be held by two bytes of LZW data.
+        Assert.Contains("cannot hold", Refuse(gif, maxPixels: 100_000_000).Message);
+    }
+
+    [Fact]
+    public void A_jpeg_whose_frame_header_promises_more_pixels_than_its_data_holds_is_refused()
+    {
+        var jpeg = File.ReadAllBytes(Directory.GetFiles(TestPaths.Image("clothing/images/Dress")).Order().First());
+        int sof = Enumerable.Range(2, jpeg.Length - 10).First(i => jpeg[i] == 0xFF && jpeg[i + 1] is 0xC0 or 0xC2);
+        BinaryPrimitives.WriteUInt16BigEndian(jpeg.AsSpan(sof + 5), 6000);
+        BinaryPrimitives.WriteUInt16BigEndian(jpeg.AsSpan(sof + 7), 6000);
+        var refused = Refuse(jpeg);
+        Assert.Equal(ImageRejection.Undecodable, refused.Reason);
+        Assert.Contains("cannot hold", refused.Message);
+    }
+
+    [Fact]
+    public void An_rle_bmp_that_ends_before_its_last_row_is_refused()
+    {
+        var bmp = Seed("rle8.bmp");
+        int offset = BinaryPrimitives.ReadInt32LittleEndian(bmp.AsSpan(10));
+        BinaryPrimitives.WriteInt32LittleEndian(bmp.AsSpan(22), 500); // 16 rows of data, 500 declared
+        Assert.Contains("ends at row 15 of 500", Refuse(bmp).Message);
+        bmp[offset] = 0; bmp[offset + 1] = 1; // end of bitmap at once
+        Assert.Contains("ends at row 0", Refuse(bmp).Message);
+        var plain = Seed("rgb24.bmp");
+        Assert.Contains("cannot hold", Refuse(plain[..^100]).Message);
+    }
+
+    [Fact]
+    public void Animation_frames_are_checked_against_the_canvas_and_the_limit()
+    {
+        var png = Seed("animated.png");
+        int fctl = Enumerable.Range(8, png.Length - 12).First(i => png.AsSpan(i, 4).SequenceEqual("fcTL"u8));
+        BinaryPrimitives.WriteUInt32BigEndian(png.AsSpan(fctl + 8), 5000); // frame width, beyond the 24-pixel canvas
+        Assert.Contains("outside", Refuse(png).Message);
+
+        var webp = Seed("animated.webp");
+        int anmf = Enumerable.Range(12, webp.Length - 16).First(i => webp.AsSpan(i, 4).SequenceEqual("ANMF"u8));
+        webp[anmf + 8 + 6] = 0xFF; webp[anmf + 8 + 7] = 0xFF; webp[anmf + 8 + 8] = 0x0F; // frame width 1,048,576
+        Assert.Contains("outside", Refuse(webp).Message);
+        webp[anmf + 8 + 9] = 0xFF; webp[anmf + 8 + 10] = 0xFF; webp[anmf + 8 + 11] = 0x0F; // and as high
+        Assert.Equal(ImageRejection.TooManyPixels, Refuse(webp).Reason);
+    }
+
+    [Theory]
+    [InlineData("baseline.jpg")]
+    [InlineData("progressive.jpg")]
+    [InlineData("rotated.jpg")]
+    [InlineData("interlaced.png")]
+    [InlineData("animated.png")]
+    [InlineData("animated.gif")]
+    [InlineData("animated.webp")]
+    [InlineData("alpha.webp")]
+    [InlineData("rle4.bmp")]
+    [InlineData("rle8.bmp")]
+    [InlineData("mono.bmp")]
+    public void Valid_seed_images_of_every_variant_decode(string name)
+    {
+        ImagePreprocessor.Preprocess(Seed(name), PreprocessOptions.ImageNet(), Tensor);
+        Assert.Contains(Tensor, v => v != 0);
+    }
+}
