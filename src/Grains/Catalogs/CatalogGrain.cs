@@ -3,6 +3,7 @@ using System.IO.Hashing;
 using Catalogs.Grains.Shards;
 using Catalogs.VectorIndex;
 using Catalogs.VertexAI;
+using Microsoft.Extensions.Logging;
 using Orleans.Concurrency;
 
 namespace Catalogs.Grains.Catalogs;
@@ -10,17 +11,19 @@ namespace Catalogs.Grains.Catalogs;
 /// <summary>
 /// A catalog, keyed <c>tenant/catalog</c>: validates and persists its configuration, routes each product to the
 /// shard given by a stable hash of its id, fans searches out to all shards in parallel and merges their top-k.
-/// Reentrant: it only awaits shards and encoders, so requests interleave; configuration changes take a lock.
+/// Reentrant: it only awaits shards and encoders, so requests interleave; they share a gate that configuration
+/// changes and deletes take exclusively, so no request ever meets a half-changed catalog or a dropped shard.
 /// </summary>
 [Reentrant]
 public sealed class CatalogGrain(
     [PersistentState("catalog", CatalogsHosting.StorageName)] IPersistentState<CatalogState> state,
     MatchingEngineClient vertex,
-    Microsoft.Extensions.Options.IOptions<CatalogsOptions> options) : Grain, ICatalogGrain
+    Microsoft.Extensions.Options.IOptions<CatalogsOptions> options,
+    ILogger<CatalogGrain> logger) : Grain, ICatalogGrain
 {
     public const int MaxShards = 64, MaxDimensions = 65_536;
     static readonly string[] Metrics = ["cosine", "dot", "squaredL2", "l1"];
-    readonly SemaphoreSlim configuring = new(1, 1);
+    readonly AsyncReaderWriterGate gate = new();
 
     string Tenant => this.GetPrimaryKeyString().Split('/')[0];
     string Name => this.GetPrimaryKeyString().Split('/')[1];
@@ -28,57 +31,103 @@ public sealed class CatalogGrain(
 
     public async Task<CatalogInfo> Configure(CatalogDraft draft, CancellationToken cancellationToken)
     {
-        await configuring.WaitAsync(cancellationToken);
+        using var exclusive = await gate.EnterExclusiveAsync(cancellationToken);
+        var spec = await ResolveAsync(draft, cancellationToken);
+        var previous = state.State;
+        var now = DateTimeOffset.UtcNow;
+        if (Exists)
+        {
+            var current = previous.Spec!;
+            if (SameSpec(current, spec))
+            {
+                if (current.MatchingEngine == spec.MatchingEngine) return await GetInfoCore(cancellationToken);
+                // Only the Matching Engine binding changed: allowed with products; shards rebind (a new index gets
+                // everything again). Should persisting fail, the shards go back to the old binding.
+                await BindShardsAsync(spec, previous.Incarnation, cancellationToken);
+                try
+                {
+                    await PublishAsync(new CatalogState
+                    {
+                        Spec = spec, Version = previous.Version + 1, Incarnation = previous.Incarnation,
+                        CreatedAt = previous.CreatedAt, UpdatedAt = now,
+                    }, cancellationToken);
+                }
+                catch
+                {
+                    await BindShardsAsync(current, previous.Incarnation, CancellationToken.None);
+                    throw;
+                }
+                publicDomain = null;
+                return await GetInfoCore(cancellationToken);
+            }
+            var stats = await ShardStatsAsync(cancellationToken);
+            if (stats.Sum(s => s.Products) > 0)
+            {
+                var changed = new List<string>();
+                if (!spec.Encoder?.SameAs(current.Encoder) ?? current.Encoder is not null) changed.Add("encoder");
+                if (spec.Metric != current.Metric) changed.Add("metric");
+                if (spec.Dimensions != current.Dimensions) changed.Add("dimensions");
+                if (spec.Shards != current.Shards) changed.Add("shards");
+                if (spec.Index?.Normalized() != (current.Index ?? IndexSpec.Default).Normalized()) changed.Add("index");
+                throw new CatalogRequestException(CatalogError.Conflict,
+                    $"The catalog holds products, so its {string.Join(", ", changed)} cannot change: delete its " +
+                    "products or the catalog first, or create a new catalog.");
+            }
+        }
+        // A new incarnation (created, or an empty catalog configured anew): its shards are initialised and bound, and
+        // only then is the spec persisted and published. Until then the old shards keep serving; any failure drops the
+        // new shards and leaves the old state as it was.
+        var next = new CatalogState
+        {
+            Spec = spec, Version = previous.Version + 1, Incarnation = now.UtcTicks.ToString("x"),
+            CreatedAt = Exists ? previous.CreatedAt : now, UpdatedAt = now,
+        };
         try
         {
-            var spec = await ResolveAsync(draft, cancellationToken);
-            var now = DateTimeOffset.UtcNow;
-            if (Exists)
-            {
-                var current = state.State.Spec!;
-                if (SameSpec(current, spec))
-                {
-                    if (current.MatchingEngine == spec.MatchingEngine) return await GetInfoCore(cancellationToken);
-                    // Only the Matching Engine binding changed: allowed with products; shards rebind (a new index
-                    // gets everything again).
-                    state.State.Spec = spec;
-                    state.State.Version++;
-                    state.State.UpdatedAt = now;
-                    publicDomain = null;
-                    await state.WriteStateAsync(cancellationToken);
-                    await BindShardsAsync(spec, cancellationToken);
-                    return await GetInfoCore(cancellationToken);
-                }
-                var stats = await ShardStatsAsync(cancellationToken);
-                if (stats.Sum(s => s.Products) > 0)
-                {
-                    var changed = new List<string>();
-                    if (!spec.Encoder?.SameAs(current.Encoder) ?? current.Encoder is not null) changed.Add("encoder");
-                    if (spec.Metric != current.Metric) changed.Add("metric");
-                    if (spec.Dimensions != current.Dimensions) changed.Add("dimensions");
-                    if (spec.Shards != current.Shards) changed.Add("shards");
-                    if (spec.Index?.Normalized() != (current.Index ?? IndexSpec.Default).Normalized()) changed.Add("index");
-                    throw new CatalogRequestException(CatalogError.Conflict,
-                        $"The catalog holds products, so its {string.Join(", ", changed)} cannot change: delete its products or the catalog first, or create a new catalog.");
-                }
-                await DropShardsAsync(cancellationToken); // empty: start over with fresh shards
-            }
-            else
-            {
-                state.State.CreatedAt = now;
-            }
-            state.State.Spec = spec;
-            state.State.Version++;
-            state.State.Incarnation = now.UtcTicks.ToString("x");
-            state.State.UpdatedAt = now;
-            await Task.WhenAll(Enumerable.Range(0, spec.Shards).Select(i =>
-                Shard(i).Initialize(new ShardSettings(i, spec.Metric, spec.Dimensions, spec.Index), cancellationToken)));
-            await BindShardsAsync(spec, cancellationToken);
-            await state.WriteStateAsync(cancellationToken);
+            await Task.WhenAll(Enumerable.Range(0, spec.Shards).Select(i => Shard(next.Incarnation, i).Initialize(
+                new ShardSettings(i, spec.Metric, spec.Dimensions, spec.Index), cancellationToken)));
+            await BindShardsAsync(spec, next.Incarnation, cancellationToken);
             await GrainFactory.GetGrain<ITenantGrain>(Tenant).Add(Name, cancellationToken);
-            return await GetInfoCore(cancellationToken);
+            await PublishAsync(next, cancellationToken);
         }
-        finally { configuring.Release(); }
+        catch
+        {
+            await DropShardsQuietlyAsync(spec.Shards, next.Incarnation);
+            throw;
+        }
+        publicDomain = null;
+        if (previous.Spec is { } old) await DropShardsQuietlyAsync(old.Shards, previous.Incarnation);
+        return await GetInfoCore(cancellationToken);
+    }
+
+    /// <summary>Persists <paramref name="next"/> as the catalog's state; on failure the previous state stays.</summary>
+    async Task PublishAsync(CatalogState next, CancellationToken cancellationToken)
+    {
+        var previous = state.State;
+        state.State = next;
+        try
+        {
+            await state.WriteStateAsync(cancellationToken);
+        }
+        catch
+        {
+            state.State = previous;
+            throw;
+        }
+    }
+
+    /// <summary>Drops shards that no state points at any more; a failure leaves only empty files behind.</summary>
+    async Task DropShardsQuietlyAsync(int shards, string incarnation)
+    {
+        try
+        {
+            await Task.WhenAll(Enumerable.Range(0, shards).Select(i => Shard(incarnation, i).Drop(CancellationToken.None)));
+        }
+        catch (Exception ex)
+        {
+            logger.LogWarning(ex, "Could not drop the shards of catalog {Catalog} incarnation {Incarnation}",
+                this.GetPrimaryKeyString(), incarnation);
+        }
     }
 
     async Task<CatalogSpec> ResolveAsync(CatalogDraft draft, CancellationToken cancellationToken)
@@ -107,8 +156,8 @@ public sealed class CatalogGrain(
     }
 
     /// <summary>Shards stream their changes into a STREAM_UPDATE index; a BATCH_UPDATE index is loaded by exports.</summary>
-    Task BindShardsAsync(CatalogSpec spec, CancellationToken cancellationToken) =>
-        Task.WhenAll(Enumerable.Range(0, spec.Shards).Select(i => Shard(i).BindSync(
+    Task BindShardsAsync(CatalogSpec spec, string incarnation, CancellationToken cancellationToken) =>
+        Task.WhenAll(Enumerable.Range(0, spec.Shards).Select(i => Shard(incarnation, i).BindSync(
             spec.MatchingEngine is { IndexUpdateMethod: "STREAM_UPDATE" } me ? me.Index : null, cancellationToken)));
 
     static readonly string[] Routings = ["local", "matchingEngine", "hybrid"];
@@ -175,7 +224,11 @@ public sealed class CatalogGrain(
         (a.Index ?? IndexSpec.Default).Normalized() == (b.Index ?? IndexSpec.Default).Normalized() &&
         (a.Encoder is null ? b.Encoder is null : a.Encoder.SameAs(b.Encoder));
 
-    public async Task<CatalogInfo?> GetInfo(CancellationToken cancellationToken) => Exists ? await GetInfoCore(cancellationToken) : null;
+    public async Task<CatalogInfo?> GetInfo(CancellationToken cancellationToken)
+    {
+        using var shared = await gate.EnterSharedAsync(cancellationToken);
+        return Exists ? await GetInfoCore(cancellationToken) : null;
+    }
 
     async Task<CatalogInfo> GetInfoCore(CancellationToken cancellationToken) => new(
         Name, state.State.Spec!, state.State.Version, state.State.CreatedAt, state.State.UpdatedAt, await ShardStatsAsync(cancellationToken));
@@ -185,16 +238,12 @@ public sealed class CatalogGrain(
 
     public async Task<bool> Drop(CancellationToken cancellationToken)
     {
-        await configuring.WaitAsync(cancellationToken);
-        try
-        {
-            if (!Exists) return false;
-            await DropShardsAsync(cancellationToken);
-            await state.ClearStateAsync(cancellationToken);
-            await GrainFactory.GetGrain<ITenantGrain>(Tenant).Remove(Name, cancellationToken);
-            return true;
-        }
-        finally { configuring.Release(); }
+        using var exclusive = await gate.EnterExclusiveAsync(cancellationToken);
+        if (!Exists) return false;
+        await DropShardsAsync(cancellationToken);
+        await state.ClearStateAsync(cancellationToken);
+        await GrainFactory.GetGrain<ITenantGrain>(Tenant).Remove(Name, cancellationToken);
+        return true;
     }
 
     Task DropShardsAsync(CancellationToken cancellationToken) =>
@@ -202,6 +251,7 @@ public sealed class CatalogGrain(
 
     public async Task Upsert(Datapoint[] datapoints, CancellationToken cancellationToken)
     {
+        using var shared = await gate.EnterSharedAsync(cancellationToken);
         var spec = Spec();
         // Checked here for the whole batch before any shard writes, so a bad datapoint refuses all of them.
         foreach (var p in datapoints)
@@ -214,17 +264,32 @@ public sealed class CatalogGrain(
             .Select(g => Shard(g.Key).Upsert(g.ToArray(), cancellationToken)));
     }
 
-    public Task<float[][]> Encode(byte[][] images, CancellationToken cancellationToken)
+    public async Task<float[][]> Encode(byte[][] images, CancellationToken cancellationToken)
     {
+        using var shared = await gate.EnterSharedAsync(cancellationToken);
         var encoder = Spec().Encoder ?? throw Invalid($"Catalog '{Name}' is vector-only (it has no encoder): send featureVector instead of an image.");
-        return GrainFactory.GetGrain<IEncoderGrain>(0).Encode(encoder, images, cancellationToken);
+        return await GrainFactory.GetGrain<IEncoderGrain>(0).Encode(encoder, images, cancellationToken);
     }
 
-    public Task<bool> Remove(string id, CancellationToken cancellationToken) => Shard(ShardOf(id, Spec().Shards)).Remove(id, cancellationToken);
+    public async Task<bool> Remove(string id, CancellationToken cancellationToken)
+    {
+        using var shared = await gate.EnterSharedAsync(cancellationToken);
+        return await Shard(ShardOf(id, Spec().Shards)).Remove(id, cancellationToken);
+    }
 
-    public Task<Datapoint?> Get(string id, CancellationToken cancellationToken) => Shard(ShardOf(id, Spec().Shards)).Get(id, cancellationToken);
+    public async Task<Datapoint?> Get(string id, CancellationToken cancellationToken)
+    {
+        using var shared = await gate.EnterSharedAsync(cancellationToken);
+        return await Shard(ShardOf(id, Spec().Shards)).Get(id, cancellationToken);
+    }
 
     public async Task<SearchHit[]> Search(SearchQuery query, CancellationToken cancellationToken)
+    {
+        using var shared = await gate.EnterSharedAsync(cancellationToken);
+        return await SearchCore(query, cancellationToken);
+    }
+
+    async Task<SearchHit[]> SearchCore(SearchQuery query, CancellationToken cancellationToken)
     {
         var spec = Spec();
         if (query.Vector.Length != spec.Dimensions)
@@ -249,17 +314,18 @@ public sealed class CatalogGrain(
 
     public async Task<SearchResult> Query(SearchQuery query, CancellationToken cancellationToken)
     {
+        using var shared = await gate.EnterSharedAsync(cancellationToken);
         var spec = Spec();
         var routing = query.Routing ?? spec.MatchingEngine?.QueryRouting ?? "local";
         if (!Routings.Contains(routing)) throw Invalid($"routing '{routing}' is not one of {string.Join(", ", Routings)}.");
         var me = spec.MatchingEngine;
-        if (routing == "local") return new SearchResult(await Search(query, cancellationToken), "local");
+        if (routing == "local") return new SearchResult(await SearchCore(query, cancellationToken), "local");
         if (me?.IndexEndpoint is null || me.DeployedIndexId is null)
             throw Invalid($"routing {routing} needs the catalog's matchingEngine binding with indexEndpoint and deployedIndexId.");
         if (query.Vector.Length != spec.Dimensions)
             throw Invalid($"The query vector has {query.Vector.Length} dimensions; the catalog has {spec.Dimensions}.");
 
-        var local = routing == "hybrid" ? Search(query, cancellationToken) : null;
+        var local = routing == "hybrid" ? SearchCore(query, cancellationToken) : null;
         SearchHit[] remote;
         try
         {
@@ -270,7 +336,7 @@ public sealed class CatalogGrain(
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested && (ex is GoogleApiException || GoogleApiException.IsTransientFailure(ex)))
         {
             var reason = ex is OperationCanceledException ? $"no answer within {options.Value.MatchingEngineQueryTimeout.TotalMilliseconds:F0} ms" : ex.Message;
-            return new SearchResult(await (local ?? Search(query, cancellationToken)), "local", Degraded: true,
+            return new SearchResult(await (local ?? SearchCore(query, cancellationToken)), "local", Degraded: true,
                 Warning: $"Matching Engine failed ({reason}); the local index answered.");
         }
         if (local is null) return new SearchResult(remote, "matchingEngine");
@@ -315,6 +381,7 @@ public sealed class CatalogGrain(
 
     public async Task<ExportResult> Export(string gcsPrefix, bool delta, CancellationToken cancellationToken)
     {
+        using var shared = await gate.EnterSharedAsync(cancellationToken);
         var spec = Spec();
         var me = spec.MatchingEngine ?? throw BadBinding("The catalog has no matchingEngine binding to export to.");
         if (!ResourceNames.IsGcsUri(gcsPrefix)) throw BadBinding($"'{gcsPrefix}' is not a gs://bucket/prefix URI.");
@@ -347,6 +414,7 @@ public sealed class CatalogGrain(
 
     public async Task<DeadLetter[]> GetDeadLetters(CancellationToken cancellationToken)
     {
+        using var shared = await gate.EnterSharedAsync(cancellationToken);
         var spec = Spec();
         var all = await Task.WhenAll(Enumerable.Range(0, spec.Shards).Select(i => Shard(i).GetDeadLetters(cancellationToken)));
         return all.SelectMany(d => d).OrderBy(d => d.At).ToArray();
@@ -355,7 +423,9 @@ public sealed class CatalogGrain(
     /// <summary>Stable across processes and restarts (unlike string.GetHashCode), so a product always lands on one shard.</summary>
     public static int ShardOf(string id, int shards) => (int)(XxHash32.HashToUInt32(Encoding.UTF8.GetBytes(id)) % (uint)shards);
 
-    IShardGrain Shard(int i) => GrainFactory.GetGrain<IShardGrain>($"{Tenant}/{Name}/{state.State.Incarnation}/{i}");
+    IShardGrain Shard(int i) => Shard(state.State.Incarnation, i);
+
+    IShardGrain Shard(string incarnation, int i) => GrainFactory.GetGrain<IShardGrain>($"{Tenant}/{Name}/{incarnation}/{i}");
 
     CatalogSpec Spec() => state.State.Spec ?? throw new CatalogRequestException(CatalogError.NotFound, $"Catalog '{Name}' does not exist.");
 
