@@ -1,6 +1,7 @@
 using Catalogs.ApiHost.Catalogs;
 using Catalogs.ApiHost.Demo;
 using Catalogs.ApiHost.Health;
+using Catalogs.ApiHost.ImageFetching;
 using Catalogs.ApiHost.Infrastructure;
 using Catalogs.ApiHost.Products;
 using Catalogs.ApiHost.Search;
@@ -35,21 +36,18 @@ builder.UseOrleans(silo =>
 builder.Services.AddProblemDetails();
 builder.Services.AddExceptionHandler<ProblemExceptionHandler>();
 builder.Services.AddOpenApi();
+builder.Services.AddOptions<RequestLimits>().Bind(builder.Configuration.GetSection(RequestLimits.Section))
+    .ValidateDataAnnotations().ValidateOnStart();
+builder.Services.AddSingleton<RequestValidator>();
 builder.Services.AddSingleton<CatalogGateway>();
-builder.Services.AddSingleton<ImageFetcher>();
-builder.Services.AddHttpClient(ImageFetcher.ClientName, c => c.Timeout = Timeout.InfiniteTimeSpan)
-    .AddStandardResilienceHandler(o =>
-    {
-        o.AttemptTimeout.Timeout = TimeSpan.FromSeconds(api.ImageFetchTimeoutSeconds);
-        o.TotalRequestTimeout.Timeout = TimeSpan.FromSeconds(api.ImageFetchTimeoutSeconds * 3);
-        o.CircuitBreaker.SamplingDuration = TimeSpan.FromSeconds(api.ImageFetchTimeoutSeconds * 2);
-    });
+builder.Services.AddImageFetching(builder.Configuration);
 builder.Services.AddCatalogHealthChecks();
 builder.Services.AddDemoCatalogs(builder.Configuration);
 
 var app = builder.Build();
 
 app.UseExceptionHandler();
+app.UseDotSegmentGuard();
 // Refusals made by routing itself (unknown route, wrong method, wrong Content-Type) get problem+json with a reason too.
 app.UseStatusCodePages(async context =>
 {

@@ -6,19 +6,26 @@ using Microsoft.AspNetCore.Mvc.Testing;
 
 namespace Catalogs.ApiHost.Tests;
 
-/// <summary>The real ApiHost with its in-process silo and the real model, on a fresh data folder and free ports.</summary>
-public sealed class ApiFactory : WebApplicationFactory<Program>
+/// <summary>The real ApiHost with its in-process silo and the real model, on a fresh data folder and free ports.
+/// Image URLs may name the tests' loopback image servers (a setting operators use for internal image hosts).</summary>
+public class ApiFactory : WebApplicationFactory<Program>
 {
     public string DataPath { get; } = TestPaths.NewTempDirectory("api");
+
+    public int SiloPort { get; } = FreePort();
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseSetting("Catalogs:DataPath", DataPath);
         builder.UseSetting("Catalogs:ModelPaths:0", TestPaths.ModelsDirectory);
         builder.UseSetting("Demo:Enabled", "false");
-        builder.UseSetting("Orleans:SiloPort", FreePort().ToString());
+        builder.UseSetting("Orleans:SiloPort", SiloPort.ToString());
         builder.UseSetting("Orleans:GatewayPort", FreePort().ToString());
+        Configure(builder);
     }
+
+    protected virtual void Configure(IWebHostBuilder builder) =>
+        builder.UseSetting("Api:ImageFetch:AllowedNetworks:0", "127.0.0.0/8");
 
     public static int FreePort()
     {

@@ -33,7 +33,7 @@ public static class CatalogEndpoints
     static async Task<Ok<ExportResult>> ExportAsync(string catalog, HttpRequest request, CatalogGateway gateway, CancellationToken ct)
     {
         var grain = gateway.Catalog(catalog);
-        var dto = await RequestValidation.ReadJsonAsync<ExportDto>(request, "The export request");
+        var dto = await RequestReader.ReadJsonAsync<ExportDto>(request, "The export request");
         if (string.IsNullOrWhiteSpace(dto.GcsUri)) throw ApiProblemException.BadRequest("gcsUri (gs://bucket/prefix) is required.");
         if (await grain.GetInfo(ct) is null) throw NotFound(catalog);
         return TypedResults.Ok(await grain.Export(dto.GcsUri, dto.Delta ?? false, ct));
@@ -49,7 +49,7 @@ public static class CatalogEndpoints
     static async Task<Results<Created<CatalogView>, Ok<CatalogView>>> PutAsync(string catalog, HttpRequest request, CatalogGateway gateway, CancellationToken ct)
     {
         var grain = gateway.Catalog(catalog);
-        var draft = await RequestValidation.ReadJsonAsync<CatalogDraft>(request, "The catalog configuration");
+        var draft = await RequestReader.ReadJsonAsync<CatalogDraft>(request, "The catalog configuration");
         bool existed = await grain.GetInfo(ct) is not null;
         var info = CatalogView.From(await grain.Configure(draft, ct));
         return existed ? TypedResults.Ok(info) : TypedResults.Created($"/v1/catalogs/{catalog}", info);

@@ -12,7 +12,4 @@ public sealed class ApiOptions
 
     /// <summary>The tenant that owns the catalogs served here (multi-tenant routing comes with authentication).</summary>
     [Required, RegularExpression("^[a-z0-9-]{1,63}$")] public string Tenant { get; set; } = "default";
-
-    /// <summary>How long fetching an <c>imageUrl</c> may take.</summary>
-    [Range(1, 300)] public int ImageFetchTimeoutSeconds { get; set; } = 10;
 }

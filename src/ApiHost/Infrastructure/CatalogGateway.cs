@@ -10,7 +10,7 @@ public sealed class CatalogGateway(IGrainFactory grains, IOptions<ApiOptions> op
 
     public ICatalogGrain Catalog(string name)
     {
-        RequestValidation.CatalogNameIsValid(name);
+        RequestValidator.CatalogNameIsValid(name);
         return grains.GetGrain<ICatalogGrain>($"{Tenant}/{name}");
     }
 

@@ -1,4 +1,6 @@
+using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 using Catalogs.Grains;
 
 namespace Catalogs.ApiHost.Infrastructure;
@@ -7,12 +9,30 @@ namespace Catalogs.ApiHost.Infrastructure;
 // crowdingTag) plus free-form attributes. Every field is nullable so that validation, not the JSON reader,
 // decides what is missing and says so.
 
-public sealed record RestrictDto(string? Namespace, string[]? AllowList, string[]? DenyList);
+/// <summary>A restrict: Vertex's REST names (allowList, denyList) or its JSONL names (allow, deny).</summary>
+public sealed record RestrictDto(
+    string? Namespace,
+    string[]? AllowList,
+    string[]? DenyList,
+    [property: JsonPropertyName("allow")] string[]? Allow = null,
+    [property: JsonPropertyName("deny")] string[]? Deny = null);
 
-public sealed record NumericRestrictDto(string? Namespace, long? ValueInt, float? ValueFloat, double? ValueDouble, string? Op);
+/// <summary>A numeric restrict: Vertex's REST names (valueInt…) or its JSONL names (value_int…).</summary>
+public sealed record NumericRestrictDto(
+    string? Namespace,
+    long? ValueInt,
+    float? ValueFloat,
+    double? ValueDouble,
+    string? Op,
+    [property: JsonPropertyName("value_int")] long? ValueIntJsonl = null,
+    [property: JsonPropertyName("value_float")] float? ValueFloatJsonl = null,
+    [property: JsonPropertyName("value_double")] double? ValueDoubleJsonl = null);
 
 public sealed record CrowdingTagDto(string? CrowdingAttribute);
 
+/// <summary>A datapoint as our API names it, as a Vertex AI <c>IndexDatapoint</c> names it (datapointId,
+/// embeddingMetadata), or as a line of a Vertex JSONL export does (id, embedding, numeric_restricts, crowding_tag,
+/// embedding_metadata): each field may come under one of its names.</summary>
 public sealed record DatapointDto(
     string? Id,
     float[]? FeatureVector,
@@ -20,7 +40,15 @@ public sealed record DatapointDto(
     RestrictDto[]? Restricts,
     NumericRestrictDto[]? NumericRestricts,
     CrowdingTagDto? CrowdingTag,
-    JsonObject? Attributes);
+    JsonObject? Attributes,
+    string? DatapointId = null,
+    JsonObject? EmbeddingMetadata = null,
+    float[]? Embedding = null,
+    [property: JsonPropertyName("numeric_restricts")] NumericRestrictDto[]? NumericRestrictsJsonl = null,
+    [property: JsonPropertyName("crowding_tag")] string? CrowdingTagJsonl = null,
+    [property: JsonPropertyName("embedding_metadata")] JsonObject? EmbeddingMetadataJsonl = null,
+    JsonElement? SparseEmbedding = null,
+    [property: JsonPropertyName("sparse_embedding")] JsonElement? SparseEmbeddingJsonl = null);
 
 public sealed record BatchDto(DatapointDto[]? Datapoints);
 
@@ -38,11 +66,15 @@ public sealed record SearchDto(
     int? ApproximateNeighborCount = null,
     double? FractionLeafNodesToSearchOverride = null);
 
+public sealed record RestrictView(string Namespace, string[] AllowList, string[] DenyList);
+
+public sealed record NumericRestrictView(string Namespace, long? ValueInt, float? ValueFloat, double? ValueDouble);
+
 public sealed record DatapointView(
     string Id,
     float[]? FeatureVector,
-    RestrictDto[] Restricts,
-    NumericRestrictDto[] NumericRestricts,
+    RestrictView[] Restricts,
+    NumericRestrictView[] NumericRestricts,
     CrowdingTagDto? CrowdingTag,
     JsonNode? Attributes,
     DateTimeOffset UpdatedAt)
@@ -50,8 +82,8 @@ public sealed record DatapointView(
     public static DatapointView From(Datapoint p, bool withVector) => new(
         p.Id,
         withVector ? p.FeatureVector : null,
-        p.Restricts.Select(r => new RestrictDto(r.Namespace, r.AllowList, r.DenyList)).ToArray(),
-        p.NumericRestricts.Select(n => new NumericRestrictDto(n.Namespace, n.ValueInt, n.ValueFloat, n.ValueDouble, null)).ToArray(),
+        p.Restricts.Select(r => new RestrictView(r.Namespace, r.AllowList, r.DenyList)).ToArray(),
+        p.NumericRestricts.Select(n => new NumericRestrictView(n.Namespace, n.ValueInt, n.ValueFloat, n.ValueDouble)).ToArray(),
         p.CrowdingTag is null ? null : new CrowdingTagDto(p.CrowdingTag),
         p.AttributesJson is null ? null : JsonNode.Parse(p.AttributesJson),
         p.UpdatedAt);

@@ -1,3 +1,5 @@
+using System.ComponentModel;
+using Catalogs.ApiHost.ImageFetching;
 using Catalogs.ApiHost.Infrastructure;
 using Catalogs.Grains;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -28,56 +30,77 @@ public static class ProductEndpoints
         return group;
     }
 
-    static async Task<Ok<DatapointView>> PutAsync(string catalog, string id, HttpRequest request, CatalogGateway gateway, ImageFetcher fetcher, CancellationToken ct)
+    static async Task<Ok<DatapointView>> PutAsync(string catalog, [Description(RequestValidator.ProductIdRules)] string id,
+        HttpRequest request, CatalogGateway gateway, ImageFetcher fetcher, RequestValidator validator, CancellationToken ct)
     {
         var grain = gateway.Catalog(catalog);
-        RequestValidation.ProductIdIsValid(id);
+        validator.ProductIdIsValid(id);
         DatapointDto dto;
         float[] vector;
         if (request.HasFormContentType)
         {
-            var (image, json) = await RequestValidation.ReadImageFormAsync<DatapointDto>(request, "datapoint", ct);
+            var (image, json) = await RequestReader.ReadImageFormAsync<DatapointDto>(request, "datapoint", ct);
             dto = json ?? Empty;
-            if (dto.FeatureVector is not null || dto.ImageUrl is not null)
-                throw ApiProblemException.BadRequest("Send the image as the 'image' part only: the datapoint must not carry featureVector or imageUrl as well.");
+            if (RequestValidator.VectorOf(dto) is not null || dto.ImageUrl is not null)
+                throw ApiProblemException.BadRequest("Send the image as the 'image' part only: the datapoint must not " +
+                    "carry featureVector or imageUrl as well.");
             vector = (await grain.Encode([image], ct))[0];
         }
         else if (request.HasJsonContentType())
         {
-            dto = await RequestValidation.ReadJsonAsync<DatapointDto>(request, "The datapoint");
-            vector = await VectorOf(dto, grain, fetcher, "", ct);
+            dto = await RequestReader.ReadJsonAsync<DatapointDto>(request, "The datapoint");
+            vector = await VectorOf(dto, grain, fetcher, validator, "", ct);
         }
-        else throw ApiProblemException.UnsupportedMediaType("Send multipart/form-data (image + datapoint) or application/json (a datapoint with featureVector or imageUrl).");
-        if (dto.Id is not null && dto.Id != id) throw ApiProblemException.BadRequest($"The body's id '{dto.Id}' differs from the URL's '{id}'.");
-        var point = RequestValidation.ToDatapoint(id, dto, vector);
+        else throw ApiProblemException.UnsupportedMediaType("Send multipart/form-data (image + datapoint) or " +
+            "application/json (a datapoint with featureVector or imageUrl).");
+        if (RequestValidator.IdOf(dto) is { } bodyId && bodyId != id)
+            throw ApiProblemException.BadRequest($"The body's id '{RequestValidator.Shorten(bodyId)}' differs from the URL's '{id}'.");
+        var point = validator.ToDatapoint(id, dto, vector);
         await grain.Upsert([point], ct);
         return TypedResults.Ok(DatapointView.From(point, withVector: false));
     }
 
-    static async Task<Ok<DatapointView>> GetAsync(string catalog, string id, CatalogGateway gateway, CancellationToken ct) =>
-        TypedResults.Ok(DatapointView.From(await gateway.Catalog(catalog).Get(id, ct)
-            ?? throw ApiProblemException.NotFound($"Product '{id}' does not exist in catalog '{catalog}'."), withVector: true));
-
-    static async Task<NoContent> DeleteAsync(string catalog, string id, CatalogGateway gateway, CancellationToken ct) =>
-        await gateway.Catalog(catalog).Remove(id, ct) ? TypedResults.NoContent()
-            : throw ApiProblemException.NotFound($"Product '{id}' does not exist in catalog '{catalog}'.");
-
-    static async Task<Ok<BatchResult>> BatchAsync(string catalog, HttpRequest request, CatalogGateway gateway, ImageFetcher fetcher, CancellationToken ct)
+    static async Task<Ok<DatapointView>> GetAsync(string catalog, [Description(RequestValidator.ProductIdRules)] string id,
+        CatalogGateway gateway, RequestValidator validator, CancellationToken ct)
     {
         var grain = gateway.Catalog(catalog);
-        if (!request.HasJsonContentType()) throw ApiProblemException.UnsupportedMediaType("Send the batch as application/json: {\"datapoints\": [...]}.");
-        var batch = await RequestValidation.ReadJsonAsync<BatchDto>(request, "The batch");
+        validator.ProductIdIsValid(id);
+        return TypedResults.Ok(DatapointView.From(await grain.Get(id, ct)
+            ?? throw ApiProblemException.NotFound($"Product '{id}' does not exist in catalog '{catalog}'."), withVector: true));
+    }
+
+    static async Task<NoContent> DeleteAsync(string catalog, [Description(RequestValidator.ProductIdRules)] string id,
+        CatalogGateway gateway, RequestValidator validator, CancellationToken ct)
+    {
+        var grain = gateway.Catalog(catalog);
+        validator.ProductIdIsValid(id);
+        return await grain.Remove(id, ct) ? TypedResults.NoContent()
+            : throw ApiProblemException.NotFound($"Product '{id}' does not exist in catalog '{catalog}'.");
+    }
+
+    static async Task<Ok<BatchResult>> BatchAsync(string catalog, HttpRequest request, CatalogGateway gateway,
+        ImageFetcher fetcher, RequestValidator validator, CancellationToken ct)
+    {
+        var grain = gateway.Catalog(catalog);
+        if (!request.HasJsonContentType())
+            throw ApiProblemException.UnsupportedMediaType("Send the batch as application/json: {\"datapoints\": [...]}.");
+        var batch = await RequestReader.ReadJsonAsync<BatchDto>(request, "The batch");
         var items = batch.Datapoints ?? throw ApiProblemException.BadRequest("datapoints is required.");
-        if (items.Length is 0 or > MaxBatch) throw ApiProblemException.BadRequest($"datapoints must hold 1 to {MaxBatch} items; it holds {items.Length}.");
+        if (items.Length is 0 or > MaxBatch)
+            throw ApiProblemException.BadRequest($"datapoints must hold 1 to {MaxBatch} items; it holds {items.Length}.");
+        var ids = new string[items.Length];
         var seen = new HashSet<string>(StringComparer.Ordinal);
         for (int i = 0; i < items.Length; i++)
         {
-            RequestValidation.ProductIdIsValid(items[i].Id);
-            if (!seen.Add(items[i].Id!)) throw ApiProblemException.BadRequest($"datapoints[{i}]: id '{items[i].Id}' appears more than once in the batch.");
+            var where = $"datapoints[{i}].";
+            ids[i] = RequestValidator.IdOf(items[i], where) ?? throw ApiProblemException.BadRequest($"{where}id is required.");
+            validator.ProductIdIsValid(ids[i], where);
+            if (!seen.Add(ids[i]))
+                throw ApiProblemException.BadRequest($"datapoints[{i}]: id '{ids[i]}' appears more than once in the batch.");
         }
         // Validate everything (and encode every image) before storing anything: all or nothing.
-        var vectors = await Task.WhenAll(items.Select((dto, i) => VectorOf(dto, grain, fetcher, $"datapoints[{i}].", ct)));
-        var points = items.Select((dto, i) => RequestValidation.ToDatapoint(dto.Id!, dto, vectors[i], $"datapoints[{i}].")).ToArray();
+        var vectors = await Task.WhenAll(items.Select((dto, i) => VectorOf(dto, grain, fetcher, validator, $"datapoints[{i}].", ct)));
+        var points = items.Select((dto, i) => validator.ToDatapoint(ids[i], dto, vectors[i], $"datapoints[{i}].")).ToArray();
         await grain.Upsert(points, ct);
         return TypedResults.Ok(new BatchResult(points.Length));
     }
@@ -86,14 +109,16 @@ public static class ProductEndpoints
 
     static readonly DatapointDto Empty = new(null, null, null, null, null, null, null);
 
-    static async Task<float[]> VectorOf(DatapointDto dto, ICatalogGrain grain, ImageFetcher fetcher, string where, CancellationToken ct)
+    static async Task<float[]> VectorOf(DatapointDto dto, ICatalogGrain grain, ImageFetcher fetcher,
+        RequestValidator validator, string where, CancellationToken ct)
     {
-        if ((dto.FeatureVector is null) == (dto.ImageUrl is null))
+        var vector = RequestValidator.VectorOf(dto, where);
+        if ((vector is null) == (dto.ImageUrl is null))
             throw ApiProblemException.BadRequest($"{where}Set exactly one of featureVector and imageUrl.");
-        if (dto.FeatureVector is { } v)
+        if (vector is not null)
         {
-            RequestValidation.VectorIsValid(v, where + "featureVector");
-            return v;
+            validator.VectorIsValid(vector, where + "featureVector");
+            return vector;
         }
         var bytes = await fetcher.FetchAsync(dto.ImageUrl!, ct);
         try

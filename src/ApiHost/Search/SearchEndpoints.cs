@@ -1,3 +1,4 @@
+using Catalogs.ApiHost.ImageFetching;
 using Catalogs.ApiHost.Infrastructure;
 using Catalogs.Grains;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -20,34 +21,36 @@ public static class SearchEndpoints
         return group;
     }
 
-    static async Task<Ok<SearchResponse>> SearchAsync(string catalog, HttpRequest request, CatalogGateway gateway, ImageFetcher fetcher, CancellationToken ct)
+    static async Task<Ok<SearchResponse>> SearchAsync(string catalog, HttpRequest request, CatalogGateway gateway,
+        ImageFetcher fetcher, RequestValidator validator, CancellationToken ct)
     {
         var grain = gateway.Catalog(catalog);
         SearchDto dto;
         byte[]? image = null;
         if (request.HasFormContentType)
         {
-            (image, var json) = await RequestValidation.ReadImageFormAsync<SearchDto>(request, "query", ct);
+            (image, var json) = await RequestReader.ReadImageFormAsync<SearchDto>(request, "query", ct);
             dto = json ?? Empty;
             if (dto.ImageUrl is not null || dto.ProductId is not null || dto.FeatureVector is not null)
                 throw ApiProblemException.BadRequest("With an uploaded image, the query must not also set imageUrl, productId or featureVector.");
         }
         else if (request.HasJsonContentType())
         {
-            dto = await RequestValidation.ReadJsonAsync<SearchDto>(request, "The search request");
+            dto = await RequestReader.ReadJsonAsync<SearchDto>(request, "The search request");
             int sources = (dto.ImageUrl is null ? 0 : 1) + (dto.ProductId is null ? 0 : 1) + (dto.FeatureVector is null ? 0 : 1);
             if (sources != 1) throw ApiProblemException.BadRequest("Set exactly one of imageUrl, productId and featureVector.");
         }
         else throw ApiProblemException.UnsupportedMediaType("Send multipart/form-data (image + query) or application/json.");
 
         // Validate the options before any expensive work.
-        int k = RequestValidation.NeighborCount(dto.NeighborCount);
-        var restricts = RequestValidation.Restricts(dto.Restricts);
-        var numeric = (dto.NumericRestricts ?? []).Select((n, i) => RequestValidation.NumericValue(n, $"numericRestricts[{i}]", query: true)).ToArray();
-        var crowding = RequestValidation.CrowdingLimit(dto.PerCrowdingAttributeNeighborCount);
-        var ef = RequestValidation.Ef(dto.Ef, k);
-        var approximate = RequestValidation.ApproximateNeighborCount(dto.ApproximateNeighborCount, k);
-        var leaves = RequestValidation.LeafFraction(dto.FractionLeafNodesToSearchOverride);
+        int k = RequestValidator.NeighborCount(dto.NeighborCount);
+        var restricts = validator.QueryRestricts(dto.Restricts, dto.NumericRestricts);
+        var numeric = (dto.NumericRestricts ?? [])
+            .Select((n, i) => validator.NumericValue(n, $"numericRestricts[{i}]", query: true)).ToArray();
+        var crowding = RequestValidator.CrowdingLimit(dto.PerCrowdingAttributeNeighborCount);
+        var ef = RequestValidator.Ef(dto.Ef, k);
+        var approximate = RequestValidator.ApproximateNeighborCount(dto.ApproximateNeighborCount, k);
+        var leaves = RequestValidator.LeafFraction(dto.FractionLeafNodesToSearchOverride);
 
         float[] vector;
         string? exclude = null;
@@ -55,6 +58,7 @@ public static class SearchEndpoints
         else if (dto.ImageUrl is not null) vector = (await grain.Encode([await fetcher.FetchAsync(dto.ImageUrl, ct)], ct))[0];
         else if (dto.ProductId is not null)
         {
+            validator.ProductIdIsValid(dto.ProductId);
             var product = await grain.Get(dto.ProductId, ct) ?? throw ApiProblemException.NotFound($"Product '{dto.ProductId}' does not exist in catalog '{catalog}'.");
             vector = product.FeatureVector;
             exclude = product.Id;
@@ -62,7 +66,7 @@ public static class SearchEndpoints
         else
         {
             vector = dto.FeatureVector!;
-            RequestValidation.VectorIsValid(vector, "featureVector");
+            validator.VectorIsValid(vector, "featureVector");
         }
         var result = await grain.Query(new SearchQuery(vector, k, restricts, numeric, crowding, exclude, ef, dto.Routing, approximate, leaves), ct);
         bool withVector = dto.ReturnFeatureVector ?? false;
