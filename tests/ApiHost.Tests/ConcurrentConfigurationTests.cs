@@ -73,7 +73,14 @@ public class ConcurrentConfigurationTests(ApiFactory factory)
         Assert.True(configStatuses.GetValueOrDefault(200) > 10, "the configuration hardly changed during the run");
         // Writes that are kept survive the next configuration change too (it is refused: the catalog holds them).
         await (await http.PutJson($"{url}/products/kept", new { featureVector = new[] { 1f, 0, 0, 0 } })).Json(HttpStatusCode.OK);
-        var refused = await http.PutJson(url, Config(1));
+        var current = (await (await http.GetAsync(url)).Json(HttpStatusCode.OK))["config"]!;
+        object different = variant switch
+        {
+            "same-body" => Config(0),
+            "ef-search" => new { dimensions = 4, shards = 2, index = new { efSearch = current["index"]!["efSearch"]!.GetValue<int>() == 64 ? 65 : 64 } },
+            _ => new { dimensions = 4, shards = current["shards"]!.GetValue<int>() % 3 + 1 },
+        };
+        var refused = await http.PutJson(url, different);
         Assert.Equal(variant == "same-body" ? HttpStatusCode.OK : HttpStatusCode.Conflict, refused.StatusCode);
         await (await http.GetAsync($"{url}/products/kept")).Json(HttpStatusCode.OK);
         var info = await (await http.GetAsync(url)).Json(HttpStatusCode.OK);

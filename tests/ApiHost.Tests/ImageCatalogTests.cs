@@ -92,7 +92,7 @@ public class ImageCatalogTests(ApiFactory factory) : IAsyncLifetime
         await http.PutAsync(Url + "/products/bad", Api.Multipart("GIF89a"u8.ToArray().Concat(new byte[] { 10, 0, 10, 0 }).Concat("not really a GIF"u8.ToArray()).ToArray())).Problem(422, "GIF");
         await http.PutAsync(Url + "/products/bad", Api.Multipart("%PDF-1.4 not an image"u8.ToArray())).Problem(415, "Unsupported image format");
         await http.PutAsync(Url + "/products/bad", Api.Multipart(BmpHeader(10_000, 8_000))).Problem(413, "limit");
-        await http.PutJson(Url + "/products/bad", new { imageUrl = $"{imageBase}/missing.jpg" }).Problem(422, "404");
+        await http.PutJson(Url + "/products/bad", new { imageUrl = $"{imageBase}/missing.jpg" }).Problem(422, "could not be fetched");
         await http.PostJson(Url + "/search", new { imageUrl = "not a url" }).Problem(400, "imageUrl");
         var after = await (await http.GetAsync(Url)).Json(HttpStatusCode.OK);
         Assert.Equal(before, after["products"]!.GetValue<long>());
