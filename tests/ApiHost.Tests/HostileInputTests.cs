@@ -50,11 +50,8 @@ public class HostileInputTests(ApiFactory factory) : IAsyncLifetime
         served["crash.gif"] = CrashGif;
         served["patched.jpg"] = PatchedJpeg();
         served["short.bmp"] = ShortRleBmp();
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        images = builder.Build();
-        images.MapGet("/{name}", (string name) => Results.File(served[name], "image/octet-stream"));
-        await images.StartAsync();
+        images = await LoopbackServer.StartAsync(app =>
+            app.MapGet("/{name}", (string name) => Results.File(served[name], "image/octet-stream")));
         imageBase = images.Urls.First();
         var r = await http.PutJson(Url, new { encoder = new { model = "mobilenetv2-12-int8.onnx", output = "464_quantized" }, shards = 2 });
         Assert.True(r.IsSuccessStatusCode, await r.Content.ReadAsStringAsync());

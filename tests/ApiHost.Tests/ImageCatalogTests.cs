@@ -22,12 +22,11 @@ public class ImageCatalogTests(ApiFactory factory) : IAsyncLifetime
     public async Task InitializeAsync()
     {
         // A loopback image server for imageUrl.
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        images = builder.Build();
-        images.MapGet("/img/{label}/{n:int}", (string label, int n) => Results.File(File.ReadAllBytes(Photo(label, n)), "image/jpeg"));
-        images.MapGet("/missing.jpg", () => Results.NotFound());
-        await images.StartAsync();
+        images = await LoopbackServer.StartAsync(app =>
+        {
+            app.MapGet("/img/{label}/{n:int}", (string label, int n) => Results.File(File.ReadAllBytes(Photo(label, n)), "image/jpeg"));
+            app.MapGet("/missing.jpg", () => Results.NotFound());
+        });
         imageBase = images.Urls.First();
         var r = await http.PutJson(Url, new { encoder = new { model = "mobilenetv2-12-int8.onnx", output = "464_quantized" }, metric = "cosine", shards = 2 });
         Assert.True(r.IsSuccessStatusCode, await r.Content.ReadAsStringAsync());

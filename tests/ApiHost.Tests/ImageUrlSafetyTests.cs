@@ -78,7 +78,7 @@ public class ImageUrlSafetyTests(GuardedApiFactory factory) : IClassFixture<Guar
 
     public async Task InitializeAsync()
     {
-        server = await StartImageServer(app =>
+        server = await LoopbackServer.StartAsync(app =>
         {
             var photo = File.ReadAllBytes(Directory.GetFiles(TestPaths.Image("clothing/images/Dress")).Order().First());
             app.Use(async (context, next) => { Interlocked.Increment(ref requests); await next(context); });
@@ -107,7 +107,7 @@ public class ImageUrlSafetyTests(GuardedApiFactory factory) : IClassFixture<Guar
             });
         });
         port = new Uri(server.Urls.First()).Port;
-        healthy = await StartImageServer(app =>
+        healthy = await LoopbackServer.StartAsync(app =>
         {
             var photo = File.ReadAllBytes(Directory.GetFiles(TestPaths.Image("clothing/images/Shoes")).Order().First());
             app.MapGet("/img", () => Results.File(photo, "image/jpeg"));
@@ -115,16 +115,6 @@ public class ImageUrlSafetyTests(GuardedApiFactory factory) : IClassFixture<Guar
         healthyPort = new Uri(healthy.Urls.First()).Port;
         var r = await http.PutJson(Catalog, new { encoder = new { model = "mobilenetv2-12-int8.onnx", output = "464_quantized" } });
         Assert.True(r.IsSuccessStatusCode, await r.Content.ReadAsStringAsync());
-    }
-
-    static async Task<WebApplication> StartImageServer(Action<WebApplication> map)
-    {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
-        map(app);
-        await app.StartAsync();
-        return app;
     }
 
     public async Task DisposeAsync()
@@ -221,7 +211,7 @@ public class ImageUrlSafetyTests(GuardedApiFactory factory) : IClassFixture<Guar
     public async Task A_failing_host_never_degrades_fetches_from_other_hosts()
     {
         var photo = File.ReadAllBytes(Directory.GetFiles(TestPaths.Image("clothing/images/Hat")).Order().First());
-        await using var flaky = await StartImageServer(app =>
+        await using var flaky = await LoopbackServer.StartAsync(app =>
         {
             app.MapGet("/fail", () => Results.StatusCode(503));
             app.MapGet("/img", () => Results.File(photo, "image/jpeg"));
