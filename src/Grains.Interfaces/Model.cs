@@ -7,11 +7,11 @@ public sealed record EncoderSpec(
     [property: Id(1)] string Input,
     [property: Id(2)] string Output,
     [property: Id(3)] int InputSize,
-    [property: Id(4)] string Resize,
+    [property: Id(4)] EncoderResize Resize,
     [property: Id(5)] float[] Mean,
     [property: Id(6)] float[] Std,
-    [property: Id(7)] string ChannelOrder,
-    [property: Id(8)] string Pooling,
+    [property: Id(7)] EncoderChannelOrder ChannelOrder,
+    [property: Id(8)] EncoderPooling Pooling,
     [property: Id(9)] bool Dequantize,
     [property: Id(10)] bool Normalize)
 {
@@ -25,7 +25,7 @@ public sealed record EncoderSpec(
 [GenerateSerializer, Alias("Catalogs.CatalogSpec")]
 public sealed record CatalogSpec(
     [property: Id(0)] EncoderSpec? Encoder,
-    [property: Id(1)] string Metric,
+    [property: Id(1)] SimilarityMetric Metric,
     [property: Id(2)] int Dimensions,
     [property: Id(3)] int Shards,
     [property: Id(4)] IndexSpec? Index = null,
@@ -43,7 +43,7 @@ public sealed record MatchingEngineSpec(
     [property: Id(1)] string? IndexEndpoint = null,
     [property: Id(2)] string? DeployedIndexId = null,
     [property: Id(3)] string? PublicEndpointDomain = null,
-    [property: Id(4)] string QueryRouting = "local",
+    [property: Id(4)] QueryRouting QueryRouting = QueryRouting.Local,
     [property: Id(5)] string? IndexUpdateMethod = null);
 
 /// <summary>An export of a whole catalog to Cloud Storage as Vertex JSONL (one object per shard under
@@ -70,26 +70,26 @@ public sealed record ShardExport(
 /// and what its walk reads: <c>none</c> (float32) or <c>int8</c> (codes, re-ranked with float32).</summary>
 [GenerateSerializer, Alias("Catalogs.IndexSpec")]
 public sealed record IndexSpec(
-    [property: Id(0)] string Kind,
+    [property: Id(0)] IndexKind Kind,
     [property: Id(1)] int M,
     [property: Id(2)] int EfConstruction,
     [property: Id(3)] int EfSearch,
-    [property: Id(4)] string? Quantization = null)
+    [property: Id(4)] IndexQuantization? Quantization = null)
 {
-    public static readonly IndexSpec Default = new("hnsw", 16, 200, 64, "none");
+    public static readonly IndexSpec Default = new(IndexKind.Hnsw, 16, 200, 64, IndexQuantization.None);
 
     /// <summary>This spec with absent fields (from specs stored before they existed) set to their defaults.</summary>
-    public IndexSpec Normalized() => this with { Quantization = Quantization ?? "none" };
+    public IndexSpec Normalized() => this with { Quantization = Quantization ?? IndexQuantization.None };
 }
 
 /// <summary>An index as requested: null fields take <see cref="IndexSpec.Default"/>'s values.</summary>
 [GenerateSerializer, Alias("Catalogs.IndexDraft")]
 public sealed record IndexDraft(
-    [property: Id(0)] string? Kind = null,
+    [property: Id(0)] IndexKind? Kind = null,
     [property: Id(1)] int? M = null,
     [property: Id(2)] int? EfConstruction = null,
     [property: Id(3)] int? EfSearch = null,
-    [property: Id(4)] string? Quantization = null);
+    [property: Id(4)] IndexQuantization? Quantization = null);
 
 /// <summary>A shard's state. <c>IndexOrigin</c>: <c>built</c> (from the products at activation) or <c>snapshot</c>
 /// (its saved graph, loaded, with <c>IndexReconciled</c> records brought up to date from the products).</summary>
@@ -177,7 +177,7 @@ public sealed record SearchQuery(
     [property: Id(4)] int? PerCrowdingAttributeNeighborCount,
     [property: Id(5)] string? ExcludeId = null,
     [property: Id(6)] int? Ef = null,
-    [property: Id(7)] string? Routing = null,
+    [property: Id(7)] QueryRouting? Routing = null,
     [property: Id(8)] int? ApproximateNeighborCount = null,
     [property: Id(9)] double? FractionLeafNodesToSearchOverride = null);
 
@@ -186,7 +186,7 @@ public sealed record SearchQuery(
 [GenerateSerializer, Immutable, Alias("Catalogs.SearchResult")]
 public sealed record SearchResult(
     [property: Id(0)] SearchHit[] Hits,
-    [property: Id(1)] string Source,
+    [property: Id(1)] QueryRouting Source,
     [property: Id(2)] bool Degraded = false,
     [property: Id(3)] string? Warning = null);
 
@@ -203,11 +203,11 @@ public sealed record EncoderDraft(
     [property: Id(1)] string? Input = null,
     [property: Id(2)] string? Output = null,
     [property: Id(3)] int? InputSize = null,
-    [property: Id(4)] string? Resize = null,
+    [property: Id(4)] EncoderResize? Resize = null,
     [property: Id(5)] float[]? Mean = null,
     [property: Id(6)] float[]? Std = null,
-    [property: Id(7)] string? ChannelOrder = null,
-    [property: Id(8)] string? Pooling = null,
+    [property: Id(7)] EncoderChannelOrder? ChannelOrder = null,
+    [property: Id(8)] EncoderPooling? Pooling = null,
     [property: Id(9)] bool? Dequantize = null,
     [property: Id(10)] bool? Normalize = null);
 
@@ -215,7 +215,7 @@ public sealed record EncoderDraft(
 [GenerateSerializer, Alias("Catalogs.CatalogDraft")]
 public sealed record CatalogDraft(
     [property: Id(0)] EncoderDraft? Encoder,
-    [property: Id(1)] string? Metric,
+    [property: Id(1)] SimilarityMetric? Metric,
     [property: Id(2)] int? Dimensions,
     [property: Id(3)] int? Shards,
     [property: Id(4)] IndexDraft? Index = null,

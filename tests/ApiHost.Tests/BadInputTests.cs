@@ -38,16 +38,22 @@ public class BadInputTests(ApiFactory factory)
     public async Task Configuration_errors()
     {
         await http.PutJson("/v1/catalogs/bad-config", new { }).Problem(422, "encoder, or dimensions");
-        await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, metric = "hamming" }).Problem(422, "metric");
+        await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, metric = "hamming" })
+            .Problem(400, "metric 'hamming' is not one of cosine, dot, squaredL2, l1");
         await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, shards = 0 }).Problem(422, "shards");
         await http.PutJson("/v1/catalogs/bad-config", new { encoder = new { model = "../../etc/passwd" } }).Problem(422, "not a model file name");
         await http.PutJson("/v1/catalogs/bad-config", new { encoder = new { model = "nope.onnx" } }).Problem(422, "not available");
         await http.PutJson("/v1/catalogs/bad-config", new { encoder = new { model = "mobilenetv2-12-int8.onnx", output = "no_such_tensor" } }).Problem(422, "no tensor");
         await http.PutJson("/v1/catalogs/bad-config", new { encoder = new { model = "mobilenetv2-12-int8.onnx", output = "464_quantized" }, dimensions = 7 }).Problem(422, "1280");
         await http.PutRaw("/v1/catalogs/bad-config", "{\"dimensions\": ").Problem(400, "not valid JSON");
-        await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, index = new { kind = "ivf" } }).Problem(422, "index.kind");
+        await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, index = new { kind = "ivf" } })
+            .Problem(400, "index.kind 'ivf' is not one of hnsw, exact");
         await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, index = new { m = 2 } }).Problem(422, "index.m");
-        await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, index = new { quantization = "int4" } }).Problem(422, "index.quantization");
+        await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, index = new { quantization = "int4" } })
+            .Problem(400, "index.quantization 'int4' is not one of none, int8");
+        await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, metric = 2 }).Problem(400, "metric must be one of");
+        await http.PutJson("/v1/catalogs/bad-config", new { encoder = new { model = "mobilenetv2-12-int8.onnx", resize = "crop" } })
+            .Problem(400, "encoder.resize 'crop' is not one of shorterSideCenterCrop, stretch");
         await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, metric = "l1", index = new { quantization = "int8" } }).Problem(422, "not l1");
         await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, index = new { kind = "exact", quantization = "int8" } }).Problem(422, "needs index.kind hnsw");
         await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, matchingEngine = new { index = "indexes/1" } }).Problem(400, "matchingEngine.index");

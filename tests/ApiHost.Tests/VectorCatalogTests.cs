@@ -52,7 +52,7 @@ public class VectorCatalogTests(ApiFactory factory)
         Assert.False(plain["degraded"]!.GetValue<bool>());
         // Routing to Matching Engine needs a binding; an unknown routing is refused.
         await http.PostJson(url + "/search", new { featureVector = q, routing = "matchingEngine" }).Problem(422, "matchingEngine binding");
-        await http.PostJson(url + "/search", new { featureVector = q, routing = "nearest" }).Problem(422, "routing 'nearest'");
+        await http.PostJson(url + "/search", new { featureVector = q, routing = "nearest" }).Problem(400, "routing 'nearest' is not one of local, matchingEngine, hybrid");
 
         // Restricts + numeric + crowding, against the oracle.
         var filtered = await (await http.PostJson(url + "/search", new

@@ -46,7 +46,7 @@ public class CatalogClusterTests
         try
         {
             var catalog = cluster.Client.GetGrain<ICatalogGrain>("t1/shoes");
-            var info = await catalog.Configure(new CatalogDraft(null, "cosine", 6, 4));
+            var info = await catalog.Configure(new CatalogDraft(null, SimilarityMetric.Cosine, 6, 4));
             Assert.Equal(4, info.Shards.Count);
             foreach (var chunk in points.Chunk(40)) await catalog.Upsert(chunk);
             Assert.True(await catalog.Remove("p299"));
@@ -91,7 +91,7 @@ public class CatalogClusterTests
         try
         {
             var catalog = first.Client.GetGrain<ICatalogGrain>("t1/bags");
-            await catalog.Configure(new CatalogDraft(null, "cosine", 6, 2));
+            await catalog.Configure(new CatalogDraft(null, SimilarityMetric.Cosine, 6, 2));
             foreach (var chunk in live.Values.Chunk(500)) await catalog.Upsert(chunk);
             Assert.All((await catalog.GetInfo())!.Shards, s => Assert.Equal("built", s.IndexOrigin));
         }
@@ -174,13 +174,13 @@ public class CatalogClusterTests
             var missing = await Assert.ThrowsAsync<CatalogRequestException>(() => catalog.Search(new SearchQuery([1, 2], 1, [], [], null)));
             Assert.Equal(CatalogError.NotFound, missing.Error);
 
-            await catalog.Configure(new CatalogDraft(null, "dot", 2, 2));
+            await catalog.Configure(new CatalogDraft(null, SimilarityMetric.Dot, 2, 2));
             var wrong = await Assert.ThrowsAsync<CatalogRequestException>(() => catalog.Upsert([Point("p1", [1, 2, 3], "red")]));
             Assert.Equal(CatalogError.Invalid, wrong.Error);
             Assert.Contains("3 dimensions", wrong.Message);
 
             await catalog.Upsert([Point("p1", [1, 2], "red")]);
-            var conflict = await Assert.ThrowsAsync<CatalogRequestException>(() => catalog.Configure(new CatalogDraft(null, "dot", 2, 3)));
+            var conflict = await Assert.ThrowsAsync<CatalogRequestException>(() => catalog.Configure(new CatalogDraft(null, SimilarityMetric.Dot, 2, 3)));
             Assert.Equal(CatalogError.Conflict, conflict.Error);
             Assert.Contains("shards", conflict.Message);
 
@@ -192,7 +192,7 @@ public class CatalogClusterTests
 
             // Dropping and re-creating a catalog starts from nothing (a new incarnation of its shards).
             Assert.True(await catalog.Drop());
-            await catalog.Configure(new CatalogDraft(null, "dot", 2, 2));
+            await catalog.Configure(new CatalogDraft(null, SimilarityMetric.Dot, 2, 2));
             Assert.Null(await catalog.Get("p1"));
             Assert.Equal(0, (await catalog.GetInfo())!.Products);
         }

@@ -117,7 +117,7 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
         try
         {
             var catalog = cluster.Client.GetGrain<ICatalogGrain>("t1/sync");
-            var info = await catalog.Configure(new CatalogDraft(null, "cosine", Dimensions, 3, MatchingEngine: new MatchingEngineSpec(index)));
+            var info = await catalog.Configure(new CatalogDraft(null, SimilarityMetric.Cosine, Dimensions, 3, MatchingEngine: new MatchingEngineSpec(index)));
             Assert.Equal(index, info.Spec.MatchingEngine!.Index);
             await RunStream(catalog, rng, expected, 2_450);
             // An outage at the end: whatever is still unsent when the silo stops must survive the restart.
@@ -167,17 +167,17 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
         try
         {
             var catalog = cluster.Client.GetGrain<ICatalogGrain>("t1/bind");
-            await catalog.Configure(new CatalogDraft(null, "cosine", Dimensions, 2));
+            await catalog.Configure(new CatalogDraft(null, SimilarityMetric.Cosine, Dimensions, 2));
             var expected = Enumerable.Range(0, 300).Select(i => Point(rng, $"p{i}")).ToDictionary(p => p.Id);
             await catalog.Upsert(expected.Values.ToArray());
 
             var first = await CreateIndexAsync();
             // Bound during an outage, then the silo restarts before anything was sent: everything still arrives.
             await SetFaults(new FaultSettings(ErrorRate: 1, PathContains: "/indexes/"));
-            var unreachable = await Assert.ThrowsAsync<CatalogRequestException>(() => catalog.Configure(new CatalogDraft(null, "cosine", Dimensions, 2, MatchingEngine: new MatchingEngineSpec(first))));
+            var unreachable = await Assert.ThrowsAsync<CatalogRequestException>(() => catalog.Configure(new CatalogDraft(null, SimilarityMetric.Cosine, Dimensions, 2, MatchingEngine: new MatchingEngineSpec(first))));
             Assert.Equal(CatalogError.Unavailable, unreachable.Error); // the binding cannot be checked: 503, nothing changes
             await SetFaults(new FaultSettings(ErrorRate: 1, PathContains: "Datapoints"));
-            await catalog.Configure(new CatalogDraft(null, "cosine", Dimensions, 2, MatchingEngine: new MatchingEngineSpec(first)));
+            await catalog.Configure(new CatalogDraft(null, SimilarityMetric.Cosine, Dimensions, 2, MatchingEngine: new MatchingEngineSpec(first)));
             await cluster.DisposeAsync();
             await SetFaults(new FaultSettings());
             cluster = await StartCluster(data);
@@ -186,7 +186,7 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
             await AssertMirrors(first, expected);
 
             var second = await CreateIndexAsync();
-            await catalog.Configure(new CatalogDraft(null, "cosine", Dimensions, 2, MatchingEngine: new MatchingEngineSpec(second)));
+            await catalog.Configure(new CatalogDraft(null, SimilarityMetric.Cosine, Dimensions, 2, MatchingEngine: new MatchingEngineSpec(second)));
             await catalog.Remove("p0");
             expected.Remove("p0");
             await WaitForEmptyBacklog(catalog, failuresExpected: false);
@@ -195,14 +195,14 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
             // Bad bindings are refused when the catalog is configured.
             async Task Refused(MatchingEngineSpec me, string message)
             {
-                var error = await Assert.ThrowsAsync<CatalogRequestException>(() => catalog.Configure(new CatalogDraft(null, "cosine", Dimensions, 2, MatchingEngine: me)));
+                var error = await Assert.ThrowsAsync<CatalogRequestException>(() => catalog.Configure(new CatalogDraft(null, SimilarityMetric.Cosine, Dimensions, 2, MatchingEngine: me)));
                 Assert.Equal(CatalogError.BadRequest, error.Error);
                 Assert.Contains(message, error.Message);
             }
             await Refused(new MatchingEngineSpec("projects/x/indexes/1"), "is not projects/");
             await Refused(new MatchingEngineSpec(await CreateIndexAsync(dimensions: 16)), "16 dimensions; the catalog has 8");
             await Refused(new MatchingEngineSpec(await CreateIndexAsync(distance: "SQUARED_L2_DISTANCE")), "does not rank like");
-            await Refused(new MatchingEngineSpec(second, QueryRouting: "nearest"), "queryRouting");
+            await Refused(new MatchingEngineSpec(second, QueryRouting: (QueryRouting)7), "queryRouting");
             await Refused(new MatchingEngineSpec("projects/catalogs-dev/locations/europe-west4/indexes/999"), "NOT_FOUND");
         }
         finally { await cluster.DisposeAsync(); }
@@ -218,7 +218,7 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
         {
             var index = await CreateIndexAsync(update: "BATCH_UPDATE");
             var catalog = cluster.Client.GetGrain<ICatalogGrain>("t1/export");
-            var info = await catalog.Configure(new CatalogDraft(null, "cosine", Dimensions, 3, MatchingEngine: new MatchingEngineSpec(index)));
+            var info = await catalog.Configure(new CatalogDraft(null, SimilarityMetric.Cosine, Dimensions, 3, MatchingEngine: new MatchingEngineSpec(index)));
             Assert.All(info.Shards, s => Assert.Null(s.Sync)); // a batch index is not streamed to
             var expected = Enumerable.Range(0, 500).Select(i => Point(rng, $"p{i}")).ToDictionary(p => p.Id);
             await catalog.Upsert(expected.Values.ToArray());
@@ -274,7 +274,7 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
             Assert.Contains("gs://", refused.Message);
             Assert.Equal(CatalogError.BadRequest, refused.Error); // 400 through the API
             var fresh = cluster.Client.GetGrain<ICatalogGrain>("t1/export-fresh");
-            await fresh.Configure(new CatalogDraft(null, "cosine", Dimensions, 1, MatchingEngine: new MatchingEngineSpec(index)));
+            await fresh.Configure(new CatalogDraft(null, SimilarityMetric.Cosine, Dimensions, 1, MatchingEngine: new MatchingEngineSpec(index)));
             Assert.Equal(CatalogError.Conflict, (await Assert.ThrowsAsync<CatalogRequestException>(() => fresh.Export("gs://catalog-exports/x", delta: true))).Error);
         }
         finally { await cluster.DisposeAsync(); }
@@ -293,21 +293,21 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
         try
         {
             var catalog = cluster.Client.GetGrain<ICatalogGrain>("t1/routing");
-            await catalog.Configure(new CatalogDraft(null, "cosine", Dimensions, 2,
-                MatchingEngine: new MatchingEngineSpec(index, endpoint.Name, "live", QueryRouting: "hybrid")));
+            await catalog.Configure(new CatalogDraft(null, SimilarityMetric.Cosine, Dimensions, 2,
+                MatchingEngine: new MatchingEngineSpec(index, endpoint.Name, "live", QueryRouting: QueryRouting.Hybrid)));
             var live = Enumerable.Range(0, 300).Select(i => Point(rng, $"p{i}")).ToDictionary(p => p.Id);
             await catalog.Upsert(live.Values.ToArray());
             await WaitForEmptyBacklog(catalog, failuresExpected: false);
 
             var query = Enumerable.Range(0, Dimensions).Select(_ => (float)rng.NextDouble()).ToArray();
             string[] Truth() => live.Values.OrderBy(p => CosineDistance(query, p.FeatureVector)).Take(10).Select(p => p.Id).ToArray();
-            SearchQuery Ask(string? routing) => new(query, 10, [], [], null, Routing: routing);
+            SearchQuery Ask(QueryRouting? routing) => new(query, 10, [], [], null, Routing: routing);
 
-            var remote = await catalog.Query(Ask("matchingEngine"));
-            Assert.Equal(("matchingEngine", false), (remote.Source, remote.Degraded));
+            var remote = await catalog.Query(Ask(QueryRouting.MatchingEngine));
+            Assert.Equal((QueryRouting.MatchingEngine, false), (remote.Source, remote.Degraded));
             Assert.Equal(Truth(), remote.Hits.Select(h => h.Id));
             var hybrid = await catalog.Query(Ask(null)); // the catalog's routing: hybrid
-            Assert.Equal("hybrid", hybrid.Source);
+            Assert.Equal(QueryRouting.Hybrid, hybrid.Source);
             Assert.Equal(Truth(), hybrid.Hits.Select(h => h.Id));
 
             // Changes that do not reach Matching Engine (its write path is down): the best hit deleted, the second
@@ -319,7 +319,7 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
             var far = live[moved] with { FeatureVector = live[moved].FeatureVector.Select(x => -x).ToArray() };
             await catalog.Upsert([far]);
             live[moved] = far;
-            foreach (var routing in new[] { "matchingEngine", "hybrid" })
+            foreach (var routing in new[] { QueryRouting.MatchingEngine, QueryRouting.Hybrid })
             {
                 var answer = await catalog.Query(Ask(routing));
                 Assert.DoesNotContain(answer.Hits, h => h.Id == deleted || h.Id == moved);
@@ -332,12 +332,12 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
             // Outages degrade to the local index, flagged: errors, and answers slower than the query timeout.
             await WaitForEmptyBacklog(catalog, failuresExpected: false);
             await SetFaults(new FaultSettings(ErrorRate: 1, PathContains: ":findNeighbors"));
-            var down = await catalog.Query(Ask("matchingEngine"));
-            Assert.Equal(("local", true), (down.Source, down.Degraded));
+            var down = await catalog.Query(Ask(QueryRouting.MatchingEngine));
+            Assert.Equal((QueryRouting.Local, true), (down.Source, down.Degraded));
             Assert.Contains("Matching Engine failed", down.Warning);
             Assert.Equal(Truth(), down.Hits.Select(h => h.Id));
             await SetFaults(new FaultSettings(LatencyMs: 2_000, PathContains: ":findNeighbors"));
-            var slow = await catalog.Query(Ask("hybrid"));
+            var slow = await catalog.Query(Ask(QueryRouting.Hybrid));
             Assert.True(slow.Degraded);
             Assert.Contains("no answer within 500 ms", slow.Warning);
             Assert.Equal(Truth(), slow.Hits.Select(h => h.Id));

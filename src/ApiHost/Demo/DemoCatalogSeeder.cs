@@ -66,7 +66,7 @@ public sealed class DemoCatalogSeeder(
         var grain = gateway.Catalog(catalog);
         var info = await grain.GetInfo(ct);
         if (info is not null && info.Products >= items.Count) return;
-        info ??= await grain.Configure(new CatalogDraft(new EncoderDraft("mobilenetv2-12-int8.onnx", Output: "464_quantized"), "cosine", null, options.Value.Shards), ct);
+        info ??= await grain.Configure(new CatalogDraft(new EncoderDraft("mobilenetv2-12-int8.onnx", Output: "464_quantized"), SimilarityMetric.Cosine, null, options.Value.Shards), ct);
         Console.WriteLine($"Loading demo catalog '{catalog}': {items.Count} images from {folder}");
         int done = 0;
         foreach (var chunk in items.Chunk(Chunk))

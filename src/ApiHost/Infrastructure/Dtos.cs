@@ -62,7 +62,7 @@ public sealed record SearchDto(
     int? PerCrowdingAttributeNeighborCount,
     bool? ReturnFeatureVector,
     int? Ef = null,
-    string? Routing = null,
+    QueryRouting? Routing = null,
     int? ApproximateNeighborCount = null,
     double? FractionLeafNodesToSearchOverride = null);
 
@@ -93,7 +93,8 @@ public sealed record NeighborView(string Id, float Distance, DatapointView Datap
 
 /// <summary><c>source</c>: local, matchingEngine or hybrid; <c>degraded</c>: Matching Engine failed and the local index
 /// answered alone (<c>warning</c> says why).</summary>
-public sealed record SearchResponse(NeighborView[] Neighbors, string Source = "local", bool Degraded = false, string? Warning = null);
+public sealed record SearchResponse(NeighborView[] Neighbors, QueryRouting Source = QueryRouting.Local, bool Degraded = false,
+    string? Warning = null);
 
 public sealed record CatalogView(string Name, CatalogSpec Config, long Version, long Products, IReadOnlyList<ShardStats> Shards, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)
 {

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
+using Catalogs.Grains;
 
 namespace Catalogs.ApiHost.Infrastructure;
 
@@ -46,6 +47,11 @@ public static partial class RequestReader
 
     static ApiProblemException Problem(JsonException ex, string what)
     {
+        if (ex is SpecValueException)
+        {
+            var member = ex.Path is { Length: > 2 } at && at.StartsWith("$.", StringComparison.Ordinal) ? at[2..] + " " : "";
+            return ApiProblemException.BadRequest($"{what} is not valid: {member}{ex.Message}.");
+        }
         if (UnmappedMember().Match(ex.Message) is { Success: true } unmapped)
         {
             var at = ex.Path is null or "$" ? "" : $" (in {ex.Path})";

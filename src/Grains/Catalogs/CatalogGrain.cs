@@ -22,7 +22,6 @@ public sealed class CatalogGrain(
     ILogger<CatalogGrain> logger) : Grain, ICatalogGrain
 {
     public const int MaxShards = 64, MaxDimensions = 65_536;
-    static readonly string[] Metrics = ["cosine", "dot", "squaredL2", "l1"];
     readonly AsyncReaderWriterGate gate = new();
 
     string Tenant => this.GetPrimaryKeyString().Split('/')[0];
@@ -132,8 +131,7 @@ public sealed class CatalogGrain(
 
     async Task<CatalogSpec> ResolveAsync(CatalogDraft draft, CancellationToken cancellationToken)
     {
-        var metric = Metrics.FirstOrDefault(m => string.Equals(m, draft.Metric ?? "cosine", StringComparison.OrdinalIgnoreCase))
-            ?? throw Invalid($"metric '{draft.Metric}' is not one of {string.Join(", ", Metrics)}.");
+        var metric = Defined(draft.Metric ?? SimilarityMetric.Cosine, "metric");
         int shards = draft.Shards ?? 1;
         if (shards is < 1 or > MaxShards) throw Invalid($"shards must be between 1 and {MaxShards}.");
         EncoderSpec? encoder = null;
@@ -160,20 +158,22 @@ public sealed class CatalogGrain(
         Task.WhenAll(Enumerable.Range(0, spec.Shards).Select(i => Shard(incarnation, i).BindSync(
             spec.MatchingEngine is { IndexUpdateMethod: "STREAM_UPDATE" } me ? me.Index : null, cancellationToken)));
 
-    static readonly string[] Routings = ["local", "matchingEngine", "hybrid"];
+    /// <summary>Settings that arrive as enums from JSON are defined by construction; grain callers are checked.</summary>
+    static T Defined<T>(T value, string name) where T : struct, Enum =>
+        Enum.IsDefined(value) ? value : throw Invalid($"{name} {value} is not one of {SpecEnumConverter<T>.Accepted}.");
 
     /// <summary>Checks a Matching Engine binding: well-formed names, and an index that exists, streams updates, and
     /// matches the catalog's dimensions and metric (read with indexes.get).</summary>
-    async Task<MatchingEngineSpec> ResolveMatchingEngineAsync(MatchingEngineSpec me, string metric, int dimensions, CancellationToken cancellationToken)
+    async Task<MatchingEngineSpec> ResolveMatchingEngineAsync(MatchingEngineSpec me, SimilarityMetric metric, int dimensions, CancellationToken cancellationToken)
     {
         if (!ResourceNames.IsIndex(me.Index))
             throw BadBinding($"matchingEngine.index '{me.Index}' is not projects/{{project}}/locations/{{location}}/indexes/{{id}}.");
         if (me.IndexEndpoint is not null && !ResourceNames.IsIndexEndpoint(me.IndexEndpoint))
             throw BadBinding($"matchingEngine.indexEndpoint '{me.IndexEndpoint}' is not projects/{{project}}/locations/{{location}}/indexEndpoints/{{id}}.");
-        var routing = Routings.FirstOrDefault(r => string.Equals(r, me.QueryRouting ?? "local", StringComparison.OrdinalIgnoreCase))
-            ?? throw BadBinding($"matchingEngine.queryRouting '{me.QueryRouting}' is not one of {string.Join(", ", Routings)}.");
-        if (routing != "local" && (me.IndexEndpoint is null || string.IsNullOrEmpty(me.DeployedIndexId)))
-            throw BadBinding($"matchingEngine.queryRouting {routing} needs indexEndpoint and deployedIndexId.");
+        var routing = Enum.IsDefined(me.QueryRouting) ? me.QueryRouting
+            : throw BadBinding($"matchingEngine.queryRouting {me.QueryRouting} is not one of {SpecEnumConverter<QueryRouting>.Accepted}.");
+        if (routing != QueryRouting.Local && (me.IndexEndpoint is null || string.IsNullOrEmpty(me.DeployedIndexId)))
+            throw BadBinding($"matchingEngine.queryRouting {SpecEnumConverter<QueryRouting>.Name(routing)} needs indexEndpoint and deployedIndexId.");
         IndexResource index;
         try
         {
@@ -192,27 +192,27 @@ public sealed class CatalogGrain(
             throw BadBinding($"matchingEngine.index has {config.Dimensions} dimensions; the catalog has {dimensions}.");
         var compatible = metric switch
         {
-            "cosine" => config.DistanceMeasureType == "COSINE_DISTANCE" || (config.DistanceMeasureType == "DOT_PRODUCT_DISTANCE" && config.FeatureNormType == "UNIT_L2_NORM"),
-            "dot" => config.DistanceMeasureType == "DOT_PRODUCT_DISTANCE",
-            "squaredL2" => config.DistanceMeasureType == "SQUARED_L2_DISTANCE",
+            SimilarityMetric.Cosine => config.DistanceMeasureType == "COSINE_DISTANCE" || (config.DistanceMeasureType == "DOT_PRODUCT_DISTANCE" && config.FeatureNormType == "UNIT_L2_NORM"),
+            SimilarityMetric.Dot => config.DistanceMeasureType == "DOT_PRODUCT_DISTANCE",
+            SimilarityMetric.SquaredL2 => config.DistanceMeasureType == "SQUARED_L2_DISTANCE",
             _ => config.DistanceMeasureType == "L1_DISTANCE",
         };
         if (!compatible)
-            throw BadBinding($"matchingEngine.index measures {config.DistanceMeasureType}{(config.FeatureNormType is { } n ? " with " + n : "")}, which does not rank like the catalog's metric {metric}.");
+            throw BadBinding($"matchingEngine.index measures {config.DistanceMeasureType}{(config.FeatureNormType is { } n ? " with " + n : "")}, which does not rank like the catalog's metric {SpecEnumConverter<SimilarityMetric>.Name(metric)}.");
         if (index.IndexUpdateMethod is not ("STREAM_UPDATE" or "BATCH_UPDATE"))
             throw BadBinding($"matchingEngine.index has indexUpdateMethod {index.IndexUpdateMethod}; STREAM_UPDATE (live sync) or BATCH_UPDATE (exports) is needed.");
         return me with { QueryRouting = routing, IndexUpdateMethod = index.IndexUpdateMethod };
     }
 
-    static IndexSpec ResolveIndex(IndexDraft? draft, string metric)
+    static IndexSpec ResolveIndex(IndexDraft? draft, SimilarityMetric metric)
     {
         var d = IndexSpec.Default;
         var index = new IndexSpec(draft?.Kind ?? d.Kind, draft?.M ?? d.M, draft?.EfConstruction ?? d.EfConstruction, draft?.EfSearch ?? d.EfSearch,
             draft?.Quantization ?? d.Quantization);
-        if (index.Kind is not ("hnsw" or "exact")) throw Invalid($"index.kind '{index.Kind}' is not one of hnsw, exact.");
-        if (index.Quantization is not ("none" or "int8")) throw Invalid($"index.quantization '{index.Quantization}' is not one of none, int8.");
-        if (index.Quantization == "int8" && index.Kind != "hnsw") throw Invalid("index.quantization int8 needs index.kind hnsw.");
-        if (index.Quantization == "int8" && metric == "l1") throw Invalid("index.quantization int8 serves cosine, dot and squaredL2, not l1.");
+        Defined(index.Kind, "index.kind");
+        var quantization = Defined(index.Quantization ?? IndexQuantization.None, "index.quantization");
+        if (quantization == IndexQuantization.Int8 && index.Kind != IndexKind.Hnsw) throw Invalid("index.quantization int8 needs index.kind hnsw.");
+        if (quantization == IndexQuantization.Int8 && metric == SimilarityMetric.L1) throw Invalid("index.quantization int8 serves cosine, dot and squaredL2, not l1.");
         if (index.M is < 4 or > 64) throw Invalid("index.m must be between 4 and 64.");
         if (index.EfConstruction is < 16 or > 2000) throw Invalid("index.efConstruction must be between 16 and 2000.");
         if (index.EfSearch is < 1 or > 10_000) throw Invalid("index.efSearch must be between 1 and 10000.");
@@ -316,16 +316,15 @@ public sealed class CatalogGrain(
     {
         using var shared = await gate.EnterSharedAsync(cancellationToken);
         var spec = Spec();
-        var routing = query.Routing ?? spec.MatchingEngine?.QueryRouting ?? "local";
-        if (!Routings.Contains(routing)) throw Invalid($"routing '{routing}' is not one of {string.Join(", ", Routings)}.");
+        var routing = Defined(query.Routing ?? spec.MatchingEngine?.QueryRouting ?? QueryRouting.Local, "routing");
         var me = spec.MatchingEngine;
-        if (routing == "local") return new SearchResult(await SearchCore(query, cancellationToken), "local");
+        if (routing == QueryRouting.Local) return new SearchResult(await SearchCore(query, cancellationToken), QueryRouting.Local);
         if (me?.IndexEndpoint is null || me.DeployedIndexId is null)
-            throw Invalid($"routing {routing} needs the catalog's matchingEngine binding with indexEndpoint and deployedIndexId.");
+            throw Invalid($"routing {SpecEnumConverter<QueryRouting>.Name(routing)} needs the catalog's matchingEngine binding with indexEndpoint and deployedIndexId.");
         if (query.Vector.Length != spec.Dimensions)
             throw Invalid($"The query vector has {query.Vector.Length} dimensions; the catalog has {spec.Dimensions}.");
 
-        var local = routing == "hybrid" ? SearchCore(query, cancellationToken) : null;
+        var local = routing == QueryRouting.Hybrid ? SearchCore(query, cancellationToken) : null;
         SearchHit[] remote;
         try
         {
@@ -336,13 +335,13 @@ public sealed class CatalogGrain(
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested && (ex is GoogleApiException || GoogleApiException.IsTransientFailure(ex)))
         {
             var reason = ex is OperationCanceledException ? $"no answer within {options.Value.MatchingEngineQueryTimeout.TotalMilliseconds:F0} ms" : ex.Message;
-            return new SearchResult(await (local ?? SearchCore(query, cancellationToken)), "local", Degraded: true,
+            return new SearchResult(await (local ?? SearchCore(query, cancellationToken)), QueryRouting.Local, Degraded: true,
                 Warning: $"Matching Engine failed ({reason}); the local index answered.");
         }
-        if (local is null) return new SearchResult(remote, "matchingEngine");
+        if (local is null) return new SearchResult(remote, QueryRouting.MatchingEngine);
         // Both, merged: local hits are current by definition (they come first, so they win); Matching Engine adds what
         // the local walk missed.
-        return new SearchResult(TopK((await local).Concat(remote), query), "hybrid");
+        return new SearchResult(TopK((await local).Concat(remote), query), QueryRouting.Hybrid);
     }
 
     /// <summary>findNeighbors on the deployed index, then every hit checked against the shards: products deleted
@@ -364,7 +363,7 @@ public sealed class CatalogGrain(
             var group = g.ToArray();
             return group.Zip(await Shard(g.Key).GetMany(group, cancellationToken));
         }));
-        var metric = FilterMapping.ParseMetric(spec.Metric);
+        var metric = FilterMapping.ToDistance(spec.Metric);
         var filter = FilterMapping.ToFilter(query);
         var q = query.Vector.ToArray();
         if (metric == DistanceMetric.Cosine) VectorMath.NormalizeInPlace(q);

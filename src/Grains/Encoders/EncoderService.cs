@@ -17,10 +17,6 @@ public sealed class EncoderService(ModelResolver models, EncoderRegistry registr
     readonly ConcurrentDictionary<string, Task<string>> paths = new();
     readonly ImageLimits limits = new(options.Value.MaxImagePixels);
 
-    public static readonly string[] ResizeModes = ["shorterSideCenterCrop", "stretch"];
-    public static readonly string[] ChannelOrders = ["rgb", "bgr"];
-    public static readonly string[] PoolingModes = ["globalAverage", "none"];
-
     public async Task<EncoderDescription> DescribeAsync(EncoderDraft draft, CancellationToken cancellationToken)
     {
         var model = draft.Model;
@@ -39,11 +35,11 @@ public sealed class EncoderService(ModelResolver models, EncoderRegistry registr
         var spec = new EncoderSpec(
             model, input, output,
             draft.InputSize ?? 224,
-            draft.Resize ?? ResizeModes[0],
+            draft.Resize ?? EncoderResize.ShorterSideCenterCrop,
             draft.Mean ?? ImageNetMean,
             draft.Std ?? ImageNetStd,
-            draft.ChannelOrder ?? ChannelOrders[0],
-            draft.Pooling ?? PoolingModes[0],
+            draft.ChannelOrder ?? EncoderChannelOrder.Rgb,
+            draft.Pooling ?? EncoderPooling.GlobalAverage,
             draft.Dequantize ?? canDequantize,
             draft.Normalize ?? true);
         Validate(spec);
@@ -96,9 +92,10 @@ public sealed class EncoderService(ModelResolver models, EncoderRegistry registr
     static void Validate(EncoderSpec spec)
     {
         if (spec.InputSize is < 16 or > 2048) throw Invalid("encoder.inputSize must be between 16 and 2048 pixels.");
-        if (!ResizeModes.Contains(spec.Resize)) throw Invalid($"encoder.resize must be one of {string.Join(", ", ResizeModes)}.");
-        if (!ChannelOrders.Contains(spec.ChannelOrder)) throw Invalid($"encoder.channelOrder must be one of {string.Join(", ", ChannelOrders)}.");
-        if (!PoolingModes.Contains(spec.Pooling)) throw Invalid($"encoder.pooling must be one of {string.Join(", ", PoolingModes)}.");
+        if (!Enum.IsDefined(spec.Resize)) throw Invalid($"encoder.resize must be one of {SpecEnumConverter<EncoderResize>.Accepted}.");
+        if (!Enum.IsDefined(spec.ChannelOrder))
+            throw Invalid($"encoder.channelOrder must be one of {SpecEnumConverter<EncoderChannelOrder>.Accepted}.");
+        if (!Enum.IsDefined(spec.Pooling)) throw Invalid($"encoder.pooling must be one of {SpecEnumConverter<EncoderPooling>.Accepted}.");
         if (spec.Mean.Length != 3 || spec.Mean.Any(m => !float.IsFinite(m))) throw Invalid("encoder.mean must hold 3 finite numbers.");
         if (spec.Std.Length != 3 || spec.Std.Any(s => !float.IsFinite(s) || s <= 0)) throw Invalid("encoder.std must hold 3 positive numbers.");
     }
@@ -106,10 +103,10 @@ public sealed class EncoderService(ModelResolver models, EncoderRegistry registr
     static EncoderOptions ToOptions(EncoderSpec spec, string path) => new(
         path, spec.Input, spec.Output,
         new PreprocessOptions(spec.InputSize, spec.InputSize,
-            spec.Resize == "stretch" ? ResizeMode.Stretch : ResizeMode.ShorterSideCenterCrop,
-            spec.ChannelOrder == "bgr" ? ChannelOrder.Bgr : ChannelOrder.Rgb,
+            spec.Resize == EncoderResize.Stretch ? ResizeMode.Stretch : ResizeMode.ShorterSideCenterCrop,
+            spec.ChannelOrder == EncoderChannelOrder.Bgr ? ChannelOrder.Bgr : ChannelOrder.Rgb,
             spec.Mean, spec.Std),
-        spec.Pooling == "globalAverage" ? Pooling.GlobalAverage : Pooling.None,
+        spec.Pooling == EncoderPooling.GlobalAverage ? Pooling.GlobalAverage : Pooling.None,
         spec.Dequantize, spec.Normalize);
 
     static CatalogRequestException Invalid(string message) => new(CatalogError.Invalid, message);

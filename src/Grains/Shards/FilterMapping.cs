@@ -36,12 +36,13 @@ public static class FilterMapping
         _ => throw new CatalogRequestException(CatalogError.Invalid, $"numericRestricts op '{op}' is not one of {string.Join(", ", Operators)}."),
     };
 
-    public static DistanceMetric ParseMetric(string metric) => metric switch
+    public static DistanceMetric ToDistance(SimilarityMetric metric) => metric switch
     {
-        "cosine" => DistanceMetric.Cosine,
-        "dot" => DistanceMetric.DotProduct,
-        "squaredL2" => DistanceMetric.SquaredL2,
-        "l1" => DistanceMetric.L1,
-        _ => throw new CatalogRequestException(CatalogError.Invalid, $"metric '{metric}' is not one of cosine, dot, squaredL2, l1."),
+        SimilarityMetric.Cosine => DistanceMetric.Cosine,
+        SimilarityMetric.Dot => DistanceMetric.DotProduct,
+        SimilarityMetric.SquaredL2 => DistanceMetric.SquaredL2,
+        SimilarityMetric.L1 => DistanceMetric.L1,
+        _ => throw new CatalogRequestException(CatalogError.Invalid,
+            $"metric {metric} is not one of {SpecEnumConverter<SimilarityMetric>.Accepted}."),
     };
 }

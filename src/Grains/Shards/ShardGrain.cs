@@ -101,7 +101,7 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, MatchingEngine
 
     async Task OpenAsync(ShardSettings saved)
     {
-        var metric = FilterMapping.ParseMetric(saved.Metric);
+        var metric = FilterMapping.ToDistance(saved.Metric);
         var dir = directory;
         // Loading reads every vector: do it on the thread pool, then take the results in this turn.
         var savedSync = ShardSync.Load(dir, vertex, options.Value.Sync, logger);
@@ -200,9 +200,9 @@ public sealed class ShardGrain(IOptions<CatalogsOptions> options, MatchingEngine
 
     static IVectorIndex CreateIndex(ShardSettings settings, DistanceMetric metric) => (settings.Index ?? IndexSpec.Default) switch
     {
-        { Kind: "exact" } => new ExactIndex(settings.Dimensions, metric),
+        { Kind: IndexKind.Exact } => new ExactIndex(settings.Dimensions, metric),
         var hnsw => new HnswIndex(settings.Dimensions, metric, new HnswOptions(hnsw.M, hnsw.EfConstruction, hnsw.EfSearch,
-            Quantization: hnsw.Quantization == "int8" ? VectorQuantization.Int8 : VectorQuantization.None)),
+            Quantization: hnsw.Quantization == IndexQuantization.Int8 ? VectorQuantization.Int8 : VectorQuantization.None)),
     };
 
     public async Task Upsert(Datapoint[] datapoints, CancellationToken cancellationToken)
