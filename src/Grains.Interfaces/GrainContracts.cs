@@ -15,8 +15,9 @@ public interface ICatalogGrain : IGrainWithStringKey
 
     /// <summary>Upserts products; completes once all are durable and searchable.</summary>
     [Alias("Upsert")] Task Upsert(Datapoint[] datapoints, CancellationToken cancellationToken = default);
-    /// <summary>Encodes product images with the catalog's encoder (one vector per image, in order).</summary>
-    [Alias("Encode")] Task<float[][]> Encode(byte[][] images, CancellationToken cancellationToken = default);
+    /// <summary>Upserts products whose vectors are given or, where a write carries an image, computed here with the
+    /// catalog's encoder. All images are encoded before anything is written: one refused image refuses the batch.</summary>
+    [Alias("Write")] Task Write(ProductWrite[] writes, CancellationToken cancellationToken = default);
     [Alias("Remove")] Task<bool> Remove(string id, CancellationToken cancellationToken = default);
     [Alias("Get")] Task<Datapoint?> Get(string id, CancellationToken cancellationToken = default);
     [Alias("Search")] Task<SearchHit[]> Search(SearchQuery query, CancellationToken cancellationToken = default);
@@ -24,6 +25,9 @@ public interface ICatalogGrain : IGrainWithStringKey
     /// Engine, or both merged; Matching Engine's hits are checked against local state (deleted or changed products not
     /// yet synced are corrected), and its failure degrades to local results, flagged.</summary>
     [Alias("Query")] Task<SearchResult> Query(SearchQuery query, CancellationToken cancellationToken = default);
+    /// <summary>A routed search from an image (encoded here), from a stored product (similar products, without
+    /// itself), or from the query's own vector.</summary>
+    [Alias("Find")] Task<SearchResult> Find(SearchRequest request, CancellationToken cancellationToken = default);
     /// <summary>Writes the catalog as Vertex JSONL under <paramref name="gcsPrefix"/> (gs://bucket/prefix) and patches
     /// the bound index with it, following the operation to its end: the whole catalog (complete overwrite), or with
     /// <paramref name="delta"/> the changes since the last export (upserts, and removals under <c>delete/</c>).</summary>
@@ -92,6 +96,20 @@ public enum CatalogError
     Unavailable,        // 503: a service the request depends on (Matching Engine) cannot be reached
     BadRequest,         // 400: an invalid Matching Engine binding or export request (as issue 5 specifies)
 }
+
+/// <summary>A product to upsert: its datapoint, and the image its vector is to be computed from (then the
+/// datapoint's own vector is ignored).</summary>
+[GenerateSerializer, Immutable, Alias("Catalogs.ProductWrite")]
+public sealed record ProductWrite(
+    [property: Id(0)] Datapoint Datapoint,
+    [property: Id(1)] byte[]? Image = null);
+
+/// <summary>What a search starts from: <see cref="Image"/>, <see cref="ProductId"/>, or else the query's vector.</summary>
+[GenerateSerializer, Immutable, Alias("Catalogs.SearchRequest")]
+public sealed record SearchRequest(
+    [property: Id(0)] SearchQuery Query,
+    [property: Id(1)] byte[]? Image = null,
+    [property: Id(2)] string? ProductId = null);
 
 /// <summary>A request a grain refuses; carries what the API returns as problem+json.</summary>
 [GenerateSerializer, Alias("Catalogs.CatalogRequestException")]

@@ -131,7 +131,8 @@ public sealed record CatalogInfo(
     [property: Id(2)] long Version,
     [property: Id(3)] DateTimeOffset CreatedAt,
     [property: Id(4)] DateTimeOffset UpdatedAt,
-    [property: Id(5)] IReadOnlyList<ShardStats> Shards)
+    [property: Id(5)] IReadOnlyList<ShardStats> Shards,
+    [property: Id(6)] bool Created = false)
 {
     public long Products => Shards.Sum(s => (long)s.Products);
 }

@@ -35,24 +35,21 @@ public static class CatalogEndpoints
         var grain = gateway.Catalog(catalog);
         var dto = await RequestReader.ReadJsonAsync<ExportDto>(request, "The export request");
         if (string.IsNullOrWhiteSpace(dto.GcsUri)) throw ApiProblemException.BadRequest("gcsUri (gs://bucket/prefix) is required.");
-        if (await grain.GetInfo(ct) is null) throw NotFound(catalog);
         return TypedResults.Ok(await grain.Export(dto.GcsUri, dto.Delta ?? false, ct));
     }
 
     static async Task<Ok<DeadLetter[]>> DeadLettersAsync(string catalog, CatalogGateway gateway, CancellationToken ct)
     {
-        var grain = gateway.Catalog(catalog);
-        if (await grain.GetInfo(ct) is null) throw NotFound(catalog);
-        return TypedResults.Ok(await grain.GetDeadLetters(ct));
+        return TypedResults.Ok(await gateway.Catalog(catalog).GetDeadLetters(ct));
     }
 
     static async Task<Results<Created<CatalogView>, Ok<CatalogView>>> PutAsync(string catalog, HttpRequest request, CatalogGateway gateway, CancellationToken ct)
     {
         var grain = gateway.Catalog(catalog);
         var draft = await RequestReader.ReadJsonAsync<CatalogDraft>(request, "The catalog configuration");
-        bool existed = await grain.GetInfo(ct) is not null;
-        var info = CatalogView.From(await grain.Configure(draft, ct));
-        return existed ? TypedResults.Ok(info) : TypedResults.Created($"/v1/catalogs/{catalog}", info);
+        var info = await grain.Configure(draft, ct);
+        var view = CatalogView.From(info);
+        return info.Created ? TypedResults.Created($"/v1/catalogs/{catalog}", view) : TypedResults.Ok(view);
     }
 
     static async Task<Ok<CatalogView>> GetAsync(string catalog, CatalogGateway gateway, CancellationToken ct) =>

@@ -72,11 +72,10 @@ public sealed class DemoCatalogSeeder(
         foreach (var chunk in items.Chunk(Chunk))
         {
             var images = await Task.WhenAll(chunk.Select(i => File.ReadAllBytesAsync(Path.Combine(folder, i.Path), ct)));
-            var vectors = await grain.Encode(images, ct);
-            var points = chunk.Select((item, n) => new Datapoint(item.Id, vectors[n], Restricts(item), [], item.Label,
+            var writes = chunk.Select((item, n) => new ProductWrite(new Datapoint(item.Id, [], Restricts(item), [], item.Label,
                 new JsonObject { ["name"] = item.Label.Replace('-', ' '), ["image"] = $"{Path.GetFileName(folder)}/{item.Path}", ["label"] = item.Label }.ToJsonString(),
-                DateTimeOffset.UtcNow)).ToArray();
-            await grain.Upsert(points, ct);
+                DateTimeOffset.UtcNow), images[n])).ToArray();
+            await grain.Write(writes, ct);
             done += chunk.Length;
             if (done % (Chunk * 10) == 0 || done == items.Count) Console.WriteLine($"  {catalog}: {done}/{items.Count}");
         }

@@ -66,11 +66,12 @@ public sealed partial class RequestValidator(IOptions<RequestLimits> options)
         }
     }
 
-    /// <summary>A datapoint of the request made whole: the names Vertex uses merged, every field checked.</summary>
-    public Datapoint ToDatapoint(string id, DatapointDto dto, float[] vector, string where = "")
+    /// <summary>A datapoint of the request made whole: the names Vertex uses merged, every field checked. Without a
+    /// vector (null) its vector is left empty, for the catalog to compute from an image.</summary>
+    public Datapoint ToDatapoint(string id, DatapointDto dto, float[]? vector, string where = "")
     {
         ProductIdIsValid(id, where);
-        VectorIsValid(vector, where + "featureVector");
+        if (vector is not null) VectorIsValid(vector, where + "featureVector");
         var restricts = Restricts(dto.Restricts, where, Limits.MaxRestrictsPerDatapoint, "MaxRestrictsPerDatapoint");
         var numericDtos = OneOf(dto.NumericRestricts, dto.NumericRestrictsJsonl, where + "numericRestricts",
             "numeric_restricts");
@@ -89,7 +90,7 @@ public sealed partial class RequestValidator(IOptions<RequestLimits> options)
         var attributes = OneOf(dto.Attributes, metadata, where + "attributes", "embeddingMetadata")?.ToJsonString();
         if (attributes is not null)
             BytesWithin(attributes, Limits.MaxAttributesBytes, $"{where}attributes", "MaxAttributesBytes");
-        return new Datapoint(id, vector, restricts, numeric, crowding is { Length: > 0 } ? crowding : null, attributes,
+        return new Datapoint(id, vector ?? [], restricts, numeric, crowding is { Length: > 0 } ? crowding : null, attributes,
             DateTimeOffset.UtcNow);
     }
 

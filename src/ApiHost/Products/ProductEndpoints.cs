@@ -35,29 +35,34 @@ public static class ProductEndpoints
     {
         var grain = gateway.Catalog(catalog);
         validator.ProductIdIsValid(id);
-        DatapointDto dto;
-        float[] vector;
+        ProductWrite write;
         if (request.HasFormContentType)
         {
             var (image, json) = await RequestReader.ReadImageFormAsync<DatapointDto>(request, "datapoint", ct);
-            dto = json ?? Empty;
+            var dto = json ?? Empty;
             if (RequestValidator.VectorOf(dto) is not null || dto.ImageUrl is not null)
                 throw ApiProblemException.BadRequest("Send the image as the 'image' part only: the datapoint must not " +
                     "carry featureVector or imageUrl as well.");
-            vector = (await grain.Encode([image], ct))[0];
+            write = new ProductWrite(ToDatapoint(id, dto, validator, null), image);
         }
         else if (request.HasJsonContentType())
         {
-            dto = await RequestReader.ReadJsonAsync<DatapointDto>(request, "The datapoint");
-            vector = await VectorOf(dto, grain, fetcher, validator, "", ct);
+            var dto = await RequestReader.ReadJsonAsync<DatapointDto>(request, "The datapoint");
+            write = await WriteOf(id, dto, fetcher, validator, "", ct);
         }
         else throw ApiProblemException.UnsupportedMediaType("Send multipart/form-data (image + datapoint) or " +
             "application/json (a datapoint with featureVector or imageUrl).");
-        if (RequestValidator.IdOf(dto) is { } bodyId && bodyId != id)
-            throw ApiProblemException.BadRequest($"The body's id '{RequestValidator.Shorten(bodyId)}' differs from the URL's '{id}'.");
-        var point = validator.ToDatapoint(id, dto, vector);
-        await grain.Upsert([point], ct);
-        return TypedResults.Ok(DatapointView.From(point, withVector: false));
+        // One call: the catalog encodes the image, if any, and writes.
+        await grain.Write([write], ct);
+        return TypedResults.Ok(DatapointView.From(write.Datapoint, withVector: false));
+    }
+
+    static Datapoint ToDatapoint(string id, DatapointDto dto, RequestValidator validator, float[]? vector, string where = "")
+    {
+        if (RequestValidator.IdOf(dto, where) is { } bodyId && bodyId != id)
+            throw ApiProblemException.BadRequest(
+                $"{where}The body's id '{RequestValidator.Shorten(bodyId)}' differs from the URL's '{id}'.");
+        return validator.ToDatapoint(id, dto, vector, where);
     }
 
     static async Task<Ok<DatapointView>> GetAsync(string catalog, [Description(RequestValidator.ProductIdRules)] string id,
@@ -98,36 +103,26 @@ public static class ProductEndpoints
             if (!seen.Add(ids[i]))
                 throw ApiProblemException.BadRequest($"datapoints[{i}]: id '{ids[i]}' appears more than once in the batch.");
         }
-        // Validate everything (and encode every image) before storing anything: all or nothing.
-        var vectors = await Task.WhenAll(items.Select((dto, i) => VectorOf(dto, grain, fetcher, validator, $"datapoints[{i}].", ct)));
-        var points = items.Select((dto, i) => validator.ToDatapoint(ids[i], dto, vectors[i], $"datapoints[{i}].")).ToArray();
-        await grain.Upsert(points, ct);
-        return TypedResults.Ok(new BatchResult(points.Length));
+        // Validate everything and fetch every image before storing anything; the catalog encodes all of them
+        // before it writes any: all or nothing.
+        var writes = await Task.WhenAll(items.Select((dto, i) => WriteOf(ids[i], dto, fetcher, validator, $"datapoints[{i}].", ct)));
+        await grain.Write(writes, ct);
+        return TypedResults.Ok(new BatchResult(writes.Length));
     }
 
     public sealed record BatchResult(int Upserted);
 
     static readonly DatapointDto Empty = new(null, null, null, null, null, null, null);
 
-    static async Task<float[]> VectorOf(DatapointDto dto, ICatalogGrain grain, ImageFetcher fetcher,
-        RequestValidator validator, string where, CancellationToken ct)
+    /// <summary>A JSON datapoint as a write: its vector, or the image its imageUrl names (fetched here).</summary>
+    static async Task<ProductWrite> WriteOf(string id, DatapointDto dto, ImageFetcher fetcher, RequestValidator validator,
+        string where, CancellationToken ct)
     {
         var vector = RequestValidator.VectorOf(dto, where);
         if ((vector is null) == (dto.ImageUrl is null))
             throw ApiProblemException.BadRequest($"{where}Set exactly one of featureVector and imageUrl.");
-        if (vector is not null)
-        {
-            validator.VectorIsValid(vector, where + "featureVector");
-            return vector;
-        }
-        var bytes = await fetcher.FetchAsync(dto.ImageUrl!, ct);
-        try
-        {
-            return (await grain.Encode([bytes], ct))[0];
-        }
-        catch (CatalogRequestException ex) when (where.Length > 0)
-        {
-            throw new CatalogRequestException(ex.Error, where + "imageUrl: " + ex.Message);
-        }
+        if (vector is not null) return new ProductWrite(ToDatapoint(id, dto, validator, vector, where));
+        var point = ToDatapoint(id, dto, validator, null, where);
+        return new ProductWrite(point, await fetcher.FetchAsync(dto.ImageUrl!, ct));
     }
 }

@@ -52,23 +52,12 @@ public static class SearchEndpoints
         var approximate = RequestValidator.ApproximateNeighborCount(dto.ApproximateNeighborCount, k);
         var leaves = RequestValidator.LeafFraction(dto.FractionLeafNodesToSearchOverride);
 
-        float[] vector;
-        string? exclude = null;
-        if (image is not null) vector = (await grain.Encode([image], ct))[0];
-        else if (dto.ImageUrl is not null) vector = (await grain.Encode([await fetcher.FetchAsync(dto.ImageUrl, ct)], ct))[0];
-        else if (dto.ProductId is not null)
-        {
-            validator.ProductIdIsValid(dto.ProductId);
-            var product = await grain.Get(dto.ProductId, ct) ?? throw ApiProblemException.NotFound($"Product '{dto.ProductId}' does not exist in catalog '{catalog}'.");
-            vector = product.FeatureVector;
-            exclude = product.Id;
-        }
-        else
-        {
-            vector = dto.FeatureVector!;
-            validator.VectorIsValid(vector, "featureVector");
-        }
-        var result = await grain.Query(new SearchQuery(vector, k, restricts, numeric, crowding, exclude, ef, dto.Routing, approximate, leaves), ct);
+        if (dto.ImageUrl is not null) image = await fetcher.FetchAsync(dto.ImageUrl, ct);
+        if (dto.ProductId is not null) validator.ProductIdIsValid(dto.ProductId);
+        if (dto.FeatureVector is not null) validator.VectorIsValid(dto.FeatureVector, "featureVector");
+        // One call: the catalog encodes the image or looks the product up, then searches.
+        var query = new SearchQuery(dto.FeatureVector ?? [], k, restricts, numeric, crowding, null, ef, dto.Routing, approximate, leaves);
+        var result = await grain.Find(new SearchRequest(query, image, dto.ProductId), ct);
         bool withVector = dto.ReturnFeatureVector ?? false;
         return TypedResults.Ok(new SearchResponse(result.Hits.Select(h => new NeighborView(h.Id, h.Distance, DatapointView.From(h.Datapoint, withVector))).ToArray(),
             result.Source, result.Degraded, result.Warning));

@@ -96,7 +96,7 @@ public sealed class CatalogGrain(
         }
         publicDomain = null;
         if (previous.Spec is { } old) await DropShardsQuietlyAsync(old.Shards, previous.Incarnation);
-        return await GetInfoCore(cancellationToken);
+        return await GetInfoCore(cancellationToken) with { Created = previous.Spec is null };
     }
 
     /// <summary>Persists <paramref name="next"/> as the catalog's state; on failure the previous state stays.</summary>
@@ -252,7 +252,21 @@ public sealed class CatalogGrain(
     public async Task Upsert(Datapoint[] datapoints, CancellationToken cancellationToken)
     {
         using var shared = await gate.EnterSharedAsync(cancellationToken);
+        await UpsertCore(Spec(), datapoints, cancellationToken);
+    }
+
+    public async Task Write(ProductWrite[] writes, CancellationToken cancellationToken)
+    {
+        using var shared = await gate.EnterSharedAsync(cancellationToken);
         var spec = Spec();
+        var vectors = await Task.WhenAll(writes.Select(async w => w.Image is null ? w.Datapoint.FeatureVector
+            : await EncodeAsync(spec, w.Image, $"Datapoint '{w.Datapoint.Id}': ", cancellationToken)));
+        var points = writes.Select((w, i) => w.Image is null ? w.Datapoint : w.Datapoint with { FeatureVector = vectors[i] });
+        await UpsertCore(spec, points.ToArray(), cancellationToken);
+    }
+
+    async Task UpsertCore(CatalogSpec spec, Datapoint[] datapoints, CancellationToken cancellationToken)
+    {
         // Checked here for the whole batch before any shard writes, so a bad datapoint refuses all of them.
         foreach (var p in datapoints)
         {
@@ -264,11 +278,19 @@ public sealed class CatalogGrain(
             .Select(g => Shard(g.Key).Upsert(g.ToArray(), cancellationToken)));
     }
 
-    public async Task<float[][]> Encode(byte[][] images, CancellationToken cancellationToken)
+    /// <summary>One image through the catalog's encoder; a refusal names what it was for.</summary>
+    async Task<float[]> EncodeAsync(CatalogSpec spec, byte[] image, string what, CancellationToken cancellationToken)
     {
-        using var shared = await gate.EnterSharedAsync(cancellationToken);
-        var encoder = Spec().Encoder ?? throw Invalid($"Catalog '{Name}' is vector-only (it has no encoder): send featureVector instead of an image.");
-        return await GrainFactory.GetGrain<IEncoderGrain>(0).Encode(encoder, images, cancellationToken);
+        var encoder = spec.Encoder ?? throw Invalid(
+            $"Catalog '{Name}' is vector-only (it has no encoder): send featureVector instead of an image.");
+        try
+        {
+            return (await GrainFactory.GetGrain<IEncoderGrain>(0).Encode(encoder, [image], cancellationToken))[0];
+        }
+        catch (CatalogRequestException ex) when (what.Length > 0)
+        {
+            throw new CatalogRequestException(ex.Error, what + ex.Message);
+        }
     }
 
     public async Task<bool> Remove(string id, CancellationToken cancellationToken)
@@ -315,6 +337,26 @@ public sealed class CatalogGrain(
     public async Task<SearchResult> Query(SearchQuery query, CancellationToken cancellationToken)
     {
         using var shared = await gate.EnterSharedAsync(cancellationToken);
+        return await QueryCore(query, cancellationToken);
+    }
+
+    public async Task<SearchResult> Find(SearchRequest request, CancellationToken cancellationToken)
+    {
+        using var shared = await gate.EnterSharedAsync(cancellationToken);
+        var spec = Spec();
+        var query = request.Query;
+        if (request.Image is { } image) query = query with { Vector = await EncodeAsync(spec, image, "", cancellationToken) };
+        else if (request.ProductId is { } id)
+        {
+            var product = await Shard(ShardOf(id, spec.Shards)).Get(id, cancellationToken) ?? throw new CatalogRequestException(
+                CatalogError.NotFound, $"Product '{id}' does not exist in catalog '{Name}'.");
+            query = query with { Vector = product.FeatureVector, ExcludeId = id };
+        }
+        return await QueryCore(query, cancellationToken);
+    }
+
+    async Task<SearchResult> QueryCore(SearchQuery query, CancellationToken cancellationToken)
+    {
         var spec = Spec();
         var routing = Defined(query.Routing ?? spec.MatchingEngine?.QueryRouting ?? QueryRouting.Local, "routing");
         var me = spec.MatchingEngine;
