@@ -23,6 +23,7 @@ public sealed class WriteAheadLog : IAsyncDisposable
     const int MaxRecordSize = 256 * 1024 * 1024;
 
     readonly string directory;
+    readonly IWriteFence? fence;
     readonly Channel<Command> commands = Channel.CreateUnbounded<Command>(new() { SingleReader = true });
     readonly Task writer;
     FileStream active;
@@ -31,9 +32,10 @@ public sealed class WriteAheadLog : IAsyncDisposable
 
     public long LastSequence { get; private set; }
 
-    WriteAheadLog(string directory, long lastSequence)
+    WriteAheadLog(string directory, long lastSequence, IWriteFence? fence)
     {
         this.directory = directory;
+        this.fence = fence;
         LastSequence = lastSequence;
         var segments = ListSegments(directory);
         if (segments.Count == 0)
@@ -50,8 +52,10 @@ public sealed class WriteAheadLog : IAsyncDisposable
         writer = Task.Factory.StartNew(WriteLoop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
     }
 
-    /// <summary>Opens (creating when absent) the log in <paramref name="directory"/>, repairing a torn tail.</summary>
-    public static WriteAheadLog Open(string directory)
+    /// <summary>Opens (creating when absent) the log in <paramref name="directory"/>, repairing a torn tail. With a
+    /// <paramref name="fence"/>, every batch, roll and deletion is written only while the fence admits it; open the log
+    /// after taking the lease, so that the repair never races a former writer.</summary>
+    public static WriteAheadLog Open(string directory, IWriteFence? fence = null)
     {
         Directory.CreateDirectory(directory);
         var segments = ListSegments(directory);
@@ -69,7 +73,7 @@ public sealed class WriteAheadLog : IAsyncDisposable
                 fs.Flush(flushToDisk: true);
             }
         }
-        return new WriteAheadLog(directory, last);
+        return new WriteAheadLog(directory, last, fence);
     }
 
     /// <summary>Every record with a sequence above <paramref name="afterSequence"/>, in log order.</summary>
@@ -110,6 +114,7 @@ public sealed class WriteAheadLog : IAsyncDisposable
     /// <summary>Deletes sealed segments whose records all have sequences ≤ <paramref name="sequence"/>.</summary>
     public int DeleteSegmentsThrough(long sequence)
     {
+        using var admitted = fence?.Enter();
         var segments = ListSegments(directory);
         int deleted = 0;
         for (int i = 0; i + 1 < segments.Count; i++)
@@ -134,6 +139,8 @@ public sealed class WriteAheadLog : IAsyncDisposable
             try
             {
                 if (failure is not null) throw new IOException("The log failed earlier and takes no more writes.", failure);
+                // Held from the first byte to the fsync: a new writer taking the lease waits for this batch.
+                using var admitted = fence?.Enter();
                 foreach (var command in batch)
                 {
                     if (command.Roll)
