@@ -2,6 +2,8 @@ using Catalogs.VertexAI;
 using Catalogs.Encoders;
 using Catalogs.Grains.Encoders;
 using Catalogs.Grains.Storage;
+using Catalogs.Shards.Export;
+using Catalogs.Shards.Storage;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -33,6 +35,9 @@ public static class CatalogsHosting
         });
         services.AddSingleton<EncoderService>();
         services.AddVertexClients(configuration);
+        services.AddSingleton<IShardStoreProvider>(sp =>
+            new LocalShardStoreProvider(sp.GetRequiredService<IOptions<CatalogsOptions>>().Value.DataPath));
+        services.AddSingleton<ShardExporter>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, Sync.SyncResumer>();
         return services;
     }

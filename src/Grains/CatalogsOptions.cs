@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Catalogs.Shards.Sync;
 
 namespace Catalogs.Grains;
 
@@ -28,7 +29,7 @@ public sealed class CatalogsOptions
     public TimeSpan MatchingEngineQueryTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Mirroring into Matching Engine.</summary>
-    public Sync.SyncOptions Sync { get; set; } = new();
+    public SyncOptions Sync { get; set; } = new();
 
     /// <summary>Folders searched for models before downloading (default: $CATALOGS_MODELS, ./models, ../shared/models).</summary>
     public string[]? ModelPaths { get; set; }

@@ -33,6 +33,10 @@ public sealed partial class FileLease : IWriteFence, IDisposable
     const int Shared = 1, Exclusive = 2, Unlock = 8;
 
     readonly FileStream file;
+    readonly Lock holders = new();
+    // A flock belongs to the open file, not to a thread: concurrent writers of this lease share one shared lock,
+    // taken by the first and released by the last.
+    int held;
 
     FileLease(FileStream file, long epoch)
     {
@@ -85,11 +89,26 @@ public sealed partial class FileLease : IWriteFence, IDisposable
 
     public IDisposable Enter()
     {
-        Lock(file.SafeFileHandle, Shared);
-        long current = ReadEpoch(file);
-        if (current == Epoch) return new Held(file.SafeFileHandle);
-        Lock(file.SafeFileHandle, Unlock);
-        throw new FencedException(Epoch, current);
+        lock (holders)
+        {
+            if (held == 0) Lock(file.SafeFileHandle, Shared);
+            long current = ReadEpoch(file);
+            if (current == Epoch)
+            {
+                held++;
+                return new Held(this);
+            }
+            if (held == 0) Lock(file.SafeFileHandle, Unlock);
+            throw new FencedException(Epoch, current);
+        }
+    }
+
+    void Exit()
+    {
+        lock (holders)
+        {
+            if (--held == 0) Lock(file.SafeFileHandle, Unlock);
+        }
     }
 
     static long ReadEpoch(FileStream file)
@@ -113,8 +132,13 @@ public sealed partial class FileLease : IWriteFence, IDisposable
 
     public void Dispose() => file.Dispose();
 
-    sealed class Held(SafeFileHandle handle) : IDisposable
+    sealed class Held(FileLease lease) : IDisposable
     {
-        public void Dispose() => Lock(handle, Unlock);
+        int disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref disposed, 1) == 0) lease.Exit();
+        }
     }
 }

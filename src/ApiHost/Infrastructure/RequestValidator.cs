@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.RegularExpressions;
 using Catalogs.Grains;
-using Catalogs.Grains.Shards;
+using Catalogs.Shards;
 using Microsoft.Extensions.Options;
 
 namespace Catalogs.ApiHost.Infrastructure;

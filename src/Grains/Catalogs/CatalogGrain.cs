@@ -1,6 +1,6 @@
 using System.Text;
 using System.IO.Hashing;
-using Catalogs.Grains.Shards;
+using Catalogs.Shards;
 using Catalogs.VectorIndex;
 using Catalogs.VertexAI;
 using Microsoft.Extensions.Logging;

@@ -1,27 +1,10 @@
 using System.Text.Json;
-using Catalogs.Grains.Shards;
-using Catalogs.Storage;
+using Catalogs.Grains;
+using Catalogs.Shards.Storage;
 using Catalogs.VertexAI;
 using Microsoft.Extensions.Logging;
 
-namespace Catalogs.Grains.Sync;
-
-/// <summary>How a shard mirrors into Matching Engine (section <c>Catalogs:Sync</c>).</summary>
-public sealed class SyncOptions
-{
-    /// <summary>Most changes per request (Vertex accepts up to 1,000 datapoints per upsert).</summary>
-    [System.ComponentModel.DataAnnotations.Range(1, 1000)] public int MaxBatch { get; set; } = 500;
-
-    /// <summary>Largest request body, estimated (Vertex's limit is 10 MB).</summary>
-    [System.ComponentModel.DataAnnotations.Range(1024, 10_000_000)] public int MaxRequestBytes { get; set; } = 8_000_000;
-
-    /// <summary>How often a shard with a backlog looks at it.</summary>
-    public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(100);
-
-    /// <summary>First and longest wait after a failed request (exponential in between, with jitter).</summary>
-    public TimeSpan MinBackoff { get; set; } = TimeSpan.FromMilliseconds(200);
-    public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromSeconds(30);
-}
+namespace Catalogs.Shards.Sync;
 
 /// <summary>
 /// A shard's outbox to a Matching Engine index. Its durability is the shard's write-ahead log: the outbox only
@@ -52,7 +35,10 @@ public sealed class ShardSync
     static readonly System.Diagnostics.Metrics.Histogram<double> LagMetric = Meter.CreateHistogram<double>("catalogs.sync.lag", "s", "Time from acknowledgement to Matching Engine");
     static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    readonly string path;
+    /// <summary>The shard metadata document that holds the outbox's state.</summary>
+    public const string MetadataName = "sync.json";
+
+    readonly IShardWriter store;
     readonly MatchingEngineClient client;
     readonly SyncOptions options;
     readonly ILogger logger;
@@ -66,9 +52,10 @@ public sealed class ShardSync
     bool running;
     string? lastError;
 
-    ShardSync(string path, string index, long cursor, List<DeadLetter> deadLetters, MatchingEngineClient client, SyncOptions options, ILogger logger)
+    ShardSync(IShardWriter store, string index, long cursor, List<DeadLetter> deadLetters, MatchingEngineClient client,
+        SyncOptions options, ILogger logger)
     {
-        this.path = path;
+        this.store = store;
         Index = index;
         Cursor = cursor;
         this.deadLetters = deadLetters;
@@ -89,26 +76,20 @@ public sealed class ShardSync
 
     public IReadOnlyList<DeadLetter> DeadLetters => deadLetters;
 
-    public static string FileIn(string directory) => Path.Combine(directory, "sync.json");
-
-    /// <summary>The outbox of <paramref name="index"/> in <paramref name="directory"/>: its saved cursor when the saved
-    /// binding is to the same index, else a fresh start that sends everything.</summary>
-    public static ShardSync Open(string directory, string index, MatchingEngineClient client, SyncOptions options, ILogger logger) =>
-        Load(directory, client, options, logger) is { } saved && saved.Index == index
+    /// <summary>The outbox of <paramref name="index"/>: its saved cursor when the saved binding is to the same index,
+    /// else a fresh start that sends everything.</summary>
+    public static ShardSync Open(IShardWriter store, string index, MatchingEngineClient client, SyncOptions options, ILogger logger) =>
+        Load(store, client, options, logger) is { } saved && saved.Index == index
             ? saved
-            : new ShardSync(FileIn(directory), index, -1, [], client, options, logger);
+            : new ShardSync(store, index, -1, [], client, options, logger);
 
-    /// <summary>The outbox as saved in <paramref name="directory"/> (its index, cursor and dead letters); null when
-    /// the shard is not bound.</summary>
-    public static ShardSync? Load(string directory, MatchingEngineClient client, SyncOptions options, ILogger logger)
-    {
-        var file = FileIn(directory);
-        return File.Exists(file) && JsonSerializer.Deserialize<State>(File.ReadAllBytes(file), Json) is { } saved
-            ? new ShardSync(file, saved.Index, saved.Cursor, saved.DeadLetters ?? [], client, options, logger)
+    /// <summary>The outbox as saved (its index, cursor and dead letters); null when the shard is not bound.</summary>
+    public static ShardSync? Load(IShardWriter store, MatchingEngineClient client, SyncOptions options, ILogger logger) =>
+        store.ReadMetadata(MetadataName) is { } bytes && JsonSerializer.Deserialize<State>(bytes, Json) is { } saved
+            ? new ShardSync(store, saved.Index, saved.Cursor, saved.DeadLetters ?? [], client, options, logger)
             : null;
-    }
 
-    public static void Unbind(string directory) => File.Delete(FileIn(directory));
+    public static Task UnbindAsync(IShardWriter store) => store.DeleteMetadataAsync(MetadataName);
 
     /// <summary>Forgets the cursor and the backlog: everything is to be sent again (the log no longer reaches back).</summary>
     public void Restart()
@@ -262,11 +243,10 @@ public sealed class ShardSync
         FilterMapping.ToVertex(p.Restricts), FilterMapping.ToVertex(p.NumericRestricts, query: false),
         p.CrowdingTag is null ? null : new CrowdingTag(p.CrowdingTag));
 
-    /// <summary>Writes the cursor and dead letters (temp file, fsync, rename), off the caller's thread.</summary>
+    /// <summary>Writes the cursor and dead letters durably, off the caller's thread.</summary>
     public Task SaveAsync()
     {
         var bytes = JsonSerializer.SerializeToUtf8Bytes(new State(Index, Cursor, deadLetters), Json); // captured in the turn
-        var file = path;
-        return Task.Run(() => FileDurability.WriteAllBytesAtomically(file, bytes));
+        return Task.Run(() => store.WriteMetadataAsync(MetadataName, bytes));
     }
 }

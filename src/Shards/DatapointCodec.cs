@@ -3,7 +3,9 @@ using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 
-namespace Catalogs.Grains.Shards;
+using Catalogs.Grains;
+
+namespace Catalogs.Shards;
 
 /// <summary>
 /// Binary form of a datapoint for the shard log and snapshots: the vector as raw little-endian floats (fast to

@@ -1,6 +1,8 @@
 using Catalogs.VectorIndex;
 
-namespace Catalogs.Grains.Shards;
+using Catalogs.Grains;
+
+namespace Catalogs.Shards;
 
 /// <summary>Maps the Vertex-shaped wire records onto the vector index's filter model.</summary>
 public static class FilterMapping

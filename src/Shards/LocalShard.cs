@@ -1,0 +1,393 @@
+using System.Text;
+using System.Text.Json;
+using Catalogs.Grains;
+using Catalogs.Shards.Storage;
+using Catalogs.Storage;
+using Catalogs.VectorIndex;
+using Microsoft.Extensions.Logging;
+
+namespace Catalogs.Shards;
+
+/// <summary>How a shard snapshots: every <see cref="SnapshotEveryRecords"/> log records, and its index graph after a
+/// snapshot at most every <see cref="IndexSnapshotMinInterval"/> (and when it closes).</summary>
+public sealed record LocalShardOptions(int SnapshotEveryRecords, TimeSpan IndexSnapshotMinInterval);
+
+/// <summary>One change of a shard, in log order: an upsert (with the product) or a removal (Upsert null).</summary>
+public readonly record struct ShardChange(long Sequence, string Id, Datapoint? Upsert);
+
+/// <summary>
+/// One hash partition of a catalog, without Orleans: its products, its index, and its store (write-ahead log,
+/// snapshots, index graph, metadata) held under the store's write lease. Writes get sequence numbers in call order,
+/// are appended to the log (concurrent writes share an fsync), applied once durable, and only then acknowledged;
+/// <see cref="Changed"/> sees every applied change in order (the change feed the Matching Engine sync consumes).
+/// Opening loads the newest snapshot, replays the log after it and loads the saved index graph, reconciled against
+/// the products (the source of truth), or builds the index on all cores.
+/// Not thread-safe for writes: one caller at a time (the shard grain's turns); searches and loading run on the
+/// thread pool. A write the store refuses (a lost lease, a failing disk) fails, and so does every later write:
+/// the owner closes the shard and opens it again, which replays the log.
+/// </summary>
+public sealed class LocalShard : IAsyncDisposable
+{
+    const byte UpsertKind = 1, DeleteKind = 2;
+    const string SettingsName = "shard.json", IndexBlobName = "index.hnsw", ExportMarkName = "export.json";
+    static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    readonly IShardWriter store;
+    readonly LocalShardOptions options;
+    readonly ILogger logger;
+    readonly Dictionary<string, Datapoint> points;
+    readonly Queue<(long Sequence, string Id, Datapoint? Upsert, TaskCompletionSource<bool>? Removed)> durableNotApplied = new();
+    readonly IVectorIndex index;
+    // Index updates run on the thread pool, one batch after another in log order; an acknowledgement awaits its batch.
+    Task indexing = Task.CompletedTask;
+    long assigned, applied, sinceSnapshot;
+    Task snapshotTask = Task.CompletedTask;
+    long indexSavedSequence;
+    DateTime indexSavedAt = DateTime.UtcNow; // the minimum interval between graph saves counts from opening
+    Exception? failure;
+
+    LocalShard(IShardWriter store, ShardSettings settings, LocalShardOptions options, ILogger logger,
+        Dictionary<string, Datapoint> points, IVectorIndex index, long last, long snapshotSequence, IndexLoad load)
+    {
+        this.store = store;
+        Settings = settings;
+        this.options = options;
+        this.logger = logger;
+        this.points = points;
+        this.index = index;
+        assigned = applied = last;
+        SnapshotSequence = snapshotSequence;
+        sinceSnapshot = last - snapshotSequence;
+        IndexOrigin = load.Origin;
+        IndexReconciled = load.Reconciled;
+        indexSavedSequence = load.Origin == "snapshot" && load.Reconciled == 0 ? last : -1;
+        ExportMark = store.ReadMetadata(ExportMarkName) is { } mark ? JsonSerializer.Deserialize<long>(mark) : null;
+    }
+
+    public ShardSettings Settings { get; }
+
+    /// <summary>The store this shard holds the lease of (for collaborators' metadata).</summary>
+    public IShardWriter Store => store;
+
+    /// <summary>The last applied (acknowledged) log sequence.</summary>
+    public long LastSequence => applied;
+
+    public long SnapshotSequence { get; private set; }
+
+    public int Count => points.Count;
+
+    /// <summary>How the index was obtained at opening: <c>snapshot</c> (loaded) or <c>built</c>.</summary>
+    public string IndexOrigin { get; }
+
+    public int IndexReconciled { get; }
+
+    /// <summary>The log sequence of the last export Matching Engine applied; null: none yet.</summary>
+    public long? ExportMark { get; private set; }
+
+    /// <summary>Sees every change as it is applied, in log order (called on the writer's turn).</summary>
+    public Action<ShardChange>? Changed { get; set; }
+
+    /// <summary>The log must be kept after this sequence (the sync cursor, the export mark): snapshots never
+    /// truncate past it.</summary>
+    public Func<long> KeepLogAfter { get; set; } = () => long.MaxValue;
+
+    /// <summary>Whether the store has a shard (its settings were written).</summary>
+    public static bool Exists(IShardStore store) => store.ReadMetadata(SettingsName) is not null;
+
+    /// <summary>Opens the shard in <paramref name="store"/>: with <paramref name="settings"/> it is created when absent
+    /// (and must match when present); without, it must exist. Takes the store's write lease.</summary>
+    public static async Task<LocalShard> OpenAsync(IShardStore store, ShardSettings? settings, LocalShardOptions options,
+        ILogger logger, CancellationToken cancellationToken)
+    {
+        var saved = store.ReadMetadata(SettingsName) is { } bytes ? JsonSerializer.Deserialize<ShardSettings>(bytes, Json) : null;
+        if (saved is not null && settings is not null && saved != settings)
+            throw new CatalogRequestException(CatalogError.Conflict, "The shard already exists with other settings.");
+        var effective = saved ?? settings ?? throw new CatalogRequestException(CatalogError.NotFound,
+            "The shard is not initialized (its catalog does not exist).");
+        var writer = await store.OpenWriterAsync(cancellationToken);
+        try
+        {
+            if (saved is null) await writer.WriteMetadataAsync(SettingsName, JsonSerializer.SerializeToUtf8Bytes(effective, Json));
+            // Loading reads every vector: on the thread pool.
+            return await Task.Run(() => Load(writer, effective, options, logger), cancellationToken);
+        }
+        catch
+        {
+            await writer.DisposeAsync();
+            throw;
+        }
+    }
+
+    static LocalShard Load(IShardWriter store, ShardSettings settings, LocalShardOptions options, ILogger logger)
+    {
+        var map = new Dictionary<string, Datapoint>(StringComparer.Ordinal);
+        var snapshot = store.ReadLatestSnapshot(message => logger.LogWarning("Skipping damaged snapshot: {Message}", message));
+        foreach (var entry in snapshot?.Entries ?? []) { var p = DatapointCodec.Decode(entry); map[p.Id] = p; }
+        long snapshotAt = snapshot?.Sequence ?? 0, replayed = 0;
+        foreach (var change in Changes(store.ReadLog(snapshotAt)))
+        {
+            if (change.Upsert is { } p) map[p.Id] = p;
+            else map.Remove(change.Id);
+            replayed++;
+        }
+        var final = map.Values.Select(p => (p.Id, p.FeatureVector, FilterMapping.ToAttributes(p))).ToList();
+        var (index, load) = LoadIndex(store, settings, map, final, logger);
+        logger.LogInformation("Shard loaded {Points} products (snapshot at {Snapshot}, {Replayed} log records replayed), " +
+            "index {Origin} ({Reconciled} reconciled)", map.Count, snapshotAt, replayed, load.Origin, load.Reconciled);
+        return new LocalShard(store, settings, options, logger, map, index, Math.Max(store.LastSequence, snapshotAt), snapshotAt, load);
+    }
+
+    readonly record struct IndexLoad(string Origin, int Reconciled);
+
+    /// <summary>The index for the final product state: the saved graph when readable and built with the same
+    /// settings, brought up to date (products changed or removed since it was saved), else a fresh build.</summary>
+    static (IVectorIndex, IndexLoad) LoadIndex(IShardWriter store, ShardSettings settings, Dictionary<string, Datapoint> products,
+        List<(string Id, float[] Vector, PointAttributes Attributes)> final, ILogger logger)
+    {
+        var fresh = CreateIndex(settings);
+        if (fresh is HnswIndex wanted && store.OpenBlob(IndexBlobName) is { } stream)
+        {
+            try
+            {
+                HnswIndex loaded;
+                using (stream) loaded = HnswIndex.Load(stream);
+                if (loaded.Dimensions == wanted.Dimensions && loaded.Metric == wanted.Metric
+                    && loaded.Options with { Seed = 0 } == wanted.Options with { Seed = 0 })
+                {
+                    wanted.Dispose();
+                    var stale = final.Where(p => !loaded.Holds(p.Id, p.Vector, p.Attributes)).ToList();
+                    var removed = loaded.Ids().Where(id => !products.ContainsKey(id)).ToList();
+                    loaded.UpsertMany(stale);
+                    foreach (var id in removed) loaded.Remove(id);
+                    return (loaded, new IndexLoad("snapshot", stale.Count + removed.Count));
+                }
+                logger.LogWarning("The saved index was built with other settings; rebuilding");
+                loaded.Dispose();
+            }
+            catch (IndexSnapshotException ex)
+            {
+                logger.LogWarning(ex, "The saved index is unreadable; rebuilding");
+            }
+        }
+        // Built once from the final state, on all cores, instead of replaying every write into it.
+        if (fresh is HnswIndex hnsw) hnsw.UpsertMany(final);
+        else foreach (var (id, vector, attributes) in final) fresh.Upsert(id, vector, attributes);
+        return (fresh, new IndexLoad("built", 0));
+    }
+
+    static IVectorIndex CreateIndex(ShardSettings settings)
+    {
+        var metric = FilterMapping.ToDistance(settings.Metric);
+        return (settings.Index ?? IndexSpec.Default) switch
+        {
+            { Kind: IndexKind.Exact } => new ExactIndex(settings.Dimensions, metric),
+            var hnsw => new HnswIndex(settings.Dimensions, metric, new HnswOptions(hnsw.M, hnsw.EfConstruction, hnsw.EfSearch,
+                Quantization: hnsw.Quantization == IndexQuantization.Int8 ? VectorQuantization.Int8 : VectorQuantization.None)),
+        };
+    }
+
+    static IEnumerable<ShardChange> Changes(IEnumerable<LogRecord> records) => records.Select(record =>
+    {
+        Datapoint? upsert = record.Kind == UpsertKind ? DatapointCodec.Decode(record.Payload.Span) : null;
+        return new ShardChange(record.Sequence, upsert?.Id ?? Encoding.UTF8.GetString(record.Payload.Span), upsert);
+    });
+
+    /// <summary>The changes after <paramref name="afterSequence"/> through <paramref name="throughSequence"/>, read from
+    /// the log; null when the log no longer reaches back that far (sequences are contiguous).</summary>
+    public List<ShardChange>? ReadChanges(long afterSequence, long throughSequence)
+    {
+        var changes = new List<ShardChange>();
+        long expected = afterSequence + 1;
+        foreach (var change in Changes(store.ReadLog(afterSequence)))
+        {
+            if (change.Sequence > throughSequence) break;
+            if (change.Sequence != expected) return null;
+            changes.Add(change);
+            expected++;
+        }
+        return expected > throughSequence ? changes : null;
+    }
+
+    /// <summary>The products as of now (immutable records).</summary>
+    public Datapoint[] Products() => points.Values.ToArray();
+
+    public Datapoint? Get(string id) => points.GetValueOrDefault(id);
+
+    public async Task UpsertAsync(Datapoint[] datapoints)
+    {
+        ThrowIfFailed();
+        foreach (var p in datapoints)
+            if (p.FeatureVector.Length != Settings.Dimensions)
+                throw new CatalogRequestException(CatalogError.Invalid,
+                    $"Datapoint '{p.Id}' has {p.FeatureVector.Length} dimensions; the catalog has {Settings.Dimensions}.");
+        var records = new LogRecord[datapoints.Length];
+        long last = 0;
+        for (int i = 0; i < datapoints.Length; i++)
+        {
+            last = ++assigned;
+            records[i] = new LogRecord(last, UpsertKind, DatapointCodec.Encode(datapoints[i]));
+            durableNotApplied.Enqueue((last, datapoints[i].Id, datapoints[i], null));
+        }
+        await AppendAsync(records);
+        await ApplyDurableThrough(last);
+    }
+
+    public async Task<bool> RemoveAsync(string id)
+    {
+        ThrowIfFailed();
+        // Always logged, even when absent now: an upsert of the same id may be in flight ahead of it.
+        var sequence = ++assigned;
+        var removed = new TaskCompletionSource<bool>();
+        durableNotApplied.Enqueue((sequence, id, null, removed));
+        await AppendAsync([new LogRecord(sequence, DeleteKind, Encoding.UTF8.GetBytes(id))]);
+        await ApplyDurableThrough(sequence);
+        return await removed.Task;
+    }
+
+    /// <summary>A failed append leaves this instance unusable: sequences were handed out that may never be written.</summary>
+    async Task AppendAsync(IReadOnlyList<LogRecord> records)
+    {
+        try
+        {
+            await store.AppendAsync(records);
+        }
+        catch (Exception ex)
+        {
+            failure ??= ex;
+            throw;
+        }
+    }
+
+    void ThrowIfFailed()
+    {
+        if (failure is not null) throw new IOException("The shard's store refused a write; the shard must be opened again.", failure);
+    }
+
+    /// <summary>The log is sequential, so once record <paramref name="sequence"/> is durable every earlier one is too:
+    /// apply them all, in order, whichever caller's continuation gets here first. The product map changes now; the
+    /// index changes on the thread pool (HNSW inserts cost milliseconds), chained after the previous batch.</summary>
+    Task ApplyDurableThrough(long sequence)
+    {
+        var changes = new List<(string Id, Datapoint? Upsert)>();
+        while (durableNotApplied.TryPeek(out var next) && next.Sequence <= sequence)
+        {
+            durableNotApplied.Dequeue();
+            if (next.Upsert is { } p) points[p.Id] = p;
+            else next.Removed?.TrySetResult(points.Remove(next.Id));
+            Changed?.Invoke(new ShardChange(next.Sequence, next.Id, next.Upsert));
+            changes.Add((next.Id, next.Upsert));
+            applied = next.Sequence;
+            sinceSnapshot++;
+        }
+        MaybeSnapshot();
+        if (changes.Count == 0) return indexing;
+        var idx = index;
+        return indexing = indexing.ContinueWith(_ =>
+        {
+            // Writes to different ids commute: a batch without repeated ids is inserted on all cores.
+            if (idx is HnswIndex hnsw && changes.Count > 1 && changes.Select(c => c.Id).Distinct().Count() == changes.Count)
+            {
+                hnsw.UpsertMany(changes.Where(c => c.Upsert is not null)
+                    .Select(c => (c.Id, c.Upsert!.FeatureVector, FilterMapping.ToAttributes(c.Upsert))).ToList());
+                foreach (var (id, upsert) in changes) if (upsert is null) idx.Remove(id);
+                return;
+            }
+            foreach (var (id, upsert) in changes)
+                if (upsert is not null) idx.Upsert(id, upsert.FeatureVector, FilterMapping.ToAttributes(upsert));
+                else idx.Remove(id);
+        }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+    }
+
+    void MaybeSnapshot()
+    {
+        if (!snapshotTask.IsCompleted || sinceSnapshot < options.SnapshotEveryRecords) return;
+        snapshotTask = WriteSnapshotAsync();
+    }
+
+    async Task WriteSnapshotAsync()
+    {
+        // The state as of `applied`, captured now: datapoints are immutable, so the references suffice.
+        long sequence = applied;
+        var items = points.Values.ToArray();
+        sinceSnapshot = 0;
+        try
+        {
+            await store.RollLogAsync();
+            await Task.Run(() => store.WriteSnapshotAsync(sequence, items.Select(p => (ReadOnlyMemory<byte>)DatapointCodec.Encode(p))));
+            SnapshotSequence = sequence;
+            // Records not yet in Matching Engine stay in the log (it is the outbox), and so does everything after the
+            // last export (the next delta export reads it).
+            long keepAfter = Math.Min(Math.Min(sequence, KeepLogAfter()), ExportMark ?? long.MaxValue);
+            int deleted = store.DeleteLogThrough(keepAfter);
+            if (DateTime.UtcNow - indexSavedAt >= options.IndexSnapshotMinInterval) await SaveIndexAsync();
+            logger.LogDebug("Snapshot at {Sequence}: {Count} products, {Deleted} log segments deleted", sequence, items.Length, deleted);
+        }
+        catch (Exception ex)
+        {
+            // The log still holds everything; the next threshold retries.
+            logger.LogError(ex, "Snapshot at {Sequence} failed", sequence);
+        }
+    }
+
+    /// <summary>Saves the HNSW graph (its exact sequence does not matter: a load reconciles it against the products).</summary>
+    public async Task SaveIndexAsync()
+    {
+        if (index is not HnswIndex hnsw || applied == indexSavedSequence) return;
+        long sequence = applied;
+        try
+        {
+            await indexing.ContinueWith(_ => { }, TaskScheduler.Default);
+            await Task.Run(() => store.WriteBlobAsync(IndexBlobName, hnsw.Save));
+            indexSavedSequence = sequence;
+            indexSavedAt = DateTime.UtcNow;
+        }
+        catch (Exception ex)
+        {
+            // Only start-up time is at stake: without a saved graph the next opening rebuilds the index.
+            logger.LogWarning(ex, "Saving the index failed");
+        }
+    }
+
+    public async Task<SearchHit[]> SearchAsync(SearchQuery query, CancellationToken cancellationToken)
+    {
+        if (query.Vector.Length != Settings.Dimensions)
+            throw new CatalogRequestException(CatalogError.Invalid,
+                $"The query vector has {query.Vector.Length} dimensions; the catalog has {Settings.Dimensions}.");
+        var searchOptions = new SearchOptions(query.NeighborCount, FilterMapping.ToFilter(query),
+            query.PerCrowdingAttributeNeighborCount, query.ExcludeId, query.Ef);
+        var idx = index;
+        var neighbors = await Task.Run(() => idx.Search(query.Vector, searchOptions), cancellationToken);
+        var hits = new List<SearchHit>(neighbors.Count);
+        foreach (var n in neighbors)
+            if (points.TryGetValue(n.Id, out var p)) hits.Add(new SearchHit(n.Id, n.Distance, p));
+        return hits.ToArray();
+    }
+
+    /// <summary>Records that Matching Engine holds this shard's state as of <paramref name="sequence"/>.</summary>
+    public async Task CommitExportAsync(long sequence)
+    {
+        await store.WriteMetadataAsync(ExportMarkName, JsonSerializer.SerializeToUtf8Bytes(sequence));
+        ExportMark = sequence;
+    }
+
+    /// <summary>Deletes the shard's state; the instance is closed afterwards.</summary>
+    public async Task DestroyAsync()
+    {
+        await snapshotTask;
+        await indexing.ContinueWith(_ => { }, TaskScheduler.Default);
+        points.Clear();
+        await store.DestroyAsync();
+        (index as IDisposable)?.Dispose();
+    }
+
+    /// <summary>Waits for background work, saves the graph (the next opening loads it instead of rebuilding: for
+    /// 100k × 1280, seconds instead of a minute), and releases the store.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await snapshotTask;
+        await indexing.ContinueWith(_ => { }, TaskScheduler.Default);
+        if (failure is null) await SaveIndexAsync();
+        await store.DisposeAsync();
+        (index as IDisposable)?.Dispose();
+    }
+}

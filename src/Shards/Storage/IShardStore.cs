@@ -1,0 +1,65 @@
+using Catalogs.Storage;
+
+namespace Catalogs.Shards.Storage;
+
+/// <summary>
+/// Where one shard keeps its state: a log of changes, product snapshots, blobs (the saved index graph) and small
+/// metadata documents (settings, sync cursor, export mark). Reading needs nothing; writing needs the shard's lease,
+/// taken by <see cref="OpenWriterAsync"/>: one writer at a time, and a writer whose lease was taken over has every
+/// later write refused (<see cref="FencedException"/>). Every implementation passes the same contract tests.
+/// </summary>
+public interface IShardStore
+{
+    /// <summary>A metadata document, or null when there is none.</summary>
+    byte[]? ReadMetadata(string name);
+
+    /// <summary>Takes the shard's lease (an epoch higher than any before) and opens its log for appending.</summary>
+    Task<IShardWriter> OpenWriterAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>The lease holder's view of a shard's store. Every mutation is fenced by <see cref="Epoch"/>.</summary>
+public interface IShardWriter : IAsyncDisposable
+{
+    long Epoch { get; }
+
+    /// <summary>The last sequence in the log (0 when empty).</summary>
+    long LastSequence { get; }
+
+    /// <summary>Every log record above <paramref name="afterSequence"/>, in order.</summary>
+    IEnumerable<LogRecord> ReadLog(long afterSequence);
+
+    /// <summary>Appends records (sequences must grow); completes once they are durable.</summary>
+    Task AppendAsync(IReadOnlyList<LogRecord> records);
+
+    /// <summary>Seals the log's current segment, so that what a following snapshot covers can be deleted.</summary>
+    Task RollLogAsync();
+
+    /// <summary>Deletes sealed log segments holding only sequences ≤ <paramref name="sequence"/>.</summary>
+    int DeleteLogThrough(long sequence);
+
+    /// <summary>The newest readable product snapshot; damaged ones are reported and skipped.</summary>
+    Snapshot? ReadLatestSnapshot(Action<string> onSkipped);
+
+    Task WriteSnapshotAsync(long sequence, IEnumerable<ReadOnlyMemory<byte>> entries);
+
+    /// <summary>A blob to read, or null when there is none.</summary>
+    Stream? OpenBlob(string name);
+
+    /// <summary>Writes a blob durably and atomically: readers see the old one or the new one, whole.</summary>
+    Task WriteBlobAsync(string name, Action<Stream> write);
+
+    byte[]? ReadMetadata(string name);
+
+    Task WriteMetadataAsync(string name, byte[] content);
+
+    Task DeleteMetadataAsync(string name);
+
+    /// <summary>Deletes the shard's state, all of it.</summary>
+    Task DestroyAsync();
+}
+
+/// <summary>Stores by shard key (<c>tenant/catalog/incarnation/shard</c>).</summary>
+public interface IShardStoreProvider
+{
+    IShardStore For(string shardKey);
+}

@@ -1,0 +1,99 @@
+using Catalogs.Storage;
+
+namespace Catalogs.Shards.Storage;
+
+/// <summary>
+/// A shard's store in a local directory, the embedded mode's: <c>log/wal-*.log</c>, <c>snapshot-*.snap</c>, blobs and
+/// metadata as files written atomically (temp file, fsync, rename), and the write lease in <c>lease</c>
+/// (<see cref="FileLease"/>). The layout is the one earlier versions wrote, so their data directories load.
+/// </summary>
+public sealed class LocalShardStore(string directory) : IShardStore
+{
+    public string Directory { get; } = directory;
+
+    public byte[]? ReadMetadata(string name) => ReadFile(Path.Combine(Directory, name));
+
+    internal static byte[]? ReadFile(string path) => File.Exists(path) ? File.ReadAllBytes(path) : null;
+
+    public Task<IShardWriter> OpenWriterAsync(CancellationToken cancellationToken) => Task.Run<IShardWriter>(() =>
+    {
+        var lease = FileLease.Acquire(Directory);
+        try
+        {
+            // Opened after the lease is taken: the torn-tail repair never races a former writer's append.
+            return new Writer(Directory, lease, WriteAheadLog.Open(Path.Combine(Directory, "log"), lease));
+        }
+        catch
+        {
+            lease.Dispose();
+            throw;
+        }
+    }, cancellationToken);
+
+    sealed class Writer(string directory, FileLease lease, WriteAheadLog log) : IShardWriter
+    {
+        public long Epoch => lease.Epoch;
+
+        public long LastSequence => log.LastSequence;
+
+        public IEnumerable<LogRecord> ReadLog(long afterSequence) => log.ReadFrom(afterSequence);
+
+        public Task AppendAsync(IReadOnlyList<LogRecord> records) => log.AppendAsync(records);
+
+        public Task RollLogAsync() => log.RollAsync();
+
+        public int DeleteLogThrough(long sequence) => log.DeleteSegmentsThrough(sequence);
+
+        public Snapshot? ReadLatestSnapshot(Action<string> onSkipped) => SnapshotFile.ReadLatest(directory, onSkipped);
+
+        public async Task WriteSnapshotAsync(long sequence, IEnumerable<ReadOnlyMemory<byte>> entries)
+        {
+            using var admitted = lease.Enter();
+            await SnapshotFile.WriteAsync(directory, sequence, entries);
+        }
+
+        public Stream? OpenBlob(string name)
+        {
+            var path = Path.Combine(directory, name);
+            return File.Exists(path) ? new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20) : null;
+        }
+
+        public Task WriteBlobAsync(string name, Action<Stream> write) => Fenced(() =>
+            FileDurability.WriteAtomically(Path.Combine(directory, name), write, bufferSize: 1 << 20));
+
+        public byte[]? ReadMetadata(string name) => ReadFile(Path.Combine(directory, name));
+
+        public Task WriteMetadataAsync(string name, byte[] content) => Fenced(() =>
+            FileDurability.WriteAllBytesAtomically(Path.Combine(directory, name), content));
+
+        public Task DeleteMetadataAsync(string name) => Fenced(() => File.Delete(Path.Combine(directory, name)));
+
+        public async Task DestroyAsync()
+        {
+            using (lease.Enter()) { } // only the lease holder may destroy
+            await log.DisposeAsync();
+            lease.Dispose();
+            if (System.IO.Directory.Exists(directory)) System.IO.Directory.Delete(directory, recursive: true);
+        }
+
+        Task Fenced(Action write) => Task.Run(() =>
+        {
+            using var admitted = lease.Enter();
+            write();
+        });
+
+        public async ValueTask DisposeAsync()
+        {
+            await log.DisposeAsync();
+            lease.Dispose();
+        }
+    }
+}
+
+/// <summary>Shard stores under <c>{dataPath}/shards/{tenant}/{catalog}/{incarnation}/{shard}</c>.</summary>
+public sealed class LocalShardStoreProvider(string dataPath) : IShardStoreProvider
+{
+    public IShardStore For(string shardKey) =>
+        // Every part of the key is validated upstream to be file-name safe.
+        new LocalShardStore(Path.Combine(Path.GetFullPath(dataPath), "shards", Path.Combine(shardKey.Split('/'))));
+}

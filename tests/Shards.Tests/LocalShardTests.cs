@@ -1,0 +1,150 @@
+using Catalogs.Grains;
+using Catalogs.Shards.Storage;
+using Catalogs.Storage;
+using Catalogs.Tests;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Catalogs.Shards.Tests;
+
+public class LocalShardTests
+{
+    static readonly ShardSettings Settings = new(0, SimilarityMetric.Cosine, 3, IndexSpec.Default);
+    static readonly LocalShardOptions Options = new(SnapshotEveryRecords: 10, IndexSnapshotMinInterval: TimeSpan.Zero);
+
+    static Datapoint Point(string id, float x) => new(id, [x, 1, 0.5f], [new Restrict("c", ["a"], [])], [], null, null,
+        DateTimeOffset.UnixEpoch);
+
+    static Task<LocalShard> Open(IShardStore store, ShardSettings? settings = null) =>
+        LocalShard.OpenAsync(store, settings ?? Settings, Options, NullLogger.Instance, default);
+
+    [Fact]
+    public async Task Of_two_shards_opened_on_one_directory_the_older_is_refused_and_nothing_acknowledged_is_lost()
+    {
+        var dir = TestPaths.NewTempDirectory("two-shards");
+        var older = await Open(new LocalShardStore(dir));
+        var acknowledged = new List<string>();
+        for (int i = 0; i < 25; i++)
+        {
+            await older.UpsertAsync([Point($"a{i}", i)]);
+            acknowledged.Add($"a{i}");
+        }
+        // Another activation of the same shard (Orleans may briefly allow two) opens it and takes the lease.
+        var newer = await Open(new LocalShardStore(dir));
+        Assert.Equal(25, newer.Count);
+        await Assert.ThrowsAsync<FencedException>(() => older.UpsertAsync([Point("lost", 1)]));
+        await Assert.ThrowsAsync<IOException>(() => older.RemoveAsync("a0"));
+        for (int i = 0; i < 15; i++)
+        {
+            await newer.UpsertAsync([Point($"b{i}", i)]);
+            acknowledged.Add($"b{i}");
+        }
+        Assert.True(await newer.RemoveAsync("a3"));
+        acknowledged.Remove("a3");
+        await older.DisposeAsync();
+        await newer.DisposeAsync();
+
+        await using var reopened = await Open(new LocalShardStore(dir));
+        Assert.Equal(acknowledged.Order(), reopened.Products().Select(p => p.Id).Order());
+        Assert.Null(reopened.Get("lost"));
+        var hits = await reopened.SearchAsync(new SearchQuery([24, 1, 0.5f], 1, [], [], null), default);
+        Assert.Equal("a24", hits.Single().Id);
+    }
+
+    [Fact]
+    public async Task A_disk_that_fills_mid_batch_fails_the_writes_and_a_reopened_shard_has_every_acknowledged_one()
+    {
+        var dir = TestPaths.NewTempDirectory("full-disk");
+        var faulty = new FaultyStore(new LocalShardStore(dir)) { FailAfterAppends = 12 };
+        var shard = await Open(faulty);
+        var acknowledged = new List<string>();
+        var refused = 0;
+        for (int i = 0; i < 20; i++)
+        {
+            try
+            {
+                await shard.UpsertAsync([Point($"p{i}", i), Point($"q{i}", -i)]);
+                acknowledged.AddRange([$"p{i}", $"q{i}"]);
+            }
+            catch (IOException)
+            {
+                refused++;
+            }
+        }
+        Assert.Equal(8, refused); // the failing append, and every one after it: the instance is done
+        Assert.Equal(24, acknowledged.Count);
+        await shard.DisposeAsync();
+
+        await using var reopened = await Open(new LocalShardStore(dir));
+        Assert.Equal(acknowledged.Order(), reopened.Products().Select(p => p.Id).Order());
+        await reopened.UpsertAsync([Point("after", 1)]);
+        Assert.NotNull(reopened.Get("after"));
+    }
+
+    [Fact]
+    public async Task Snapshots_truncate_the_log_only_up_to_what_the_change_feed_still_needs()
+    {
+        var dir = TestPaths.NewTempDirectory("feed");
+        var shard = await Open(new LocalShardStore(dir));
+        var seen = new List<long>();
+        shard.Changed = change => seen.Add(change.Sequence);
+        shard.KeepLogAfter = () => 5; // a consumer that is at sequence 5
+        for (int i = 0; i < 40; i++) await shard.UpsertAsync([Point($"p{i % 7}", i)]);
+        Assert.Equal(Enumerable.Range(1, 40).Select(i => (long)i), seen);
+        await Task.Delay(200); // the snapshots run in the background
+        Assert.True(shard.SnapshotSequence >= 30);
+        var changes = shard.ReadChanges(5, shard.LastSequence)!;
+        Assert.Equal(35, changes.Count);
+        Assert.Equal(6, changes[0].Sequence);
+        await shard.DisposeAsync();
+        await using var reopened = await Open(new LocalShardStore(dir));
+        Assert.Equal(7, reopened.Count);
+        Assert.Equal("snapshot", reopened.IndexOrigin);
+    }
+
+    [Fact]
+    public async Task Settings_are_fixed_at_creation()
+    {
+        var dir = TestPaths.NewTempDirectory("settings");
+        await (await Open(new LocalShardStore(dir))).DisposeAsync();
+        var other = Settings with { Dimensions = 4 };
+        var conflict = await Assert.ThrowsAsync<CatalogRequestException>(() => Open(new LocalShardStore(dir), other));
+        Assert.Equal(CatalogError.Conflict, conflict.Error);
+        Assert.True(LocalShard.Exists(new LocalShardStore(dir)));
+        Assert.False(LocalShard.Exists(new LocalShardStore(TestPaths.NewTempDirectory("none"))));
+    }
+
+    /// <summary>A store whose appends fail from the n-th on, like a disk that fills up.</summary>
+    sealed class FaultyStore(IShardStore inner) : IShardStore
+    {
+        public int FailAfterAppends { get; init; } = int.MaxValue;
+
+        public byte[]? ReadMetadata(string name) => inner.ReadMetadata(name);
+
+        public async Task<IShardWriter> OpenWriterAsync(CancellationToken cancellationToken) =>
+            new Writer(await inner.OpenWriterAsync(cancellationToken), FailAfterAppends);
+
+        sealed class Writer(IShardWriter inner, int failAfter) : IShardWriter
+        {
+            int appends;
+
+            public long Epoch => inner.Epoch;
+            public long LastSequence => inner.LastSequence;
+            public IEnumerable<LogRecord> ReadLog(long afterSequence) => inner.ReadLog(afterSequence);
+
+            public Task AppendAsync(IReadOnlyList<LogRecord> records) =>
+                ++appends > failAfter ? Task.FromException(new IOException("No space left on device")) : inner.AppendAsync(records);
+
+            public Task RollLogAsync() => inner.RollLogAsync();
+            public int DeleteLogThrough(long sequence) => inner.DeleteLogThrough(sequence);
+            public Snapshot? ReadLatestSnapshot(Action<string> onSkipped) => inner.ReadLatestSnapshot(onSkipped);
+            public Task WriteSnapshotAsync(long sequence, IEnumerable<ReadOnlyMemory<byte>> entries) => inner.WriteSnapshotAsync(sequence, entries);
+            public Stream? OpenBlob(string name) => inner.OpenBlob(name);
+            public Task WriteBlobAsync(string name, Action<Stream> write) => inner.WriteBlobAsync(name, write);
+            public byte[]? ReadMetadata(string name) => inner.ReadMetadata(name);
+            public Task WriteMetadataAsync(string name, byte[] content) => inner.WriteMetadataAsync(name, content);
+            public Task DeleteMetadataAsync(string name) => inner.DeleteMetadataAsync(name);
+            public Task DestroyAsync() => inner.DestroyAsync();
+            public ValueTask DisposeAsync() => inner.DisposeAsync();
+        }
+    }
+}
