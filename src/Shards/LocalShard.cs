@@ -145,16 +145,15 @@ public sealed class LocalShard : IAsyncDisposable
         List<(string Id, float[] Vector, PointAttributes Attributes)> final, ILogger logger)
     {
         var fresh = CreateIndex(settings);
-        if (fresh is HnswIndex wanted && store.OpenBlob(IndexBlobName) is { } stream)
+        if (store.OpenBlob(IndexBlobName) is { } stream)
         {
             try
             {
-                HnswIndex loaded;
-                using (stream) loaded = HnswIndex.Load(stream);
-                if (loaded.Dimensions == wanted.Dimensions && loaded.Metric == wanted.Metric
-                    && loaded.Options with { Seed = 0 } == wanted.Options with { Seed = 0 })
+                IVectorIndex loaded;
+                using (stream) loaded = VectorIndexes.Load(stream);
+                if (fresh.SameConfiguration(loaded))
                 {
-                    wanted.Dispose();
+                    (fresh as IDisposable)?.Dispose();
                     var stale = final.Where(p => !loaded.Holds(p.Id, p.Vector, p.Attributes)).ToList();
                     var removed = loaded.Ids().Where(id => !products.ContainsKey(id)).ToList();
                     loaded.UpsertMany(stale);
@@ -162,7 +161,7 @@ public sealed class LocalShard : IAsyncDisposable
                     return (loaded, new IndexLoad("snapshot", stale.Count + removed.Count));
                 }
                 logger.LogWarning("The saved index was built with other settings; rebuilding");
-                loaded.Dispose();
+                (loaded as IDisposable)?.Dispose();
             }
             catch (IndexSnapshotException ex)
             {
@@ -170,8 +169,7 @@ public sealed class LocalShard : IAsyncDisposable
             }
         }
         // Built once from the final state, on all cores, instead of replaying every write into it.
-        if (fresh is HnswIndex hnsw) hnsw.UpsertMany(final);
-        else foreach (var (id, vector, attributes) in final) fresh.Upsert(id, vector, attributes);
+        fresh.UpsertMany(final);
         return (fresh, new IndexLoad("built", 0));
     }
 
@@ -285,9 +283,9 @@ public sealed class LocalShard : IAsyncDisposable
         return indexing = indexing.ContinueWith(_ =>
         {
             // Writes to different ids commute: a batch without repeated ids is inserted on all cores.
-            if (idx is HnswIndex hnsw && changes.Count > 1 && changes.Select(c => c.Id).Distinct().Count() == changes.Count)
+            if (changes.Count > 1 && changes.Select(c => c.Id).Distinct().Count() == changes.Count)
             {
-                hnsw.UpsertMany(changes.Where(c => c.Upsert is not null)
+                idx.UpsertMany(changes.Where(c => c.Upsert is not null)
                     .Select(c => (c.Id, c.Upsert!.FeatureVector, FilterMapping.ToAttributes(c.Upsert))).ToList());
                 foreach (var (id, upsert) in changes) if (upsert is null) idx.Remove(id);
                 return;
@@ -329,15 +327,15 @@ public sealed class LocalShard : IAsyncDisposable
         }
     }
 
-    /// <summary>Saves the HNSW graph (its exact sequence does not matter: a load reconciles it against the products).</summary>
+    /// <summary>Saves the index (its exact sequence does not matter: a load reconciles it against the products).</summary>
     public async Task SaveIndexAsync()
     {
-        if (index is not HnswIndex hnsw || applied == indexSavedSequence) return;
+        if (applied == indexSavedSequence) return;
         long sequence = applied;
         try
         {
             await indexing.ContinueWith(_ => { }, TaskScheduler.Default);
-            await Task.Run(() => store.WriteBlobAsync(IndexBlobName, hnsw.Save));
+            await Task.Run(() => store.WriteBlobAsync(IndexBlobName, index.Save));
             indexSavedSequence = sequence;
             indexSavedAt = DateTime.UtcNow;
         }

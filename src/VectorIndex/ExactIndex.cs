@@ -105,5 +105,102 @@ public sealed class ExactIndex(int dimensions, DistanceMetric metric) : IVectorI
         return collector.ToList();
     }
 
+    public void UpsertMany(IReadOnlyList<(string Id, float[] Vector, PointAttributes Attributes)> points, int threads = 0)
+    {
+        foreach (var (id, vector, attributes) in points) Upsert(id, vector, attributes);
+    }
+
+    public IReadOnlyList<string> Ids()
+    {
+        lock (writeGate) return slotOf.Keys.ToArray();
+    }
+
+    public bool Holds(string id, ReadOnlySpan<float> vector, PointAttributes attributes)
+    {
+        Entry? e;
+        lock (writeGate) e = slotOf.TryGetValue(id, out var slot) ? entries[slot] : null;
+        if (e is null || !e.Attributes.SameAs(attributes)) return false;
+        if (Metric != DistanceMetric.Cosine) return e.Vector.AsSpan().SequenceEqual(vector);
+        var normalised = vector.ToArray();
+        VectorMath.NormalizeInPlace(normalised);
+        return e.Vector.AsSpan().SequenceEqual(normalised);
+    }
+
+    public int Capacity => used;
+
+    public IndexMemory Memory
+    {
+        get
+        {
+            long count = used;
+            return new IndexMemory(count * Dimensions * sizeof(float), 0, count * 96, 0); // vectors; entries, ids, slots
+        }
+    }
+
+    public bool SameConfiguration(IVectorIndex other) => other is ExactIndex e && e.Dimensions == Dimensions && e.Metric == Metric;
+
+    internal static ReadOnlySpan<byte> Magic => "CATEXAC1"u8;
+    const uint FormatVersion = 1;
+
+    /// <summary>Magic, version, dimensions, metric, count, then each point (id, stored vector, attributes), and a CRC-32
+    /// of all of it.</summary>
+    public void Save(Stream destination)
+    {
+        Entry[] points;
+        lock (writeGate) points = slotOf.Values.Select(slot => entries[slot]!).ToArray();
+        var crc = new HnswSnapshot.CrcStream(destination, writing: true);
+        using (var w = new BinaryWriter(crc, System.Text.Encoding.UTF8, leaveOpen: true))
+        {
+            w.Write(Magic);
+            w.Write(FormatVersion);
+            w.Write(Dimensions);
+            w.Write((int)Metric);
+            w.Write(points.Length);
+            foreach (var p in points)
+            {
+                w.Write(p.Id);
+                w.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(p.Vector.AsSpan()));
+                HnswSnapshot.WriteAttributes(w, p.Attributes);
+            }
+            w.Flush();
+            crc.Tracking = false;
+            w.Write(crc.Crc.GetCurrentHashAsUInt32());
+        }
+    }
+
+    /// <summary>Reads an index written by <see cref="Save"/>; throws <see cref="IndexSnapshotException"/> when damaged.</summary>
+    public static ExactIndex Load(Stream source)
+    {
+        var crc = new HnswSnapshot.CrcStream(source, writing: false);
+        try
+        {
+            using var r = new BinaryReader(crc, System.Text.Encoding.UTF8, leaveOpen: true);
+            if (!r.ReadBytes(8).AsSpan().SequenceEqual(Magic)) throw new IndexSnapshotException("Not an exact index snapshot (bad magic).");
+            if (r.ReadUInt32() != FormatVersion) throw new IndexSnapshotException("Exact index snapshot of an unknown format.");
+            int dimensions = r.ReadInt32();
+            var metric = (DistanceMetric)r.ReadInt32();
+            int count = r.ReadInt32();
+            if (dimensions is < 1 or > 1 << 20 || count < 0) throw new IndexSnapshotException("Exact index snapshot is damaged.");
+            var index = new ExactIndex(dimensions, metric);
+            var points = new List<(string, float[], PointAttributes)>(count);
+            for (int i = 0; i < count; i++)
+            {
+                var id = r.ReadString();
+                var vector = new float[dimensions];
+                r.BaseStream.ReadExactly(System.Runtime.InteropServices.MemoryMarshal.AsBytes(vector.AsSpan()));
+                points.Add((id, vector, HnswSnapshot.ReadAttributes(r)));
+            }
+            crc.Tracking = false;
+            if (r.ReadUInt32() != crc.Crc.GetCurrentHashAsUInt32()) throw new IndexSnapshotException("Exact index snapshot is damaged (checksum).");
+            // Stored vectors are already normalised for cosine; normalising again changes nothing.
+            index.UpsertMany(points);
+            return index;
+        }
+        catch (EndOfStreamException ex)
+        {
+            throw new IndexSnapshotException("Exact index snapshot is truncated.", ex);
+        }
+    }
+
     public void Dispose() { }
 }

@@ -155,6 +155,9 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
             i => Upsert(points[i].Id, points[i].Vector, points[i].Attributes));
     }
 
+    public bool SameConfiguration(IVectorIndex other) =>
+        other is HnswIndex h && h.Dimensions == Dimensions && h.Metric == Metric && h.Options with { Seed = 0 } == options with { Seed = 0 };
+
     public void Upsert(string id, ReadOnlySpan<float> vector, PointAttributes attributes)
     {
         ArgumentNullException.ThrowIfNull(id);

@@ -22,11 +22,11 @@ public sealed class IndexSnapshotException(string message, Exception? inner = nu
 public static class HnswSnapshot
 {
     const uint FormatVersion = 2;
-    static ReadOnlySpan<byte> Magic => "CATHNSW1"u8;
+    internal static ReadOnlySpan<byte> Magic => "CATHNSW1"u8;
     static ReadOnlySpan<byte> EndMarker => "END!"u8;
 
     /// <summary>A stream wrapper that keeps a running CRC-32 of what passes through.</summary>
-    sealed class CrcStream(Stream inner, bool writing) : Stream
+    internal sealed class CrcStream(Stream inner, bool writing) : Stream
     {
         public readonly Crc32 Crc = new();
         public bool Tracking = true;
@@ -174,7 +174,7 @@ public static class HnswSnapshot
         }
     }
 
-    static void WriteAttributes(BinaryWriter w, PointAttributes a)
+    internal static void WriteAttributes(BinaryWriter w, PointAttributes a)
     {
         w.Write(a.Restricts.Count);
         foreach (var r in a.Restricts)
@@ -193,7 +193,7 @@ public static class HnswSnapshot
         if (a.CrowdingAttribute is not null) w.Write(a.CrowdingAttribute);
     }
 
-    static PointAttributes ReadAttributes(BinaryReader r)
+    internal static PointAttributes ReadAttributes(BinaryReader r)
     {
         var restricts = new TokenRestrict[ReadCount(r)];
         for (int i = 0; i < restricts.Length; i++) restricts[i] = new TokenRestrict(r.ReadString(), ReadStrings(r), ReadStrings(r));

@@ -31,4 +31,45 @@ public interface IVectorIndex
 
     /// <summary>The closest points, best first, that pass the filter, respecting the crowding limit.</summary>
     IReadOnlyList<Neighbor> Search(ReadOnlySpan<float> query, SearchOptions options);
+
+    /// <summary>Inserts or replaces many points, on <paramref name="threads"/> threads (0: all cores) where the index
+    /// can build in parallel.</summary>
+    void UpsertMany(IReadOnlyList<(string Id, float[] Vector, PointAttributes Attributes)> points, int threads = 0);
+
+    /// <summary>The ids held now (a copy).</summary>
+    IReadOnlyList<string> Ids();
+
+    /// <summary>True when <paramref name="id"/> is held with exactly this vector (after normalisation, for cosine)
+    /// and these attributes: what reconciling a loaded index against the authoritative records asks.</summary>
+    bool Holds(string id, ReadOnlySpan<float> vector, PointAttributes attributes);
+
+    /// <summary>Slots in use, freed ones included.</summary>
+    int Capacity { get; }
+
+    IndexMemory Memory { get; }
+
+    /// <summary>Whether <paramref name="other"/> was built with the same kind and settings (so a saved copy of it can
+    /// stand in for this one).</summary>
+    bool SameConfiguration(IVectorIndex other);
+
+    /// <summary>Writes the whole index; <see cref="VectorIndexes.Load"/> reads it back without a rebuild.</summary>
+    void Save(Stream destination);
+}
+
+/// <summary>Indexes read back from what <see cref="IVectorIndex.Save"/> wrote, whatever their kind.</summary>
+public static class VectorIndexes
+{
+    /// <summary>Reads a saved index; throws <see cref="IndexSnapshotException"/> for a damaged or unknown one.</summary>
+    public static IVectorIndex Load(Stream source)
+    {
+        var buffered = source.CanSeek ? source : new BufferedStream(source);
+        Span<byte> magic = stackalloc byte[8];
+        long start = buffered.CanSeek ? buffered.Position : 0;
+        if (buffered.ReadAtLeast(magic, 8, throwOnEndOfStream: false) < 8) throw new IndexSnapshotException("Index snapshot is truncated.");
+        if (!buffered.CanSeek) throw new IndexSnapshotException("Index snapshots are read from seekable streams.");
+        buffered.Position = start;
+        if (magic.SequenceEqual(HnswSnapshot.Magic)) return HnswIndex.Load(buffered);
+        if (magic.SequenceEqual(ExactIndex.Magic)) return ExactIndex.Load(buffered);
+        throw new IndexSnapshotException("Not an index snapshot (unknown magic).");
+    }
 }
