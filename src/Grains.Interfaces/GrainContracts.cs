@@ -20,6 +20,8 @@ public interface ICatalogGrain : IGrainWithStringKey
     [Alias("Write")] Task Write(ProductWrite[] writes, CancellationToken cancellationToken = default);
     [Alias("Remove")] Task<bool> Remove(string id, CancellationToken cancellationToken = default);
     [Alias("Get")] Task<Datapoint?> Get(string id, CancellationToken cancellationToken = default);
+    /// <summary>A product's original image, or a cached thumbnail of it (longer side <paramref name="size"/>).</summary>
+    [Alias("GetImage")] Task<ProductImage?> GetImage(string id, int? size, CancellationToken cancellationToken = default);
     [Alias("Search")] Task<SearchHit[]> Search(SearchQuery query, CancellationToken cancellationToken = default);
     /// <summary>A search routed by the catalog's <c>queryRouting</c> (or the query's own): the local shards, Matching
     /// Engine, or both merged; Matching Engine's hits are checked against local state (deleted or changed products not
@@ -42,7 +44,11 @@ public interface ICatalogGrain : IGrainWithStringKey
 public interface IShardGrain : IGrainWithStringKey
 {
     [Alias("Initialize")] Task Initialize(ShardSettings settings, CancellationToken cancellationToken = default);
-    [Alias("Upsert")] Task Upsert(Datapoint[] datapoints, CancellationToken cancellationToken = default);
+    /// <summary>Upserts products (with vectors); a write's image is kept as the product's original image.</summary>
+    [Alias("Upsert")] Task Upsert(ProductWrite[] writes, CancellationToken cancellationToken = default);
+    /// <summary>A product's original image, or a thumbnail whose longer side is <paramref name="size"/>; null when the
+    /// product or its image does not exist.</summary>
+    [Alias("GetImage")] Task<ProductImage?> GetImage(string id, int? size, CancellationToken cancellationToken = default);
     [Alias("Remove")] Task<bool> Remove(string id, CancellationToken cancellationToken = default);
     [Alias("Get")] Task<Datapoint?> Get(string id, CancellationToken cancellationToken = default);
     [Alias("GetMany")] Task<Datapoint?[]> GetMany(string[] ids, CancellationToken cancellationToken = default);
@@ -110,6 +116,17 @@ public sealed record SearchRequest(
     [property: Id(0)] SearchQuery Query,
     [property: Id(1)] byte[]? Image = null,
     [property: Id(2)] string? ProductId = null);
+
+/// <summary>A product's image as served: its bytes, media type and entity tag (from the content hash).</summary>
+[GenerateSerializer, Immutable, Alias("Catalogs.ProductImage")]
+public sealed record ProductImage(
+    [property: Id(0)] byte[] Bytes,
+    [property: Id(1)] string MediaType,
+    [property: Id(2)] string ETag)
+{
+    /// <summary>The thumbnail sizes served (longer side, pixels): a closed set, so caches stay bounded.</summary>
+    public static readonly int[] ThumbnailSizes = [64, 128, 256, 512];
+}
 
 /// <summary>A request a grain refuses; carries what the API returns as problem+json.</summary>
 [GenerateSerializer, Alias("Catalogs.CatalogRequestException")]

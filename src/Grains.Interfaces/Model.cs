@@ -159,6 +159,7 @@ public sealed record NumericRestrict(
 
 /// <summary>A product as stored and returned; the shape of a Vertex AI <c>IndexDatapoint</c> plus free-form attributes.</summary>
 /// <param name="AttributesJson">A JSON object of free-form attributes (name, url, price…), kept verbatim.</param>
+/// <param name="ImageSha256">The SHA-256 (hex) of the product's original image, kept by its shard; null without one.</param>
 [GenerateSerializer, Immutable, Alias("Catalogs.Datapoint")]
 public sealed record Datapoint(
     [property: Id(0)] string Id,
@@ -167,7 +168,8 @@ public sealed record Datapoint(
     [property: Id(3)] NumericRestrict[] NumericRestricts,
     [property: Id(4)] string? CrowdingTag,
     [property: Id(5)] string? AttributesJson,
-    [property: Id(6)] DateTimeOffset UpdatedAt);
+    [property: Id(6)] DateTimeOffset UpdatedAt,
+    [property: Id(7)] string? ImageSha256 = null);
 
 [GenerateSerializer, Immutable, Alias("Catalogs.SearchQuery")]
 public sealed record SearchQuery(

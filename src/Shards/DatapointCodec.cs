@@ -17,12 +17,14 @@ public static class DatapointCodec
     const byte Version = 1;
     static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    sealed record Meta(Restrict[] Restricts, NumericRestrict[] NumericRestricts, string? CrowdingTag, string? Attributes);
+    sealed record Meta(Restrict[] Restricts, NumericRestrict[] NumericRestricts, string? CrowdingTag, string? Attributes,
+        string? Image = null);
 
     public static byte[] Encode(Datapoint point)
     {
         var id = Encoding.UTF8.GetBytes(point.Id);
-        var meta = JsonSerializer.SerializeToUtf8Bytes(new Meta(point.Restricts, point.NumericRestricts, point.CrowdingTag, point.AttributesJson), Json);
+        var meta = JsonSerializer.SerializeToUtf8Bytes(new Meta(point.Restricts, point.NumericRestricts, point.CrowdingTag,
+            point.AttributesJson, point.ImageSha256), Json);
         var vector = MemoryMarshal.AsBytes(point.FeatureVector.AsSpan());
         var bytes = new byte[1 + 4 + id.Length + 4 + vector.Length + 8 + 4 + meta.Length];
         var span = bytes.AsSpan();
@@ -49,6 +51,7 @@ public static class DatapointCodec
         var ticks = BinaryPrimitives.ReadInt64LittleEndian(span[at..]); at += 8;
         int metaLength = BinaryPrimitives.ReadInt32LittleEndian(span[at..]); at += 4;
         var meta = JsonSerializer.Deserialize<Meta>(span.Slice(at, metaLength), Json)!;
-        return new Datapoint(id, vector, meta.Restricts ?? [], meta.NumericRestricts ?? [], meta.CrowdingTag, meta.Attributes, new DateTimeOffset(ticks, TimeSpan.Zero));
+        return new Datapoint(id, vector, meta.Restricts ?? [], meta.NumericRestricts ?? [], meta.CrowdingTag, meta.Attributes,
+            new DateTimeOffset(ticks, TimeSpan.Zero), meta.Image);
     }
 }

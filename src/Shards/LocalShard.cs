@@ -1,6 +1,8 @@
+using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Catalogs.Grains;
+using Catalogs.Imaging;
 using Catalogs.Shards.Storage;
 using Catalogs.Storage;
 using Catalogs.VectorIndex;
@@ -38,6 +40,9 @@ public sealed class LocalShard : IAsyncDisposable
     readonly Dictionary<string, Datapoint> points;
     readonly Queue<(long Sequence, string Id, Datapoint? Upsert, TaskCompletionSource<bool>? Removed)> durableNotApplied = new();
     readonly IVectorIndex index;
+    // Images by content hash: how many products (stored or on their way) reference each, and deletions under way.
+    readonly Dictionary<string, int> imageReferences = new(StringComparer.Ordinal);
+    readonly Dictionary<string, Task> imageDeletions = new(StringComparer.Ordinal);
     // Index updates run on the thread pool, one batch after another in log order; an acknowledgement awaits its batch.
     Task indexing = Task.CompletedTask;
     long assigned, applied, sinceSnapshot;
@@ -62,6 +67,7 @@ public sealed class LocalShard : IAsyncDisposable
         IndexReconciled = load.Reconciled;
         indexSavedSequence = load.Origin == "snapshot" && load.Reconciled == 0 ? last : -1;
         ExportMark = store.ReadMetadata(ExportMarkName) is { } mark ? JsonSerializer.Deserialize<long>(mark) : null;
+        foreach (var p in points.Values) Retain(p.ImageSha256);
     }
 
     public ShardSettings Settings { get; }
@@ -211,13 +217,34 @@ public sealed class LocalShard : IAsyncDisposable
 
     public Datapoint? Get(string id) => points.GetValueOrDefault(id);
 
-    public async Task UpsertAsync(Datapoint[] datapoints)
+    /// <summary>Upserts products; <paramref name="images"/>[i], when given, is kept as product i's original image
+    /// (content-addressed: one copy per distinct image in this shard), stored before the log says the product exists.</summary>
+    public async Task UpsertAsync(Datapoint[] datapoints, byte[]?[]? images = null)
     {
         ThrowIfFailed();
         foreach (var p in datapoints)
             if (p.FeatureVector.Length != Settings.Dimensions)
                 throw new CatalogRequestException(CatalogError.Invalid,
                     $"Datapoint '{p.Id}' has {p.FeatureVector.Length} dimensions; the catalog has {Settings.Dimensions}.");
+        var toStore = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        for (int i = 0; i < datapoints.Length; i++)
+        {
+            if (images?[i] is not { } image) continue;
+            var hash = Convert.ToHexStringLower(SHA256.HashData(image));
+            datapoints[i] = datapoints[i] with { ImageSha256 = hash };
+            toStore.TryAdd(hash, image);
+        }
+        // Referenced at once, in this turn: a removal applied meanwhile cannot delete an image this write needs.
+        foreach (var p in datapoints) Retain(p.ImageSha256);
+        try
+        {
+            foreach (var (hash, image) in toStore) await StoreImageAsync(hash, image);
+        }
+        catch (Exception ex)
+        {
+            failure ??= ex; // references were taken for writes that will never be applied
+            throw;
+        }
         var records = new LogRecord[datapoints.Length];
         long last = 0;
         for (int i = 0; i < datapoints.Length; i++)
@@ -270,8 +297,10 @@ public sealed class LocalShard : IAsyncDisposable
         while (durableNotApplied.TryPeek(out var next) && next.Sequence <= sequence)
         {
             durableNotApplied.Dequeue();
+            var previous = points.GetValueOrDefault(next.Id);
             if (next.Upsert is { } p) points[p.Id] = p;
             else next.Removed?.TrySetResult(points.Remove(next.Id));
+            Release(previous?.ImageSha256);
             Changed?.Invoke(new ShardChange(next.Sequence, next.Id, next.Upsert));
             changes.Add((next.Id, next.Upsert));
             applied = next.Sequence;
@@ -359,6 +388,96 @@ public sealed class LocalShard : IAsyncDisposable
         foreach (var n in neighbors)
             if (points.TryGetValue(n.Id, out var p)) hits.Add(new SearchHit(n.Id, n.Distance, p));
         return hits.ToArray();
+    }
+
+    static string ImageBlob(string hash) => $"images/{hash[..2]}/{hash}";
+
+    static string ThumbnailBlob(string hash, int size) => $"thumbnails/{size}/{hash[..2]}/{hash}.jpg";
+
+    void Retain(string? hash)
+    {
+        if (hash is not null) imageReferences[hash] = imageReferences.GetValueOrDefault(hash) + 1;
+    }
+
+    /// <summary>Drops a reference; the image (and its thumbnails) goes once no product references it.</summary>
+    void Release(string? hash)
+    {
+        if (hash is null || !imageReferences.TryGetValue(hash, out var count)) return;
+        if (count > 1)
+        {
+            imageReferences[hash] = count - 1;
+            return;
+        }
+        imageReferences.Remove(hash);
+        var deletion = DeleteImageAsync(hash);
+        imageDeletions[hash] = deletion;
+        deletion.ContinueWith(_ => { }, TaskScheduler.Default);
+    }
+
+    async Task DeleteImageAsync(string hash)
+    {
+        try
+        {
+            await store.DeleteBlobAsync(ImageBlob(hash));
+            foreach (var size in ProductImage.ThumbnailSizes) await store.DeleteBlobAsync(ThumbnailBlob(hash, size));
+        }
+        catch (Exception ex)
+        {
+            logger.LogWarning(ex, "Deleting image {Hash} failed; it stays as an orphan", hash);
+        }
+    }
+
+    async Task StoreImageAsync(string hash, byte[] image)
+    {
+        // A deletion of the same image still under way finishes first, so it cannot remove the copy written now.
+        if (imageDeletions.Remove(hash, out var deletion)) await deletion;
+        using (var existing = store.OpenBlob(ImageBlob(hash))) if (existing is not null) return;
+        await store.WriteBlobAsync(ImageBlob(hash), s => s.Write(image));
+    }
+
+    /// <summary>A product's original image, or a thumbnail (made once, then kept); null when either is missing.</summary>
+    public async Task<ProductImage?> GetImageAsync(string id, int? size, CancellationToken cancellationToken)
+    {
+        if (points.GetValueOrDefault(id)?.ImageSha256 is not { } hash) return null;
+        if (size is { } side && !ProductImage.ThumbnailSizes.Contains(side))
+            throw new CatalogRequestException(CatalogError.Invalid,
+                $"size must be one of {string.Join(", ", ProductImage.ThumbnailSizes)}; got {side}.");
+        return await Task.Run(async () =>
+        {
+            if (size is null)
+            {
+                var original = ReadBlob(ImageBlob(hash));
+                if (original is null) return null;
+                var format = ImageInspector.Sniff(original);
+                return new ProductImage(original, format is { } f ? ImageThumbnails.MediaType(f) : "application/octet-stream", hash);
+            }
+            var name = ThumbnailBlob(hash, size.Value);
+            var thumbnail = ReadBlob(name);
+            if (thumbnail is null)
+            {
+                var source = ReadBlob(ImageBlob(hash));
+                if (source is null) return null;
+                thumbnail = ImageThumbnails.Create(source, size.Value);
+                try
+                {
+                    await store.WriteBlobAsync(name, s => s.Write(thumbnail));
+                }
+                catch (IOException ex)
+                {
+                    logger.LogDebug(ex, "Thumbnail {Name} not kept", name); // served all the same
+                }
+            }
+            return new ProductImage(thumbnail, "image/jpeg", $"{hash}-{size}");
+        }, cancellationToken);
+    }
+
+    byte[]? ReadBlob(string name)
+    {
+        using var stream = store.OpenBlob(name);
+        if (stream is null) return null;
+        var buffer = new MemoryStream();
+        stream.CopyTo(buffer);
+        return buffer.ToArray();
     }
 
     /// <summary>Records that Matching Engine holds this shard's state as of <paramref name="sequence"/>.</summary>

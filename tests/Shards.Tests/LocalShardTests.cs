@@ -140,6 +140,7 @@ public class LocalShardTests
             public Task WriteSnapshotAsync(long sequence, IEnumerable<ReadOnlyMemory<byte>> entries) => inner.WriteSnapshotAsync(sequence, entries);
             public Stream? OpenBlob(string name) => inner.OpenBlob(name);
             public Task WriteBlobAsync(string name, Action<Stream> write) => inner.WriteBlobAsync(name, write);
+            public Task DeleteBlobAsync(string name) => inner.DeleteBlobAsync(name);
             public byte[]? ReadMetadata(string name) => inner.ReadMetadata(name);
             public Task WriteMetadataAsync(string name, byte[] content) => inner.WriteMetadataAsync(name, content);
             public Task DeleteMetadataAsync(string name) => inner.DeleteMetadataAsync(name);

@@ -42,6 +42,7 @@ public abstract class ShardStoreContract
         await Assert.ThrowsAsync<FencedException>(() => old.WriteBlobAsync("blob", s => s.WriteByte(1)));
         await Assert.ThrowsAsync<FencedException>(() => old.WriteSnapshotAsync(2, [new byte[] { 1 }]));
         await Assert.ThrowsAsync<FencedException>(() => old.DeleteMetadataAsync("meta"));
+        await Assert.ThrowsAsync<FencedException>(() => old.DeleteBlobAsync("blob"));
         await Assert.ThrowsAsync<FencedException>(() => old.DestroyAsync());
         await old.DisposeAsync();
 
@@ -91,6 +92,11 @@ public abstract class ShardStoreContract
             Assert.Equal([6], buffer.ToArray());
         }
 
+        await writer.WriteBlobAsync("images/ab/abcdef", s => s.Write([1, 2, 3]));
+        Assert.NotNull(writer.OpenBlob("images/ab/abcdef"));
+        await writer.DeleteBlobAsync("images/ab/abcdef");
+        Assert.Null(writer.OpenBlob("images/ab/abcdef"));
+
         Assert.Null(store.ReadMetadata("settings"));
         await writer.WriteMetadataAsync("settings", [42]);
         Assert.Equal([42], store.ReadMetadata("settings"));
@@ -109,6 +115,11 @@ public abstract class ShardStoreContract
         await writer.WriteSnapshotAsync(1, [new byte[] { 1 }]);
         await writer.DestroyAsync();
         await writer.DisposeAsync();
+        await writer.WriteBlobAsync("images/ab/abcdef", s => s.Write([1, 2, 3]));
+        Assert.NotNull(writer.OpenBlob("images/ab/abcdef"));
+        await writer.DeleteBlobAsync("images/ab/abcdef");
+        Assert.Null(writer.OpenBlob("images/ab/abcdef"));
+
         Assert.Null(store.ReadMetadata("settings"));
         await using var fresh = await Reopen(store).OpenWriterAsync(default);
         Assert.Equal(0, fresh.LastSequence);

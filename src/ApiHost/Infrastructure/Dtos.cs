@@ -77,7 +77,8 @@ public sealed record DatapointView(
     NumericRestrictView[] NumericRestricts,
     CrowdingTagDto? CrowdingTag,
     JsonNode? Attributes,
-    DateTimeOffset UpdatedAt)
+    DateTimeOffset UpdatedAt,
+    string? ImageSha256 = null)
 {
     public static DatapointView From(Datapoint p, bool withVector) => new(
         p.Id,
@@ -86,7 +87,8 @@ public sealed record DatapointView(
         p.NumericRestricts.Select(n => new NumericRestrictView(n.Namespace, n.ValueInt, n.ValueFloat, n.ValueDouble)).ToArray(),
         p.CrowdingTag is null ? null : new CrowdingTagDto(p.CrowdingTag),
         p.AttributesJson is null ? null : JsonNode.Parse(p.AttributesJson),
-        p.UpdatedAt);
+        p.UpdatedAt,
+        p.ImageSha256);
 }
 
 public sealed record NeighborView(string Id, float Distance, DatapointView Datapoint);

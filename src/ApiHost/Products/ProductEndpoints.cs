@@ -3,6 +3,7 @@ using Catalogs.ApiHost.ImageFetching;
 using Catalogs.ApiHost.Infrastructure;
 using Catalogs.Grains;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Net.Http.Headers;
 
 namespace Catalogs.ApiHost.Products;
 
@@ -22,6 +23,10 @@ public static class ProductEndpoints
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(413).ProducesProblem(415).ProducesProblem(422);
         group.MapGet("/products/{id}", GetAsync).WithSummary("A stored product").ProducesProblem(404);
         group.MapDelete("/products/{id}", DeleteAsync).WithSummary("Delete a product").ProducesProblem(404);
+        group.MapGet("/products/{id}/image", ImageAsync)
+            .WithSummary("A product's original image, or with size (64, 128, 256 or 512) a JPEG thumbnail of that longer side")
+            .WithDescription("Served with an ETag from the image's SHA-256: send If-None-Match to get 304 when unchanged.")
+            .Produces(200, contentType: "image/jpeg").ProducesProblem(400).ProducesProblem(404);
         group.MapPost("/products:batch", BatchAsync)
             .WithSummary("Upsert many products")
             .WithDescription($"Up to {MaxBatch} JSON datapoints, each with id and featureVector or imageUrl. All are validated (and images encoded) before any is stored.")
@@ -52,9 +57,12 @@ public static class ProductEndpoints
         }
         else throw ApiProblemException.UnsupportedMediaType("Send multipart/form-data (image + datapoint) or " +
             "application/json (a datapoint with featureVector or imageUrl).");
-        // One call: the catalog encodes the image, if any, and writes.
+        // One call: the catalog encodes the image, if any, and writes; the shard keeps the image under its SHA-256.
         await grain.Write([write], ct);
-        return TypedResults.Ok(DatapointView.From(write.Datapoint, withVector: false));
+        var stored = write.Image is { } bytes
+            ? write.Datapoint with { ImageSha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)) }
+            : write.Datapoint;
+        return TypedResults.Ok(DatapointView.From(stored, withVector: false));
     }
 
     static Datapoint ToDatapoint(string id, DatapointDto dto, RequestValidator validator, float[]? vector, string where = "")
@@ -72,6 +80,24 @@ public static class ProductEndpoints
         validator.ProductIdIsValid(id);
         return TypedResults.Ok(DatapointView.From(await grain.Get(id, ct)
             ?? throw ApiProblemException.NotFound($"Product '{id}' does not exist in catalog '{catalog}'."), withVector: true));
+    }
+
+    static async Task<FileContentHttpResult> ImageAsync(string catalog, [Description(RequestValidator.ProductIdRules)] string id,
+        string? size, HttpResponse response, CatalogGateway gateway, RequestValidator validator, CancellationToken ct)
+    {
+        var grain = gateway.Catalog(catalog);
+        validator.ProductIdIsValid(id);
+        int? side = null;
+        if (size is not null)
+            side = int.TryParse(size, System.Globalization.NumberStyles.None, null, out var n) ? n
+                : throw ApiProblemException.BadRequest($"size '{RequestValidator.Shorten(size)}' is not a whole number of pixels.");
+        if (side is { } pixels && !ProductImage.ThumbnailSizes.Contains(pixels))
+            throw ApiProblemException.BadRequest($"size must be one of {string.Join(", ", ProductImage.ThumbnailSizes)}; got {pixels}.");
+        var image = await grain.GetImage(id, side, ct)
+            ?? throw ApiProblemException.NotFound($"Product '{id}' does not exist in catalog '{catalog}' or has no image.");
+        // The URL names a product, whose image may change: caches revalidate, and the ETag makes that cheap.
+        response.Headers.CacheControl = "public, max-age=60, must-revalidate";
+        return TypedResults.Bytes(image.Bytes, image.MediaType, entityTag: new EntityTagHeaderValue($"\"{image.ETag}\""));
     }
 
     static async Task<NoContent> DeleteAsync(string catalog, [Description(RequestValidator.ProductIdRules)] string id,

@@ -252,7 +252,7 @@ public sealed class CatalogGrain(
     public async Task Upsert(Datapoint[] datapoints, CancellationToken cancellationToken)
     {
         using var shared = await gate.EnterSharedAsync(cancellationToken);
-        await UpsertCore(Spec(), datapoints, cancellationToken);
+        await UpsertCore(Spec(), datapoints.Select(p => new ProductWrite(p)).ToArray(), cancellationToken);
     }
 
     public async Task Write(ProductWrite[] writes, CancellationToken cancellationToken)
@@ -261,20 +261,21 @@ public sealed class CatalogGrain(
         var spec = Spec();
         var vectors = await Task.WhenAll(writes.Select(async w => w.Image is null ? w.Datapoint.FeatureVector
             : await EncodeAsync(spec, w.Image, $"Datapoint '{w.Datapoint.Id}': ", cancellationToken)));
-        var points = writes.Select((w, i) => w.Image is null ? w.Datapoint : w.Datapoint with { FeatureVector = vectors[i] });
-        await UpsertCore(spec, points.ToArray(), cancellationToken);
+        // The shards keep the images too, as the products' originals.
+        var encoded = writes.Select((w, i) => w.Image is null ? w : w with { Datapoint = w.Datapoint with { FeatureVector = vectors[i] } });
+        await UpsertCore(spec, encoded.ToArray(), cancellationToken);
     }
 
-    async Task UpsertCore(CatalogSpec spec, Datapoint[] datapoints, CancellationToken cancellationToken)
+    async Task UpsertCore(CatalogSpec spec, ProductWrite[] writes, CancellationToken cancellationToken)
     {
         // Checked here for the whole batch before any shard writes, so a bad datapoint refuses all of them.
-        foreach (var p in datapoints)
+        foreach (var p in writes.Select(w => w.Datapoint))
         {
             if (p.FeatureVector.Length != spec.Dimensions)
                 throw Invalid($"Datapoint '{p.Id}' has {p.FeatureVector.Length} dimensions; the catalog has {spec.Dimensions}.");
             if (!VectorMath.IsFinite(p.FeatureVector)) throw Invalid($"Datapoint '{p.Id}' has a NaN or infinite component.");
         }
-        await Task.WhenAll(datapoints.GroupBy(p => ShardOf(p.Id, spec.Shards))
+        await Task.WhenAll(writes.GroupBy(w => ShardOf(w.Datapoint.Id, spec.Shards))
             .Select(g => Shard(g.Key).Upsert(g.ToArray(), cancellationToken)));
     }
 
@@ -303,6 +304,12 @@ public sealed class CatalogGrain(
     {
         using var shared = await gate.EnterSharedAsync(cancellationToken);
         return await Shard(ShardOf(id, Spec().Shards)).Get(id, cancellationToken);
+    }
+
+    public async Task<ProductImage?> GetImage(string id, int? size, CancellationToken cancellationToken)
+    {
+        using var shared = await gate.EnterSharedAsync(cancellationToken);
+        return await Shard(ShardOf(id, Spec().Shards)).GetImage(id, size, cancellationToken);
     }
 
     public async Task<SearchHit[]> Search(SearchQuery query, CancellationToken cancellationToken)

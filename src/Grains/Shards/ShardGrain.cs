@@ -77,7 +77,11 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
             new GrainTimerCreationOptions(every, every) { Interleave = true, KeepAlive = true });
     }
 
-    public Task Upsert(Datapoint[] datapoints, CancellationToken cancellationToken) => Guarded(s => s.UpsertAsync(datapoints));
+    public Task Upsert(ProductWrite[] writes, CancellationToken cancellationToken) => Guarded(s => s.UpsertAsync(
+        writes.Select(w => w.Datapoint).ToArray(), writes.Any(w => w.Image is not null) ? writes.Select(w => w.Image).ToArray() : null));
+
+    public Task<ProductImage?> GetImage(string id, int? size, CancellationToken cancellationToken) =>
+        Ready().GetImageAsync(id, size, cancellationToken);
 
     public Task<bool> Remove(string id, CancellationToken cancellationToken) => Guarded(s => s.RemoveAsync(id));
 

@@ -45,8 +45,11 @@ public interface IShardWriter : IAsyncDisposable
     /// <summary>A blob to read, or null when there is none.</summary>
     Stream? OpenBlob(string name);
 
-    /// <summary>Writes a blob durably and atomically: readers see the old one or the new one, whole.</summary>
+    /// <summary>Writes a blob durably and atomically: readers see the old one or the new one, whole. Names may hold
+    /// '/' (folders).</summary>
     Task WriteBlobAsync(string name, Action<Stream> write);
+
+    Task DeleteBlobAsync(string name);
 
     byte[]? ReadMetadata(string name);
 

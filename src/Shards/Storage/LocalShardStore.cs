@@ -59,7 +59,13 @@ public sealed class LocalShardStore(string directory) : IShardStore
         }
 
         public Task WriteBlobAsync(string name, Action<Stream> write) => Fenced(() =>
-            FileDurability.WriteAtomically(Path.Combine(directory, name), write, bufferSize: 1 << 20));
+        {
+            var path = Path.Combine(directory, name);
+            System.IO.Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            FileDurability.WriteAtomically(path, write, bufferSize: 1 << 20);
+        });
+
+        public Task DeleteBlobAsync(string name) => Fenced(() => File.Delete(Path.Combine(directory, name)));
 
         public byte[]? ReadMetadata(string name) => ReadFile(Path.Combine(directory, name));
 
