@@ -115,11 +115,6 @@ public abstract class ShardStoreContract
         await writer.WriteSnapshotAsync(1, [new byte[] { 1 }]);
         await writer.DestroyAsync();
         await writer.DisposeAsync();
-        await writer.WriteBlobAsync("images/ab/abcdef", s => s.Write([1, 2, 3]));
-        Assert.NotNull(writer.OpenBlob("images/ab/abcdef"));
-        await writer.DeleteBlobAsync("images/ab/abcdef");
-        Assert.Null(writer.OpenBlob("images/ab/abcdef"));
-
         Assert.Null(store.ReadMetadata("settings"));
         await using var fresh = await Reopen(store).OpenWriterAsync(default);
         Assert.Equal(0, fresh.LastSequence);

@@ -78,7 +78,7 @@ public sealed record DatapointView(
     CrowdingTagDto? CrowdingTag,
     JsonNode? Attributes,
     DateTimeOffset UpdatedAt,
-    string? ImageSha256 = null)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ImageSha256 = null)
 {
     public static DatapointView From(Datapoint p, bool withVector) => new(
         p.Id,
