@@ -20,6 +20,12 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
+# House style: the tree must be formatted as .editorconfig says.
+if ! dotnet format Catalogs.sln --verify-no-changes --verbosity quiet; then
+  echo "The code is not formatted as .editorconfig says: run 'dotnet format Catalogs.sln'." >&2
+  exit 1
+fi
+
 log=$(mktemp)
 set +e
 dotnet test Catalogs.sln -c Release 2>&1 | tee "$log"

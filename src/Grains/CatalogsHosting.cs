@@ -1,9 +1,9 @@
-using Catalogs.VertexAI;
 using Catalogs.Encoders;
 using Catalogs.Grains.Encoders;
 using Catalogs.Grains.Storage;
 using Catalogs.Shards.Export;
 using Catalogs.Shards.Storage;
+using Catalogs.VertexAI;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;

@@ -1,8 +1,7 @@
-using System.Text;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
+using System.Text;
 using System.Text.Json;
-
 using Catalogs.Grains;
 
 namespace Catalogs.Shards;

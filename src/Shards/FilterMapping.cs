@@ -1,6 +1,5 @@
-using Catalogs.VectorIndex;
-
 using Catalogs.Grains;
+using Catalogs.VectorIndex;
 
 namespace Catalogs.Shards;
 

@@ -1,5 +1,5 @@
-using Microsoft.Extensions.Configuration;
 using Catalogs.Grains;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 
 var builder = Host.CreateApplicationBuilder(args);

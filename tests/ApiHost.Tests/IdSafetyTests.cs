@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text;
+using Catalogs.Tests;
 
 namespace Catalogs.ApiHost.Tests;
 
@@ -73,18 +74,19 @@ public class IdSafetyTests(KestrelApiFactory factory) : IClassFixture<KestrelApi
     [InlineData("a/b")]
     [InlineData("a%2Fb")]
     [InlineData("a?b")]
-    public async Task Batches_and_image_uploads_refuse_the_same_ids(string id)
+    public async Task Batches_searches_and_image_uploads_refuse_the_same_ids(string id)
     {
         var http = await ReadyAsync();
-        await http.PostJson(Catalog + "/products:batch", new { datapoints = new object[]
-        {
-            new { id = "fine", featureVector = new[] { 0f, 0, 1 } }, new { id, featureVector = new[] { 0f, 1, 0 } },
-        } }).Problem(400, "datapoints[1].Product id");
-        await http.PostJson(Catalog + "/products:batch", new { datapoints = new object[]
-        {
-            new { datapointId = id, featureVector = new[] { 0f, 1, 0 } },
-        } }).Problem(400, "is invalid");
+        object[] withFine = [new { id = "fine", featureVector = new[] { 0f, 0, 1 } }, new { id, featureVector = new[] { 0f, 1, 0 } }];
+        await http.PostJson(Catalog + "/products:batch", new { datapoints = withFine }).Problem(400, "datapoints[1].Product id");
+        object[] vertexNamed = [new { datapointId = id, featureVector = new[] { 0f, 1, 0 } }];
+        await http.PostJson(Catalog + "/products:batch", new { datapoints = vertexNamed }).Problem(400, "is invalid");
         await http.PostJson(Catalog + "/search", new { productId = id }).Problem(400, "is invalid");
+        // An image upload under that id, sent byte for byte.
+        var form = Api.Multipart(File.ReadAllBytes(Directory.GetFiles(TestPaths.Image("clothing/images/Hat")).Order().First()));
+        var (status, _) = await RawHttp.SendAsync(factory.Address, "PUT", $"{Catalog}/products/{Uri.EscapeDataString(id)}",
+            form.Headers.ContentType!.ToString(), await form.ReadAsByteArrayAsync());
+        Assert.Equal(400, status);
         await http.GetAsync(Catalog + "/products/fine").Problem(404, "fine");
         await AssertUnchanged(http);
     }

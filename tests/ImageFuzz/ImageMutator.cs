@@ -42,40 +42,40 @@ public sealed class ImageMutator(IReadOnlyList<byte[]> seeds, int runSeed)
                 for (int n = 1 + random.Next(4); n > 0; n--) b[Position()] = (byte)random.Next(256);
                 break;
             case 2 or 3: // an interesting 16- or 32-bit value, either byte order
-            {
-                uint value = Interesting[random.Next(Interesting.Length)];
-                int width = random.Next(2) == 0 ? 2 : 4, at = Position();
-                Span<byte> field = stackalloc byte[4];
-                if (random.Next(2) == 0) BinaryPrimitives.WriteUInt32LittleEndian(field, value);
-                else BinaryPrimitives.WriteUInt32BigEndian(field, width == 2 ? value << 16 : value);
-                for (int k = 0; k < width && at + k < b.Count; k++) b[at + k] = field[k];
-                break;
-            }
+                {
+                    uint value = Interesting[random.Next(Interesting.Length)];
+                    int width = random.Next(2) == 0 ? 2 : 4, at = Position();
+                    Span<byte> field = stackalloc byte[4];
+                    if (random.Next(2) == 0) BinaryPrimitives.WriteUInt32LittleEndian(field, value);
+                    else BinaryPrimitives.WriteUInt32BigEndian(field, width == 2 ? value << 16 : value);
+                    for (int k = 0; k < width && at + k < b.Count; k++) b[at + k] = field[k];
+                    break;
+                }
             case 4: // truncate
-            {
-                int keep = Math.Max(1, random.Next(b.Count));
-                b.RemoveRange(keep, b.Count - keep);
-                break;
-            }
+                {
+                    int keep = Math.Max(1, random.Next(b.Count));
+                    b.RemoveRange(keep, b.Count - keep);
+                    break;
+                }
             case 5: // duplicate a slice (repeated chunks and frames)
-            {
-                int start = Position(), length = Math.Min(random.Next(1, 64), b.Count - start);
-                b.InsertRange(Math.Min(b.Count, start + length + random.Next(16)), b.GetRange(start, length));
-                break;
-            }
+                {
+                    int start = Position(), length = Math.Min(random.Next(1, 64), b.Count - start);
+                    b.InsertRange(Math.Min(b.Count, start + length + random.Next(16)), b.GetRange(start, length));
+                    break;
+                }
             case 6: // delete a slice
-            {
-                int start = Position();
-                b.RemoveRange(start, Math.Min(random.Next(1, 32), b.Count - start));
-                break;
-            }
+                {
+                    int start = Position();
+                    b.RemoveRange(start, Math.Min(random.Next(1, 32), b.Count - start));
+                    break;
+                }
             default: // insert random bytes
-            {
-                var noise = new byte[random.Next(1, 16)];
-                random.NextBytes(noise);
-                b.InsertRange(Position(), noise);
-                break;
-            }
+                {
+                    var noise = new byte[random.Next(1, 16)];
+                    random.NextBytes(noise);
+                    b.InsertRange(Position(), noise);
+                    break;
+                }
         }
     }
 

@@ -10,7 +10,8 @@ public class CloudStorageClientTests(EmulatorFixture emulator) : IClassFixture<E
         var bytes = new byte[1_300_000];
         new Random(1).NextBytes(bytes);
         var storage = new CloudStorageClient(new HttpClient(new GoogleAuthHandler(new FixedToken(emulator)) { InnerHandler = new HttpClientHandler() }),
-            Microsoft.Extensions.Options.Options.Create(new VertexOptions { StorageBase = emulator.BaseAddress })) { ChunkSize = 256 << 10 };
+            Microsoft.Extensions.Options.Options.Create(new VertexOptions { StorageBase = emulator.BaseAddress }))
+        { ChunkSize = 256 << 10 };
         try
         {
             // A third of the chunk requests lose their connection, before or after the server took the bytes.

@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
-using Catalogs.Grains;
 using Catalogs.ApiHost.Infrastructure;
+using Catalogs.Grains;
 
 namespace Catalogs.ApiHost.Demo;
 

@@ -1,5 +1,5 @@
-using System.Text;
 using System.IO.Hashing;
+using System.Text;
 using Catalogs.Shards;
 using Catalogs.VectorIndex;
 using Catalogs.VertexAI;
@@ -47,8 +47,11 @@ public sealed class CatalogGrain(
                 {
                     await PublishAsync(new CatalogState
                     {
-                        Spec = spec, Version = previous.Version + 1, Incarnation = previous.Incarnation,
-                        CreatedAt = previous.CreatedAt, UpdatedAt = now,
+                        Spec = spec,
+                        Version = previous.Version + 1,
+                        Incarnation = previous.Incarnation,
+                        CreatedAt = previous.CreatedAt,
+                        UpdatedAt = now,
                     }, cancellationToken);
                 }
                 catch
@@ -78,8 +81,11 @@ public sealed class CatalogGrain(
         // new shards and leaves the old state as it was.
         var next = new CatalogState
         {
-            Spec = spec, Version = previous.Version + 1, Incarnation = now.UtcTicks.ToString("x"),
-            CreatedAt = Exists ? previous.CreatedAt : now, UpdatedAt = now,
+            Spec = spec,
+            Version = previous.Version + 1,
+            Incarnation = now.UtcTicks.ToString("x"),
+            CreatedAt = Exists ? previous.CreatedAt : now,
+            UpdatedAt = now,
         };
         try
         {
