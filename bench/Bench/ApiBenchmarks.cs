@@ -92,6 +92,9 @@ static class ApiBenchmarks
             await Task.WhenAll(tasks);
         }
         Console.WriteLine($"Search: loaded {points:N0} × {dims} clustered vectors through products:batch in {load.Elapsed.TotalSeconds:F1} s ({points / load.Elapsed.TotalSeconds:F0}/s), {shards} shards, default index (HNSW, M 16, efConstruction 200, ef 64)");
+        long rss = api.ResidentBytes;
+        Console.WriteLine($"  process RSS after loading: {rss / 1048576.0:F0} MiB = {(double)rss / points / 1024:F1} KiB per product, " +
+            $"{(double)rss / ((double)points * dims * sizeof(float)):F2}× the raw float32 vectors");
         foreach (var concurrency in concurrencies)
         {
             var latencies = new List<double>();

@@ -13,6 +13,11 @@ sealed class ApiProcess : IAsyncDisposable
 
     ApiProcess(Process process, HttpClient http, string dataPath) => (this.process, Http, DataPath) = (process, http, dataPath);
 
+    /// <summary>The whole process's resident memory (VmRSS), in bytes.</summary>
+    public long ResidentBytes => File.ReadLines($"/proc/{process.Id}/status")
+        .Where(l => l.StartsWith("VmRSS:", StringComparison.Ordinal))
+        .Select(l => long.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024).First();
+
     public static async Task<ApiProcess> StartAsync(string repoRoot, string configuration)
     {
         var dll = Path.Combine(repoRoot, "src", "ApiHost", "bin", configuration, "net10.0", "linux-x64", "Catalogs.ApiHost.dll");

@@ -10,10 +10,6 @@ using Microsoft.Extensions.Logging;
 
 namespace Catalogs.Shards;
 
-/// <summary>How a shard snapshots: every <see cref="SnapshotEveryRecords"/> log records, and its index graph after a
-/// snapshot at most every <see cref="IndexSnapshotMinInterval"/> (and when it closes).</summary>
-public sealed record LocalShardOptions(int SnapshotEveryRecords, TimeSpan IndexSnapshotMinInterval);
-
 /// <summary>One change of a shard, in log order: an upsert (with the product) or a removal (Upsert null).</summary>
 public readonly record struct ShardChange(long Sequence, string Id, Datapoint? Upsert);
 

@@ -485,6 +485,7 @@ public sealed class CatalogGrain(
 
     static CatalogRequestException Invalid(string message) => new(CatalogError.Invalid, message);
 
-    /// <summary>An invalid Matching Engine binding or export: 400, as issue 5 asks (other config errors are 422).</summary>
+    /// <summary>An invalid Matching Engine binding or export: 400, as Vertex AI answers such requests (other config
+    /// errors are 422).</summary>
     static CatalogRequestException BadBinding(string message) => new(CatalogError.BadRequest, message);
 }

@@ -11,9 +11,3 @@ public sealed class CatalogState
     [Id(3)] public DateTimeOffset CreatedAt { get; set; }
     [Id(4)] public DateTimeOffset UpdatedAt { get; set; }
 }
-
-[GenerateSerializer, Alias("Catalogs.TenantState")]
-public sealed class TenantState
-{
-    [Id(0)] public SortedSet<string> Catalogs { get; set; } = new(StringComparer.Ordinal);
-}

@@ -1,0 +1,11 @@
+namespace Catalogs.Grains;
+
+/// <summary>Encodes images with a given encoder, off the grain scheduler, batching concurrent requests.
+/// A stateless worker: activations are local to the caller's silo and scale with load.</summary>
+[Alias("Catalogs.IEncoderGrain")]
+public interface IEncoderGrain : IGrainWithIntegerKey
+{
+    /// <summary>Resolves an encoder's defaults against its model and reports its embedding length (loads the model).</summary>
+    [Alias("Describe")] Task<EncoderDescription> Describe(EncoderDraft draft, CancellationToken cancellationToken = default);
+    [Alias("Encode")] Task<float[][]> Encode(EncoderSpec encoder, byte[][] images, CancellationToken cancellationToken = default);
+}

@@ -1,0 +1,29 @@
+namespace Catalogs.Grains;
+
+/// <summary>One hash partition of a catalog, keyed <c>tenant/catalog/incarnation/shard</c>: its hot index, its
+/// products, its write-ahead log and snapshots.</summary>
+[Alias("Catalogs.IShardGrain")]
+public interface IShardGrain : IGrainWithStringKey
+{
+    [Alias("Initialize")] Task Initialize(ShardSettings settings, CancellationToken cancellationToken = default);
+    /// <summary>Upserts products (with vectors); a write's image is kept as the product's original image.</summary>
+    [Alias("Upsert")] Task Upsert(ProductWrite[] writes, CancellationToken cancellationToken = default);
+    /// <summary>A product's original image, or a thumbnail whose longer side is <paramref name="size"/>; null when the
+    /// product or its image does not exist.</summary>
+    [Alias("GetImage")] Task<ProductImage?> GetImage(string id, int? size, CancellationToken cancellationToken = default);
+    [Alias("Remove")] Task<bool> Remove(string id, CancellationToken cancellationToken = default);
+    [Alias("Get")] Task<Datapoint?> Get(string id, CancellationToken cancellationToken = default);
+    [Alias("GetMany")] Task<Datapoint?[]> GetMany(string[] ids, CancellationToken cancellationToken = default);
+    [Alias("Search")] Task<SearchHit[]> Search(SearchQuery query, CancellationToken cancellationToken = default);
+    [Alias("GetStats")] Task<ShardStats> GetStats(CancellationToken cancellationToken = default);
+    /// <summary>Deletes the shard's files and deactivates it.</summary>
+    [Alias("Drop")] Task Drop(CancellationToken cancellationToken = default);
+    /// <summary>Starts mirroring into a Matching Engine index (a new index: everything is sent again), or stops (null).</summary>
+    [Alias("BindSync")] Task BindSync(string? index, CancellationToken cancellationToken = default);
+    [Alias("GetDeadLetters")] Task<DeadLetter[]> GetDeadLetters(CancellationToken cancellationToken = default);
+    /// <summary>Uploads the shard's products (or, with <paramref name="delta"/>, its changes since the last committed
+    /// export) as Vertex JSONL to <paramref name="objectName"/>, and removed ids to <paramref name="deleteObjectName"/>.</summary>
+    [Alias("ExportTo")] Task<ShardExport> ExportTo(string bucket, string objectName, string deleteObjectName, bool delta, CancellationToken cancellationToken = default);
+    /// <summary>Records that Matching Engine holds the shard's state as of <paramref name="sequence"/> (the next delta starts there).</summary>
+    [Alias("CommitExport")] Task CommitExport(long sequence, CancellationToken cancellationToken = default);
+}
