@@ -7,8 +7,8 @@ namespace Catalogs.VertexAI;
 
 public static class VertexServiceCollectionExtensions
 {
-    /// <summary>Registers <see cref="MatchingEngineClient"/> and <see cref="CloudStorageClient"/> as typed clients with
-    /// bearer tokens and the standard resilience handler, and <see cref="VertexOptions"/> from
+    /// <summary>Registers <see cref="MatchingEngineClient"/> as a typed client with bearer tokens and the standard
+    /// resilience handler, <see cref="CloudStorageClient"/> (Google's Cloud Storage library, same tokens), and <see cref="VertexOptions"/> from
     /// <paramref name="configuration"/> (section <c>Vertex</c>), validated at start-up. The handler retries only safe
     /// methods (GET: describes, operations, downloads, listings); writes are retried by their callers, which know
     /// when that is safe (the sync outbox, resumable upload chunks). Its attempt timeout is
@@ -19,7 +19,8 @@ public static class VertexServiceCollectionExtensions
         services.AddSingleton<IAccessTokenSource, GoogleCredentialTokenSource>();
         services.AddTransient<GoogleAuthHandler>();
         services.AddHttpClient<MatchingEngineClient>(NoClientTimeout).AddHttpMessageHandler<GoogleAuthHandler>().AddStandardResilienceHandler().Configure(Resilience);
-        services.AddHttpClient<CloudStorageClient>(NoClientTimeout).AddHttpMessageHandler<GoogleAuthHandler>().AddStandardResilienceHandler().Configure(Resilience);
+        // Google's client library brings its own HTTP stack and retries (resumable uploads resume after failures).
+        services.AddSingleton<CloudStorageClient>();
         return services;
     }
 

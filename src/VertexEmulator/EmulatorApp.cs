@@ -23,9 +23,12 @@ public static class EmulatorApp
         builder.Services.AddOptions<EmulatorOptions>().Bind(builder.Configuration.GetSection("Emulator"));
         builder.Services.AddSingleton<EmulatorState>();
         builder.Services.AddSingleton<FaultInjector>();
+        // Google's client libraries gzip request bodies (object metadata, upload chunks), as Google's APIs accept.
+        builder.Services.AddRequestDecompression();
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull);
         configure?.Invoke(builder);
         var app = builder.Build();
+        app.UseRequestDecompression();
 
         var faults = app.Services.GetRequiredService<FaultInjector>();
         var state = app.Services.GetRequiredService<EmulatorState>();

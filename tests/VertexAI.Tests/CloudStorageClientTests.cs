@@ -9,7 +9,7 @@ public class CloudStorageClientTests(EmulatorFixture emulator) : IClassFixture<E
     {
         var bytes = new byte[1_300_000];
         new Random(1).NextBytes(bytes);
-        var storage = new CloudStorageClient(new HttpClient(new GoogleAuthHandler(new FixedToken(emulator)) { InnerHandler = new HttpClientHandler() }),
+        var storage = new CloudStorageClient(new FixedToken(emulator),
             Microsoft.Extensions.Options.Options.Create(new VertexOptions { StorageBase = emulator.BaseAddress }))
         { ChunkSize = 256 << 10 };
         try
