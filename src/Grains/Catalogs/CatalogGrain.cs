@@ -30,8 +30,9 @@ public sealed class CatalogGrain(
 
     public async Task<CatalogInfo> Configure(CatalogDraft draft, CancellationToken cancellationToken)
     {
-        using var exclusive = await gate.EnterExclusiveAsync(cancellationToken);
+        // Resolved before the gate: it may ask the model and Matching Engine, and requests keep flowing meanwhile.
         var spec = await ResolveAsync(draft, cancellationToken);
+        using var exclusive = await gate.EnterExclusiveAsync(cancellationToken);
         var previous = state.State;
         var now = DateTimeOffset.UtcNow;
         if (Exists)
