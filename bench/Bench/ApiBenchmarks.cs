@@ -21,7 +21,8 @@ static class ApiBenchmarks
     }
 
     /// <summary>Open-loop upserts at a steady rate: each latency runs from the request's scheduled time to its
-    /// acknowledgement, and an acknowledged upsert is durable and searchable by contract (checked on a sample).</summary>
+    /// acknowledgement, and an acknowledged upsert is durable and searchable by contract (checked on a
+    /// sample).</summary>
     public static async Task UpsertAsync(ApiProcess api, int rate, int seconds, int dims, int shards)
     {
         await CreateCatalog(api.Http, "upserts", dims, shards);
@@ -58,7 +59,8 @@ static class ApiBenchmarks
             $"({total / wall:F0}/s achieved, {shards} shards): {Stats.Latencies([.. latencies])}; {found}/50 sampled found by search right after");
     }
 
-    /// <summary>Loads <paramref name="points"/> vectors through the batch endpoint, then searches by vector closed-loop.</summary>
+    /// <summary>Loads <paramref name="points"/> vectors through the batch endpoint, then searches by vector
+    /// closed-loop.</summary>
     public static async Task SearchAsync(ApiProcess api, int points, int dims, int shards, int seconds, int[] concurrencies, int k)
     {
         await CreateCatalog(api.Http, "search", dims, shards);

@@ -7,7 +7,8 @@ namespace Catalogs.Grains;
 [Alias("Catalogs.ICatalogGrain")]
 public interface ICatalogGrain : IGrainWithStringKey
 {
-    /// <summary>Creates the catalog or updates its configuration. Throws <see cref="CatalogRequestException"/> for invalid or conflicting changes.</summary>
+    /// <summary>Creates the catalog or updates its configuration. Throws <see cref="CatalogRequestException"/> for
+    /// invalid or conflicting changes.</summary>
     [Alias("Configure")] Task<CatalogInfo> Configure(CatalogDraft draft, CancellationToken cancellationToken = default);
     [Alias("GetInfo")] Task<CatalogInfo?> GetInfo(CancellationToken cancellationToken = default);
     /// <summary>Deletes the catalog and all its products; false when it did not exist.</summary>
@@ -16,11 +17,13 @@ public interface ICatalogGrain : IGrainWithStringKey
     /// <summary>Upserts products; completes once all are durable and searchable.</summary>
     [Alias("Upsert")] Task Upsert(Datapoint[] datapoints, CancellationToken cancellationToken = default);
     /// <summary>Upserts products whose vectors are given or, where a write carries an image, computed here with the
-    /// catalog's encoder. All images are encoded before anything is written: one refused image refuses the batch.</summary>
+    /// catalog's encoder. All images are encoded before anything is written: one refused image refuses the
+    /// batch.</summary>
     [Alias("Write")] Task Write(ProductWrite[] writes, CancellationToken cancellationToken = default);
     [Alias("Remove")] Task<bool> Remove(string id, CancellationToken cancellationToken = default);
     [Alias("Get")] Task<Datapoint?> Get(string id, CancellationToken cancellationToken = default);
-    /// <summary>A product's original image, or a cached thumbnail of it (longer side <paramref name="size"/>).</summary>
+    /// <summary>A product's original image, or a cached thumbnail of it (longer side <paramref
+    /// name="size"/>).</summary>
     [Alias("GetImage")] Task<ProductImage?> GetImage(string id, int? size, CancellationToken cancellationToken = default);
     [Alias("Search")] Task<SearchHit[]> Search(SearchQuery query, CancellationToken cancellationToken = default);
     /// <summary>A search routed by the catalog's <c>queryRouting</c> (or the query's own): the local shards, Matching
@@ -32,7 +35,8 @@ public interface ICatalogGrain : IGrainWithStringKey
     [Alias("Find")] Task<SearchResult> Find(SearchRequest request, CancellationToken cancellationToken = default);
     /// <summary>Writes the catalog as Vertex JSONL under <paramref name="gcsPrefix"/> (gs://bucket/prefix) and patches
     /// the bound index with it, following the operation to its end: the whole catalog (complete overwrite), or with
-    /// <paramref name="delta"/> the changes since the last export (upserts, and removals under <c>delete/</c>).</summary>
+    /// <paramref name="delta"/> the changes since the last export (upserts, and removals under
+    /// <c>delete/</c>).</summary>
     [Alias("Export")] Task<ExportResult> Export(string gcsPrefix, bool delta = false, CancellationToken cancellationToken = default);
     /// <summary>Changes Matching Engine rejected, from every shard, oldest first.</summary>
     [Alias("GetDeadLetters")] Task<DeadLetter[]> GetDeadLetters(CancellationToken cancellationToken = default);

@@ -5,7 +5,8 @@ namespace Catalogs.Grains;
 [Alias("Catalogs.IEncoderGrain")]
 public interface IEncoderGrain : IGrainWithIntegerKey
 {
-    /// <summary>Resolves an encoder's defaults against its model and reports its embedding length (loads the model).</summary>
+    /// <summary>Resolves an encoder's defaults against its model and reports its embedding length (loads the
+    /// model).</summary>
     [Alias("Describe")] Task<EncoderDescription> Describe(EncoderDraft draft, CancellationToken cancellationToken = default);
     [Alias("Encode")] Task<float[][]> Encode(EncoderSpec encoder, byte[][] images, CancellationToken cancellationToken = default);
 }

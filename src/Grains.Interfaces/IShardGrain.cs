@@ -18,12 +18,15 @@ public interface IShardGrain : IGrainWithStringKey
     [Alias("GetStats")] Task<ShardStats> GetStats(CancellationToken cancellationToken = default);
     /// <summary>Deletes the shard's files and deactivates it.</summary>
     [Alias("Drop")] Task Drop(CancellationToken cancellationToken = default);
-    /// <summary>Starts mirroring into a Matching Engine index (a new index: everything is sent again), or stops (null).</summary>
+    /// <summary>Starts mirroring into a Matching Engine index (a new index: everything is sent again), or stops
+    /// (null).</summary>
     [Alias("BindSync")] Task BindSync(string? index, CancellationToken cancellationToken = default);
     [Alias("GetDeadLetters")] Task<DeadLetter[]> GetDeadLetters(CancellationToken cancellationToken = default);
     /// <summary>Uploads the shard's products (or, with <paramref name="delta"/>, its changes since the last committed
-    /// export) as Vertex JSONL to <paramref name="objectName"/>, and removed ids to <paramref name="deleteObjectName"/>.</summary>
+    /// export) as Vertex JSONL to <paramref name="objectName"/>, and removed ids to <paramref
+    /// name="deleteObjectName"/>.</summary>
     [Alias("ExportTo")] Task<ShardExport> ExportTo(string bucket, string objectName, string deleteObjectName, bool delta, CancellationToken cancellationToken = default);
-    /// <summary>Records that Matching Engine holds the shard's state as of <paramref name="sequence"/> (the next delta starts there).</summary>
+    /// <summary>Records that Matching Engine holds the shard's state as of <paramref name="sequence"/> (the next delta
+    /// starts there).</summary>
     [Alias("CommitExport")] Task CommitExport(long sequence, CancellationToken cancellationToken = default);
 }

@@ -66,7 +66,8 @@ public sealed record ShardExport(
     [property: Id(2)] long Removals,
     [property: Id(3)] string[] Objects);
 
-/// <summary>The shards' index: <c>hnsw</c> (approximate, the default) or <c>exact</c> (brute force), with HNSW's parameters
+/// <summary>The shards' index: <c>hnsw</c> (approximate, the default) or <c>exact</c> (brute force), with HNSW's
+/// parameters
 /// and what its walk reads: <c>none</c> (float32) or <c>int8</c> (codes, re-ranked with float32).</summary>
 [GenerateSerializer, Alias("Catalogs.IndexSpec")]
 public sealed record IndexSpec(
@@ -157,9 +158,11 @@ public sealed record NumericRestrict(
     public double Value => ValueInt ?? ValueFloat ?? ValueDouble ?? double.NaN;
 }
 
-/// <summary>A product as stored and returned; the shape of a Vertex AI <c>IndexDatapoint</c> plus free-form attributes.</summary>
+/// <summary>A product as stored and returned; the shape of a Vertex AI <c>IndexDatapoint</c> plus free-form
+/// attributes.</summary>
 /// <param name="AttributesJson">A JSON object of free-form attributes (name, url, price…), kept verbatim.</param>
-/// <param name="ImageSha256">The SHA-256 (hex) of the product's original image, kept by its shard; null without one.</param>
+/// <param name="ImageSha256">The SHA-256 (hex) of the product's original image, kept by its shard; null without
+/// one.</param>
 [GenerateSerializer, Immutable, Alias("Catalogs.Datapoint")]
 public sealed record Datapoint(
     [property: Id(0)] string Id,

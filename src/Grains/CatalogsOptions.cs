@@ -25,12 +25,14 @@ public sealed class CatalogsOptions
     [Range(1, 256)] public int MaxEncoderBatch { get; set; } = 32;
     [Range(0, 1000)] public int EncoderBatchWaitMilliseconds { get; set; } = 2;
 
-    /// <summary>Longest wait for Matching Engine's answer to a routed query; beyond it the local index answers.</summary>
+    /// <summary>Longest wait for Matching Engine's answer to a routed query; beyond it the local index
+    /// answers.</summary>
     public TimeSpan MatchingEngineQueryTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Mirroring into Matching Engine.</summary>
     public SyncOptions Sync { get; set; } = new();
 
-    /// <summary>Folders searched for models before downloading (default: $CATALOGS_MODELS, ./models, ../shared/models).</summary>
+    /// <summary>Folders searched for models before downloading (default: $CATALOGS_MODELS, ./models,
+    /// ../shared/models).</summary>
     public string[]? ModelPaths { get; set; }
 }

@@ -220,7 +220,8 @@ public static class ImageInspector
         return check.Pixels(canvasW, canvasH, "canvas");
     }
 
-    /// <summary>The offset after a chain of sub-blocks starting at <paramref name="i"/>, and the bytes they carry.</summary>
+    /// <summary>The offset after a chain of sub-blocks starting at <paramref name="i"/>, and the bytes they
+    /// carry.</summary>
     static int SkipSubBlocks(ReadOnlySpan<byte> b, int i, out long data)
     {
         data = 0;

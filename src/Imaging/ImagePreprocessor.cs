@@ -14,7 +14,8 @@ public static class ImagePreprocessor
     static readonly SKSamplingOptions Halving = new(SKFilterMode.Linear, SKMipmapMode.None);
     static readonly SKSamplingOptions Final = new(SKCubicResampler.Mitchell);
 
-    /// <summary>Identifies the format from its magic bytes and reads the header. Throws <see cref="ImageRejectedException"/>.</summary>
+    /// <summary>Identifies the format from its magic bytes and reads the header. Throws <see
+    /// cref="ImageRejectedException"/>.</summary>
     public static ImageHeader ReadHeader(ReadOnlySpan<byte> bytes, ImageLimits? limits = null)
     {
         using var codec = OpenCodec(bytes, limits ?? ImageLimits.Default, out var format);
@@ -32,7 +33,8 @@ public static class ImagePreprocessor
         WriteTensor(resized, options, destination);
     }
 
-    /// <summary>Decodes and resizes to the target without normalising: RGBA bytes, e.g. for thumbnails and tests.</summary>
+    /// <summary>Decodes and resizes to the target without normalising: RGBA bytes, e.g. for thumbnails and
+    /// tests.</summary>
     public static SKBitmap DecodeAndResize(ReadOnlySpan<byte> bytes, PreprocessOptions options, ImageLimits? limits = null)
     {
         using var upright = DecodeUpright(bytes, options, limits ?? ImageLimits.Default);

@@ -192,7 +192,8 @@ public sealed class LocalShard : IAsyncDisposable
         return new ShardChange(record.Sequence, upsert?.Id ?? Encoding.UTF8.GetString(record.Payload.Span), upsert);
     });
 
-    /// <summary>The changes after <paramref name="afterSequence"/> through <paramref name="throughSequence"/>, read from
+    /// <summary>The changes after <paramref name="afterSequence"/> through <paramref name="throughSequence"/>, read
+    /// from
     /// the log; null when the log no longer reaches back that far (sequences are contiguous).</summary>
     public List<ShardChange>? ReadChanges(long afterSequence, long throughSequence)
     {
@@ -214,7 +215,8 @@ public sealed class LocalShard : IAsyncDisposable
     public Datapoint? Get(string id) => points.GetValueOrDefault(id);
 
     /// <summary>Upserts products; <paramref name="images"/>[i], when given, is kept as product i's original image
-    /// (content-addressed: one copy per distinct image in this shard), stored before the log says the product exists.</summary>
+    /// (content-addressed: one copy per distinct image in this shard), stored before the log says the product
+    /// exists.</summary>
     public async Task UpsertAsync(Datapoint[] datapoints, byte[]?[]? images = null)
     {
         ThrowIfFailed();
@@ -265,7 +267,8 @@ public sealed class LocalShard : IAsyncDisposable
         return await removed.Task;
     }
 
-    /// <summary>A failed append leaves this instance unusable: sequences were handed out that may never be written.</summary>
+    /// <summary>A failed append leaves this instance unusable: sequences were handed out that may never be
+    /// written.</summary>
     async Task AppendAsync(IReadOnlyList<LogRecord> records)
     {
         try
@@ -352,7 +355,8 @@ public sealed class LocalShard : IAsyncDisposable
         }
     }
 
-    /// <summary>Saves the index (its exact sequence does not matter: a load reconciles it against the products).</summary>
+    /// <summary>Saves the index (its exact sequence does not matter: a load reconciles it against the
+    /// products).</summary>
     public async Task SaveIndexAsync()
     {
         if (applied == indexSavedSequence) return;
@@ -431,7 +435,8 @@ public sealed class LocalShard : IAsyncDisposable
         await store.WriteBlobAsync(ImageBlob(hash), s => s.Write(image));
     }
 
-    /// <summary>A product's original image, or a thumbnail (made once, then kept); null when either is missing.</summary>
+    /// <summary>A product's original image, or a thumbnail (made once, then kept); null when either is
+    /// missing.</summary>
     public async Task<ProductImage?> GetImageAsync(string id, int? size, CancellationToken cancellationToken)
     {
         if (points.GetValueOrDefault(id)?.ImageSha256 is not { } hash) return null;

@@ -142,7 +142,8 @@ public sealed class ExactIndex(int dimensions, DistanceMetric metric) : IVectorI
     internal static ReadOnlySpan<byte> Magic => "CATEXAC1"u8;
     const uint FormatVersion = 1;
 
-    /// <summary>Magic, version, dimensions, metric, count, then each point (id, stored vector, attributes), and a CRC-32
+    /// <summary>Magic, version, dimensions, metric, count, then each point (id, stored vector, attributes), and a
+    /// CRC-32
     /// of all of it.</summary>
     public void Save(Stream destination)
     {
@@ -168,7 +169,8 @@ public sealed class ExactIndex(int dimensions, DistanceMetric metric) : IVectorI
         }
     }
 
-    /// <summary>Reads an index written by <see cref="Save"/>; throws <see cref="IndexSnapshotException"/> when damaged.</summary>
+    /// <summary>Reads an index written by <see cref="Save"/>; throws <see cref="IndexSnapshotException"/> when
+    /// damaged.</summary>
     public static ExactIndex Load(Stream source)
     {
         var crc = new HnswSnapshot.CrcStream(source, writing: false);

@@ -5,10 +5,14 @@ namespace Catalogs.VectorIndex;
 /// <summary>Graph parameters of <see cref="HnswIndex"/>.</summary>
 /// <param name="M">Links per node on upper layers (twice that on the base layer).</param>
 /// <param name="EfConstruction">Candidate list size while inserting: higher builds a better graph, slower.</param>
-/// <param name="EfSearch">Default candidate list size while searching (per query: <see cref="SearchOptions.Ef"/>).</param>
-/// <param name="ExactBelowMatches">An index with at most this many points, or a filtered query whose matches are at most
-/// this many, is answered by an exact scan (of the matching points): the graph walk would visit most of them anyway.</param>
-/// <param name="Quantization">What the walk reads: float32, or int8 codes with float32 re-ranking of its candidates.</param>
+/// <param name="EfSearch">Default candidate list size while searching (per query: <see
+/// cref="SearchOptions.Ef"/>).</param>
+/// <param name="ExactBelowMatches">An index with at most this many points, or a filtered query whose matches are at
+/// most
+/// this many, is answered by an exact scan (of the matching points): the graph walk would visit most of them
+/// anyway.</param>
+/// <param name="Quantization">What the walk reads: float32, or int8 codes with float32 re-ranking of its
+/// candidates.</param>
 /// <param name="QuantizeAfter">A quantized index walks float32 until it holds this many points, then trains its
 /// quantizer on them (a bulk load trains on its batch first).</param>
 /// <param name="RerankDirectory">With int8: keep the float32 re-rank vectors in memory-mapped files in this directory
@@ -55,7 +59,8 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
     readonly object[] stripes = Enumerable.Range(0, 4096).Select(_ => new object()).ToArray();
     readonly Dictionary<string, int> slotOf = new(StringComparer.Ordinal);
     readonly Stack<int> tombstones = new();
-    /// <summary>Namespace → allow token → live slots: lets the planner find a selective filter's matches without a scan.</summary>
+    /// <summary>Namespace → allow token → live slots: lets the planner find a selective filter's matches without a
+    /// scan.</summary>
     readonly Dictionary<string, Dictionary<string, HashSet<int>>> postings = new(StringComparer.Ordinal);
 
     /// <summary>Per-thread search scratch, reused so a search allocates almost nothing.</summary>
@@ -270,7 +275,8 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         Train(sample);
     }
 
-    /// <summary>Adds or removes a slot's allow tokens in <see cref="postings"/>; the caller holds the registry lock.</summary>
+    /// <summary>Adds or removes a slot's allow tokens in <see cref="postings"/>; the caller holds the registry
+    /// lock.</summary>
     void Postings(PointAttributes attributes, int slot, bool add)
     {
         foreach (var restrict in attributes.Restricts)
@@ -293,7 +299,8 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         }
     }
 
-    /// <summary>The live slots that can pass <paramref name="filter"/>'s allow lists (a superset of its matches), or null
+    /// <summary>The live slots that can pass <paramref name="filter"/>'s allow lists (a superset of its matches), or
+    /// null
     /// when the filter has no allow list to narrow by.</summary>
     int[]? Candidates(SearchFilter filter)
     {
@@ -321,7 +328,8 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
 
     // ---- distances -------------------------------------------------------------------------------------------------
 
-    /// <summary>Distance from a fixed query to a slot; structs, so the walk is compiled once per kind, inlined.</summary>
+    /// <summary>Distance from a fixed query to a slot; structs, so the walk is compiled once per kind,
+    /// inlined.</summary>
     interface IWalkDistance
     {
         float To(int slot);
@@ -359,7 +367,8 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         }
     }
 
-    /// <summary>Squared L2 scale between codes: step², halved for cosine so it equals 1 − cos for unit vectors.</summary>
+    /// <summary>Squared L2 scale between codes: step², halved for cosine so it equals 1 − cos for unit
+    /// vectors.</summary>
     float CodeScale(ScalarQuantizer qz) => qz.Step * qz.Step * (Metric == DistanceMetric.Cosine ? 0.5f : 1f);
 
     /// <summary>Build distance between two held slots, in the units of <see cref="ConnectQuery"/>.</summary>
@@ -489,7 +498,8 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
     }
 
     /// <summary>The neighbour-selection heuristic: keep a candidate only if it is closer to the base point than to
-    /// every neighbour already kept, which spreads links across directions. <paramref name="sorted"/> is by distance.</summary>
+    /// every neighbour already kept, which spreads links across directions. <paramref name="sorted"/> is by
+    /// distance.</summary>
     List<(int Slot, float Distance)> SelectNeighbours(List<(int Slot, float Distance)> sorted, int max, ScalarQuantizer? qz)
     {
         if (sorted.Count <= max) return sorted;
@@ -688,7 +698,8 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         return SearchLayer(distance, current, ef, 0, accept, liveOnly: true);
     }
 
-    /// <summary>Estimated number of live points passing <paramref name="filter"/>, from a deterministic sample.</summary>
+    /// <summary>Estimated number of live points passing <paramref name="filter"/>, from a deterministic
+    /// sample.</summary>
     int EstimateMatches(SearchFilter filter)
     {
         int used = Capacity;
@@ -747,7 +758,8 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         return new HnswSnapshot.SlotState(id, storage.Vector(slot).ToArray(), storage.Attributes(slot), links, storage.IsDeleted(slot));
     }
 
-    /// <summary>Reads an index written by <see cref="Save"/>; throws <see cref="IndexSnapshotException"/> for a truncated
+    /// <summary>Reads an index written by <see cref="Save"/>; throws <see cref="IndexSnapshotException"/> for a
+    /// truncated
     /// or damaged snapshot. The graph is read, never rebuilt; int8 codes are recomputed from the float32 vectors.
     /// <paramref name="rerankDirectory"/>: see <see cref="HnswOptions.RerankDirectory"/>.</summary>
     public static HnswIndex Load(Stream source, string? rerankDirectory = null)

@@ -107,7 +107,8 @@ public static class HnswSnapshot
     }
 
     /// <summary>Reads a snapshot, handing each slot to the sink <paramref name="open"/> returns for its header, so
-    /// slots go straight into the index being loaded. Throws <see cref="IndexSnapshotException"/> when damaged.</summary>
+    /// slots go straight into the index being loaded. Throws <see cref="IndexSnapshotException"/> when
+    /// damaged.</summary>
     internal static Header Read(Stream source, Func<Header, Action<int, SlotState>> open)
     {
         var crc = new CrcStream(new BufferedStream(source, 1 << 20), writing: false);

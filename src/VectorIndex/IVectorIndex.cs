@@ -8,7 +8,8 @@ public readonly record struct Neighbor(string Id, float Distance);
 /// <param name="Filter">Restricts every returned point must pass.</param>
 /// <param name="PerCrowdingAttribute">At most this many results share one crowding attribute (null: no limit).</param>
 /// <param name="ExcludeId">A point never returned (e.g. the product a "similar products" query starts from).</param>
-/// <param name="Ef">Candidate list size of approximate indexes (recall/speed trade-off); exact indexes ignore it.</param>
+/// <param name="Ef">Candidate list size of approximate indexes (recall/speed trade-off); exact indexes ignore
+/// it.</param>
 public sealed record SearchOptions(int K, SearchFilter? Filter = null, int? PerCrowdingAttribute = null, string? ExcludeId = null, int? Ef = null);
 
 /// <summary>
@@ -59,7 +60,8 @@ public interface IVectorIndex
 /// <summary>Indexes read back from what <see cref="IVectorIndex.Save"/> wrote, whatever their kind.</summary>
 public static class VectorIndexes
 {
-    /// <summary>Reads a saved index; throws <see cref="IndexSnapshotException"/> for a damaged or unknown one.</summary>
+    /// <summary>Reads a saved index; throws <see cref="IndexSnapshotException"/> for a damaged or unknown
+    /// one.</summary>
     public static IVectorIndex Load(Stream source)
     {
         var buffered = source.CanSeek ? source : new BufferedStream(source);

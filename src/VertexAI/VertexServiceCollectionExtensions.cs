@@ -8,7 +8,8 @@ namespace Catalogs.VertexAI;
 public static class VertexServiceCollectionExtensions
 {
     /// <summary>Registers <see cref="MatchingEngineClient"/> as a typed client with bearer tokens and the standard
-    /// resilience handler, <see cref="CloudStorageClient"/> (Google's Cloud Storage library, same tokens), and <see cref="VertexOptions"/> from
+    /// resilience handler, <see cref="CloudStorageClient"/> (Google's Cloud Storage library, same tokens), and <see
+    /// cref="VertexOptions"/> from
     /// <paramref name="configuration"/> (section <c>Vertex</c>), validated at start-up. The handler retries only safe
     /// methods (GET: describes, operations, downloads, listings); writes are retried by their callers, which know
     /// when that is safe (the sync outbox, resumable upload chunks). Its attempt timeout is

@@ -23,7 +23,8 @@ public class HostileInputTests(ApiFactory factory) : IAsyncLifetime
     string imageBase = "";
     readonly Dictionary<string, byte[]> served = new();
 
-    /// <summary>The 35-byte GIF whose first frame (7000×7000) is larger than its screen (1×1): it crashed the process.</summary>
+    /// <summary>The 35-byte GIF whose first frame (7000×7000) is larger than its screen (1×1): it crashed the
+    /// process.</summary>
     static readonly byte[] CrashGif = [.. "GIF89a"u8, 1, 0, 1, 0, 0x80, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff,
         0x2c, 0, 0, 0, 0, 0x58, 0x1b, 0x58, 0x1b, 0, 2, 2, 0x4c, 1, 0, 0x3b];
 
@@ -152,7 +153,8 @@ public class HostileInputTests(ApiFactory factory) : IAsyncLifetime
         Assert.Equal(before, await State());
     }
 
-    /// <summary>Byte- and token-level edits of a valid JSON body: cut, repeat, swap types, huge numbers, deep nesting.</summary>
+    /// <summary>Byte- and token-level edits of a valid JSON body: cut, repeat, swap types, huge numbers, deep
+    /// nesting.</summary>
     static string Mutate(string body, Random random)
     {
         var s = new StringBuilder(body);

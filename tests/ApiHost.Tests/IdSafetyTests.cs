@@ -4,7 +4,8 @@ using Catalogs.Tests;
 
 namespace Catalogs.ApiHost.Tests;
 
-/// <summary>Product ids are opaque and safe: no id, and no path, can make a product route reach a catalog route.</summary>
+/// <summary>Product ids are opaque and safe: no id, and no path, can make a product route reach a catalog
+/// route.</summary>
 public class IdSafetyTests(KestrelApiFactory factory) : IClassFixture<KestrelApiFactory>
 {
     const string Catalog = "/v1/catalogs/ids";

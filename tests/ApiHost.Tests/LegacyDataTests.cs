@@ -4,7 +4,8 @@ using Catalogs.Tests;
 
 namespace Catalogs.ApiHost.Tests;
 
-/// <summary>The ApiHost on a copy of a data directory written by an earlier version (tests/Fixtures/legacy-data).</summary>
+/// <summary>The ApiHost on a copy of a data directory written by an earlier version
+/// (tests/Fixtures/legacy-data).</summary>
 public sealed class LegacyDataFactory : ApiFactory
 {
     public static string Fixtures => Path.Combine(TestPaths.RepoRoot, "tests", "Fixtures");

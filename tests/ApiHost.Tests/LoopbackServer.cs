@@ -3,7 +3,8 @@ using Microsoft.AspNetCore.Hosting;
 
 namespace Catalogs.ApiHost.Tests;
 
-/// <summary>A small web server on a free loopback port (image hosts for <c>imageUrl</c>, redirectors, failing hosts).</summary>
+/// <summary>A small web server on a free loopback port (image hosts for <c>imageUrl</c>, redirectors, failing
+/// hosts).</summary>
 static class LoopbackServer
 {
     public static async Task<WebApplication> StartAsync(Action<WebApplication> map)

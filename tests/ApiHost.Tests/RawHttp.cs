@@ -26,7 +26,8 @@ static class RawHttp
     }
 }
 
-/// <summary>The ApiHost on real Kestrel at a loopback port, for requests that must reach the server unchanged.</summary>
+/// <summary>The ApiHost on real Kestrel at a loopback port, for requests that must reach the server
+/// unchanged.</summary>
 public sealed class KestrelApiFactory : ApiFactory
 {
     public KestrelApiFactory() => UseKestrel(0);

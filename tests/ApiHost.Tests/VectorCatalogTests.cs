@@ -3,7 +3,8 @@ using System.Text.Json.Nodes;
 
 namespace Catalogs.ApiHost.Tests;
 
-/// <summary>Vector-only catalogs through the API: lifecycle, sharded search against a brute-force oracle, filters, crowding.</summary>
+/// <summary>Vector-only catalogs through the API: lifecycle, sharded search against a brute-force oracle, filters,
+/// crowding.</summary>
 [Collection(ApiCollection.Name)]
 public class VectorCatalogTests(ApiFactory factory)
 {

@@ -26,7 +26,8 @@ public class ImagePreprocessorTests
         return Encode(bitmap, SKEncodedImageFormat.Jpeg);
     }
 
-    /// <summary>Inserts an EXIF APP1 segment carrying only an orientation tag right after the JPEG SOI marker.</summary>
+    /// <summary>Inserts an EXIF APP1 segment carrying only an orientation tag right after the JPEG SOI
+    /// marker.</summary>
     static byte[] WithExifOrientation(byte[] jpeg, ushort orientation)
     {
         var tiff = new byte[26];

@@ -9,7 +9,8 @@ using Orleans.TestingHost;
 
 namespace Catalogs.Grains.Tests;
 
-/// <summary>Catalogs mirrored into Matching Engine (the emulator, with OAuth and injected faults) through restarts.</summary>
+/// <summary>Catalogs mirrored into Matching Engine (the emulator, with OAuth and injected faults) through
+/// restarts.</summary>
 public sealed class MatchingEngineSyncTests : IAsyncLifetime
 {
     WebApplication emulator = null!;

@@ -2,7 +2,8 @@ using Catalogs.VectorIndex;
 
 namespace Catalogs.VectorIndex.Tests;
 
-/// <summary>Both index kinds behind the one interface: bulk insert, enumeration, reconciliation, save and load.</summary>
+/// <summary>Both index kinds behind the one interface: bulk insert, enumeration, reconciliation, save and
+/// load.</summary>
 public class IndexInterfaceTests
 {
     static readonly PointAttributes Red = new([new TokenRestrict("color", ["red"], [])], [new NumericValue("price", 3)], "brand-a");

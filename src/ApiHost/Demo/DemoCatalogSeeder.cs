@@ -8,7 +8,8 @@ public sealed class DemoOptions
 {
     public const string Section = "Demo";
     public bool Enabled { get; set; } = true;
-    /// <summary>Folder with <c>clothing/</c> and <c>food/</c> (each with labels.csv); quietly skipped when absent.</summary>
+    /// <summary>Folder with <c>clothing/</c> and <c>food/</c> (each with labels.csv); quietly skipped when
+    /// absent.</summary>
     public string DatasetsPath { get; set; } = "../shared/datasets";
     public int Shards { get; set; } = 2;
 }

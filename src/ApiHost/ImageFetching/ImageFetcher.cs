@@ -68,7 +68,8 @@ public sealed class ImageFetcher(IHttpClientFactory clients, IOptions<ImageFetch
         }
     }
 
-    /// <summary>The body, refused as soon as it passes the size limit or stalls for longer than the read timeout.</summary>
+    /// <summary>The body, refused as soon as it passes the size limit or stalls for longer than the read
+    /// timeout.</summary>
     async Task<byte[]> ReadBoundedAsync(HttpContent content, CancellationToken cancellationToken)
     {
         await using var stream = await content.ReadAsStreamAsync(cancellationToken);

@@ -32,6 +32,7 @@ public sealed class RequestLimits
     /// <summary>A datapoint's attributes, as compact JSON, in UTF-8 bytes.</summary>
     [Range(2, 1 << 24)] public int MaxAttributesBytes { get; set; } = 16 * 1024;
 
-    /// <summary>Largest absolute value of a vector component: beyond it, distances overflow or lose all precision.</summary>
+    /// <summary>Largest absolute value of a vector component: beyond it, distances overflow or lose all
+    /// precision.</summary>
     [Range(1.0, 1e30)] public double MaxVectorComponent { get; set; } = 1e6;
 }

@@ -98,7 +98,8 @@ public sealed partial class RequestValidator(IOptions<RequestLimits> options)
     public static string? IdOf(DatapointDto dto, string where = "") =>
         OneOf(dto.Id, dto.DatapointId, where + "id", "datapointId");
 
-    /// <summary>The vector under either of its names (ours and the JSONL's); sparse embeddings are not served.</summary>
+    /// <summary>The vector under either of its names (ours and the JSONL's); sparse embeddings are not
+    /// served.</summary>
     public static float[]? VectorOf(DatapointDto dto, string where = "")
     {
         if (dto.SparseEmbedding is not null || dto.SparseEmbeddingJsonl is not null)
@@ -212,7 +213,8 @@ public sealed partial class RequestValidator(IOptions<RequestLimits> options)
         return n;
     }
 
-    /// <summary>Matching Engine's share of leaves searched (<c>fractionLeafNodesToSearchOverride</c>): in (0, 1].</summary>
+    /// <summary>Matching Engine's share of leaves searched (<c>fractionLeafNodesToSearchOverride</c>): in (0,
+    /// 1].</summary>
     public static double? LeafFraction(double? f)
     {
         if (f is null) return null;

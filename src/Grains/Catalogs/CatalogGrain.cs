@@ -160,12 +160,14 @@ public sealed class CatalogGrain(
         return new CatalogSpec(encoder, metric, dimensions, shards, ResolveIndex(draft.Index, metric), matchingEngine);
     }
 
-    /// <summary>Shards stream their changes into a STREAM_UPDATE index; a BATCH_UPDATE index is loaded by exports.</summary>
+    /// <summary>Shards stream their changes into a STREAM_UPDATE index; a BATCH_UPDATE index is loaded by
+    /// exports.</summary>
     Task BindShardsAsync(CatalogSpec spec, string incarnation, CancellationToken cancellationToken) =>
         Task.WhenAll(Enumerable.Range(0, spec.Shards).Select(i => Shard(incarnation, i).BindSync(
             spec.MatchingEngine is { IndexUpdateMethod: "STREAM_UPDATE" } me ? me.Index : null, cancellationToken)));
 
-    /// <summary>Settings that arrive as enums from JSON are defined by construction; grain callers are checked.</summary>
+    /// <summary>Settings that arrive as enums from JSON are defined by construction; grain callers are
+    /// checked.</summary>
     static T Defined<T>(T value, string name) where T : struct, Enum =>
         Enum.IsDefined(value) ? value : throw Invalid($"{name} {value} is not one of {SpecEnumConverter<T>.Accepted}.");
 
@@ -475,7 +477,8 @@ public sealed class CatalogGrain(
         return all.SelectMany(d => d).OrderBy(d => d.At).ToArray();
     }
 
-    /// <summary>Stable across processes and restarts (unlike string.GetHashCode), so a product always lands on one shard.</summary>
+    /// <summary>Stable across processes and restarts (unlike string.GetHashCode), so a product always lands on one
+    /// shard.</summary>
     public static int ShardOf(string id, int shards) => (int)(XxHash32.HashToUInt32(Encoding.UTF8.GetBytes(id)) % (uint)shards);
 
     IShardGrain Shard(int i) => Shard(state.State.Incarnation, i);
