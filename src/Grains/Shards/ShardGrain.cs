@@ -53,25 +53,10 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
         if (ShardSync.Load(opened.Store, vertex, options.Value.Sync, logger) is { } saved) Attach(saved, resume: true);
     }
 
-    /// <summary>Connects the outbox to the change feed. A new binding gets everything the shard holds now; on
-    /// activation the outbox resends what came after its cursor, or everything when nothing was sent yet or the log
-    /// no longer reaches back that far.</summary>
     void Attach(ShardSync outbox, bool resume)
     {
-        var s = shard!;
-        if (!resume) outbox.EnqueueAll(s.Products(), s.LastSequence);
-        else if (outbox.NeedsFullSync || s.ReadChanges(outbox.Cursor, s.LastSequence) is not { } pending)
-        {
-            if (!outbox.NeedsFullSync)
-                logger.LogWarning("Shard {Shard}: the log no longer reaches back to the sync cursor; sending everything again",
-                    this.GetPrimaryKeyString());
-            outbox.Restart();
-            outbox.EnqueueAll(s.Products(), s.LastSequence);
-        }
-        else foreach (var change in pending) outbox.Enqueue(change.Sequence, change.Id, change.Upsert);
+        outbox.Attach(shard!, resume);
         sync = outbox;
-        s.Changed = change => sync?.Enqueue(change.Sequence, change.Id, change.Upsert);
-        s.KeepLogAfter = () => sync?.Cursor ?? long.MaxValue;
         var every = options.Value.Sync.PollInterval;
         syncTimer = this.RegisterGrainTimer(ct => sync?.PumpAsync(ct) ?? Task.CompletedTask,
             new GrainTimerCreationOptions(every, every) { Interleave = true, KeepAlive = true });
@@ -109,8 +94,7 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
         sync = null;
         if (index is null)
         {
-            s.Changed = null;
-            s.KeepLogAfter = () => long.MaxValue;
+            ShardSync.Detach(s);
             await ShardSync.UnbindAsync(s.Store);
             return;
         }
@@ -126,23 +110,17 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
 
     public Task CommitExport(long sequence, CancellationToken cancellationToken) => Guarded(s => s.CommitExportAsync(sequence));
 
-    public Task<DeadLetter[]> GetDeadLetters(CancellationToken cancellationToken)
-    {
-        Ready();
-        return Task.FromResult(sync?.DeadLetters.ToArray() ?? []);
-    }
+    public Task<DeadLetter[]> GetDeadLetters(CancellationToken cancellationToken) =>
+        Task.FromResult(Ready() is not null && sync is not null ? sync.DeadLetters.ToArray() : []);
 
     public async Task Drop(CancellationToken cancellationToken)
     {
         syncTimer?.Dispose();
-        syncTimer = null;
-        sync = null;
-        if (shard is { } s)
-        {
-            shard = null;
-            await s.DestroyAsync();
-        }
+        (syncTimer, sync) = (null, null);
         DeactivateOnIdle();
+        var s = shard;
+        shard = null;
+        if (s is not null) await s.DestroyAsync();
     }
 
     /// <summary>A write through the shard; a store failure answers 503 and retires this activation.</summary>

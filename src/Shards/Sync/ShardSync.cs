@@ -91,6 +91,31 @@ public sealed class ShardSync
 
     public static Task UnbindAsync(IShardWriter store) => store.DeleteMetadataAsync(MetadataName);
 
+    /// <summary>Connects this outbox to <paramref name="shard"/>'s change feed and log retention. A new binding
+    /// (<paramref name="resume"/> false) gets everything the shard holds now; on opening, the outbox resends what
+    /// came after its cursor, or everything when nothing was sent yet or the log no longer reaches back that far.</summary>
+    public void Attach(LocalShard shard, bool resume)
+    {
+        if (!resume) EnqueueAll(shard.Products(), shard.LastSequence);
+        else if (NeedsFullSync || shard.ReadChanges(Cursor, shard.LastSequence) is not { } pending)
+        {
+            if (!NeedsFullSync)
+                logger.LogWarning("The log no longer reaches back to the sync cursor {Cursor}; sending everything again", Cursor);
+            Restart();
+            EnqueueAll(shard.Products(), shard.LastSequence);
+        }
+        else foreach (var change in pending) Enqueue(change.Sequence, change.Id, change.Upsert);
+        shard.Changed = change => Enqueue(change.Sequence, change.Id, change.Upsert);
+        shard.KeepLogAfter = () => Cursor;
+    }
+
+    /// <summary>Disconnects <paramref name="shard"/> from any outbox.</summary>
+    public static void Detach(LocalShard shard)
+    {
+        shard.Changed = null;
+        shard.KeepLogAfter = () => long.MaxValue;
+    }
+
     /// <summary>Forgets the cursor and the backlog: everything is to be sent again (the log no longer reaches back).</summary>
     public void Restart()
     {
