@@ -24,7 +24,9 @@ public interface ICatalogGrain : IGrainWithStringKey
     [Alias("Get")] Task<Datapoint?> Get(string id, CancellationToken cancellationToken = default);
     /// <summary>A product's original image, or a cached thumbnail of it (longer side <paramref
     /// name="size"/>).</summary>
-    [Alias("GetImage")] Task<ProductImage?> GetImage(string id, int? size, CancellationToken cancellationToken = default);
+    [Alias("GetImage")]
+    Task<ProductImage?> GetImage(string id, int? size,
+        CancellationToken cancellationToken = default);
     [Alias("Search")] Task<SearchHit[]> Search(SearchQuery query, CancellationToken cancellationToken = default);
     /// <summary>A search routed by the catalog's <c>queryRouting</c> (or the query's own): the local shards, Matching
     /// Engine, or both merged; Matching Engine's hits are checked against local state (deleted or changed products not
@@ -37,7 +39,9 @@ public interface ICatalogGrain : IGrainWithStringKey
     /// the bound index with it, following the operation to its end: the whole catalog (complete overwrite), or with
     /// <paramref name="delta"/> the changes since the last export (upserts, and removals under
     /// <c>delete/</c>).</summary>
-    [Alias("Export")] Task<ExportResult> Export(string gcsPrefix, bool delta = false, CancellationToken cancellationToken = default);
+    [Alias("Export")]
+    Task<ExportResult> Export(string gcsPrefix, bool delta = false,
+        CancellationToken cancellationToken = default);
     /// <summary>Changes Matching Engine rejected, from every shard, oldest first.</summary>
     [Alias("GetDeadLetters")] Task<DeadLetter[]> GetDeadLetters(CancellationToken cancellationToken = default);
 }

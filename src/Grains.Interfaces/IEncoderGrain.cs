@@ -7,6 +7,10 @@ public interface IEncoderGrain : IGrainWithIntegerKey
 {
     /// <summary>Resolves an encoder's defaults against its model and reports its embedding length (loads the
     /// model).</summary>
-    [Alias("Describe")] Task<EncoderDescription> Describe(EncoderDraft draft, CancellationToken cancellationToken = default);
-    [Alias("Encode")] Task<float[][]> Encode(EncoderSpec encoder, byte[][] images, CancellationToken cancellationToken = default);
+    [Alias("Describe")]
+    Task<EncoderDescription> Describe(EncoderDraft draft,
+        CancellationToken cancellationToken = default);
+    [Alias("Encode")]
+    Task<float[][]> Encode(EncoderSpec encoder, byte[][] images,
+        CancellationToken cancellationToken = default);
 }

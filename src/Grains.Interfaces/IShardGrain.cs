@@ -10,7 +10,9 @@ public interface IShardGrain : IGrainWithStringKey
     [Alias("Upsert")] Task Upsert(ProductWrite[] writes, CancellationToken cancellationToken = default);
     /// <summary>A product's original image, or a thumbnail whose longer side is <paramref name="size"/>; null when the
     /// product or its image does not exist.</summary>
-    [Alias("GetImage")] Task<ProductImage?> GetImage(string id, int? size, CancellationToken cancellationToken = default);
+    [Alias("GetImage")]
+    Task<ProductImage?> GetImage(string id, int? size,
+        CancellationToken cancellationToken = default);
     [Alias("Remove")] Task<bool> Remove(string id, CancellationToken cancellationToken = default);
     [Alias("Get")] Task<Datapoint?> Get(string id, CancellationToken cancellationToken = default);
     [Alias("GetMany")] Task<Datapoint?[]> GetMany(string[] ids, CancellationToken cancellationToken = default);
@@ -25,7 +27,9 @@ public interface IShardGrain : IGrainWithStringKey
     /// <summary>Uploads the shard's products (or, with <paramref name="delta"/>, its changes since the last committed
     /// export) as Vertex JSONL to <paramref name="objectName"/>, and removed ids to <paramref
     /// name="deleteObjectName"/>.</summary>
-    [Alias("ExportTo")] Task<ShardExport> ExportTo(string bucket, string objectName, string deleteObjectName, bool delta, CancellationToken cancellationToken = default);
+    [Alias("ExportTo")]
+    Task<ShardExport> ExportTo(string bucket, string objectName, string deleteObjectName,
+        bool delta, CancellationToken cancellationToken = default);
     /// <summary>Records that Matching Engine holds the shard's state as of <paramref name="sequence"/> (the next delta
     /// starts there).</summary>
     [Alias("CommitExport")] Task CommitExport(long sequence, CancellationToken cancellationToken = default);

@@ -53,7 +53,8 @@ public sealed class SpecEnumConverter<T> : JsonConverter<T> where T : struct, En
         throw new SpecValueException($"'{(text.Length > 40 ? text[..40] + "…" : text)}' is not one of {Accepted}");
     }
 
-    public override void Write(Utf8JsonWriter writer, T value, JsonSerializerOptions options) => writer.WriteStringValue(Name(value));
+    public override void Write(Utf8JsonWriter writer, T value, JsonSerializerOptions options) =>
+        writer.WriteStringValue(Name(value));
 }
 
 /// <summary>A settings value that is not one of its enum's names; the message says which are.</summary>

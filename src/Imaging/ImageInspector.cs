@@ -21,8 +21,10 @@ public static class ImageInspector
         if (b.Length >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return ImageFormat.Jpeg;
         if (b.Length >= 8 && b[..8].SequenceEqual((ReadOnlySpan<byte>)[0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]))
             return ImageFormat.Png;
-        if (b.Length >= 6 && (b[..6].SequenceEqual("GIF87a"u8) || b[..6].SequenceEqual("GIF89a"u8))) return ImageFormat.Gif;
-        if (b.Length >= 12 && b[..4].SequenceEqual("RIFF"u8) && b[8..12].SequenceEqual("WEBP"u8)) return ImageFormat.WebP;
+        if (b.Length >= 6 && (b[..6].SequenceEqual("GIF87a"u8)
+            || b[..6].SequenceEqual("GIF89a"u8))) return ImageFormat.Gif;
+        if (b.Length >= 12 && b[..4].SequenceEqual("RIFF"u8)
+            && b[8..12].SequenceEqual("WEBP"u8)) return ImageFormat.WebP;
         if (b.Length >= 14 && b[0] == (byte)'B' && b[1] == (byte)'M') return ImageFormat.Bmp;
         return null;
     }
@@ -147,8 +149,10 @@ public static class ImageInspector
 
     static (int Width, int Height) Png(ReadOnlySpan<byte> b, Check check)
     {
-        if (b.Length < 33 || !b.Slice(12, 4).SequenceEqual("IHDR"u8)) throw check.Damaged("IHDR is not its first chunk");
-        var size = check.Pixels(BinaryPrimitives.ReadUInt32BigEndian(b[16..]), BinaryPrimitives.ReadUInt32BigEndian(b[20..]),
+        if (b.Length < 33 || !b.Slice(12,
+            4).SequenceEqual("IHDR"u8)) throw check.Damaged("IHDR is not its first chunk");
+        var size = check.Pixels(BinaryPrimitives.ReadUInt32BigEndian(b[16..]),
+            BinaryPrimitives.ReadUInt32BigEndian(b[20..]),
             "image");
         int depth = b[24], colorType = b[25];
         int channels = colorType switch { 0 => 1, 2 => 3, 3 => 1, 4 => 2, 6 => 4, _ => 0 };
@@ -159,7 +163,8 @@ public static class ImageInspector
         while (i + 12 <= b.Length)
         {
             long length = BinaryPrimitives.ReadUInt32BigEndian(b[i..]);
-            if (length > int.MaxValue || i + 12 + length > b.Length) break; // a cut chunk: the codec says how far it got
+            if (length > int.MaxValue
+                || i + 12 + length > b.Length) break; // a cut chunk: the codec says how far it got
             var type = b.Slice(i + 4, 4);
             var data = b.Slice(i + 8, (int)length);
             if (type.SequenceEqual("IDAT"u8)) idat += length;
@@ -167,8 +172,10 @@ public static class ImageInspector
             {
                 // An APNG frame: it must lie inside the canvas and within the limit.
                 if (data.Length < 26) throw check.Damaged("an fcTL chunk is cut short");
-                long w = BinaryPrimitives.ReadUInt32BigEndian(data[4..]), h = BinaryPrimitives.ReadUInt32BigEndian(data[8..]);
-                long x = BinaryPrimitives.ReadUInt32BigEndian(data[12..]), y = BinaryPrimitives.ReadUInt32BigEndian(data[16..]);
+                long w = BinaryPrimitives.ReadUInt32BigEndian(data[4..]),
+                    h = BinaryPrimitives.ReadUInt32BigEndian(data[8..]);
+                long x = BinaryPrimitives.ReadUInt32BigEndian(data[12..]),
+                    y = BinaryPrimitives.ReadUInt32BigEndian(data[16..]);
                 check.Pixels(w, h, "animation frame");
                 if (x + w > size.Width || y + h > size.Height)
                     throw check.Damaged($"an animation frame ({w}×{h} at {x},{y}) lies outside its {size.Width}×{size.Height} canvas");
@@ -186,7 +193,8 @@ public static class ImageInspector
     static (int Width, int Height) Gif(ReadOnlySpan<byte> b, Check check)
     {
         if (b.Length < 13) throw check.Damaged("its header is cut short");
-        long canvasW = BinaryPrimitives.ReadUInt16LittleEndian(b[6..]), canvasH = BinaryPrimitives.ReadUInt16LittleEndian(b[8..]);
+        long canvasW = BinaryPrimitives.ReadUInt16LittleEndian(b[6..]),
+            canvasH = BinaryPrimitives.ReadUInt16LittleEndian(b[8..]);
         int i = 13 + ((b[10] & 0x80) != 0 ? 3 << ((b[10] & 7) + 1) : 0);
         int frames = 0;
         while (i < b.Length && b[i] != 0x3B)
@@ -198,8 +206,10 @@ public static class ImageInspector
             else if (b[i] == 0x2C)
             {
                 if (i + 10 > b.Length) break;
-                long x = BinaryPrimitives.ReadUInt16LittleEndian(b[(i + 1)..]), y = BinaryPrimitives.ReadUInt16LittleEndian(b[(i + 3)..]);
-                long w = BinaryPrimitives.ReadUInt16LittleEndian(b[(i + 5)..]), h = BinaryPrimitives.ReadUInt16LittleEndian(b[(i + 7)..]);
+                long x = BinaryPrimitives.ReadUInt16LittleEndian(b[(i + 1)..]),
+                    y = BinaryPrimitives.ReadUInt16LittleEndian(b[(i + 3)..]);
+                long w = BinaryPrimitives.ReadUInt16LittleEndian(b[(i + 5)..]),
+                    h = BinaryPrimitives.ReadUInt16LittleEndian(b[(i + 7)..]);
                 byte flags = b[i + 9];
                 // Decoders grow the canvas to hold a frame that reaches past the logical screen.
                 check.Pixels(w, h, "frame");

@@ -34,7 +34,8 @@ public sealed class LocalShard : IAsyncDisposable
     readonly LocalShardOptions options;
     readonly ILogger logger;
     readonly Dictionary<string, Datapoint> points;
-    readonly Queue<(long Sequence, string Id, Datapoint? Upsert, TaskCompletionSource<bool>? Removed)> durableNotApplied = new();
+    readonly Queue<(long Sequence, string Id, Datapoint? Upsert,
+        TaskCompletionSource<bool>? Removed)> durableNotApplied = new();
     readonly IVectorIndex index;
     // Images by content hash: how many products (stored or on their way) reference each, and deletions under way.
     readonly Dictionary<string, int> imageReferences = new(StringComparer.Ordinal);
@@ -98,10 +99,12 @@ public sealed class LocalShard : IAsyncDisposable
 
     /// <summary>Opens the shard in <paramref name="store"/>: with <paramref name="settings"/> it is created when absent
     /// (and must match when present); without, it must exist. Takes the store's write lease.</summary>
-    public static async Task<LocalShard> OpenAsync(IShardStore store, ShardSettings? settings, LocalShardOptions options,
-        ILogger logger, CancellationToken cancellationToken)
+    public static async Task<LocalShard> OpenAsync(IShardStore store, ShardSettings? settings,
+        LocalShardOptions options, ILogger logger, CancellationToken cancellationToken)
     {
-        var saved = store.ReadMetadata(SettingsName) is { } bytes ? JsonSerializer.Deserialize<ShardSettings>(bytes, Json) : null;
+        var saved = store.ReadMetadata(SettingsName) is { } bytes
+            ? JsonSerializer.Deserialize<ShardSettings>(bytes, Json)
+            : null;
         if (saved is not null && settings is not null && saved != settings)
             throw new CatalogRequestException(CatalogError.Conflict, "The shard already exists with other settings.");
         var effective = saved ?? settings ?? throw new CatalogRequestException(CatalogError.NotFound,
@@ -109,7 +112,8 @@ public sealed class LocalShard : IAsyncDisposable
         var writer = await store.OpenWriterAsync(cancellationToken);
         try
         {
-            if (saved is null) await writer.WriteMetadataAsync(SettingsName, JsonSerializer.SerializeToUtf8Bytes(effective, Json));
+            if (saved is null)
+                await writer.WriteMetadataAsync(SettingsName, JsonSerializer.SerializeToUtf8Bytes(effective, Json));
             // Loading reads every vector: on the thread pool.
             return await Task.Run(() => Load(writer, effective, options, logger), cancellationToken);
         }
@@ -123,7 +127,8 @@ public sealed class LocalShard : IAsyncDisposable
     static LocalShard Load(IShardWriter store, ShardSettings settings, LocalShardOptions options, ILogger logger)
     {
         var map = new Dictionary<string, Datapoint>(StringComparer.Ordinal);
-        var snapshot = store.ReadLatestSnapshot(message => logger.LogWarning("Skipping damaged snapshot: {Message}", message));
+        var snapshot = store.ReadLatestSnapshot(message => logger.LogWarning("Skipping damaged snapshot: {Message}",
+            message));
         foreach (var entry in snapshot?.Entries ?? []) { var p = DatapointCodec.Decode(entry); map[p.Id] = p; }
         long snapshotAt = snapshot?.Sequence ?? 0, replayed = 0;
         foreach (var change in Changes(store.ReadLog(snapshotAt)))
@@ -136,14 +141,16 @@ public sealed class LocalShard : IAsyncDisposable
         var (index, load) = LoadIndex(store, settings, map, final, logger);
         logger.LogInformation("Shard loaded {Points} products (snapshot at {Snapshot}, {Replayed} log records replayed), " +
             "index {Origin} ({Reconciled} reconciled)", map.Count, snapshotAt, replayed, load.Origin, load.Reconciled);
-        return new LocalShard(store, settings, options, logger, map, index, Math.Max(store.LastSequence, snapshotAt), snapshotAt, load);
+        return new LocalShard(store, settings, options, logger, map, index, Math.Max(store.LastSequence, snapshotAt),
+            snapshotAt, load);
     }
 
     readonly record struct IndexLoad(string Origin, int Reconciled);
 
     /// <summary>The index for the final product state: the saved graph when readable and built with the same
     /// settings, brought up to date (products changed or removed since it was saved), else a fresh build.</summary>
-    static (IVectorIndex, IndexLoad) LoadIndex(IShardWriter store, ShardSettings settings, Dictionary<string, Datapoint> products,
+    static (IVectorIndex, IndexLoad) LoadIndex(IShardWriter store, ShardSettings settings,
+        Dictionary<string, Datapoint> products,
         List<(string Id, float[] Vector, PointAttributes Attributes)> final, ILogger logger)
     {
         var fresh = CreateIndex(settings);
@@ -182,7 +189,9 @@ public sealed class LocalShard : IAsyncDisposable
         {
             { Kind: IndexKind.Exact } => new ExactIndex(settings.Dimensions, metric),
             var hnsw => new HnswIndex(settings.Dimensions, metric, new HnswOptions(hnsw.M, hnsw.EfConstruction, hnsw.EfSearch,
-                Quantization: hnsw.Quantization == IndexQuantization.Int8 ? VectorQuantization.Int8 : VectorQuantization.None)),
+                Quantization: hnsw.Quantization == IndexQuantization.Int8
+                    ? VectorQuantization.Int8
+                    : VectorQuantization.None)),
         };
     }
 
@@ -339,14 +348,16 @@ public sealed class LocalShard : IAsyncDisposable
         try
         {
             await store.RollLogAsync();
-            await Task.Run(() => store.WriteSnapshotAsync(sequence, items.Select(p => (ReadOnlyMemory<byte>)DatapointCodec.Encode(p))));
+            await Task.Run(() => store.WriteSnapshotAsync(sequence, items.Select(p =>
+                (ReadOnlyMemory<byte>)DatapointCodec.Encode(p))));
             SnapshotSequence = sequence;
             // Records not yet in Matching Engine stay in the log (it is the outbox), and so does everything after the
             // last export (the next delta export reads it).
             long keepAfter = Math.Min(Math.Min(sequence, KeepLogAfter()), ExportMark ?? long.MaxValue);
             int deleted = store.DeleteLogThrough(keepAfter);
             if (DateTime.UtcNow - indexSavedAt >= options.IndexSnapshotMinInterval) await SaveIndexAsync();
-            logger.LogDebug("Snapshot at {Sequence}: {Count} products, {Deleted} log segments deleted", sequence, items.Length, deleted);
+            logger.LogDebug("Snapshot at {Sequence}: {Count} products, {Deleted} log segments deleted", sequence,
+                items.Length, deleted);
         }
         catch (Exception ex)
         {
@@ -450,7 +461,8 @@ public sealed class LocalShard : IAsyncDisposable
                 var original = ReadBlob(ImageBlob(hash));
                 if (original is null) return null;
                 var format = ImageInspector.Sniff(original);
-                return new ProductImage(original, format is { } f ? ImageThumbnails.MediaType(f) : "application/octet-stream", hash);
+                return new ProductImage(original,
+                    format is { } f ? ImageThumbnails.MediaType(f) : "application/octet-stream", hash);
             }
             var name = ThumbnailBlob(hash, size.Value);
             var thumbnail = ReadBlob(name);

@@ -53,7 +53,8 @@ public sealed partial class FileLease : IWriteFence, IDisposable
     {
         Directory.CreateDirectory(directory);
         var path = Path.Combine(directory, FileName);
-        var file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete, 1,
+        var file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite,
+            FileShare.ReadWrite | FileShare.Delete, 1,
             FileOptions.None);
         try
         {
@@ -116,7 +117,8 @@ public sealed partial class FileLease : IWriteFence, IDisposable
     static long ReadEpoch(FileStream file)
     {
         Span<byte> bytes = stackalloc byte[8];
-        return RandomAccess.Read(file.SafeFileHandle, bytes, 0) == 8 ? BinaryPrimitives.ReadInt64LittleEndian(bytes) : 0;
+        return RandomAccess.Read(file.SafeFileHandle, bytes,
+            0) == 8 ? BinaryPrimitives.ReadInt64LittleEndian(bytes) : 0;
     }
 
     static void Lock(SafeFileHandle handle, int operation)

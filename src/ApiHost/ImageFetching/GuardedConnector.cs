@@ -51,7 +51,8 @@ public sealed class ImageAddressRefusedException(string host) : Exception($"'{ho
 /// </summary>
 public sealed class GuardedConnector(IImageHostResolver resolver, ImageAddressPolicy policy, ISocketOpener opener)
 {
-    public async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    public async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context,
+        CancellationToken cancellationToken)
     {
         var host = context.DnsEndPoint.Host;
         var addresses = IPAddress.TryParse(host.Trim('[', ']'), out var literal)

@@ -10,7 +10,8 @@ namespace Catalogs.ApiHost.ImageFetching;
 /// content type. Every failure of the fetch itself answers one and the same 422, so that a caller learns nothing of
 /// the network behind it (closed port, other service, internal host); the reason goes to the log.
 /// </summary>
-public sealed class ImageFetcher(IHttpClientFactory clients, IOptions<ImageFetchOptions> options, ILogger<ImageFetcher> logger)
+public sealed class ImageFetcher(IHttpClientFactory clients, IOptions<ImageFetchOptions> options,
+    ILogger<ImageFetcher> logger)
 {
     public const string ClientName = "image-fetch";
 
@@ -48,7 +49,8 @@ public sealed class ImageFetcher(IHttpClientFactory clients, IOptions<ImageFetch
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, uri);
             request.Headers.Accept.ParseAdd("image/*");
-            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead,
+                cancellationToken);
             if ((int)response.StatusCode is >= 300 and < 400 && response.Headers.Location is { } location)
             {
                 if (redirects == Options.MaxRedirects) throw new FetchFailedException($"more than {Options.MaxRedirects} redirects");

@@ -13,7 +13,8 @@ public static class ImageFetchingServiceCollectionExtensions
     {
         services.AddOptions<ImageFetchOptions>().Bind(configuration.GetSection(ImageFetchOptions.Section))
             .ValidateDataAnnotations().ValidateOnStart();
-        var fetch = configuration.GetSection(ImageFetchOptions.Section).Get<ImageFetchOptions>() ?? new ImageFetchOptions();
+        var fetch = configuration.GetSection(ImageFetchOptions.Section).Get<ImageFetchOptions>()
+            ?? new ImageFetchOptions();
         services.AddSingleton<ImageAddressPolicy>();
         services.AddSingleton<IImageHostResolver, DnsImageHostResolver>();
         services.AddSingleton<ISocketOpener, TcpSocketOpener>();
@@ -50,5 +51,6 @@ public static class ImageFetchingServiceCollectionExtensions
 
     /// <summary>Transient failures, but never a refused address: asking again cannot change the answer.</summary>
     static bool Transient(Outcome<HttpResponseMessage> outcome) =>
-        outcome.Exception?.InnerException is not ImageAddressRefusedException && HttpClientResiliencePredicates.IsTransient(outcome);
+        outcome.Exception?.InnerException is not ImageAddressRefusedException
+            && HttpClientResiliencePredicates.IsTransient(outcome);
 }

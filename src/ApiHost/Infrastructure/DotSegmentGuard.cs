@@ -9,7 +9,8 @@ namespace Catalogs.ApiHost.Infrastructure;
 /// </summary>
 public static class DotSegmentGuard
 {
-    public static IApplicationBuilder UseDotSegmentGuard(this IApplicationBuilder app) => app.Use(async (context, next) =>
+    public static IApplicationBuilder UseDotSegmentGuard(this IApplicationBuilder app) => app.Use(async (context,
+        next) =>
     {
         var target = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? "";
         int end = target.IndexOfAny(['?', '#']);

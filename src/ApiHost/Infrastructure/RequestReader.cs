@@ -24,7 +24,8 @@ public static partial class RequestReader
     {
         try
         {
-            return JsonSerializer.Deserialize<T>(json, Json) ?? throw ApiProblemException.BadRequest($"{what} is null.");
+            return JsonSerializer.Deserialize<T>(json, Json)
+                ?? throw ApiProblemException.BadRequest($"{what} is null.");
         }
         catch (JsonException ex)
         {
@@ -49,7 +50,8 @@ public static partial class RequestReader
     {
         if (ex is SpecValueException)
         {
-            var member = ex.Path is { Length: > 2 } at && at.StartsWith("$.", StringComparison.Ordinal) ? at[2..] + " " : "";
+            var member = ex.Path is { Length: > 2 } at && at.StartsWith("$.",
+                StringComparison.Ordinal) ? at[2..] + " " : "";
             return ApiProblemException.BadRequest($"{what} is not valid: {member}{ex.Message}.");
         }
         if (UnmappedMember().Match(ex.Message) is { Success: true } unmapped)
@@ -58,7 +60,8 @@ public static partial class RequestReader
             return ApiProblemException.BadRequest(
                 $"{what} has an unknown member '{unmapped.Groups["name"].Value}'{at}: see the API reference for its members.");
         }
-        if (ex.Path is { } path && ex.Message.StartsWith("The JSON value could not be converted", StringComparison.Ordinal))
+        if (ex.Path is { } path && ex.Message.StartsWith("The JSON value could not be converted",
+            StringComparison.Ordinal))
             return ApiProblemException.BadRequest($"{what} is not valid: the value at {path} has the wrong type " +
                 "(numbers must be JSON numbers, strings JSON strings, lists JSON arrays).");
         return ApiProblemException.BadRequest($"{what} is not valid JSON: {ex.Message}");
@@ -75,14 +78,18 @@ public static partial class RequestReader
             form = await request.ReadFormAsync(ct);
         }
         catch (Exception ex) when (ex is InvalidDataException or IOException or FormatException or InvalidOperationException
-                                   && ex is not BadHttpRequestException && !request.HttpContext.RequestAborted.IsCancellationRequested)
+                                   && ex is not BadHttpRequestException
+                                       && !request.HttpContext.RequestAborted.IsCancellationRequested)
         {
             if (ex is InvalidDataException && ex.Message.Contains("length limit", StringComparison.OrdinalIgnoreCase))
-                throw new ApiProblemException(StatusCodes.Status413PayloadTooLarge, "The request body is larger than the limit: " + ex.Message);
+                throw new ApiProblemException(StatusCodes.Status413PayloadTooLarge,
+                    "The request body is larger than the limit: " + ex.Message);
             throw ApiProblemException.BadRequest($"The multipart/form-data body is malformed: {ex.Message}");
         }
-        var file = form.Files["image"] ?? throw ApiProblemException.BadRequest("The multipart body needs an 'image' file part.");
-        var json = form.TryGetValue(jsonField, out var field) ? ParseJson<T>(field.ToString(), $"The '{jsonField}' field") : null;
+        var file = form.Files["image"]
+            ?? throw ApiProblemException.BadRequest("The multipart body needs an 'image' file part.");
+        var json = form.TryGetValue(jsonField, out var field) ? ParseJson<T>(field.ToString(),
+            $"The '{jsonField}' field") : null;
         using var buffer = new MemoryStream((int)Math.Min(file.Length, int.MaxValue));
         await file.CopyToAsync(buffer, ct);
         return (buffer.ToArray(), json);

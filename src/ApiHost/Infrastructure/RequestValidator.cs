@@ -90,7 +90,8 @@ public sealed partial class RequestValidator(IOptions<RequestLimits> options)
         var attributes = OneOf(dto.Attributes, metadata, where + "attributes", "embeddingMetadata")?.ToJsonString();
         if (attributes is not null)
             BytesWithin(attributes, Limits.MaxAttributesBytes, $"{where}attributes", "MaxAttributesBytes");
-        return new Datapoint(id, vector ?? [], restricts, numeric, crowding is { Length: > 0 } ? crowding : null, attributes,
+        return new Datapoint(id, vector ?? [], restricts, numeric, crowding is { Length: > 0 } ? crowding : null,
+            attributes,
             DateTimeOffset.UtcNow);
     }
 
@@ -128,7 +129,8 @@ public sealed partial class RequestValidator(IOptions<RequestLimits> options)
             if (allow.Length + deny.Length > Limits.MaxTokensPerRestrict)
                 throw TooMany($"{at} tokens", allow.Length + deny.Length, Limits.MaxTokensPerRestrict,
                     "MaxTokensPerRestrict");
-            var tokens = allow.Select((t, k) => (t, $"allowList[{k}]")).Concat(deny.Select((t, k) => (t, $"denyList[{k}]")));
+            var tokens = allow.Select((t, k) => (t, $"allowList[{k}]")).Concat(deny.Select((t, k) => (t,
+                $"denyList[{k}]")));
             foreach (var (token, name) in tokens)
             {
                 if (string.IsNullOrEmpty(token)) throw ApiProblemException.BadRequest($"{at}.{name} is an empty token.");

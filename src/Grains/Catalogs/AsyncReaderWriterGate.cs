@@ -15,9 +15,11 @@ public sealed class AsyncReaderWriterGate
     int shared;
     bool exclusive;
 
-    public Task<Releaser> EnterSharedAsync(CancellationToken cancellationToken) => Enter(isExclusive: false, cancellationToken);
+    public Task<Releaser> EnterSharedAsync(CancellationToken cancellationToken) => Enter(isExclusive: false,
+        cancellationToken);
 
-    public Task<Releaser> EnterExclusiveAsync(CancellationToken cancellationToken) => Enter(isExclusive: true, cancellationToken);
+    public Task<Releaser> EnterExclusiveAsync(CancellationToken cancellationToken) => Enter(isExclusive: true,
+        cancellationToken);
 
     Task<Releaser> Enter(bool isExclusive, CancellationToken cancellationToken)
     {

@@ -10,7 +10,8 @@ namespace Catalogs.Shards.Export;
 /// applied export (read from its log, coalesced per id), with removed ids in a second object.</summary>
 public sealed class ShardExporter(CloudStorageClient storage)
 {
-    public async Task<ShardExport> ExportAsync(LocalShard shard, string bucket, string objectName, string deleteObjectName,
+    public async Task<ShardExport> ExportAsync(LocalShard shard, string bucket, string objectName,
+        string deleteObjectName,
         bool delta, CancellationToken cancellationToken)
     {
         long sequence = shard.LastSequence;
@@ -32,7 +33,8 @@ public sealed class ShardExporter(CloudStorageClient storage)
         var objects = new List<string>();
         if (upserts.Count > 0 || !delta)
         {
-            await UploadLinesAsync(bucket, objectName, upserts.Select(p => JsonlRecord.Format(ShardSync.ToIndexDatapoint(p))),
+            await UploadLinesAsync(bucket, objectName, upserts.Select(p =>
+                JsonlRecord.Format(ShardSync.ToIndexDatapoint(p))),
                 cancellationToken);
             objects.Add(objectName);
         }
@@ -46,7 +48,8 @@ public sealed class ShardExporter(CloudStorageClient storage)
 
     /// <summary>Lines written on the thread pool into a pipe that the resumable upload reads: nothing is held in memory
     /// as a whole.</summary>
-    async Task UploadLinesAsync(string bucket, string objectName, IEnumerable<string> lines, CancellationToken cancellationToken)
+    async Task UploadLinesAsync(string bucket, string objectName, IEnumerable<string> lines,
+        CancellationToken cancellationToken)
     {
         var pipe = new Pipe();
         var writing = Task.Run(async () =>
@@ -54,7 +57,8 @@ public sealed class ShardExporter(CloudStorageClient storage)
             try
             {
                 await using var writer = pipe.Writer.AsStream();
-                foreach (var line in lines) await writer.WriteAsync(Encoding.UTF8.GetBytes(line + "\n"), cancellationToken);
+                foreach (var line in lines) await writer.WriteAsync(Encoding.UTF8.GetBytes(line + "\n"),
+                    cancellationToken);
             }
             catch (Exception ex)
             {

@@ -55,7 +55,8 @@ public sealed class LocalShardStore(string directory) : IShardStore
         public Stream? OpenBlob(string name)
         {
             var path = Path.Combine(directory, name);
-            return File.Exists(path) ? new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20) : null;
+            return File.Exists(path) ? new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read,
+                1 << 20) : null;
         }
 
         public Task WriteBlobAsync(string name, Action<Stream> write) => Fenced(() =>

@@ -7,7 +7,9 @@ public sealed class SyncOptions
     [System.ComponentModel.DataAnnotations.Range(1, 1000)] public int MaxBatch { get; set; } = 500;
 
     /// <summary>Largest request body, estimated (Vertex's limit is 10 MB).</summary>
-    [System.ComponentModel.DataAnnotations.Range(1024, 10_000_000)] public int MaxRequestBytes { get; set; } = 8_000_000;
+    [System.ComponentModel.DataAnnotations.Range(1024,
+        10_000_000)]
+    public int MaxRequestBytes { get; set; } = 8_000_000;
 
     /// <summary>How often a shard with a backlog looks at it.</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(100);
