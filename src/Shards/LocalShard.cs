@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -39,7 +40,7 @@ public sealed class LocalShard : IAsyncDisposable
     readonly IVectorIndex index;
     // Images by content hash: how many products (stored or on their way) reference each, and deletions under way.
     readonly Dictionary<string, int> imageReferences = new(StringComparer.Ordinal);
-    readonly Dictionary<string, Task> imageDeletions = new(StringComparer.Ordinal);
+    readonly ConcurrentDictionary<string, Task> imageDeletions = new(StringComparer.Ordinal);
     // Index updates run on the thread pool, one batch after another in log order; an acknowledgement awaits its batch.
     Task indexing = Task.CompletedTask;
     long assigned, applied, sinceSnapshot;
@@ -202,8 +203,7 @@ public sealed class LocalShard : IAsyncDisposable
     });
 
     /// <summary>The changes after <paramref name="afterSequence"/> through <paramref name="throughSequence"/>, read
-    /// from
-    /// the log; null when the log no longer reaches back that far (sequences are contiguous).</summary>
+    /// from the log; null when the log no longer reaches back that far (sequences are contiguous).</summary>
     public List<ShardChange>? ReadChanges(long afterSequence, long throughSequence)
     {
         var changes = new List<ShardChange>();
@@ -422,7 +422,8 @@ public sealed class LocalShard : IAsyncDisposable
         imageReferences.Remove(hash);
         var deletion = DeleteImageAsync(hash);
         imageDeletions[hash] = deletion;
-        deletion.ContinueWith(_ => { }, TaskScheduler.Default);
+        // Forgotten once done (unless a newer deletion of the same image took its place), so the map stays small.
+        deletion.ContinueWith(_ => imageDeletions.TryRemove(KeyValuePair.Create(hash, deletion)), TaskScheduler.Default);
     }
 
     async Task DeleteImageAsync(string hash)
@@ -441,7 +442,7 @@ public sealed class LocalShard : IAsyncDisposable
     async Task StoreImageAsync(string hash, byte[] image)
     {
         // A deletion of the same image still under way finishes first, so it cannot remove the copy written now.
-        if (imageDeletions.Remove(hash, out var deletion)) await deletion;
+        if (imageDeletions.TryRemove(hash, out var deletion)) await deletion;
         using (var existing = store.OpenBlob(ImageBlob(hash))) if (existing is not null) return;
         await store.WriteBlobAsync(ImageBlob(hash), s => s.Write(image));
     }
