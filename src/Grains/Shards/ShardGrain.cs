@@ -85,13 +85,11 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
             s.IndexReconciled, sync?.Stats()));
     }
 
-    public async Task BindSync(string? index, CancellationToken cancellationToken)
+    public Task BindSync(string? index, CancellationToken cancellationToken) => Guarded(async s =>
     {
-        var s = Ready();
         if (index == sync?.Index) return;
         syncTimer?.Dispose();
-        syncTimer = null;
-        sync = null;
+        (syncTimer, sync) = (null, null);
         if (index is null)
         {
             ShardSync.Detach(s);
@@ -102,7 +100,7 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
         var outbox = ShardSync.Open(s.Store, index, vertex, options.Value.Sync, logger);
         Attach(outbox, resume: false);
         await outbox.SaveAsync();
-    }
+    });
 
     public Task<ShardExport> ExportTo(string bucket, string objectName, string deleteObjectName, bool delta,
         CancellationToken cancellationToken) =>
@@ -110,8 +108,11 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
 
     public Task CommitExport(long sequence, CancellationToken cancellationToken) => Guarded(s => s.CommitExportAsync(sequence));
 
-    public Task<DeadLetter[]> GetDeadLetters(CancellationToken cancellationToken) =>
-        Task.FromResult(Ready() is not null && sync is not null ? sync.DeadLetters.ToArray() : []);
+    public Task<DeadLetter[]> GetDeadLetters(CancellationToken cancellationToken)
+    {
+        Ready();
+        return Task.FromResult(sync?.DeadLetters.ToArray() ?? []);
+    }
 
     public async Task Drop(CancellationToken cancellationToken)
     {
