@@ -122,12 +122,15 @@ public sealed class CatalogGrain(
         }
     }
 
+    Task DropShardsAsync(int shards, string incarnation, CancellationToken cancellationToken) =>
+        Task.WhenAll(Enumerable.Range(0, shards).Select(i => Shard(incarnation, i).Drop(cancellationToken)));
+
     /// <summary>Drops shards that no state points at any more; a failure leaves only empty files behind.</summary>
     async Task DropShardsQuietlyAsync(int shards, string incarnation)
     {
         try
         {
-            await Task.WhenAll(Enumerable.Range(0, shards).Select(i => Shard(incarnation, i).Drop(CancellationToken.None)));
+            await DropShardsAsync(shards, incarnation, CancellationToken.None);
         }
         catch (Exception ex)
         {
@@ -249,14 +252,11 @@ public sealed class CatalogGrain(
     {
         using var exclusive = await gate.EnterExclusiveAsync(cancellationToken);
         if (!Exists) return false;
-        await DropShardsAsync(cancellationToken);
+        await DropShardsAsync(state.State.Spec!.Shards, state.State.Incarnation, cancellationToken);
         await state.ClearStateAsync(cancellationToken);
         await GrainFactory.GetGrain<ITenantGrain>(Tenant).Remove(Name, cancellationToken);
         return true;
     }
-
-    Task DropShardsAsync(CancellationToken cancellationToken) =>
-        Task.WhenAll(Enumerable.Range(0, state.State.Spec!.Shards).Select(i => Shard(i).Drop(cancellationToken)));
 
     public async Task Upsert(Datapoint[] datapoints, CancellationToken cancellationToken)
     {
