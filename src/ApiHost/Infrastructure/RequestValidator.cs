@@ -66,11 +66,11 @@ public sealed partial class RequestValidator(IOptions<RequestLimits> options)
         }
     }
 
-    /// <summary>A datapoint of the request made whole: the names Vertex uses merged, every field checked. Without a
-    /// vector (null) its vector is left empty, for the catalog to compute from an image.</summary>
+    /// <summary>A datapoint of the request made whole: the names Vertex uses merged, every field but the id checked
+    /// (callers check the id first, before reading a body or fetching an image). Without a vector (null) its vector
+    /// is left empty, for the catalog to compute from an image.</summary>
     public Datapoint ToDatapoint(string id, DatapointDto dto, float[]? vector, string where = "")
     {
-        ProductIdIsValid(id, where);
         if (vector is not null) VectorIsValid(vector, where + "featureVector");
         var restricts = Restricts(dto.Restricts, where, Limits.MaxRestrictsPerDatapoint, "MaxRestrictsPerDatapoint");
         var numericDtos = OneOf(dto.NumericRestricts, dto.NumericRestrictsJsonl, where + "numericRestricts",
