@@ -67,8 +67,7 @@ public sealed record ShardExport(
     [property: Id(3)] string[] Objects);
 
 /// <summary>The shards' index: <c>hnsw</c> (approximate, the default) or <c>exact</c> (brute force), with HNSW's
-/// parameters
-/// and what its walk reads: <c>none</c> (float32) or <c>int8</c> (codes, re-ranked with float32).</summary>
+/// parameters and what its walk reads: <c>none</c> (float32) or <c>int8</c> (codes, re-ranked with float32).</summary>
 [GenerateSerializer, Alias("Catalogs.IndexSpec")]
 public sealed record IndexSpec(
     [property: Id(0)] IndexKind Kind,

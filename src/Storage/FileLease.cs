@@ -25,8 +25,7 @@ public sealed class FencedException(long epoch, long current)
 /// The write lease of a directory, with a monotonically increasing epoch. <see cref="Acquire"/> takes it over from
 /// whoever held it (epoch + 1, written durably); every guarded write then checks, under a shared <c>flock</c>, that the
 /// epoch on disk is still its own. Taking the lease needs the exclusive lock, so it waits for writes in flight and
-/// every
-/// later write of the old holder is refused: two processes, or two activations in one process, never both write.
+/// every later write of the old holder is refused: two processes, or two activations in one process, never both write.
 /// </summary>
 public sealed partial class FileLease : IWriteFence, IDisposable
 {

@@ -143,8 +143,7 @@ public sealed class ExactIndex(int dimensions, DistanceMetric metric) : IVectorI
     const uint FormatVersion = 1;
 
     /// <summary>Magic, version, dimensions, metric, count, then each point (id, stored vector, attributes), and a
-    /// CRC-32
-    /// of all of it.</summary>
+    /// CRC-32 of all of it.</summary>
     public void Save(Stream destination)
     {
         Entry[] points;

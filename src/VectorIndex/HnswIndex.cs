@@ -8,8 +8,7 @@ namespace Catalogs.VectorIndex;
 /// <param name="EfSearch">Default candidate list size while searching (per query: <see
 /// cref="SearchOptions.Ef"/>).</param>
 /// <param name="ExactBelowMatches">An index with at most this many points, or a filtered query whose matches are at
-/// most
-/// this many, is answered by an exact scan (of the matching points): the graph walk would visit most of them
+/// most this many, is answered by an exact scan (of the matching points): the graph walk would visit most of them
 /// anyway.</param>
 /// <param name="Quantization">What the walk reads: float32, or int8 codes with float32 re-ranking of its
 /// candidates.</param>
@@ -300,8 +299,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
     }
 
     /// <summary>The live slots that can pass <paramref name="filter"/>'s allow lists (a superset of its matches), or
-    /// null
-    /// when the filter has no allow list to narrow by.</summary>
+    /// null when the filter has no allow list to narrow by.</summary>
     int[]? Candidates(SearchFilter filter)
     {
         HashSet<int>? result = null;
@@ -759,8 +757,8 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
     }
 
     /// <summary>Reads an index written by <see cref="Save"/>; throws <see cref="IndexSnapshotException"/> for a
-    /// truncated
-    /// or damaged snapshot. The graph is read, never rebuilt; int8 codes are recomputed from the float32 vectors.
+    /// truncated or damaged snapshot. The graph is read, never rebuilt; int8 codes are recomputed from the float32
+    /// vectors.
     /// <paramref name="rerankDirectory"/>: see <see cref="HnswOptions.RerankDirectory"/>.</summary>
     public static HnswIndex Load(Stream source, string? rerankDirectory = null)
     {
