@@ -152,7 +152,7 @@ public sealed record NumericRestrict(
     [property: Id(1)] long? ValueInt = null,
     [property: Id(2)] float? ValueFloat = null,
     [property: Id(3)] double? ValueDouble = null,
-    [property: Id(4)] string? Op = null)
+    [property: Id(4)] NumericOperator? Op = null)
 {
     public double Value => ValueInt ?? ValueFloat ?? ValueDouble ?? double.NaN;
 }

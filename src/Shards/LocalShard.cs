@@ -107,9 +107,8 @@ public sealed class LocalShard : IAsyncDisposable
             ? JsonSerializer.Deserialize<ShardSettings>(bytes, Json)
             : null;
         if (saved is not null && settings is not null && saved != settings)
-            throw new CatalogRequestException(CatalogError.Conflict, "The shard already exists with other settings.");
-        var effective = saved ?? settings ?? throw new CatalogRequestException(CatalogError.NotFound,
-            "The shard is not initialized (its catalog does not exist).");
+            throw CatalogRequestException.Conflict("The shard already exists with other settings.");
+        var effective = saved ?? settings ?? throw CatalogRequestException.NotFound("The shard is not initialized (its catalog does not exist).");
         var writer = await store.OpenWriterAsync(cancellationToken);
         try
         {
@@ -231,8 +230,10 @@ public sealed class LocalShard : IAsyncDisposable
         ThrowIfFailed();
         foreach (var p in datapoints)
             if (p.FeatureVector.Length != Settings.Dimensions)
-                throw new CatalogRequestException(CatalogError.Invalid,
-                    $"Datapoint '{p.Id}' has {p.FeatureVector.Length} dimensions; the catalog has {Settings.Dimensions}.");
+                // An invariant, not a request check (the catalog checks requests): a record the index cannot take
+                // must never reach the log, or every replay would fail on it.
+                throw new ArgumentException(
+                    $"Datapoint '{p.Id}' has {p.FeatureVector.Length} dimensions; the shard has {Settings.Dimensions}.");
         var toStore = new Dictionary<string, byte[]>(StringComparer.Ordinal);
         for (int i = 0; i < datapoints.Length; i++)
         {
@@ -389,8 +390,8 @@ public sealed class LocalShard : IAsyncDisposable
     public async Task<SearchHit[]> SearchAsync(SearchQuery query, CancellationToken cancellationToken)
     {
         if (query.Vector.Length != Settings.Dimensions)
-            throw new CatalogRequestException(CatalogError.Invalid,
-                $"The query vector has {query.Vector.Length} dimensions; the catalog has {Settings.Dimensions}.");
+            throw new ArgumentException(
+                $"The query vector has {query.Vector.Length} dimensions; the shard has {Settings.Dimensions}.");
         var searchOptions = new SearchOptions(query.NeighborCount, FilterMapping.ToFilter(query),
             query.PerCrowdingAttributeNeighborCount, query.ExcludeId, query.Ef);
         var idx = index;
@@ -453,8 +454,7 @@ public sealed class LocalShard : IAsyncDisposable
     {
         if (points.GetValueOrDefault(id)?.ImageSha256 is not { } hash) return null;
         if (size is { } side && !ProductImage.ThumbnailSizes.Contains(side))
-            throw new CatalogRequestException(CatalogError.Invalid,
-                $"size must be one of {string.Join(", ", ProductImage.ThumbnailSizes)}; got {side}.");
+            throw new ArgumentOutOfRangeException(nameof(size), side, "Not one of ProductImage.ThumbnailSizes.");
         return await Task.Run(async () =>
         {
             if (size is null)

@@ -197,7 +197,7 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
             async Task Refused(MatchingEngineSpec me, string message)
             {
                 var error = await Assert.ThrowsAsync<CatalogRequestException>(() => catalog.Configure(new CatalogDraft(null, SimilarityMetric.Cosine, Dimensions, 2, MatchingEngine: me)));
-                Assert.Equal(CatalogError.BadRequest, error.Error);
+                Assert.Equal(CatalogError.Malformed, error.Error);
                 Assert.Contains(message, error.Message);
             }
             await Refused(new MatchingEngineSpec("projects/x/indexes/1"), "is not projects/");
@@ -273,7 +273,7 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
             Assert.Equal(0, (await catalog.Export("gs://catalog-exports/nightly", delta: true)).Datapoints); // nothing changed since
             var refused = await Assert.ThrowsAsync<CatalogRequestException>(() => catalog.Export("s3://elsewhere"));
             Assert.Contains("gs://", refused.Message);
-            Assert.Equal(CatalogError.BadRequest, refused.Error); // 400 through the API
+            Assert.Equal(CatalogError.Malformed, refused.Error); // 400 through the API
             var fresh = cluster.Client.GetGrain<ICatalogGrain>("t1/export-fresh");
             await fresh.Configure(new CatalogDraft(null, SimilarityMetric.Cosine, Dimensions, 1, MatchingEngine: new MatchingEngineSpec(index)));
             Assert.Equal(CatalogError.Conflict, (await Assert.ThrowsAsync<CatalogRequestException>(() => fresh.Export("gs://catalog-exports/x", delta: true))).Error);

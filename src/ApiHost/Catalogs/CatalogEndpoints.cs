@@ -34,7 +34,7 @@ public static class CatalogEndpoints
     {
         var grain = gateway.Catalog(catalog);
         var dto = await RequestReader.ReadJsonAsync<ExportDto>(request, "The export request");
-        if (string.IsNullOrWhiteSpace(dto.GcsUri)) throw ApiProblemException.BadRequest("gcsUri (gs://bucket/prefix) is required.");
+        if (string.IsNullOrWhiteSpace(dto.GcsUri)) throw CatalogRequestException.Malformed("gcsUri (gs://bucket/prefix) is required.");
         return TypedResults.Ok(await grain.Export(dto.GcsUri, dto.Delta ?? false, ct));
     }
 
@@ -65,5 +65,5 @@ public static class CatalogEndpoints
     static async Task<NoContent> DeleteAsync(string catalog, CatalogGateway gateway, CancellationToken ct) =>
         await gateway.Catalog(catalog).Drop(ct) ? TypedResults.NoContent() : throw NotFound(catalog);
 
-    static ApiProblemException NotFound(string catalog) => ApiProblemException.NotFound($"Catalog '{catalog}' does not exist.");
+    static CatalogRequestException NotFound(string catalog) => CatalogRequestException.NotFound($"Catalog '{catalog}' does not exist.");
 }

@@ -1,4 +1,5 @@
 using Catalogs.ApiHost.Infrastructure;
+using Catalogs.Grains;
 using Microsoft.Extensions.Options;
 
 namespace Catalogs.ApiHost.ImageFetching;
@@ -25,9 +26,9 @@ public sealed class ImageFetcher(IHttpClientFactory clients, IOptions<ImageFetch
     public async Task<byte[]> FetchAsync(string url, CancellationToken cancellationToken)
     {
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
-            throw ApiProblemException.BadRequest($"imageUrl '{RequestValidator.Shorten(url)}' is not an absolute http or https URL.");
+            throw CatalogRequestException.Malformed($"imageUrl '{RequestValidator.Shorten(url)}' is not an absolute http or https URL.");
         if (uri.UserInfo.Length > 0)
-            throw ApiProblemException.BadRequest("imageUrl must not carry user info (user:password@): credentials are never sent.");
+            throw CatalogRequestException.Malformed("imageUrl must not carry user info (user:password@): credentials are never sent.");
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(Options.Timeout);
         try
@@ -38,7 +39,7 @@ public sealed class ImageFetcher(IHttpClientFactory clients, IOptions<ImageFetch
         {
             logger.LogInformation("imageUrl {Url} could not be fetched: {Reason}", uri.GetLeftPart(UriPartial.Path),
                 ex.InnerException?.Message is { } inner ? $"{ex.Message} ({inner})" : ex.Message);
-            throw ApiProblemException.Unprocessable(FailureMessage);
+            throw CatalogRequestException.Invalid(FailureMessage);
         }
     }
 

@@ -5,35 +5,32 @@ using Microsoft.AspNetCore.Mvc;
 
 namespace Catalogs.ApiHost.Infrastructure;
 
-/// <summary>Turns every refusal — ours, the grains', Kestrel's, the JSON reader's — into problem+json with the
-/// right status and a message that says what is wrong. Anything else is a 500 without internals.</summary>
-public sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILogger<ProblemExceptionHandler> logger) : IExceptionHandler
+/// <summary>Turns every refusal — ours, the grains', Kestrel's, the JSON reader's — into problem+json. Each is
+/// first read as a <see cref="CatalogError"/>; <see cref="StatusOf"/> is the one place that gives it a status
+/// code. Anything else is a 500 without internals.</summary>
+public sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILogger<ProblemExceptionHandler> logger)
+    : IExceptionHandler
 {
-    public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
+    public async ValueTask<bool> TryHandleAsync(
+        HttpContext context, Exception exception, CancellationToken cancellationToken)
     {
         var (status, detail) = exception switch
         {
-            ApiProblemException p => (p.Status, p.Message),
-            CatalogRequestException c => (c.Error switch
+            OperationCanceledException when context.RequestAborted.IsCancellationRequested =>
+                (StatusCodes.Status499ClientClosedRequest, "The client closed the request."),
+            // Kestrel's refusals of the HTTP exchange itself (408, 431, ...) keep Kestrel's status.
+            BadHttpRequestException
             {
-                CatalogError.NotFound => StatusCodes.Status404NotFound,
-                CatalogError.Conflict => StatusCodes.Status409Conflict,
-                CatalogError.ImageUnsupported => StatusCodes.Status415UnsupportedMediaType,
-                CatalogError.ImageTooLarge => StatusCodes.Status413PayloadTooLarge,
-                CatalogError.Unavailable => StatusCodes.Status503ServiceUnavailable,
-                CatalogError.BadRequest => StatusCodes.Status400BadRequest,
-                _ => StatusCodes.Status422UnprocessableEntity,
-            }, c.Message),
-            BadHttpRequestException b => (b.StatusCode, b.StatusCode == StatusCodes.Status413PayloadTooLarge
-                ? "The request body is larger than the limit." : b.Message),
-            JsonException j => (StatusCodes.Status400BadRequest, "Malformed JSON: " + j.Message),
-            InvalidDataException d when d.Message.Contains("length limit", StringComparison.OrdinalIgnoreCase) =>
-                (StatusCodes.Status413PayloadTooLarge, "The request body is larger than the limit: " + d.Message),
-            InvalidDataException d => (StatusCodes.Status400BadRequest, d.Message), // malformed multipart
-            OperationCanceledException when context.RequestAborted.IsCancellationRequested => (499, "The client closed the request."),
+                StatusCode: not (StatusCodes.Status400BadRequest
+                or StatusCodes.Status413PayloadTooLarge)
+            } b => (b.StatusCode, b.Message),
+            _ when Refusal(exception) is var (error, message) => (StatusOf(error), message),
             _ => (StatusCodes.Status500InternalServerError, "An unexpected error occurred."),
         };
-        if (status >= 500) logger.LogError(exception, "Unhandled error on {Method} {Path}", context.Request.Method, context.Request.Path);
+        if (status == StatusCodes.Status503ServiceUnavailable)
+            logger.LogWarning("{Method} {Path}: {Detail}", context.Request.Method, context.Request.Path, detail);
+        else if (status >= 500)
+            logger.LogError(exception, "Unhandled error on {Method} {Path}", context.Request.Method, context.Request.Path);
         context.Response.StatusCode = status;
         return await problems.TryWriteAsync(new ProblemDetailsContext
         {
@@ -43,6 +40,32 @@ public sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILo
         });
     }
 
+    public static int StatusOf(CatalogError error) => error switch
+    {
+        CatalogError.Malformed => StatusCodes.Status400BadRequest,
+        CatalogError.Invalid => StatusCodes.Status422UnprocessableEntity,
+        CatalogError.NotFound => StatusCodes.Status404NotFound,
+        CatalogError.Conflict => StatusCodes.Status409Conflict,
+        CatalogError.UnsupportedMedia => StatusCodes.Status415UnsupportedMediaType,
+        CatalogError.TooLarge => StatusCodes.Status413PayloadTooLarge,
+        CatalogError.Unavailable => StatusCodes.Status503ServiceUnavailable,
+        _ => StatusCodes.Status500InternalServerError,
+    };
+
+    /// <summary>What kind of refusal an exception is, and what to tell the client; null for a fault of ours.</summary>
+    static (CatalogError, string)? Refusal(Exception exception) => exception switch
+    {
+        CatalogRequestException c => (c.Error, c.Message),
+        BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } =>
+            (CatalogError.TooLarge, "The request body is larger than the limit."),
+        BadHttpRequestException b => (CatalogError.Malformed, b.Message),
+        JsonException j => (CatalogError.Malformed, "Malformed JSON: " + j.Message),
+        InvalidDataException d when d.Message.Contains("length limit", StringComparison.OrdinalIgnoreCase) =>
+            (CatalogError.TooLarge, "The request body is larger than the limit: " + d.Message),
+        InvalidDataException d => (CatalogError.Malformed, d.Message), // malformed multipart
+        _ => null,
+    };
+
     static string Title(int status) => status switch
     {
         400 => "Bad request",
@@ -51,6 +74,8 @@ public sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILo
         413 => "Content too large",
         415 => "Unsupported media type",
         422 => "Unprocessable content",
+        499 => "Client closed request",
+        503 => "Service unavailable",
         _ => "Error",
     };
 }

@@ -25,7 +25,7 @@ public static partial class RequestReader
         try
         {
             return JsonSerializer.Deserialize<T>(json, Json)
-                ?? throw ApiProblemException.BadRequest($"{what} is null.");
+                ?? throw CatalogRequestException.Malformed($"{what} is null.");
         }
         catch (JsonException ex)
         {
@@ -38,7 +38,7 @@ public static partial class RequestReader
         try
         {
             return await JsonSerializer.DeserializeAsync<T>(request.Body, Json, request.HttpContext.RequestAborted)
-                ?? throw ApiProblemException.BadRequest($"{what} is null.");
+                ?? throw CatalogRequestException.Malformed($"{what} is null.");
         }
         catch (JsonException ex)
         {
@@ -46,25 +46,25 @@ public static partial class RequestReader
         }
     }
 
-    static ApiProblemException Problem(JsonException ex, string what)
+    static CatalogRequestException Problem(JsonException ex, string what)
     {
         if (ex is SpecValueException)
         {
             var member = ex.Path is { Length: > 2 } at && at.StartsWith("$.",
                 StringComparison.Ordinal) ? at[2..] + " " : "";
-            return ApiProblemException.BadRequest($"{what} is not valid: {member}{ex.Message}.");
+            return CatalogRequestException.Malformed($"{what} is not valid: {member}{ex.Message}.");
         }
         if (UnmappedMember().Match(ex.Message) is { Success: true } unmapped)
         {
             var at = ex.Path is null or "$" ? "" : $" (in {ex.Path})";
-            return ApiProblemException.BadRequest(
+            return CatalogRequestException.Malformed(
                 $"{what} has an unknown member '{unmapped.Groups["name"].Value}'{at}: see the API reference for its members.");
         }
         if (ex.Path is { } path && ex.Message.StartsWith("The JSON value could not be converted",
             StringComparison.Ordinal))
-            return ApiProblemException.BadRequest($"{what} is not valid: the value at {path} has the wrong type " +
+            return CatalogRequestException.Malformed($"{what} is not valid: the value at {path} has the wrong type " +
                 "(numbers must be JSON numbers, strings JSON strings, lists JSON arrays).");
-        return ApiProblemException.BadRequest($"{what} is not valid JSON: {ex.Message}");
+        return CatalogRequestException.Malformed($"{what} is not valid JSON: {ex.Message}");
     }
 
     /// <summary>Reads a multipart body with an <c>image</c> file part and an optional JSON field named
@@ -82,12 +82,12 @@ public static partial class RequestReader
                                        && !request.HttpContext.RequestAborted.IsCancellationRequested)
         {
             if (ex is InvalidDataException && ex.Message.Contains("length limit", StringComparison.OrdinalIgnoreCase))
-                throw new ApiProblemException(StatusCodes.Status413PayloadTooLarge,
+                throw CatalogRequestException.TooLarge(
                     "The request body is larger than the limit: " + ex.Message);
-            throw ApiProblemException.BadRequest($"The multipart/form-data body is malformed: {ex.Message}");
+            throw CatalogRequestException.Malformed($"The multipart/form-data body is malformed: {ex.Message}");
         }
         var file = form.Files["image"]
-            ?? throw ApiProblemException.BadRequest("The multipart body needs an 'image' file part.");
+            ?? throw CatalogRequestException.Malformed("The multipart body needs an 'image' file part.");
         var json = form.TryGetValue(jsonField, out var field) ? ParseJson<T>(field.ToString(),
             $"The '{jsonField}' field") : null;
         using var buffer = new MemoryStream((int)Math.Min(file.Length, int.MaxValue));

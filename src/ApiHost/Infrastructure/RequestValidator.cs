@@ -6,8 +6,8 @@ using Microsoft.Extensions.Options;
 
 namespace Catalogs.ApiHost.Infrastructure;
 
-/// <summary>Checks of names, ids, datapoints and queries against <see cref="RequestLimits"/>, each failing with a 400
-/// that says what is wrong and, for a limit, which setting bounds it.</summary>
+/// <summary>Checks of names, ids, datapoints and queries against <see cref="RequestLimits"/>, each refusing the
+/// request as malformed with a message that says what is wrong and, for a limit, which setting bounds it.</summary>
 public sealed partial class RequestValidator(IOptions<RequestLimits> options)
 {
     public const int MaxNeighbors = 1000;
@@ -25,7 +25,7 @@ public sealed partial class RequestValidator(IOptions<RequestLimits> options)
     public static void CatalogNameIsValid(string catalog)
     {
         if (!CatalogName().IsMatch(catalog))
-            throw ApiProblemException.BadRequest(
+            throw CatalogRequestException.Malformed(
                 $"Catalog name '{Shorten(catalog)}' is invalid: use 1–63 lowercase letters, digits and '-'.");
     }
 
@@ -33,21 +33,21 @@ public sealed partial class RequestValidator(IOptions<RequestLimits> options)
     /// alone, control characters, unpaired surrogates and the replacement character (left by invalid UTF-8).</summary>
     public void ProductIdIsValid(string? id, string where = "")
     {
-        if (string.IsNullOrEmpty(id)) throw ApiProblemException.BadRequest($"{where}A product id is required.");
+        if (string.IsNullOrEmpty(id)) throw CatalogRequestException.Malformed($"{where}A product id is required.");
         string Refuse(string why) => $"{where}Product id '{Shorten(id)}' is invalid: {why}. {ProductIdRules}";
         if (Encoding.UTF8.GetByteCount(id) > Limits.MaxIdBytes)
-            throw ApiProblemException.BadRequest(
+            throw CatalogRequestException.Malformed(
                 Refuse($"it is longer than {Limits.MaxIdBytes} bytes (Api:Limits:MaxIdBytes)"));
-        if (id is "." or "..") throw ApiProblemException.BadRequest(Refuse("'.' and '..' are path segments"));
-        if (string.IsNullOrWhiteSpace(id)) throw ApiProblemException.BadRequest(Refuse("it is only whitespace"));
+        if (id is "." or "..") throw CatalogRequestException.Malformed(Refuse("'.' and '..' are path segments"));
+        if (string.IsNullOrWhiteSpace(id)) throw CatalogRequestException.Malformed(Refuse("it is only whitespace"));
         for (int i = 0; i < id.Length; i++)
         {
             char c = id[i];
             if (c is '/' or '\\' or '%' or '?' or '#')
-                throw ApiProblemException.BadRequest(Refuse($"it contains '{c}'"));
+                throw CatalogRequestException.Malformed(Refuse($"it contains '{c}'"));
             if (char.IsHighSurrogate(c) && i + 1 < id.Length && char.IsLowSurrogate(id[i + 1])) { i++; continue; }
             if (char.IsControl(c) || c == '\uFFFD' || char.IsSurrogate(c))
-                throw ApiProblemException.BadRequest(Refuse("it contains a control character or invalid UTF-8"));
+                throw CatalogRequestException.Malformed(Refuse("it contains a control character or invalid UTF-8"));
         }
     }
 
@@ -55,13 +55,13 @@ public sealed partial class RequestValidator(IOptions<RequestLimits> options)
     /// overflow (the norm of 3.4e38 values is infinite) and every product ends up equally far.</summary>
     public void VectorIsValid(float[] vector, string what)
     {
-        if (vector.Length == 0) throw ApiProblemException.BadRequest($"{what} is empty.");
+        if (vector.Length == 0) throw CatalogRequestException.Malformed($"{what} is empty.");
         double max = Limits.MaxVectorComponent;
         for (int i = 0; i < vector.Length; i++)
         {
-            if (!float.IsFinite(vector[i])) throw ApiProblemException.BadRequest($"{what}[{i}] is not a finite number.");
+            if (!float.IsFinite(vector[i])) throw CatalogRequestException.Malformed($"{what}[{i}] is not a finite number.");
             if (Math.Abs(vector[i]) > max)
-                throw ApiProblemException.BadRequest($"{what}[{i}] is {vector[i]:G9}: components must lie within " +
+                throw CatalogRequestException.Malformed($"{what}[{i}] is {vector[i]:G9}: components must lie within " +
                     $"±{max:G} (Api:Limits:MaxVectorComponent).");
         }
     }
@@ -104,7 +104,7 @@ public sealed partial class RequestValidator(IOptions<RequestLimits> options)
     public static float[]? VectorOf(DatapointDto dto, string where = "")
     {
         if (dto.SparseEmbedding is not null || dto.SparseEmbeddingJsonl is not null)
-            throw ApiProblemException.BadRequest($"{where}sparseEmbedding is not supported: send a dense featureVector.");
+            throw CatalogRequestException.Malformed($"{where}sparseEmbedding is not supported: send a dense featureVector.");
         return OneOf(dto.FeatureVector, dto.Embedding, where + "featureVector", "embedding");
     }
 
@@ -133,7 +133,7 @@ public sealed partial class RequestValidator(IOptions<RequestLimits> options)
                 $"denyList[{k}]")));
             foreach (var (token, name) in tokens)
             {
-                if (string.IsNullOrEmpty(token)) throw ApiProblemException.BadRequest($"{at}.{name} is an empty token.");
+                if (string.IsNullOrEmpty(token)) throw CatalogRequestException.Malformed($"{at}.{name} is an empty token.");
                 BytesWithin(token, Limits.MaxTokenBytes, $"{at}.{name}", "MaxTokenBytes");
             }
             return new Restrict(r.Namespace!, allow, deny);
@@ -142,7 +142,7 @@ public sealed partial class RequestValidator(IOptions<RequestLimits> options)
 
     void NamespaceIsValid(string? name, string at)
     {
-        if (string.IsNullOrEmpty(name)) throw ApiProblemException.BadRequest($"{at}.namespace is required.");
+        if (string.IsNullOrEmpty(name)) throw CatalogRequestException.Malformed($"{at}.namespace is required.");
         BytesWithin(name, Limits.MaxNamespaceBytes, at + ".namespace", "MaxNamespaceBytes");
     }
 
@@ -154,18 +154,20 @@ public sealed partial class RequestValidator(IOptions<RequestLimits> options)
         double? valueDouble = OneOf(n.ValueDouble, n.ValueDoubleJsonl, at + ".valueDouble", "value_double");
         int set = (valueInt is null ? 0 : 1) + (valueFloat is null ? 0 : 1) + (valueDouble is null ? 0 : 1);
         if (set != 1)
-            throw ApiProblemException.BadRequest($"{at} must set exactly one of valueInt, valueFloat, valueDouble.");
+            throw CatalogRequestException.Malformed($"{at} must set exactly one of valueInt, valueFloat, valueDouble.");
         if (valueFloat is { } f && !float.IsFinite(f) || valueDouble is { } d && !double.IsFinite(d))
-            throw ApiProblemException.BadRequest($"{at} value is not a finite number.");
-        var operators = string.Join(", ", FilterMapping.Operators);
+            throw CatalogRequestException.Malformed($"{at} value is not a finite number.");
+        NumericOperator? op = null;
         if (query)
         {
-            if (n.Op is null) throw ApiProblemException.BadRequest($"{at}.op is required: one of {operators}.");
-            if (!FilterMapping.Operators.Contains(n.Op))
-                throw ApiProblemException.BadRequest($"{at}.op '{Shorten(n.Op)}' is not one of {operators}.");
+            if (n.Op is null)
+                throw CatalogRequestException.Malformed($"{at}.op is required: one of {NumericOperators.Accepted}.");
+            op = NumericOperators.Parse(n.Op) ?? throw CatalogRequestException.Malformed(
+                $"{at}.op '{Shorten(n.Op)}' is not one of {NumericOperators.Accepted}.");
         }
-        else if (n.Op is not null) throw ApiProblemException.BadRequest($"{at}.op belongs in queries, not in datapoints.");
-        return new NumericRestrict(n.Namespace!, valueInt, valueFloat, valueDouble, n.Op);
+        else if (n.Op is not null)
+            throw CatalogRequestException.Malformed($"{at}.op belongs in queries, not in datapoints.");
+        return new NumericRestrict(n.Namespace!, valueInt, valueFloat, valueDouble, op);
     }
 
     /// <summary>One value that may come under two names; both set is ambiguous.</summary>
@@ -175,24 +177,24 @@ public sealed partial class RequestValidator(IOptions<RequestLimits> options)
     static T? OneOf<T>(T? ours, T? theirs, string name, string alias) where T : struct =>
         ours is not null && theirs is not null ? throw BothSet(name, alias) : ours ?? theirs;
 
-    static ApiProblemException BothSet(string name, string alias) =>
-        ApiProblemException.BadRequest($"Set {name} or {alias}, not both: they name the same field.");
+    static CatalogRequestException BothSet(string name, string alias) =>
+        CatalogRequestException.Malformed($"Set {name} or {alias}, not both: they name the same field.");
 
     static void BytesWithin(string value, int max, string what, string setting)
     {
         int bytes = Encoding.UTF8.GetByteCount(value);
         if (bytes > max)
-            throw ApiProblemException.BadRequest($"{what} is {bytes:N0} bytes; the limit is {max:N0} (Api:Limits:{setting}).");
+            throw CatalogRequestException.Malformed($"{what} is {bytes:N0} bytes; the limit is {max:N0} (Api:Limits:{setting}).");
     }
 
-    static ApiProblemException TooMany(string what, int count, int max, string setting) =>
-        ApiProblemException.BadRequest($"{what}: {count:N0} given; the limit is {max:N0} (Api:Limits:{setting}).");
+    static CatalogRequestException TooMany(string what, int count, int max, string setting) =>
+        CatalogRequestException.Malformed($"{what}: {count:N0} given; the limit is {max:N0} (Api:Limits:{setting}).");
 
     public static int NeighborCount(int? k)
     {
         var value = k ?? 10;
         if (value is < 1 or > MaxNeighbors)
-            throw ApiProblemException.BadRequest($"neighborCount must be between 1 and {MaxNeighbors}; got {value}.");
+            throw CatalogRequestException.Malformed($"neighborCount must be between 1 and {MaxNeighbors}; got {value}.");
         return value;
     }
 
@@ -201,7 +203,7 @@ public sealed partial class RequestValidator(IOptions<RequestLimits> options)
     {
         if (ef is null) return null;
         if (ef < k || ef > 10_000)
-            throw ApiProblemException.BadRequest($"ef must be between neighborCount ({k}) and 10000; got {ef}.");
+            throw CatalogRequestException.Malformed($"ef must be between neighborCount ({k}) and 10000; got {ef}.");
         return ef;
     }
 
@@ -210,7 +212,7 @@ public sealed partial class RequestValidator(IOptions<RequestLimits> options)
     {
         if (n is null) return null;
         if (n < k || n > 10_000)
-            throw ApiProblemException.BadRequest(
+            throw CatalogRequestException.Malformed(
                 $"approximateNeighborCount must be between neighborCount ({k}) and 10000; got {n}.");
         return n;
     }
@@ -221,13 +223,13 @@ public sealed partial class RequestValidator(IOptions<RequestLimits> options)
     {
         if (f is null) return null;
         if (!(f > 0 && f <= 1))
-            throw ApiProblemException.BadRequest($"fractionLeafNodesToSearchOverride must be in (0, 1]; got {f}.");
+            throw CatalogRequestException.Malformed($"fractionLeafNodesToSearchOverride must be in (0, 1]; got {f}.");
         return f;
     }
 
     public static int? CrowdingLimit(int? n)
     {
-        if (n is < 1) throw ApiProblemException.BadRequest("perCrowdingAttributeNeighborCount must be at least 1.");
+        if (n is < 1) throw CatalogRequestException.Malformed("perCrowdingAttributeNeighborCount must be at least 1.");
         return n;
     }
 

@@ -46,7 +46,7 @@ public static class ProductEndpoints
             var (image, json) = await RequestReader.ReadImageFormAsync<DatapointDto>(request, "datapoint", ct);
             var dto = json ?? Empty;
             if (RequestValidator.VectorOf(dto) is not null || dto.ImageUrl is not null)
-                throw ApiProblemException.BadRequest("Send the image as the 'image' part only: the datapoint must not " +
+                throw CatalogRequestException.Malformed("Send the image as the 'image' part only: the datapoint must not " +
                     "carry featureVector or imageUrl as well.");
             write = new ProductWrite(ToDatapoint(id, dto, validator, null), image);
         }
@@ -55,7 +55,7 @@ public static class ProductEndpoints
             var dto = await RequestReader.ReadJsonAsync<DatapointDto>(request, "The datapoint");
             write = await WriteOf(id, dto, fetcher, validator, "", ct);
         }
-        else throw ApiProblemException.UnsupportedMediaType("Send multipart/form-data (image + datapoint) or " +
+        else throw CatalogRequestException.UnsupportedMedia("Send multipart/form-data (image + datapoint) or " +
             "application/json (a datapoint with featureVector or imageUrl).");
         // One call: the catalog encodes the image, if any, and writes; the shard keeps the image under its SHA-256.
         await grain.Write([write], ct);
@@ -68,7 +68,7 @@ public static class ProductEndpoints
     static Datapoint ToDatapoint(string id, DatapointDto dto, RequestValidator validator, float[]? vector, string where = "")
     {
         if (RequestValidator.IdOf(dto, where) is { } bodyId && bodyId != id)
-            throw ApiProblemException.BadRequest(
+            throw CatalogRequestException.Malformed(
                 $"{where}The body's id '{RequestValidator.Shorten(bodyId)}' differs from the URL's '{id}'.");
         return validator.ToDatapoint(id, dto, vector, where);
     }
@@ -79,7 +79,7 @@ public static class ProductEndpoints
         var grain = gateway.Catalog(catalog);
         validator.ProductIdIsValid(id);
         return TypedResults.Ok(DatapointView.From(await grain.Get(id, ct)
-            ?? throw ApiProblemException.NotFound($"Product '{id}' does not exist in catalog '{catalog}'."), withVector: true));
+            ?? throw CatalogRequestException.NotFound($"Product '{id}' does not exist in catalog '{catalog}'."), withVector: true));
     }
 
     static async Task<FileContentHttpResult> ImageAsync(string catalog, [Description(RequestValidator.ProductIdRules)] string id,
@@ -90,11 +90,11 @@ public static class ProductEndpoints
         int? side = null;
         if (size is not null)
             side = int.TryParse(size, System.Globalization.NumberStyles.None, null, out var n) ? n
-                : throw ApiProblemException.BadRequest($"size '{RequestValidator.Shorten(size)}' is not a whole number of pixels.");
+                : throw CatalogRequestException.Malformed($"size '{RequestValidator.Shorten(size)}' is not a whole number of pixels.");
         if (side is { } pixels && !ProductImage.ThumbnailSizes.Contains(pixels))
-            throw ApiProblemException.BadRequest($"size must be one of {string.Join(", ", ProductImage.ThumbnailSizes)}; got {pixels}.");
+            throw CatalogRequestException.Malformed($"size must be one of {string.Join(", ", ProductImage.ThumbnailSizes)}; got {pixels}.");
         var image = await grain.GetImage(id, side, ct)
-            ?? throw ApiProblemException.NotFound($"Product '{id}' does not exist in catalog '{catalog}' or has no image.");
+            ?? throw CatalogRequestException.NotFound($"Product '{id}' does not exist in catalog '{catalog}' or has no image.");
         // The URL names a product, whose image may change: caches revalidate, and the ETag makes that cheap.
         response.Headers.CacheControl = "public, max-age=60, must-revalidate";
         return TypedResults.Bytes(image.Bytes, image.MediaType, entityTag: new EntityTagHeaderValue($"\"{image.ETag}\""));
@@ -106,7 +106,7 @@ public static class ProductEndpoints
         var grain = gateway.Catalog(catalog);
         validator.ProductIdIsValid(id);
         return await grain.Remove(id, ct) ? TypedResults.NoContent()
-            : throw ApiProblemException.NotFound($"Product '{id}' does not exist in catalog '{catalog}'.");
+            : throw CatalogRequestException.NotFound($"Product '{id}' does not exist in catalog '{catalog}'.");
     }
 
     static async Task<Ok<BatchResult>> BatchAsync(string catalog, HttpRequest request, CatalogGateway gateway,
@@ -114,20 +114,20 @@ public static class ProductEndpoints
     {
         var grain = gateway.Catalog(catalog);
         if (!request.HasJsonContentType())
-            throw ApiProblemException.UnsupportedMediaType("Send the batch as application/json: {\"datapoints\": [...]}.");
+            throw CatalogRequestException.UnsupportedMedia("Send the batch as application/json: {\"datapoints\": [...]}.");
         var batch = await RequestReader.ReadJsonAsync<BatchDto>(request, "The batch");
-        var items = batch.Datapoints ?? throw ApiProblemException.BadRequest("datapoints is required.");
+        var items = batch.Datapoints ?? throw CatalogRequestException.Malformed("datapoints is required.");
         if (items.Length is 0 or > MaxBatch)
-            throw ApiProblemException.BadRequest($"datapoints must hold 1 to {MaxBatch} items; it holds {items.Length}.");
+            throw CatalogRequestException.Malformed($"datapoints must hold 1 to {MaxBatch} items; it holds {items.Length}.");
         var ids = new string[items.Length];
         var seen = new HashSet<string>(StringComparer.Ordinal);
         for (int i = 0; i < items.Length; i++)
         {
             var where = $"datapoints[{i}].";
-            ids[i] = RequestValidator.IdOf(items[i], where) ?? throw ApiProblemException.BadRequest($"{where}id is required.");
+            ids[i] = RequestValidator.IdOf(items[i], where) ?? throw CatalogRequestException.Malformed($"{where}id is required.");
             validator.ProductIdIsValid(ids[i], where);
             if (!seen.Add(ids[i]))
-                throw ApiProblemException.BadRequest($"datapoints[{i}]: id '{ids[i]}' appears more than once in the batch.");
+                throw CatalogRequestException.Malformed($"datapoints[{i}]: id '{ids[i]}' appears more than once in the batch.");
         }
         // Validate everything and fetch every image before storing anything; the catalog encodes all of them
         // before it writes any: all or nothing.
@@ -146,7 +146,7 @@ public static class ProductEndpoints
     {
         var vector = RequestValidator.VectorOf(dto, where);
         if ((vector is null) == (dto.ImageUrl is null))
-            throw ApiProblemException.BadRequest($"{where}Set exactly one of featureVector and imageUrl.");
+            throw CatalogRequestException.Malformed($"{where}Set exactly one of featureVector and imageUrl.");
         if (vector is not null) return new ProductWrite(ToDatapoint(id, dto, validator, vector, where));
         var point = ToDatapoint(id, dto, validator, null, where);
         return new ProductWrite(point, await fetcher.FetchAsync(dto.ImageUrl!, ct));

@@ -32,15 +32,15 @@ public static class SearchEndpoints
             (image, var json) = await RequestReader.ReadImageFormAsync<SearchDto>(request, "query", ct);
             dto = json ?? Empty;
             if (dto.ImageUrl is not null || dto.ProductId is not null || dto.FeatureVector is not null)
-                throw ApiProblemException.BadRequest("With an uploaded image, the query must not also set imageUrl, productId or featureVector.");
+                throw CatalogRequestException.Malformed("With an uploaded image, the query must not also set imageUrl, productId or featureVector.");
         }
         else if (request.HasJsonContentType())
         {
             dto = await RequestReader.ReadJsonAsync<SearchDto>(request, "The search request");
             int sources = (dto.ImageUrl is null ? 0 : 1) + (dto.ProductId is null ? 0 : 1) + (dto.FeatureVector is null ? 0 : 1);
-            if (sources != 1) throw ApiProblemException.BadRequest("Set exactly one of imageUrl, productId and featureVector.");
+            if (sources != 1) throw CatalogRequestException.Malformed("Set exactly one of imageUrl, productId and featureVector.");
         }
-        else throw ApiProblemException.UnsupportedMediaType("Send multipart/form-data (image + query) or application/json.");
+        else throw CatalogRequestException.UnsupportedMedia("Send multipart/form-data (image + query) or application/json.");
 
         // Validate the options before any expensive work.
         int k = RequestValidator.NeighborCount(dto.NeighborCount);

@@ -72,8 +72,7 @@ public sealed class CatalogGrain(
                 if (spec.Dimensions != current.Dimensions) changed.Add("dimensions");
                 if (spec.Shards != current.Shards) changed.Add("shards");
                 if (spec.Index?.Normalized() != (current.Index ?? IndexSpec.Default).Normalized()) changed.Add("index");
-                throw new CatalogRequestException(CatalogError.Conflict,
-                    $"The catalog holds products, so its {string.Join(", ", changed)} cannot change: delete its " +
+                throw CatalogRequestException.Conflict($"The catalog holds products, so its {string.Join(", ", changed)} cannot change: delete its " +
                     "products or the catalog first, or create a new catalog.");
             }
         }
@@ -197,7 +196,7 @@ public sealed class CatalogGrain(
         }
         catch (Exception ex) when (GoogleApiException.IsTransientFailure(ex) && !cancellationToken.IsCancellationRequested)
         {
-            throw new CatalogRequestException(CatalogError.Unavailable, $"Matching Engine cannot be reached to check matchingEngine.index: {ex.Message}");
+            throw CatalogRequestException.Unavailable($"Matching Engine cannot be reached to check matchingEngine.index: {ex.Message}");
         }
         var config = index.Metadata.Config ?? throw BadBinding($"matchingEngine.index {me.Index} has no config.");
         if (config.Dimensions != dimensions)
@@ -278,12 +277,11 @@ public sealed class CatalogGrain(
     async Task UpsertCore(CatalogSpec spec, ProductWrite[] writes, CancellationToken cancellationToken)
     {
         // Checked here for the whole batch before any shard writes, so a bad datapoint refuses all of them.
+        // (The API host has checked each vector's components; only the catalog knows its dimensions.)
         foreach (var p in writes.Select(w => w.Datapoint))
-        {
             if (p.FeatureVector.Length != spec.Dimensions)
-                throw Invalid($"Datapoint '{p.Id}' has {p.FeatureVector.Length} dimensions; the catalog has {spec.Dimensions}.");
-            if (!VectorMath.IsFinite(p.FeatureVector)) throw Invalid($"Datapoint '{p.Id}' has a NaN or infinite component.");
-        }
+                throw Invalid($"Datapoint '{p.Id}' has {p.FeatureVector.Length} dimensions; " +
+                    $"the catalog has {spec.Dimensions}.");
         await Task.WhenAll(writes.GroupBy(w => ShardOf(w.Datapoint.Id, spec.Shards))
             .Select(g => Shard(g.Key).Upsert(g.ToArray(), cancellationToken)));
     }
@@ -364,8 +362,7 @@ public sealed class CatalogGrain(
         if (request.Image is { } image) query = query with { Vector = await EncodeAsync(spec, image, "", cancellationToken) };
         else if (request.ProductId is { } id)
         {
-            var product = await Shard(ShardOf(id, spec.Shards)).Get(id, cancellationToken) ?? throw new CatalogRequestException(
-                CatalogError.NotFound, $"Product '{id}' does not exist in catalog '{Name}'.");
+            var product = await Shard(ShardOf(id, spec.Shards)).Get(id, cancellationToken) ?? throw CatalogRequestException.NotFound($"Product '{id}' does not exist in catalog '{Name}'.");
             query = query with { Vector = product.FeatureVector, ExcludeId = id };
         }
         return await QueryCore(query, cancellationToken);
@@ -465,7 +462,7 @@ public sealed class CatalogGrain(
         }
         catch (Exception ex) when (GoogleApiException.IsTransientFailure(ex) && !cancellationToken.IsCancellationRequested)
         {
-            throw new CatalogRequestException(CatalogError.Unavailable, $"The export could not reach Google Cloud: {ex.Message}");
+            throw CatalogRequestException.Unavailable($"The export could not reach Google Cloud: {ex.Message}");
         }
     }
 
@@ -485,11 +482,11 @@ public sealed class CatalogGrain(
 
     IShardGrain Shard(string incarnation, int i) => GrainFactory.GetGrain<IShardGrain>($"{Tenant}/{Name}/{incarnation}/{i}");
 
-    CatalogSpec Spec() => state.State.Spec ?? throw new CatalogRequestException(CatalogError.NotFound, $"Catalog '{Name}' does not exist.");
+    CatalogSpec Spec() => state.State.Spec ?? throw CatalogRequestException.NotFound($"Catalog '{Name}' does not exist.");
 
-    static CatalogRequestException Invalid(string message) => new(CatalogError.Invalid, message);
+    static CatalogRequestException Invalid(string message) => CatalogRequestException.Invalid(message);
 
-    /// <summary>An invalid Matching Engine binding or export: 400, as Vertex AI answers such requests (other config
-    /// errors are 422).</summary>
-    static CatalogRequestException BadBinding(string message) => new(CatalogError.BadRequest, message);
+    /// <summary>A Matching Engine binding or export request that Vertex AI itself would refuse as an invalid
+    /// argument, before looking at any catalog: refused the same way.</summary>
+    static CatalogRequestException BadBinding(string message) => CatalogRequestException.Malformed(message);
 }

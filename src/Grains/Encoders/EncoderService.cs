@@ -70,8 +70,8 @@ public sealed class EncoderService(ModelResolver models, EncoderRegistry registr
             var where = images.Length > 1 ? $"Image {index}: " : "";
             throw new CatalogRequestException(rejected.Reason switch
             {
-                ImageRejection.UnsupportedFormat => CatalogError.ImageUnsupported,
-                ImageRejection.TooManyPixels => CatalogError.ImageTooLarge,
+                ImageRejection.UnsupportedFormat => CatalogError.UnsupportedMedia,
+                ImageRejection.TooManyPixels => CatalogError.TooLarge,
                 _ => CatalogError.Invalid,
             }, where + rejected.Message);
         }
@@ -109,7 +109,7 @@ public sealed class EncoderService(ModelResolver models, EncoderRegistry registr
         spec.Pooling == EncoderPooling.GlobalAverage ? Pooling.GlobalAverage : Pooling.None,
         spec.Dequantize, spec.Normalize);
 
-    static CatalogRequestException Invalid(string message) => new(CatalogError.Invalid, message);
+    static CatalogRequestException Invalid(string message) => CatalogRequestException.Invalid(message);
 
     public ValueTask DisposeAsync() => registry.DisposeAsync();
 }

@@ -43,7 +43,7 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
     {
         if (shard is null) await OpenAsync(settings, cancellationToken);
         else if (shard.Settings != settings)
-            throw new CatalogRequestException(CatalogError.Conflict, "The shard already exists with other settings.");
+            throw CatalogRequestException.Conflict("The shard already exists with other settings.");
     }
 
     async Task OpenAsync(ShardSettings? settings, CancellationToken cancellationToken)
@@ -137,13 +137,11 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
             logger.LogError(ex, "Shard {Shard}: its store refused a write; deactivating", this.GetPrimaryKeyString());
             syncTimer?.Dispose();
             DeactivateOnIdle();
-            throw new CatalogRequestException(CatalogError.Unavailable,
-                "The shard could not write durably and is restarting: try again.");
+            throw CatalogRequestException.Unavailable("The shard could not write durably and is restarting: try again.");
         }
     }
 
     Task Guarded(Func<LocalShard, Task> write) => Guarded(async s => { await write(s); return true; });
 
-    LocalShard Ready() => shard ?? throw new CatalogRequestException(CatalogError.NotFound,
-        "The shard is not initialized (its catalog does not exist).");
+    LocalShard Ready() => shard ?? throw CatalogRequestException.NotFound("The shard is not initialized (its catalog does not exist).");
 }
