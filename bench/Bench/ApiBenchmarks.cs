@@ -14,9 +14,11 @@ static class ApiBenchmarks
         return v;
     }
 
-    static async Task CreateCatalog(HttpClient http, string name, int dims, int shards)
+    static async Task CreateCatalog(HttpClient http, string name, int dims, int shards, object? index = null)
     {
-        var r = await http.PutAsJsonAsync($"/v1/catalogs/{name}", new { dimensions = dims, metric = "cosine", shards });
+        var r = await http.PutAsJsonAsync($"/v1/catalogs/{name}", index is null
+            ? new { dimensions = dims, metric = "cosine", shards }
+            : (object)new { dimensions = dims, metric = "cosine", shards, index });
         if (!r.IsSuccessStatusCode) throw new InvalidOperationException(await r.Content.ReadAsStringAsync());
     }
 
@@ -61,9 +63,11 @@ static class ApiBenchmarks
 
     /// <summary>Loads <paramref name="points"/> vectors through the batch endpoint, then searches by vector
     /// closed-loop.</summary>
-    public static async Task SearchAsync(ApiProcess api, int points, int dims, int shards, int seconds, int[] concurrencies, int k)
+    public static async Task SearchAsync(ApiProcess api, int points, int dims, int shards, int seconds,
+        int[] concurrencies, int k, string quantization = "none", string rerank = "memory")
     {
-        await CreateCatalog(api.Http, "search", dims, shards);
+        await CreateCatalog(api.Http, "search", dims, shards, quantization == "none" ? null
+            : new { quantization, rerankVectors = rerank });
         // Clustered data, as embeddings are (uniform random vectors in 1280 dimensions have no neighbourhoods to find).
         var all = VectorFiles.Synthetic(points + 200, dims, seed: 42); // queries drawn from the same clusters
         var data = all[..points];
@@ -93,10 +97,13 @@ static class ApiBenchmarks
             }
             await Task.WhenAll(tasks);
         }
-        Console.WriteLine($"Search: loaded {points:N0} × {dims} clustered vectors through products:batch in {load.Elapsed.TotalSeconds:F1} s ({points / load.Elapsed.TotalSeconds:F0}/s), {shards} shards, default index (HNSW, M 16, efConstruction 200, ef 64)");
-        long rss = api.ResidentBytes;
-        Console.WriteLine($"  process RSS after loading: {rss / 1048576.0:F0} MiB = {(double)rss / points / 1024:F1} KiB per product, " +
-            $"{(double)rss / ((double)points * dims * sizeof(float)):F2}× the raw float32 vectors");
+        Console.WriteLine($"Search: loaded {points:N0} × {dims} clustered vectors through products:batch in {load.Elapsed.TotalSeconds:F1} s ({points / load.Elapsed.TotalSeconds:F0}/s), {shards} shards, HNSW M 16, efConstruction 200, ef 64, quantization {quantization}" +
+            (quantization == "none" ? "" : $", re-rank vectors {rerank}"));
+        double raw = (double)points * dims * sizeof(float);
+        var (rss, anonymous, file) = api.Resident();
+        Console.WriteLine($"  process RSS after loading: {rss / 1048576.0:F0} MiB = {rss / points / 1024:F1} KiB per product, " +
+            $"{rss / raw:F2}× the raw float32 vectors (anonymous {anonymous / 1048576.0:F0} MiB = {anonymous / raw:F2}×, " +
+            $"file-backed {file / 1048576.0:F0} MiB)");
         foreach (var concurrency in concurrencies)
         {
             var latencies = new List<double>();

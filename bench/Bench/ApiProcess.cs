@@ -13,10 +13,15 @@ sealed class ApiProcess : IAsyncDisposable
 
     ApiProcess(Process process, HttpClient http, string dataPath) => (this.process, Http, DataPath) = (process, http, dataPath);
 
-    /// <summary>The whole process's resident memory (VmRSS), in bytes.</summary>
-    public long ResidentBytes => File.ReadLines($"/proc/{process.Id}/status")
-        .Where(l => l.StartsWith("VmRSS:", StringComparison.Ordinal))
-        .Select(l => long.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024).First();
+    /// <summary>The whole process's resident memory (VmRSS) and its anonymous (heap) and file-backed (mapped files,
+    /// code) parts, in bytes; file-backed pages are page cache the kernel can reclaim.</summary>
+    public (double Total, double Anonymous, double File) Resident()
+    {
+        var status = File.ReadLines($"/proc/{process.Id}/status").Select(l => l.Split(':', 2))
+            .Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
+        double Kib(string key) => long.Parse(status[key].Trim().Split(' ')[0]) * 1024.0;
+        return (Kib("VmRSS"), Kib("RssAnon"), Kib("RssFile") + Kib("RssShmem"));
+    }
 
     public static async Task<ApiProcess> StartAsync(string repoRoot, string configuration)
     {

@@ -29,11 +29,14 @@ upserts.SetAction(async (parse, _) =>
 var points = new Option<int>("--points") { Description = "Vectors in the catalog", DefaultValueFactory = _ => 100_000 };
 var clients = new Option<int[]>("--clients") { Description = "Concurrent clients to try", DefaultValueFactory = _ => [1, 4], AllowMultipleArgumentsPerToken = true };
 var k = new Option<int>("--k") { Description = "neighborCount", DefaultValueFactory = _ => 10 };
-var search = new Command("search", "Search-by-vector latency and throughput through the API") { points, dims, shards, seconds, clients, k };
+var apiQuantization = new Option<string>("--quantization") { Description = "none or int8", DefaultValueFactory = _ => "none" };
+var rerank = new Option<string>("--rerank") { Description = "With int8: memory or mapped re-rank vectors", DefaultValueFactory = _ => "memory" };
+var search = new Command("search", "Search-by-vector latency and throughput through the API") { points, dims, shards, seconds, clients, k, apiQuantization, rerank };
 search.SetAction(async (parse, _) =>
 {
     await using var api = await ApiProcess.StartAsync(repoRoot, "Release");
-    await ApiBenchmarks.SearchAsync(api, parse.GetValue(points), parse.GetValue(dims), parse.GetValue(shards), parse.GetValue(seconds), parse.GetValue(clients)!, parse.GetValue(k));
+    await ApiBenchmarks.SearchAsync(api, parse.GetValue(points), parse.GetValue(dims), parse.GetValue(shards), parse.GetValue(seconds), parse.GetValue(clients)!, parse.GetValue(k),
+        parse.GetValue(apiQuantization)!, parse.GetValue(rerank)!);
     return 0;
 });
 

@@ -74,12 +74,18 @@ public sealed record IndexSpec(
     [property: Id(1)] int M,
     [property: Id(2)] int EfConstruction,
     [property: Id(3)] int EfSearch,
-    [property: Id(4)] IndexQuantization? Quantization = null)
+    [property: Id(4)] IndexQuantization? Quantization = null,
+    [property: Id(5)] RerankStorage? RerankVectors = null)
 {
-    public static readonly IndexSpec Default = new(IndexKind.Hnsw, 16, 200, 64, IndexQuantization.None);
+    public static readonly IndexSpec Default = new(IndexKind.Hnsw, 16, 200, 64, IndexQuantization.None,
+        RerankStorage.Memory);
 
     /// <summary>This spec with absent fields (from specs stored before they existed) set to their defaults.</summary>
-    public IndexSpec Normalized() => this with { Quantization = Quantization ?? IndexQuantization.None };
+    public IndexSpec Normalized() => this with
+    {
+        Quantization = Quantization ?? IndexQuantization.None,
+        RerankVectors = RerankVectors ?? RerankStorage.Memory,
+    };
 }
 
 /// <summary>An index as requested: null fields take <see cref="IndexSpec.Default"/>'s values.</summary>
@@ -89,7 +95,8 @@ public sealed record IndexDraft(
     [property: Id(1)] int? M = null,
     [property: Id(2)] int? EfConstruction = null,
     [property: Id(3)] int? EfSearch = null,
-    [property: Id(4)] IndexQuantization? Quantization = null);
+    [property: Id(4)] IndexQuantization? Quantization = null,
+    [property: Id(5)] RerankStorage? RerankVectors = null);
 
 /// <summary>A shard's state. <c>IndexOrigin</c>: <c>built</c> (from the products at activation) or <c>snapshot</c>
 /// (its saved graph, loaded, with <c>IndexReconciled</c> records brought up to date from the products).</summary>
@@ -184,7 +191,8 @@ public sealed record SearchQuery(
     [property: Id(6)] int? Ef = null,
     [property: Id(7)] QueryRouting? Routing = null,
     [property: Id(8)] int? ApproximateNeighborCount = null,
-    [property: Id(9)] double? FractionLeafNodesToSearchOverride = null);
+    [property: Id(9)] double? FractionLeafNodesToSearchOverride = null,
+    [property: Id(10)] bool ReturnVectors = false);
 
 /// <summary>A routed search's answer: where it came from (<c>local</c>, <c>matchingEngine</c>, <c>hybrid</c>), and
 /// whether Matching Engine failed so the local index answered alone (<c>Degraded</c>, with the reason).</summary>

@@ -15,6 +15,11 @@ public enum IndexKind { Hnsw, Exact }
 [JsonConverter(typeof(SpecEnumConverter<IndexQuantization>))]
 public enum IndexQuantization { None, Int8 }
 
+/// <summary>Where an int8 index keeps the float32 vectors it re-ranks with (and hands back): on the heap, or in
+/// memory-mapped files that the page cache holds as memory allows.</summary>
+[JsonConverter(typeof(SpecEnumConverter<RerankStorage>))]
+public enum RerankStorage { Memory, Mapped }
+
 /// <summary>Where a search goes: the local shards, Matching Engine, or both merged.</summary>
 [JsonConverter(typeof(SpecEnumConverter<QueryRouting>))]
 public enum QueryRouting { Local, MatchingEngine, Hybrid }

@@ -21,6 +21,9 @@ public readonly record struct ShardChange(long Sequence, string Id, Datapoint? U
 /// <see cref="Changed"/> sees every applied change in order (the change feed the Matching Engine sync consumes).
 /// Opening loads the newest snapshot, replays the log after it and loads the saved index graph, reconciled against
 /// the products (the source of truth), or builds the index on all cores.
+/// Each vector is held once, by the index: a product record keeps its own vector only until the index has applied
+/// it (so a read in between sees the record whole), then only its payload; reads that want vectors get them from
+/// the index (<see cref="Get"/>, <see cref="WithVector"/>).
 /// Not thread-safe for writes: one caller at a time (the shard grain's turns); searches and loading run on the
 /// thread pool. A write the store refuses (a lost lease, a failing disk) fails, and so does every later write:
 /// the owner closes the shard and opens it again, which replays the log.
@@ -138,7 +141,9 @@ public sealed class LocalShard : IAsyncDisposable
             replayed++;
         }
         var final = map.Values.Select(p => (p.Id, p.FeatureVector, FilterMapping.ToAttributes(p))).ToList();
-        var (index, load) = LoadIndex(store, settings, map, final, logger);
+        var (index, load) = LoadIndex(store, settings, RerankDirectory(settings, options), map, final, logger);
+        final.Clear();
+        foreach (var p in map.Values.ToArray()) map[p.Id] = WithoutVector(p);
         logger.LogInformation("Shard loaded {Points} products (snapshot at {Snapshot}, {Replayed} log records replayed), " +
             "index {Origin} ({Reconciled} reconciled)", map.Count, snapshotAt, replayed, load.Origin, load.Reconciled);
         return new LocalShard(store, settings, options, logger, map, index, Math.Max(store.LastSequence, snapshotAt),
@@ -149,17 +154,17 @@ public sealed class LocalShard : IAsyncDisposable
 
     /// <summary>The index for the final product state: the saved graph when readable and built with the same
     /// settings, brought up to date (products changed or removed since it was saved), else a fresh build.</summary>
-    static (IVectorIndex, IndexLoad) LoadIndex(IShardWriter store, ShardSettings settings,
+    static (IVectorIndex, IndexLoad) LoadIndex(IShardWriter store, ShardSettings settings, string? rerankDirectory,
         Dictionary<string, Datapoint> products,
         List<(string Id, float[] Vector, PointAttributes Attributes)> final, ILogger logger)
     {
-        var fresh = CreateIndex(settings);
+        var fresh = CreateIndex(settings, rerankDirectory);
         if (store.OpenBlob(IndexBlobName) is { } stream)
         {
             try
             {
                 IVectorIndex loaded;
-                using (stream) loaded = VectorIndexes.Load(stream);
+                using (stream) loaded = VectorIndexes.Load(stream, rerankDirectory);
                 if (fresh.SameConfiguration(loaded))
                 {
                     (fresh as IDisposable)?.Dispose();
@@ -182,7 +187,10 @@ public sealed class LocalShard : IAsyncDisposable
         return (fresh, new IndexLoad("built", 0));
     }
 
-    static IVectorIndex CreateIndex(ShardSettings settings)
+    static string? RerankDirectory(ShardSettings settings, LocalShardOptions options) =>
+        settings.Index?.RerankVectors == RerankStorage.Mapped ? options.ScratchDirectory : null;
+
+    static IVectorIndex CreateIndex(ShardSettings settings, string? rerankDirectory)
     {
         var metric = FilterMapping.ToDistance(settings.Metric);
         return (settings.Index ?? IndexSpec.Default) switch
@@ -191,7 +199,7 @@ public sealed class LocalShard : IAsyncDisposable
             var hnsw => new HnswIndex(settings.Dimensions, metric, new HnswOptions(hnsw.M, hnsw.EfConstruction, hnsw.EfSearch,
                 Quantization: hnsw.Quantization == IndexQuantization.Int8
                     ? VectorQuantization.Int8
-                    : VectorQuantization.None)),
+                    : VectorQuantization.None, RerankDirectory: rerankDirectory)),
         };
     }
 
@@ -217,10 +225,29 @@ public sealed class LocalShard : IAsyncDisposable
         return expected > throughSequence ? changes : null;
     }
 
-    /// <summary>The products as of now (immutable records).</summary>
+    /// <summary>The products as of now (immutable records), without their vectors once the index holds them:
+    /// <see cref="WithVectors"/> completes them.</summary>
     public Datapoint[] Products() => points.Values.ToArray();
 
-    public Datapoint? Get(string id) => points.GetValueOrDefault(id);
+    /// <summary>A product with its vector (read from the index), or null.</summary>
+    public Datapoint? Get(string id) => points.GetValueOrDefault(id) is { } p ? WithVector(p) : null;
+
+    /// <summary>A product record with its vector: its own, or the index's copy once the record gave it up; null
+    /// when the index no longer holds the product (removed since the record was read).</summary>
+    public Datapoint? WithVector(Datapoint product) =>
+        product.FeatureVector.Length > 0 ? product
+        : index.Vector(product.Id) is { } vector ? product with { FeatureVector = vector } : null;
+
+    /// <summary>Records completed with their vectors one at a time, off the writer's turn (snapshots, exports, a
+    /// full sync). A product removed meanwhile is left out, and one changed meanwhile may come with its newer
+    /// vector: the log after the records' sequence holds both changes, so whoever reads it ends up right.</summary>
+    public IEnumerable<Datapoint> WithVectors(IEnumerable<Datapoint> products)
+    {
+        foreach (var p in products)
+            if (WithVector(p) is { } complete) yield return complete;
+    }
+
+    static Datapoint WithoutVector(Datapoint p) => p.FeatureVector.Length == 0 ? p : p with { FeatureVector = [] };
 
     /// <summary>Upserts products; <paramref name="images"/>[i], when given, is kept as product i's original image
     /// (content-addressed: one copy per distinct image in this shard), stored before the log says the product
@@ -263,6 +290,9 @@ public sealed class LocalShard : IAsyncDisposable
         }
         await AppendAsync(records);
         await ApplyDurableThrough(last);
+        // The index holds these vectors now: records still current give theirs up (a newer write keeps its own).
+        foreach (var p in datapoints)
+            if (points.TryGetValue(p.Id, out var current) && ReferenceEquals(current, p)) points[p.Id] = WithoutVector(p);
     }
 
     public async Task<bool> RemoveAsync(string id)
@@ -349,7 +379,7 @@ public sealed class LocalShard : IAsyncDisposable
         try
         {
             await store.RollLogAsync();
-            await Task.Run(() => store.WriteSnapshotAsync(sequence, items.Select(p =>
+            await Task.Run(() => store.WriteSnapshotAsync(sequence, WithVectors(items).Select(p =>
                 (ReadOnlyMemory<byte>)DatapointCodec.Encode(p))));
             SnapshotSequence = sequence;
             // Records not yet in Matching Engine stay in the log (it is the outbox), and so does everything after the
@@ -398,7 +428,8 @@ public sealed class LocalShard : IAsyncDisposable
         var neighbors = await Task.Run(() => idx.Search(query.Vector, searchOptions), cancellationToken);
         var hits = new List<SearchHit>(neighbors.Count);
         foreach (var n in neighbors)
-            if (points.TryGetValue(n.Id, out var p)) hits.Add(new SearchHit(n.Id, n.Distance, p));
+            if (points.TryGetValue(n.Id, out var p) && (query.ReturnVectors ? WithVector(p) : p) is { } hit)
+                hits.Add(new SearchHit(n.Id, n.Distance, hit));
         return hits.ToArray();
     }
 

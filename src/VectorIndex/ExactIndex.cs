@@ -1,3 +1,5 @@
+using System.Numerics.Tensors;
+
 namespace Catalogs.VectorIndex;
 
 /// <summary>
@@ -8,7 +10,8 @@ namespace Catalogs.VectorIndex;
 /// </summary>
 public sealed class ExactIndex(int dimensions, DistanceMetric metric) : IVectorIndex, IDisposable
 {
-    sealed record Entry(string Id, float[] Vector, PointAttributes Attributes);
+    /// <summary>A point: its vector as given and, for cosine, 1/‖x‖ (so no normalised copy is kept).</summary>
+    sealed record Entry(string Id, float[] Vector, float InverseNorm, PointAttributes Attributes);
 
     readonly Lock writeGate = new();
     readonly Dictionary<string, int> slotOf = new(StringComparer.Ordinal);
@@ -29,8 +32,8 @@ public sealed class ExactIndex(int dimensions, DistanceMetric metric) : IVectorI
         ArgumentNullException.ThrowIfNull(id);
         if (vector.Length != Dimensions) throw new ArgumentException($"Expected {Dimensions} dimensions, got {vector.Length}.", nameof(vector));
         var stored = vector.ToArray();
-        if (Metric == DistanceMetric.Cosine) VectorMath.NormalizeInPlace(stored);
-        var entry = new Entry(id, stored, attributes);
+        float norm = Metric == DistanceMetric.Cosine ? TensorPrimitives.Norm(stored) : 1f;
+        var entry = new Entry(id, stored, norm > 0 ? 1f / norm : 0f, attributes);
         lock (writeGate)
         {
             if (!slotOf.TryGetValue(id, out var slot))
@@ -99,7 +102,9 @@ public sealed class ExactIndex(int dimensions, DistanceMetric metric) : IVectorI
             if (e is null) continue;
             if (options.ExcludeId is not null && e.Id == options.ExcludeId) continue;
             if (filter is not null && !filter.Matches(e.Attributes)) continue;
-            float d = VectorMath.Distance(Metric, q, e.Vector);
+            float d = Metric == DistanceMetric.Cosine
+                ? 1f - TensorPrimitives.Dot(q, e.Vector) * e.InverseNorm
+                : VectorMath.Distance(Metric, q, e.Vector);
             if (crowding || d < collector.Threshold) collector.Add(e.Id, d, e.Attributes.CrowdingAttribute);
         }
         return collector.ToList();
@@ -119,11 +124,14 @@ public sealed class ExactIndex(int dimensions, DistanceMetric metric) : IVectorI
     {
         Entry? e;
         lock (writeGate) e = slotOf.TryGetValue(id, out var slot) ? entries[slot] : null;
-        if (e is null || !e.Attributes.SameAs(attributes)) return false;
-        if (Metric != DistanceMetric.Cosine) return e.Vector.AsSpan().SequenceEqual(vector);
-        var normalised = vector.ToArray();
-        VectorMath.NormalizeInPlace(normalised);
-        return e.Vector.AsSpan().SequenceEqual(normalised);
+        return e is not null && e.Attributes.SameAs(attributes) && e.Vector.AsSpan().SequenceEqual(vector);
+    }
+
+    public float[]? Vector(string id)
+    {
+        Entry? e;
+        lock (writeGate) e = slotOf.TryGetValue(id, out var slot) ? entries[slot] : null;
+        return e?.Vector.ToArray(); // entries are immutable: no torn copy
     }
 
     public int Capacity => used;
@@ -140,9 +148,10 @@ public sealed class ExactIndex(int dimensions, DistanceMetric metric) : IVectorI
     public bool SameConfiguration(IVectorIndex other) => other is ExactIndex e && e.Dimensions == Dimensions && e.Metric == Metric;
 
     internal static ReadOnlySpan<byte> Magic => "CATEXAC1"u8;
-    const uint FormatVersion = 1;
+    // 2: vectors as given; version 1 held cosine vectors normalised, and is rebuilt from the products instead.
+    const uint FormatVersion = 2;
 
-    /// <summary>Magic, version, dimensions, metric, count, then each point (id, stored vector, attributes), and a
+    /// <summary>Magic, version, dimensions, metric, count, then each point (id, vector as given, attributes), and a
     /// CRC-32 of all of it.</summary>
     public void Save(Stream destination)
     {
@@ -193,7 +202,6 @@ public sealed class ExactIndex(int dimensions, DistanceMetric metric) : IVectorI
             }
             crc.Tracking = false;
             if (r.ReadUInt32() != crc.Crc.GetCurrentHashAsUInt32()) throw new IndexSnapshotException("Exact index snapshot is damaged (checksum).");
-            // Stored vectors are already normalised for cosine; normalising again changes nothing.
             index.UpsertMany(points);
             return index;
         }

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 
 namespace Catalogs.VectorIndex;
@@ -71,6 +72,8 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         public readonly float[] Query = GC.AllocateArray<float>(dimensions, pinned: true);
         public readonly sbyte[] Codes = GC.AllocateArray<sbyte>(dimensions + 64, pinned: true);
         public readonly byte[] Biased = GC.AllocateArray<byte>(dimensions + 64, pinned: true);
+        /// <summary>A held vector scaled to unit length (cosine), to encode or to link from.</summary>
+        public readonly float[] Unit = GC.AllocateArray<float>(dimensions, pinned: true);
     }
 
     readonly ThreadLocal<Scratch> scratch;
@@ -131,11 +134,23 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         int slot;
         lock (registry)
             if (!slotOf.TryGetValue(id, out slot)) return false;
-        if (!storage.Attributes(slot).SameAs(attributes)) return false;
-        if (Metric != DistanceMetric.Cosine) return storage.Vector(slot).SequenceEqual(vector);
-        var normalised = vector.ToArray();
-        VectorMath.NormalizeInPlace(normalised);
-        return storage.Vector(slot).SequenceEqual(normalised);
+        return storage.Attributes(slot).SameAs(attributes) && storage.Vector(slot).SequenceEqual(vector);
+    }
+
+    /// <summary>A copy of the vector held for <paramref name="id"/>, exactly as it was given; null when the id is not
+    /// held. The one copy of each vector a shard keeps is this one.</summary>
+    public float[]? Vector(string id)
+    {
+        while (true)
+        {
+            int slot;
+            lock (registry)
+                if (!slotOf.TryGetValue(id, out slot)) return null;
+            var copy = storage.Vector(slot).ToArray();
+            // A removal and a reuse of the slot by another id while copying would hand out that id's vector.
+            lock (registry)
+                if (slotOf.TryGetValue(id, out int now) && now == slot) return copy;
+        }
     }
 
     public IndexMemory Memory
@@ -166,8 +181,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
     {
         ArgumentNullException.ThrowIfNull(id);
         if (vector.Length != Dimensions) throw new ArgumentException($"Expected {Dimensions} dimensions, got {vector.Length}.", nameof(vector));
-        var stored = vector.ToArray();
-        if (Metric == DistanceMetric.Cosine) VectorMath.NormalizeInPlace(stored);
+        var stored = vector.ToArray(); // as given: cosine divides by the norm kept beside it
 
         exclusive.EnterReadLock();
         try
@@ -226,8 +240,23 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
     void WriteVector(int slot, float[] vector, ScalarQuantizer? qz)
     {
         vector.CopyTo(new Span<float>(storage.Floats(slot), Dimensions));
-        if (qz is not null) storage.SetCodeStats(slot, qz.Encode(vector, storage.Codes(slot), out int sum), sum);
+        float norm = Metric == DistanceMetric.Cosine ? TensorPrimitives.Norm(vector) : 1f;
+        storage.SetInverseNorm(slot, norm > 0 ? 1f / norm : 0f); // a zero vector is as far from everything as can be
+        if (qz is not null) Encode(slot, qz);
     }
+
+    /// <summary>The slot's vector as the walk compares it: scaled to unit length for cosine, else as held.</summary>
+    ReadOnlySpan<float> Comparable(int slot)
+    {
+        if (Metric != DistanceMetric.Cosine) return storage.Vector(slot);
+        var unit = scratch.Value!.Unit;
+        TensorPrimitives.Multiply(storage.Vector(slot), storage.InverseNorm(slot), unit);
+        return unit;
+    }
+
+    /// <summary>The slot's int8 codes (of the unit vector, for cosine) and their sums.</summary>
+    void Encode(int slot, ScalarQuantizer qz) =>
+        storage.SetCodeStats(slot, qz.Encode(Comparable(slot), storage.Codes(slot), out int sum), sum);
 
     public bool Remove(string id)
     {
@@ -258,7 +287,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
             if (quantizer is not null) return;
             var trained = ScalarQuantizer.Train(sample);
             for (int slot = 0; slot < next; slot++)
-                if (storage.Id(slot) is not null) storage.SetCodeStats(slot, trained.Encode(storage.Vector(slot), storage.Codes(slot), out int sum), sum);
+                if (storage.Id(slot) is not null) Encode(slot, trained);
             quantizer = trained;
         }
         finally { exclusive.ExitWriteLock(); }
@@ -333,10 +362,19 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         float To(int slot);
     }
 
+    /// <summary>Float32 distance from a query (of unit length, for cosine) to a slot's vector as given: cosine
+    /// scales the dot product by the slot's 1/‖x‖.</summary>
     readonly struct FloatDistance(HnswStorage storage, float* query, DistanceMetric metric) : IWalkDistance
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public float To(int slot) => VectorMath.Distance(metric, new ReadOnlySpan<float>(query, storage.Dimensions), new ReadOnlySpan<float>(storage.Floats(slot), storage.Dimensions));
+        public float To(int slot)
+        {
+            var q = new ReadOnlySpan<float>(query, storage.Dimensions);
+            var x = new ReadOnlySpan<float>(storage.Floats(slot), storage.Dimensions);
+            return metric == DistanceMetric.Cosine
+                ? 1f - TensorPrimitives.Dot(q, x) * storage.InverseNorm(slot)
+                : VectorMath.Distance(metric, q, x);
+        }
     }
 
     /// <summary>Squared L2 between int8 codes sharing one step: scale · (|q|² + |x|² − 2 q·x), with q·x from the
@@ -372,7 +410,10 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
     /// <summary>Build distance between two held slots, in the units of <see cref="ConnectQuery"/>.</summary>
     float BuildDistance(int a, int b, ScalarQuantizer? qz)
     {
-        if (qz is null) return VectorMath.Distance(buildMetric, storage.Vector(a), storage.Vector(b));
+        if (qz is null)
+            return buildMetric == DistanceMetric.Cosine
+                ? 1f - TensorPrimitives.Dot(storage.Vector(a), storage.Vector(b)) * storage.InverseNorm(a) * storage.InverseNorm(b)
+                : VectorMath.Distance(buildMetric, storage.Vector(a), storage.Vector(b));
         return CodeScale(qz) * (storage.CodeNorm(a) + storage.CodeNorm(b) - 2 * ScalarQuantizer.Dot(storage.Codes(a), storage.Codes(b), Dimensions));
     }
 
@@ -399,7 +440,10 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
 
     void Connect(int slot, Entry start, ScalarQuantizer? qz)
     {
-        if (qz is null) Connect(slot, start, new FloatDistance(storage, storage.Floats(slot), buildMetric), qz);
+        if (qz is null)
+        {
+            fixed (float* own = Comparable(slot)) Connect(slot, start, new FloatDistance(storage, own, buildMetric), qz);
+        }
         else
         {
             var biased = scratch.Value!.Biased;
@@ -723,7 +767,9 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
             int i = slots is null ? j : slots[j];
             var id = storage.Id(i);
             if (id is null || storage.IsDeleted(i) || (accept is not null && !accept(i))) continue;
-            float d = VectorMath.Distance(Metric, q, storage.Vector(i));
+            float d = Metric == DistanceMetric.Cosine
+                ? 1f - TensorPrimitives.Dot(q, storage.Vector(i)) * storage.InverseNorm(i)
+                : VectorMath.Distance(Metric, q, storage.Vector(i));
             if (options.PerCrowdingAttribute is not null || d < collector.Threshold) collector.Add(id, d, storage.Attributes(i).CrowdingAttribute);
         }
         return collector.ToList();

@@ -12,16 +12,17 @@ public sealed class IndexSnapshotException(string message, Exception? inner = nu
 /// checksummed file. Loading reads vectors and links in bulk and never rebuilds the graph.
 /// </summary>
 /// <remarks>
-/// Layout (little-endian): magic <c>CATHNSW1</c>, u32 format version (2), u32 dimensions, u8 metric, u32 M,
+/// Layout (little-endian): magic <c>CATHNSW1</c>, u32 format version (3), u32 dimensions, u8 metric, u32 M,
 /// u32 efConstruction, u32 efSearch, u32 exactBelowMatches, u8 quantization, u32 quantizeAfter, bool trained and, if
 /// trained, f32 step and the f32 mean per dimension (codes are recomputed on load); i32 slots, i32 entry slot (−1:
 /// empty), i32 entry level; then per slot a state byte
-/// (0 empty, 1 live, 2 tombstone) and, unless empty: id, level, the raw float vector, per level a link count and the
+/// (0 empty, 1 live, 2 tombstone) and, unless empty: id, level, the float vector as given, per level a link count and the
 /// links, and the attributes; then the end marker <c>END!</c> and the CRC-32 of every byte before it.
 /// </remarks>
 public static class HnswSnapshot
 {
-    const uint FormatVersion = 2;
+    // 3: vectors as given; version 2 held cosine vectors normalised, and is rebuilt from the products instead.
+    const uint FormatVersion = 3;
     internal static ReadOnlySpan<byte> Magic => "CATHNSW1"u8;
     static ReadOnlySpan<byte> EndMarker => "END!"u8;
 

@@ -12,7 +12,7 @@ namespace Catalogs.VectorIndex;
 /// <remarks>
 /// Records live in chunks that never move once allocated (pinned arrays), so readers hold raw pointers without locks
 /// and growth never copies vectors. Chunks start small (256 slots) and double up to 16,384 slots, so a small shard
-/// stays small. Record: <c>[count][m0 links][Σ code²][Σ code][pad][payload]</c>.
+/// stays small. Record: <c>[count][m0 links][Σ code²][Σ code][1/‖x‖][pad][payload]</c>.
 /// The float32 re-rank vectors of a quantized index are pinned arrays, or, given a directory, memory-mapped files
 /// (one per chunk, never resized): then the process keeps only the walk records, and the page cache the rest.
 /// </remarks>
@@ -51,7 +51,7 @@ unsafe sealed class HnswStorage : IDisposable
         M0 = 2 * m;
         Quantized = quantized;
         NormOffset = Align(4 * (1 + M0), 4);
-        PayloadOffset = Align(NormOffset + 8, 64);
+        PayloadOffset = Align(NormOffset + 12, 64);
         RecordSize = Align(PayloadOffset + (quantized ? dimensions : 4 * dimensions), 64);
         ColdSize = quantized ? Align(4 * dimensions, 64) : 0;
     }
@@ -189,7 +189,14 @@ unsafe sealed class HnswStorage : IDisposable
         *(int*)(record + NormOffset + 4) = sum;
     }
 
-    /// <summary>The slot's float32 vector (cosine: normalised).</summary>
+    /// <summary>1/‖x‖ of the slot's float32 vector: cosine distances to the vector as given, without keeping a
+    /// normalised copy.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public float InverseNorm(int slot) => *(float*)(Record(slot) + NormOffset + 8);
+
+    public void SetInverseNorm(int slot, float value) => *(float*)(Record(slot) + NormOffset + 8) = value;
+
+    /// <summary>The slot's float32 vector, exactly as it was given.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float* Floats(int slot)
     {

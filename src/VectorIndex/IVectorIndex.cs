@@ -40,9 +40,13 @@ public interface IVectorIndex
     /// <summary>The ids held now (a copy).</summary>
     IReadOnlyList<string> Ids();
 
-    /// <summary>True when <paramref name="id"/> is held with exactly this vector (after normalisation, for cosine)
-    /// and these attributes: what reconciling a loaded index against the authoritative records asks.</summary>
+    /// <summary>True when <paramref name="id"/> is held with exactly this vector and these attributes: what
+    /// reconciling a loaded index against the authoritative records asks.</summary>
     bool Holds(string id, ReadOnlySpan<float> vector, PointAttributes attributes);
+
+    /// <summary>A copy of the vector held for <paramref name="id"/>, exactly as it was given (cosine indexes keep
+    /// the norm beside it, not a normalised copy); null when the id is not held.</summary>
+    float[]? Vector(string id);
 
     /// <summary>Slots in use, freed ones included.</summary>
     int Capacity { get; }
@@ -61,8 +65,8 @@ public interface IVectorIndex
 public static class VectorIndexes
 {
     /// <summary>Reads a saved index; throws <see cref="IndexSnapshotException"/> for a damaged or unknown
-    /// one.</summary>
-    public static IVectorIndex Load(Stream source)
+    /// one. <paramref name="rerankDirectory"/>: see <see cref="HnswOptions.RerankDirectory"/>.</summary>
+    public static IVectorIndex Load(Stream source, string? rerankDirectory = null)
     {
         var buffered = source.CanSeek ? source : new BufferedStream(source);
         Span<byte> magic = stackalloc byte[8];
@@ -70,7 +74,7 @@ public static class VectorIndexes
         if (buffered.ReadAtLeast(magic, 8, throwOnEndOfStream: false) < 8) throw new IndexSnapshotException("Index snapshot is truncated.");
         if (!buffered.CanSeek) throw new IndexSnapshotException("Index snapshots are read from seekable streams.");
         buffered.Position = start;
-        if (magic.SequenceEqual(HnswSnapshot.Magic)) return HnswIndex.Load(buffered);
+        if (magic.SequenceEqual(HnswSnapshot.Magic)) return HnswIndex.Load(buffered, rerankDirectory);
         if (magic.SequenceEqual(ExactIndex.Magic)) return ExactIndex.Load(buffered);
         throw new IndexSnapshotException("Not an index snapshot (unknown magic).");
     }

@@ -18,6 +18,31 @@ public class LocalShardTests
         LocalShard.OpenAsync(store, settings ?? Settings, Options, NullLogger.Instance, default);
 
     [Fact]
+    public async Task Acknowledged_products_keep_their_vector_only_in_the_index_and_every_read_gets_it_exactly()
+    {
+        var dir = TestPaths.NewTempDirectory("one-copy");
+        var vectors = Enumerable.Range(0, 30).ToDictionary(i => $"p{i}", i => new[] { i * 0.37f + 0.01f, 250f, -3e-3f });
+        var shard = await Open(new LocalShardStore(dir));
+        foreach (var (id, v) in vectors) await shard.UpsertAsync([Point(id, 0) with { FeatureVector = v }]);
+        Assert.All(shard.Products(), p => Assert.Empty(p.FeatureVector)); // payload only, once indexed
+        Assert.Equal(vectors["p4"], shard.Get("p4")!.FeatureVector); // as given, not normalised
+        var hits = await shard.SearchAsync(new SearchQuery(vectors["p9"], 3, [], [], null, ReturnVectors: true), default);
+        Assert.All(hits, h => Assert.Equal(vectors[h.Id], h.Datapoint.FeatureVector));
+        var bare = await shard.SearchAsync(new SearchQuery(vectors["p9"], 3, [], [], null), default);
+        Assert.All(bare, h => Assert.Empty(h.Datapoint.FeatureVector));
+        Assert.Equal(vectors.Keys.Order(), shard.WithVectors(shard.Products()).Select(p => p.Id).Order());
+        Assert.True(await shard.RemoveAsync("p1"));
+        Assert.Null(shard.WithVector(Point("p1", 0) with { FeatureVector = [] }));
+        await shard.DisposeAsync();
+
+        // Snapshots were written from the index's copies (every 10 records): they reload exactly.
+        await using var reopened = await Open(new LocalShardStore(dir));
+        Assert.Null(reopened.Get("p1"));
+        foreach (var (id, v) in vectors.Where(kv => kv.Key != "p1")) Assert.Equal(v, reopened.Get(id)!.FeatureVector);
+        Assert.All(reopened.Products(), p => Assert.Empty(p.FeatureVector));
+    }
+
+    [Fact]
     public async Task Of_two_shards_opened_on_one_directory_the_older_is_refused_and_nothing_acknowledged_is_lost()
     {
         var dir = TestPaths.NewTempDirectory("two-shards");

@@ -56,9 +56,10 @@ public static class SearchEndpoints
         if (dto.ProductId is not null) validator.ProductIdIsValid(dto.ProductId);
         if (dto.FeatureVector is not null) validator.VectorIsValid(dto.FeatureVector, "featureVector");
         // One call: the catalog encodes the image or looks the product up, then searches.
-        var query = new SearchQuery(dto.FeatureVector ?? [], k, restricts, numeric, crowding, null, ef, dto.Routing, approximate, leaves);
-        var result = await grain.Find(new SearchRequest(query, image, dto.ProductId), ct);
         bool withVector = dto.ReturnFeatureVector ?? false;
+        var query = new SearchQuery(dto.FeatureVector ?? [], k, restricts, numeric, crowding, null, ef, dto.Routing,
+            approximate, leaves, ReturnVectors: withVector);
+        var result = await grain.Find(new SearchRequest(query, image, dto.ProductId), ct);
         return TypedResults.Ok(new SearchResponse(result.Hits.Select(h => new NeighborView(h.Id, h.Distance, DatapointView.From(h.Datapoint, withVector))).ToArray(),
             result.Source, result.Degraded, result.Warning));
     }

@@ -219,9 +219,13 @@ public sealed class CatalogGrain(
     {
         var d = IndexSpec.Default;
         var index = new IndexSpec(draft?.Kind ?? d.Kind, draft?.M ?? d.M, draft?.EfConstruction ?? d.EfConstruction, draft?.EfSearch ?? d.EfSearch,
-            draft?.Quantization ?? d.Quantization);
+            draft?.Quantization ?? d.Quantization, draft?.RerankVectors ?? d.RerankVectors);
         Defined(index.Kind, "index.kind");
         var quantization = Defined(index.Quantization ?? IndexQuantization.None, "index.quantization");
+        if (Defined(index.RerankVectors ?? RerankStorage.Memory, "index.rerankVectors") == RerankStorage.Mapped
+            && quantization != IndexQuantization.Int8)
+            throw Invalid("index.rerankVectors mapped needs index.quantization int8 (without it the walk reads the " +
+                "float32 vectors themselves).");
         if (quantization == IndexQuantization.Int8 && index.Kind != IndexKind.Hnsw) throw Invalid("index.quantization int8 needs index.kind hnsw.");
         if (quantization == IndexQuantization.Int8 && metric == SimilarityMetric.L1) throw Invalid("index.quantization int8 serves cosine, dot and squaredL2, not l1.");
         if (index.M is < 4 or > 64) throw Invalid("index.m must be between 4 and 64.");

@@ -26,7 +26,8 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
 
     IShardStore Store => stores.For(this.GetPrimaryKeyString());
 
-    LocalShardOptions ShardOptions => new(options.Value.SnapshotEveryRecords, options.Value.IndexSnapshotMinInterval);
+    LocalShardOptions ShardOptions => new(options.Value.SnapshotEveryRecords, options.Value.IndexSnapshotMinInterval,
+        Path.Combine(Path.GetFullPath(options.Value.DataPath), "scratch"));
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {

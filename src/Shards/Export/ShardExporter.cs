@@ -31,7 +31,8 @@ public sealed class ShardExporter(CloudStorageClient storage)
         var objects = new List<string>();
         if (upserts.Count > 0 || !delta)
         {
-            await UploadLinesAsync(bucket, objectName, upserts.Select(p =>
+            // Vectors are read from the index as the lines are written, not held for the whole shard at once.
+            await UploadLinesAsync(bucket, objectName, shard.WithVectors(upserts).Select(p =>
                 JsonlRecord.Format(ShardSync.ToIndexDatapoint(p))),
                 cancellationToken);
             objects.Add(objectName);

@@ -51,6 +51,9 @@ public sealed class ShardSync
     DateTime retryAt = DateTime.MinValue;
     bool running;
     string? lastError;
+    // Products are queued as the shard holds them (without vectors, once indexed): completed when sent.
+    Func<Datapoint, Datapoint?> complete = p => p;
+    int dimensions;
 
     ShardSync(IShardWriter store, string index, long cursor, List<DeadLetter> deadLetters, MatchingEngineClient client,
         SyncOptions options, ILogger logger)
@@ -96,6 +99,8 @@ public sealed class ShardSync
     /// came after its cursor, or everything when nothing was sent yet or the log no longer reaches back that far.</summary>
     public void Attach(LocalShard shard, bool resume)
     {
+        complete = shard.WithVector;
+        dimensions = shard.Settings.Dimensions;
         if (!resume) EnqueueAll(shard.Products(), shard.LastSequence);
         else if (NeedsFullSync || shard.ReadChanges(Cursor, shard.LastSequence) is not { } pending)
         {
@@ -201,7 +206,9 @@ public sealed class ShardSync
         long bytes = 0;
         foreach (var item in queue)
         {
-            long size = 64 + item.Id.Length + (item.Upsert is { } p ? 12L * p.FeatureVector.Length + 64L * (p.Restricts.Length + p.NumericRestricts.Length) : 0);
+            long size = 64 + item.Id.Length + (item.Upsert is { } p
+                ? 12L * dimensions + 64L * (p.Restricts.Length + p.NumericRestricts.Length)
+                : 0);
             if (batch.Count > 0 && (batch.Count >= options.MaxBatch || bytes + size > options.MaxRequestBytes)) break;
             batch.Add(item);
             bytes += size;
@@ -216,7 +223,9 @@ public sealed class ShardSync
         foreach (var item in batch) last[item.Id] = item;
         var live = last.Values.Where(p => !deadKeys.Contains((p.Id, p.Sequence))).ToList();
         var removals = live.Where(p => p.Upsert is null).ToList();
-        var upserts = live.Where(p => p.Upsert is not null).ToList();
+        // A product removed since it was queued has no vector left to send: its removal is queued after it.
+        var upserts = live.Where(p => p.Upsert is not null).Select(p => p with { Upsert = complete(p.Upsert!) })
+            .Where(p => p.Upsert is not null).ToList();
         if (removals.Count > 0) await SendOrSplitAsync(removals, cancellationToken);
         if (upserts.Count > 0) await SendOrSplitAsync(upserts, cancellationToken);
     }
