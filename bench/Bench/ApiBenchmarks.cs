@@ -42,7 +42,8 @@ static class ApiBenchmarks
             int n = i;
             tasks.Add(Task.Run(async () =>
             {
-                var r = await api.Http.PutAsJsonAsync($"/v1/catalogs/upserts/products/p{n}", new { featureVector = vectors[n] });
+                var r = await api.Http.PutAsJsonAsync($"/v1/catalogs/upserts/products/p{n}",
+                    new { featureVector = vectors[n] });
                 r.EnsureSuccessStatusCode();
                 latencies[n] = Stopwatch.GetElapsedTime(due).TotalMilliseconds;
             }));
@@ -53,12 +54,15 @@ static class ApiBenchmarks
         int found = 0;
         foreach (var n in Enumerable.Range(0, 50).Select(i => i * (total / 50)))
         {
-            var r = await api.Http.PostAsJsonAsync("/v1/catalogs/upserts/search", new { featureVector = vectors[n], neighborCount = 1 });
+            var r = await api.Http.PostAsJsonAsync("/v1/catalogs/upserts/search",
+                new { featureVector = vectors[n], neighborCount = 1 });
             var body = await r.Content.ReadFromJsonAsync<JsonObject>();
             if (body!["neighbors"]![0]!["id"]!.GetValue<string>() == $"p{n}") found++;
         }
-        Console.WriteLine($"Upsert → acknowledged (durable + searchable): {total} upserts of {dims}-d vectors at {rate}/s for {seconds} s " +
-            $"({total / wall:F0}/s achieved, {shards} shards): {Stats.Latencies([.. latencies])}; {found}/50 sampled found by search right after");
+        Console.WriteLine($"Upsert → acknowledged (durable + searchable): {total} upserts of {dims}-d vectors at " +
+            $"{rate}/s for {seconds} s " +
+            $"({total / wall:F0}/s achieved, {shards} shards): {Stats.Latencies([.. latencies])}; {found}/50 sampled " +
+                $"found by search right after");
     }
 
     /// <summary>Loads <paramref name="points"/> vectors through the batch endpoint, then searches by vector
@@ -75,7 +79,8 @@ static class ApiBenchmarks
         var exact = new Catalogs.VectorIndex.ExactIndex(dims, Catalogs.VectorIndex.DistanceMetric.Cosine);
         for (int i = 0; i < data.Length; i++) exact.Upsert($"p{i}", data[i], Catalogs.VectorIndex.PointAttributes.None);
         var truth = new HashSet<string>[queries.Length];
-        Parallel.For(0, queries.Length, i => truth[i] = exact.Search(queries[i], new Catalogs.VectorIndex.SearchOptions(k)).Select(n => n.Id).ToHashSet());
+        Parallel.For(0, queries.Length, i => truth[i] = exact.Search(queries[i],
+            new Catalogs.VectorIndex.SearchOptions(k)).Select(n => n.Id).ToHashSet());
         var load = Stopwatch.StartNew();
         const int batch = 1000;
         using (var gate = new SemaphoreSlim(2))
@@ -83,26 +88,33 @@ static class ApiBenchmarks
             var tasks = new List<Task>();
             for (int start = 0; start < points; start += batch)
             {
-                var items = Enumerable.Range(start, Math.Min(batch, points - start)).Select(i => new { id = $"p{i}", featureVector = data[i] }).ToArray();
+                var items = Enumerable.Range(start, Math.Min(batch, points - start)).Select(i =>
+                    new { id = $"p{i}", featureVector = data[i] }).ToArray();
                 await gate.WaitAsync();
                 tasks.Add(Task.Run(async () =>
                 {
                     try
                     {
-                        var r = await api.Http.PostAsJsonAsync("/v1/catalogs/search/products:batch", new { datapoints = items });
-                        if (!r.IsSuccessStatusCode) throw new InvalidOperationException(await r.Content.ReadAsStringAsync());
+                        var r = await api.Http.PostAsJsonAsync("/v1/catalogs/search/products:batch",
+                            new { datapoints = items });
+                        if (!r.IsSuccessStatusCode)
+                            throw new InvalidOperationException(await r.Content.ReadAsStringAsync());
                     }
                     finally { gate.Release(); }
                 }));
             }
             await Task.WhenAll(tasks);
         }
-        Console.WriteLine($"Search: loaded {points:N0} × {dims} clustered vectors through products:batch in {load.Elapsed.TotalSeconds:F1} s ({points / load.Elapsed.TotalSeconds:F0}/s), {shards} shards, HNSW M 16, efConstruction 200, ef 64, quantization {quantization}" +
+        Console.WriteLine($"Search: loaded {points:N0} × {dims} clustered vectors through products:batch in " +
+            $"{load.Elapsed.TotalSeconds:F1} s ({points / load.Elapsed.TotalSeconds:F0}/s), {shards} shards, HNSW M " +
+            $"16, efConstruction 200, ef 64, quantization {quantization}" +
             (quantization == "none" ? "" : $", re-rank vectors {rerank}"));
         double raw = (double)points * dims * sizeof(float);
         var (rss, anonymous, file) = api.Resident();
-        Console.WriteLine($"  process RSS after loading: {rss / 1048576.0:F0} MiB = {rss / points / 1024:F1} KiB per product, " +
-            $"{rss / raw:F2}× the raw float32 vectors (anonymous {anonymous / 1048576.0:F0} MiB = {anonymous / raw:F2}×, " +
+        Console.WriteLine($"  process RSS after loading: {rss / 1048576.0:F0} MiB = {rss / points / 1024:F1} KiB per " +
+            $"product, " +
+            $"{rss / raw:F2}× the raw float32 vectors (anonymous {anonymous / 1048576.0:F0} MiB = " +
+                $"{anonymous / raw:F2}×, " +
             $"file-backed {file / 1048576.0:F0} MiB)");
         foreach (var concurrency in concurrencies)
         {
@@ -117,17 +129,21 @@ static class ApiBenchmarks
                 {
                     int qi = n % queries.Length;
                     var t = Stopwatch.GetTimestamp();
-                    var r = await api.Http.PostAsJsonAsync("/v1/catalogs/search/search", new { featureVector = queries[qi], neighborCount = k });
+                    var r = await api.Http.PostAsJsonAsync("/v1/catalogs/search/search",
+                        new { featureVector = queries[qi], neighborCount = k });
                     r.EnsureSuccessStatusCode();
                     var body = await r.Content.ReadFromJsonAsync<JsonObject>();
                     mine.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
-                    int found = body!["neighbors"]!.AsArray().Count(x => truth[qi].Contains(x!["id"]!.GetValue<string>()));
+                    int found = body!["neighbors"]!.AsArray().Count(x =>
+                        truth[qi].Contains(x!["id"]!.GetValue<string>()));
                     Interlocked.Add(ref hits, found);
                     Interlocked.Add(ref asked, k);
                 }
                 lock (latencies) latencies.AddRange(mine);
             })));
-            Console.WriteLine($"  k = {k}, {concurrency} concurrent clients: {latencies.Count / wall.Elapsed.TotalSeconds:F1} queries/s, recall@{k} {(double)hits / asked:F3}, {Stats.Latencies(latencies)}");
+            Console.WriteLine($"  k = {k}, {concurrency} concurrent clients: " +
+                $"{latencies.Count / wall.Elapsed.TotalSeconds:F1} queries/s, recall@{k} {(double)hits / asked:F3}, " +
+                $"{Stats.Latencies(latencies)}");
         }
     }
 }

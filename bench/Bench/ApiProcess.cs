@@ -11,7 +11,8 @@ sealed class ApiProcess : IAsyncDisposable
     public HttpClient Http { get; }
     public string DataPath { get; }
 
-    ApiProcess(Process process, HttpClient http, string dataPath) => (this.process, Http, DataPath) = (process, http, dataPath);
+    ApiProcess(Process process, HttpClient http, string dataPath) => (this.process, Http, DataPath) = (process, http,
+        dataPath);
 
     /// <summary>The whole process's resident memory (VmRSS) and its anonymous (heap) and file-backed (mapped files,
     /// code) parts, in bytes; file-backed pages are page cache the kernel can reclaim.</summary>
@@ -25,11 +26,14 @@ sealed class ApiProcess : IAsyncDisposable
 
     public static async Task<ApiProcess> StartAsync(string repoRoot, string configuration)
     {
-        var dll = Path.Combine(repoRoot, "src", "ApiHost", "bin", configuration, "net10.0", "linux-x64", "Catalogs.ApiHost.dll");
+        var dll = Path.Combine(repoRoot, "src", "ApiHost", "bin", configuration, "net10.0", "linux-x64",
+            "Catalogs.ApiHost.dll");
         if (!File.Exists(dll)) throw new FileNotFoundException($"Build the ApiHost first ({dll}).");
         var data = Path.Combine(Path.GetTempPath(), "catalogs-bench", Guid.NewGuid().ToString("N")[..8]);
         int port = FreePort();
-        var info = new ProcessStartInfo("dotnet", [dll]) { WorkingDirectory = repoRoot, RedirectStandardOutput = true, RedirectStandardError = true };
+        var info = new ProcessStartInfo("dotnet",
+            [dll])
+        { WorkingDirectory = repoRoot, RedirectStandardOutput = true, RedirectStandardError = true };
         info.Environment["Urls"] = $"http://127.0.0.1:{port}";
         info.Environment["Catalogs__DataPath"] = data;
         info.Environment["Demo__Enabled"] = "false";
@@ -38,7 +42,8 @@ sealed class ApiProcess : IAsyncDisposable
         info.Environment["Orleans__GatewayPort"] = FreePort().ToString();
         var process = Process.Start(info)!;
         process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is { Length: > 0 }) Console.Error.WriteLine("  [api] " + e.Data); };
+        process.ErrorDataReceived += (_, e) =>
+            { if (e.Data is { Length: > 0 }) Console.Error.WriteLine("  [api] " + e.Data); };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 256 }) { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromMinutes(5) };

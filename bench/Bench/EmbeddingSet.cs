@@ -24,11 +24,14 @@ static class EmbeddingSet
             var cells = line.Split(',');
             (cells[1] == "val" ? val : train).Add(Path.Combine(datasets, "food", cells[0]));
         }
-        train.AddRange(File.ReadLines(Path.Combine(datasets, "clothing", "labels.csv")).Skip(1).Select(l => Path.Combine(datasets, "clothing", l.Split(',')[0])));
-        Console.WriteLine($"Embeddings: {train.Count} base photos → {baseCount:N0} augmented vectors, {val.Count} val photos → {queryCount:N0} queries");
+        train.AddRange(File.ReadLines(Path.Combine(datasets, "clothing", "labels.csv")).Skip(1).Select(l =>
+            Path.Combine(datasets, "clothing", l.Split(',')[0])));
+        Console.WriteLine($"Embeddings: {train.Count} base photos → {baseCount:N0} augmented vectors, {val.Count} " +
+            $"val photos → {queryCount:N0} queries");
 
         var pre = PreprocessOptions.ImageNet();
-        using var encoder = new OnnxEncoder(new EncoderOptions(model, "input", "464_quantized", pre, Pooling.GlobalAverage, Dequantize: true, Normalize: true));
+        using var encoder = new OnnxEncoder(new EncoderOptions(model, "input", "464_quantized", pre,
+            Pooling.GlobalAverage, Dequantize: true, Normalize: true));
         Directory.CreateDirectory(output);
         Write(Path.Combine(output, "query.fvecs"), Embed(encoder, Load(val), queryCount, seed: 2, pre));
         Write(Path.Combine(output, "base.fvecs"), Embed(encoder, Load(train), baseCount, seed: 1, pre));
@@ -39,11 +42,13 @@ static class EmbeddingSet
     {
         var bitmaps = new SKBitmap[paths.Count];
         var upright = PreprocessOptions.ImageNet(256); // centre 256 × 256
-        Parallel.For(0, paths.Count, i => bitmaps[i] = ImagePreprocessor.DecodeAndResize(File.ReadAllBytes(paths[i]), upright));
+        Parallel.For(0, paths.Count, i => bitmaps[i] = ImagePreprocessor.DecodeAndResize(File.ReadAllBytes(paths[i]),
+            upright));
         return bitmaps;
     }
 
-    static IEnumerable<float[]> Embed(OnnxEncoder encoder, SKBitmap[] photos, int count, int seed, PreprocessOptions pre)
+    static IEnumerable<float[]> Embed(OnnxEncoder encoder, SKBitmap[] photos, int count, int seed,
+        PreprocessOptions pre)
     {
         var sw = Stopwatch.StartNew();
         var tensors = new float[Batch * pre.TensorLength];
@@ -53,11 +58,13 @@ static class EmbeddingSet
             Parallel.For(0, n, i =>
             {
                 int variant = start + i;
-                using var augmented = Augment(photos[variant % photos.Length], new Random(HashCode.Combine(seed, variant)), pre);
+                using var augmented = Augment(photos[variant % photos.Length], new Random(HashCode.Combine(seed,
+                    variant)), pre);
                 ImagePreprocessor.WriteTensor(augmented, pre, tensors.AsSpan(i * pre.TensorLength, pre.TensorLength));
             });
             foreach (var vector in encoder.Run(tensors[..(n * pre.TensorLength)], n)) yield return vector;
-            if ((start / Batch) % 200 == 0) Console.WriteLine($"  {start + n:N0}/{count:N0} ({(start + n) / sw.Elapsed.TotalSeconds:F0}/s)");
+            if ((start / Batch) % 200 == 0) Console.WriteLine($"  {start + n:N0}/{count:N0} " +
+                $"({(start + n) / sw.Elapsed.TotalSeconds:F0}/s)");
         }
     }
 
@@ -67,7 +74,8 @@ static class EmbeddingSet
     {
         double area = photo.Width * photo.Height * (0.5 + 0.5 * rng.NextDouble());
         double aspect = Math.Exp(Math.Log(3.0 / 4) + rng.NextDouble() * Math.Log(16.0 / 9));
-        int w = Math.Min(photo.Width, (int)Math.Sqrt(area * aspect)), h = Math.Min(photo.Height, (int)Math.Sqrt(area / aspect));
+        int w = Math.Min(photo.Width, (int)Math.Sqrt(area * aspect)), h = Math.Min(photo.Height,
+            (int)Math.Sqrt(area / aspect));
         int x = rng.Next(photo.Width - w + 1), y = rng.Next(photo.Height - h + 1);
         float brightness = Jitter(rng), contrast = Jitter(rng), saturation = Jitter(rng);
 
@@ -81,14 +89,16 @@ static class EmbeddingSet
         }
         using var paint = new SKPaint { ColorFilter = SKColorFilter.CreateColorMatrix(ColourMatrix(brightness, contrast, saturation)) };
         using var image = SKImage.FromBitmap(photo);
-        canvas.DrawImage(image, SKRect.Create(x, y, w, h), SKRect.Create(pre.Width, pre.Height), new SKSamplingOptions(SKCubicResampler.Mitchell), paint);
+        canvas.DrawImage(image, SKRect.Create(x, y, w, h), SKRect.Create(pre.Width, pre.Height),
+            new SKSamplingOptions(SKCubicResampler.Mitchell), paint);
         canvas.Flush();
         return target;
     }
 
     static float Jitter(Random rng) => (float)(0.75 + 0.5 * rng.NextDouble());
 
-    /// <summary>Saturation (towards the pixel's luma), then contrast (around mid-grey), then brightness, as one 4×5 matrix.</summary>
+    /// <summary>Saturation (towards the pixel's luma), then contrast (around mid-grey), then brightness, as one 4×5
+    /// matrix.</summary>
     static float[] ColourMatrix(float brightness, float contrast, float saturation)
     {
         const float r = 0.299f, g = 0.587f, b = 0.114f;

@@ -7,7 +7,8 @@ namespace Catalogs.Bench;
 
 /// <summary>
 /// Distance kernels side by side on one core, data in L1 (compute, not memory): TensorPrimitives against hand-written
-/// Vector512 and Vector256 loops, and the int8 dot product as AVX-VNNI (vpdpbusd) against AVX-512BW widening (vpmaddwd).
+/// Vector512 and Vector256 loops, and the int8 dot product as AVX-VNNI (vpdpbusd) against AVX-512BW widening
+/// (vpmaddwd).
 /// The index uses the fastest of each.
 /// </summary>
 static unsafe class KernelBenchmark
@@ -16,7 +17,8 @@ static unsafe class KernelBenchmark
 
     public static void Run(int[] dimensions)
     {
-        Console.WriteLine($"Kernels: ns per call (lower is better, best of 3), one core; Vector512 hardware: {Vector512.IsHardwareAccelerated}, AVX-VNNI: {System.Runtime.Intrinsics.X86.AvxVnni.IsSupported}");
+        Console.WriteLine($"Kernels: ns per call (lower is better, best of 3), one core; Vector512 hardware: " +
+            $"{Vector512.IsHardwareAccelerated}, AVX-VNNI: {System.Runtime.Intrinsics.X86.AvxVnni.IsSupported}");
         // A silent first pass: tiered compilation must have optimised every kernel and the loop around it, or the
         // first figures measure the JIT (up to 9x slow here).
         quiet = true;
@@ -44,7 +46,8 @@ static unsafe class KernelBenchmark
             var codes = GC.AllocateArray<sbyte>(d, pinned: true);
             var other = GC.AllocateArray<sbyte>(d, pinned: true);
             var biased = GC.AllocateArray<byte>(d, pinned: true);
-            for (int i = 0; i < d; i++) { codes[i] = (sbyte)rng.Next(-127, 128); other[i] = (sbyte)rng.Next(-127, 128); }
+            for (int i =
+                0; i < d; i++) { codes[i] = (sbyte)rng.Next(-127, 128); other[i] = (sbyte)rng.Next(-127, 128); }
             fixed (sbyte* pc = codes, po = other)
             fixed (byte* pb = biased)
             {
@@ -75,7 +78,8 @@ static unsafe class KernelBenchmark
     {
         var acc = Vector512<float>.Zero;
         int i = 0;
-        for (; i <= a.Length - 16; i += 16) acc = Vector512.FusedMultiplyAdd(Vector512.Create(a, i), Vector512.Create(b, i), acc);
+        for (; i <= a.Length - 16; i += 16) acc = Vector512.FusedMultiplyAdd(Vector512.Create(a, i), Vector512.Create(b,
+            i), acc);
         float sum = Vector512.Sum(acc);
         for (; i < a.Length; i++) sum += a[i] * b[i];
         return sum;
@@ -85,7 +89,8 @@ static unsafe class KernelBenchmark
     {
         var acc = Vector256<float>.Zero;
         int i = 0;
-        for (; i <= a.Length - 8; i += 8) acc = Vector256.FusedMultiplyAdd(Vector256.Create(a, i), Vector256.Create(b, i), acc);
+        for (; i <= a.Length - 8; i += 8) acc = Vector256.FusedMultiplyAdd(Vector256.Create(a, i), Vector256.Create(b,
+            i), acc);
         float sum = Vector256.Sum(acc);
         for (; i < a.Length; i++) sum += a[i] * b[i];
         return sum;

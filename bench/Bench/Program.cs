@@ -10,7 +10,8 @@ var count = new Option<int>("--count") { Description = "Photos per size", Defaul
 var encoder = new Command("encoder", "Encoder pipeline throughput against its parts measured alone") { sizes, count };
 encoder.SetAction(async (parse, _) =>
 {
-    await EncoderBenchmark.RunAsync(Path.Combine(shared, "models", "mobilenetv2-12-int8.onnx"), Path.Combine(shared, "datasets"), parse.GetValue(sizes)!, parse.GetValue(count));
+    await EncoderBenchmark.RunAsync(Path.Combine(shared, "models", "mobilenetv2-12-int8.onnx"), Path.Combine(shared,
+        "datasets"), parse.GetValue(sizes)!, parse.GetValue(count));
     return 0;
 });
 
@@ -22,20 +23,23 @@ var upserts = new Command("upserts", "Upsert → acknowledged (durable and searc
 upserts.SetAction(async (parse, _) =>
 {
     await using var api = await ApiProcess.StartAsync(repoRoot, "Release");
-    await ApiBenchmarks.UpsertAsync(api, parse.GetValue(rate), parse.GetValue(seconds), parse.GetValue(dims), parse.GetValue(shards));
+    await ApiBenchmarks.UpsertAsync(api, parse.GetValue(rate), parse.GetValue(seconds), parse.GetValue(dims),
+        parse.GetValue(shards));
     return 0;
 });
 
 var points = new Option<int>("--points") { Description = "Vectors in the catalog", DefaultValueFactory = _ => 100_000 };
 var clients = new Option<int[]>("--clients") { Description = "Concurrent clients to try", DefaultValueFactory = _ => [1, 4], AllowMultipleArgumentsPerToken = true };
 var k = new Option<int>("--k") { Description = "neighborCount", DefaultValueFactory = _ => 10 };
-var apiQuantization = new Option<string>("--quantization") { Description = "none or int8", DefaultValueFactory = _ => "none" };
+var apiQuantization =
+    new Option<string>("--quantization") { Description = "none or int8", DefaultValueFactory = _ => "none" };
 var rerank = new Option<string>("--rerank") { Description = "With int8: memory or mapped re-rank vectors", DefaultValueFactory = _ => "memory" };
 var search = new Command("search", "Search-by-vector latency and throughput through the API") { points, dims, shards, seconds, clients, k, apiQuantization, rerank };
 search.SetAction(async (parse, _) =>
 {
     await using var api = await ApiProcess.StartAsync(repoRoot, "Release");
-    await ApiBenchmarks.SearchAsync(api, parse.GetValue(points), parse.GetValue(dims), parse.GetValue(shards), parse.GetValue(seconds), parse.GetValue(clients)!, parse.GetValue(k),
+    await ApiBenchmarks.SearchAsync(api, parse.GetValue(points), parse.GetValue(dims), parse.GetValue(shards),
+        parse.GetValue(seconds), parse.GetValue(clients)!, parse.GetValue(k),
         parse.GetValue(apiQuantization)!, parse.GetValue(rerank)!);
     return 0;
 });
@@ -49,7 +53,8 @@ var annM = new Option<int>("--m") { DefaultValueFactory = _ => 16 };
 var efc = new Option<int>("--ef-construction") { DefaultValueFactory = _ => 200 };
 var efs = new Option<string>("--ef") { Description = "Comma-separated ef values to sweep", DefaultValueFactory = _ => "10,20,40,80,160" };
 var threads = new Option<int>("--threads") { Description = "Build threads", DefaultValueFactory = _ => Environment.ProcessorCount };
-var metric = new Option<string>("--metric") { Description = "cosine, dot, l2 or l1", DefaultValueFactory = _ => "cosine" };
+var metric =
+    new Option<string>("--metric") { Description = "cosine, dot, l2 or l1", DefaultValueFactory = _ => "cosine" };
 var filtered = new Option<double>("--filter-fraction") { Description = "Also measure a restrict matching this fraction of points (e.g. 0.01)", DefaultValueFactory = _ => 0 };
 var quantization = new Option<string>("--quantization") { Description = "What the walk reads: none (float32) or int8 (re-ranked with float32)", DefaultValueFactory = _ => "none" };
 var rerankDir = new Option<string?>("--rerank-dir") { Description = "With int8: keep the float32 re-rank vectors in memory-mapped files in this directory" };
@@ -66,7 +71,8 @@ ann.SetAction(parse =>
     }
     else
     {
-        data = VectorFiles.Read(parse.GetValue(baseFile) ?? throw new ArgumentException("--base or --synthetic is required"));
+        data = VectorFiles.Read(parse.GetValue(baseFile)
+            ?? throw new ArgumentException("--base or --synthetic is required"));
         queries = VectorFiles.Read(parse.GetValue(queryFile) ?? throw new ArgumentException("--queries is required"));
     }
     var distance = parse.GetValue(metric) switch
@@ -77,25 +83,30 @@ ann.SetAction(parse =>
         "l1" => Catalogs.VectorIndex.DistanceMetric.L1,
         var other => throw new ArgumentException($"Unknown metric {other}"),
     };
-    AnnBenchmark.Run(data, queries, parse.GetValue(truthFile), distance, parse.GetValue(annK), parse.GetValue(annM), parse.GetValue(efc),
+    AnnBenchmark.Run(data, queries, parse.GetValue(truthFile), distance, parse.GetValue(annK), parse.GetValue(annM),
+        parse.GetValue(efc),
         parse.GetValue(efs)!.Split(',').Select(int.Parse).ToArray(), parse.GetValue(threads), parse.GetValue(filtered),
-        Enum.Parse<Catalogs.VectorIndex.VectorQuantization>(parse.GetValue(quantization)!, ignoreCase: true), parse.GetValue(rerankDir), parse.GetValue(indexCache));
+        Enum.Parse<Catalogs.VectorIndex.VectorQuantization>(parse.GetValue(quantization)!, ignoreCase: true),
+            parse.GetValue(rerankDir), parse.GetValue(indexCache));
     return 0;
 });
 
 var embedOut = new Option<string>("--out") { Description = "Folder for base.fvecs and query.fvecs", Required = true };
-var embedBase = new Option<int>("--base-count") { Description = "Augmented base vectors", DefaultValueFactory = _ => 100_000 };
+var embedBase =
+    new Option<int>("--base-count") { Description = "Augmented base vectors", DefaultValueFactory = _ => 100_000 };
 var embedQueries = new Option<int>("--query-count") { Description = "Augmented query vectors (from the val split)", DefaultValueFactory = _ => 1_000 };
 var embed = new Command("embed", "Real embeddings of augmented dataset photos (crops, flips, colour jitter) as .fvecs for `ann`") { embedOut, embedBase, embedQueries };
 embed.SetAction(parse =>
 {
-    EmbeddingSet.Run(Path.Combine(shared, "models", "mobilenetv2-12-int8.onnx"), Path.Combine(shared, "datasets"), parse.GetValue(embedOut)!,
+    EmbeddingSet.Run(Path.Combine(shared, "models", "mobilenetv2-12-int8.onnx"), Path.Combine(shared, "datasets"),
+        parse.GetValue(embedOut)!,
         parse.GetValue(embedBase), parse.GetValue(embedQueries));
     return 0;
 });
 
 var kernelDims = new Option<int[]>("--dims") { Description = "Vector lengths", DefaultValueFactory = _ => [128, 1280], AllowMultipleArgumentsPerToken = true };
-var kernels = new Command("kernels", "Distance kernels side by side (TensorPrimitives, Vector512, Vector256, int8 VNNI / AVX-512BW)") { kernelDims };
+var kernels = new Command("kernels",
+    "Distance kernels side by side (TensorPrimitives, Vector512, Vector256, int8 VNNI / AVX-512BW)") { kernelDims };
 kernels.SetAction(parse =>
 {
     KernelBenchmark.Run(parse.GetValue(kernelDims)!);

@@ -56,7 +56,8 @@ app.UseStatusCodePages(async context =>
     {
         404 => $"There is no endpoint at {http.Request.Path}.",
         405 => $"{http.Request.Method} is not allowed on {http.Request.Path}.",
-        415 => $"Content-Type '{http.Request.ContentType}' is not accepted here: send application/json or multipart/form-data as the endpoint documents.",
+        415 => $"Content-Type '{http.Request.ContentType}' is not accepted here: send application/json or " +
+            $"multipart/form-data as the endpoint documents.",
         _ => null,
     };
     await http.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext

@@ -7,7 +7,8 @@ namespace Catalogs.Encoders;
 /// <summary>
 /// Coalesces concurrent encode requests into batches for one <see cref="OnnxEncoder"/>. Decoding and resizing run on
 /// the thread pool in parallel with inference, which runs on its own long-running thread: callers (grains included)
-/// only await, never block. A batch closes when full or when its first request has waited <see cref="BatchingOptions.Wait"/>.
+/// only await, never block. A batch closes when full or when its first request has waited <see
+/// cref="BatchingOptions.Wait"/>.
 /// </summary>
 public sealed class BatchingEncoder : IAsyncDisposable
 {
@@ -21,23 +22,28 @@ public sealed class BatchingEncoder : IAsyncDisposable
     {
         this.encoder = encoder;
         this.options = options ?? new BatchingOptions();
-        loop = Task.Factory.StartNew(RunLoop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+        loop = Task.Factory.StartNew(RunLoop, CancellationToken.None, TaskCreationOptions.LongRunning,
+            TaskScheduler.Default).Unwrap();
     }
 
     public int Dimensions => encoder.Dimensions;
     public EncoderOptions Options => encoder.Options;
     /// <summary>Mean images per inference call so far (how well batching works under the current load).</summary>
-    public double MeanBatchSize => batches == 0 ? 0 : (double)Interlocked.Read(ref images) / Interlocked.Read(ref batches);
+    public double MeanBatchSize => batches == 0 ? 0
+        : (double)Interlocked.Read(ref images) / Interlocked.Read(ref batches);
 
-    /// <summary>Encodes one image. Throws <see cref="ImageRejectedException"/> for images the pipeline refuses.</summary>
-    public async Task<float[]> EncodeAsync(ReadOnlyMemory<byte> image, ImageLimits? limits = null, CancellationToken cancellationToken = default)
+    /// <summary>Encodes one image. Throws <see cref="ImageRejectedException"/> for images the pipeline
+    /// refuses.</summary>
+    public async Task<float[]> EncodeAsync(ReadOnlyMemory<byte> image, ImageLimits? limits = null,
+        CancellationToken cancellationToken = default)
     {
         // Tensors are 600 KB at 224 px: pooled, so a busy encoder does not churn the large-object heap.
         int length = encoder.Options.Preprocess.TensorLength;
         var tensor = ArrayPool<float>.Shared.Rent(length);
         try
         {
-            await Task.Run(() => ImagePreprocessor.Preprocess(image.Span, encoder.Options.Preprocess, tensor.AsSpan(0, length), limits), cancellationToken).ConfigureAwait(false);
+            await Task.Run(() => ImagePreprocessor.Preprocess(image.Span, encoder.Options.Preprocess, tensor.AsSpan(0,
+                length), limits), cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -51,7 +57,8 @@ public sealed class BatchingEncoder : IAsyncDisposable
     public Task<float[]> EncodeTensorAsync(float[] tensor, CancellationToken cancellationToken = default)
     {
         if (tensor.Length != encoder.Options.Preprocess.TensorLength)
-            throw new ArgumentException($"The tensor holds {tensor.Length} floats; {encoder.Options.Preprocess.TensorLength} are needed.", nameof(tensor));
+            throw new ArgumentException($"The tensor holds {tensor.Length} floats; " +
+                $"{encoder.Options.Preprocess.TensorLength} are needed.", nameof(tensor));
         return Enqueue(tensor, pooled: false, cancellationToken);
     }
 
@@ -80,7 +87,8 @@ public sealed class BatchingEncoder : IAsyncDisposable
                 if (queue.Reader.TryRead(out var next)) { batch.Add(next); continue; }
                 var left = deadline - DateTime.UtcNow;
                 if (batch.Count > 0 && left <= TimeSpan.Zero) break;
-                using var timeout = new CancellationTokenSource(left > TimeSpan.Zero ? left : TimeSpan.FromMilliseconds(1));
+                using var timeout = new CancellationTokenSource(left > TimeSpan.Zero ? left
+                    : TimeSpan.FromMilliseconds(1));
                 try
                 {
                     if (!await queue.Reader.WaitToReadAsync(timeout.Token).ConfigureAwait(false)) break;

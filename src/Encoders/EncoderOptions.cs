@@ -30,13 +30,16 @@ public sealed record EncoderOptions(
     string? DequantizeZeroPoint = null)
 {
     /// <summary>A stable key for sharing sessions between equal configurations.</summary>
-    public string Key => string.Join('|', ModelPath, Input, Output, Preprocess.Width, Preprocess.Height, Preprocess.Resize, Preprocess.Order,
-        string.Join(',', Preprocess.Mean), string.Join(',', Preprocess.Std), Preprocess.PixelScale, Pooling, Dequantize, Normalize,
+    public string Key => string.Join('|', ModelPath, Input, Output, Preprocess.Width, Preprocess.Height,
+        Preprocess.Resize, Preprocess.Order,
+        string.Join(',', Preprocess.Mean), string.Join(',', Preprocess.Std), Preprocess.PixelScale, Pooling, Dequantize,
+            Normalize,
         DequantizeScale, DequantizeZeroPoint);
 
     public string ScaleName => DequantizeScale ?? BaseName + "_scale";
     public string ZeroPointName => DequantizeZeroPoint ?? BaseName + "_zero_point";
-    string BaseName => Output.EndsWith("_quantized", StringComparison.Ordinal) ? Output[..^"_quantized".Length] : Output;
+    string BaseName => Output.EndsWith("_quantized", StringComparison.Ordinal) ? Output[..^"_quantized".Length]
+        : Output;
 }
 
 /// <summary>Batching limits: a batch closes when it is full or when its first request has waited long enough.</summary>

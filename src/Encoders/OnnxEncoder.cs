@@ -29,7 +29,8 @@ public sealed class OnnxEncoder : IDisposable
         if (options.Dequantize)
         {
             if (!graph.HasInitializer(options.ScaleName) || !graph.HasInitializer(options.ZeroPointName))
-                throw new EncoderConfigException($"Dequantizing '{options.Output}' needs initializers '{options.ScaleName}' and '{options.ZeroPointName}', which the model lacks.");
+                throw new EncoderConfigException($"Dequantizing '{options.Output}' needs initializers " +
+                    $"'{options.ScaleName}' and '{options.ZeroPointName}', which the model lacks.");
             scale = graph.ReadInitializer(options.ScaleName)[0];
             zeroPoint = graph.ReadInitializer(options.ZeroPointName)[0];
         }
@@ -59,13 +60,16 @@ public sealed class OnnxEncoder : IDisposable
                 Postprocess(value.AsTensor<float>(), x => x, embeddings);
                 break;
             case TensorElementType.UInt8:
-                Postprocess(value.AsTensor<byte>(), q => Options.Dequantize ? (float)((q - zeroPoint) * scale) : q, embeddings);
+                Postprocess(value.AsTensor<byte>(), q => Options.Dequantize ? (float)((q - zeroPoint) * scale) : q,
+                    embeddings);
                 break;
             case TensorElementType.Int8:
-                Postprocess(value.AsTensor<sbyte>(), q => Options.Dequantize ? (float)((q - zeroPoint) * scale) : q, embeddings);
+                Postprocess(value.AsTensor<sbyte>(), q => Options.Dequantize ? (float)((q - zeroPoint) * scale) : q,
+                    embeddings);
                 break;
             default:
-                throw new EncoderConfigException($"Tensor '{Options.Output}' has element type {value.ElementType}; float, uint8 and int8 are supported.");
+                throw new EncoderConfigException($"Tensor '{Options.Output}' has element type {value.ElementType}; " +
+                    $"float, uint8 and int8 are supported.");
         }
         return embeddings;
     }

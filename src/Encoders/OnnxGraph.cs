@@ -26,7 +26,8 @@ public sealed class OnnxGraph
     public OnnxGraph(byte[] modelBytes)
     {
         model = modelBytes;
-        graph = Fields(ByteString.CopyFrom(modelBytes)).Where(f => f.Number == ModelGraph).Select(f => f.Bytes).LastOrDefault()
+        graph = Fields(ByteString.CopyFrom(modelBytes)).Where(f => f.Number == ModelGraph).Select(f =>
+            f.Bytes).LastOrDefault()
             ?? throw new InvalidDataException("The file is not an ONNX model: it has no graph.");
         var produced = new Dictionary<string, string>(StringComparer.Ordinal);
         var inputs = new List<string>();
@@ -37,11 +38,13 @@ public sealed class OnnxGraph
             {
                 case GraphNode:
                     var nodeFields = Fields(field.Bytes).ToList();
-                    var op = nodeFields.Where(f => f.Number == 4).Select(f => f.Bytes.ToStringUtf8()).FirstOrDefault() ?? "";
+                    var op = nodeFields.Where(f => f.Number == 4).Select(f => f.Bytes.ToStringUtf8()).FirstOrDefault()
+                        ?? "";
                     foreach (var o in nodeFields.Where(f => f.Number == 2)) produced[o.Bytes.ToStringUtf8()] = op;
                     break;
                 case GraphInitializer:
-                    var name = Fields(field.Bytes).Where(f => f.Number == 8).Select(f => f.Bytes.ToStringUtf8()).FirstOrDefault();
+                    var name = Fields(field.Bytes).Where(f => f.Number == 8).Select(f =>
+                        f.Bytes.ToStringUtf8()).FirstOrDefault();
                     if (name is not null) initializers[name] = field.Bytes;
                     break;
                 case GraphInput:
@@ -57,11 +60,13 @@ public sealed class OnnxGraph
         Outputs = outputs;
     }
 
-    public bool HasTensor(string name) => ProducedBy.ContainsKey(name) || initializers.ContainsKey(name) || Inputs.Contains(name);
+    public bool HasTensor(string name) => ProducedBy.ContainsKey(name) || initializers.ContainsKey(name)
+        || Inputs.Contains(name);
 
     public bool HasInitializer(string name) => initializers.ContainsKey(name);
 
-    /// <summary>The model with <paramref name="tensorNames"/> added to the graph outputs (those already outputs are skipped).</summary>
+    /// <summary>The model with <paramref name="tensorNames"/> added to the graph outputs (those already outputs are
+    /// skipped).</summary>
     public byte[] WithOutputs(IEnumerable<string> tensorNames)
     {
         var extra = tensorNames.Where(n => !Outputs.Contains(n)).Distinct().ToList();
@@ -102,10 +107,12 @@ public sealed class OnnxGraph
         return modelStream.ToArray();
     }
 
-    /// <summary>The values of a scalar or small initializer as doubles (float, uint8, int8, int32 and int64 tensors).</summary>
+    /// <summary>The values of a scalar or small initializer as doubles (float, uint8, int8, int32 and int64
+    /// tensors).</summary>
     public double[] ReadInitializer(string name)
     {
-        if (!initializers.TryGetValue(name, out var tensor)) throw new KeyNotFoundException($"The graph has no initializer '{name}'.");
+        if (!initializers.TryGetValue(name, out var tensor))
+            throw new KeyNotFoundException($"The graph has no initializer '{name}'.");
         int dataType = 0;
         ByteString? raw = null;
         var floats = new List<double>();
@@ -137,7 +144,8 @@ public sealed class OnnxGraph
                 6 => Enumerable.Range(0, s.Length / 4).Select(i => (double)BitConverter.ToInt32(s, i * 4)).ToArray(),
                 7 => Enumerable.Range(0, s.Length / 8).Select(i => (double)BitConverter.ToInt64(s, i * 8)).ToArray(),
                 11 => Enumerable.Range(0, s.Length / 8).Select(i => BitConverter.ToDouble(s, i * 8)).ToArray(),
-                _ => throw new NotSupportedException($"Initializer '{name}' has ONNX data type {dataType}, which is not read here."),
+                _ => throw new NotSupportedException($"Initializer '{name}' has ONNX data type {dataType}, which is " +
+                    $"not read here."),
             };
         }
         return floats.Count > 0 ? floats.ToArray() : ints.ToArray();

@@ -13,7 +13,8 @@ public sealed class CatalogRequestException : Exception
     public static CatalogRequestException Invalid(string message) => new(CatalogError.Invalid, message);
     public static CatalogRequestException NotFound(string message) => new(CatalogError.NotFound, message);
     public static CatalogRequestException Conflict(string message) => new(CatalogError.Conflict, message);
-    public static CatalogRequestException UnsupportedMedia(string message) => new(CatalogError.UnsupportedMedia, message);
+    public static CatalogRequestException UnsupportedMedia(string message) => new(CatalogError.UnsupportedMedia,
+        message);
     public static CatalogRequestException TooLarge(string message) => new(CatalogError.TooLarge, message);
     public static CatalogRequestException Unavailable(string message) => new(CatalogError.Unavailable, message);
 }

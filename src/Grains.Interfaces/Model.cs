@@ -16,9 +16,12 @@ public sealed record EncoderSpec(
     [property: Id(10)] bool Normalize)
 {
     /// <summary>Whether two specs produce the same embeddings (arrays compared by value).</summary>
-    public bool SameAs(EncoderSpec? other) => other is not null && Model == other.Model && Input == other.Input && Output == other.Output
-        && InputSize == other.InputSize && Resize == other.Resize && Mean.SequenceEqual(other.Mean) && Std.SequenceEqual(other.Std)
-        && ChannelOrder == other.ChannelOrder && Pooling == other.Pooling && Dequantize == other.Dequantize && Normalize == other.Normalize;
+    public bool SameAs(EncoderSpec? other) => other is not null && Model == other.Model && Input == other.Input
+        && Output == other.Output
+        && InputSize == other.InputSize && Resize == other.Resize && Mean.SequenceEqual(other.Mean)
+            && Std.SequenceEqual(other.Std)
+        && ChannelOrder == other.ChannelOrder && Pooling == other.Pooling && Dequantize == other.Dequantize
+            && Normalize == other.Normalize;
 }
 
 /// <summary>A catalog's resolved configuration. <see cref="Encoder"/> is null for vector-only catalogs.</summary>

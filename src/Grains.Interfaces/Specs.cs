@@ -51,7 +51,8 @@ public sealed class SpecEnumConverter<T> : JsonConverter<T> where T : struct, En
 
     public override T Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
     {
-        if (reader.TokenType != JsonTokenType.String) throw new SpecValueException($"must be one of {Accepted} (a string)");
+        if (reader.TokenType != JsonTokenType.String)
+            throw new SpecValueException($"must be one of {Accepted} (a string)");
         var text = reader.GetString()!;
         foreach (var (name, value) in Names)
             if (string.Equals(name, text, StringComparison.OrdinalIgnoreCase)) return value;

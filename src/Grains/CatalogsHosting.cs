@@ -18,7 +18,8 @@ public static class CatalogsHosting
     public const string StorageName = "catalogs";
 
     /// <summary>The silo's services: options (validated at start-up), model resolution and encoders.</summary>
-    public static IServiceCollection AddCatalogsSiloServices(this IServiceCollection services, IConfiguration configuration)
+    public static IServiceCollection AddCatalogsSiloServices(this IServiceCollection services,
+        IConfiguration configuration)
     {
         services.AddOptions<CatalogsOptions>().Bind(configuration.GetSection(CatalogsOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddHttpClient("models", c => c.Timeout = TimeSpan.FromMinutes(5));
@@ -31,7 +32,8 @@ public static class CatalogsHosting
         services.AddSingleton(sp =>
         {
             var o = sp.GetRequiredService<IOptions<CatalogsOptions>>().Value;
-            return new EncoderRegistry(new BatchingOptions(o.MaxEncoderBatch, TimeSpan.FromMilliseconds(o.EncoderBatchWaitMilliseconds)));
+            return new EncoderRegistry(new BatchingOptions(o.MaxEncoderBatch,
+                TimeSpan.FromMilliseconds(o.EncoderBatchWaitMilliseconds)));
         });
         services.AddSingleton<EncoderService>();
         services.AddVertexClients(configuration);

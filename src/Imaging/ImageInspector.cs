@@ -100,7 +100,8 @@ public static class ImageInspector
             {
                 // Baseline, extended and progressive Huffman coding only: what browsers decode too.
                 if (marker is not (0xC0 or 0xC1 or 0xC2))
-                    throw check.Unsupported(marker is >= 0xC9 ? "arithmetic coding" : "lossless or hierarchical coding");
+                    throw check.Unsupported(marker is >= 0xC9 ? "arithmetic coding"
+                        : "lossless or hierarchical coding");
                 if (frame is not null) throw check.Damaged("it has more than one frame header");
                 if (segment.Length < 6) throw check.Damaged("its frame header is cut short");
                 frame = check.Pixels(BinaryPrimitives.ReadUInt16BigEndian(segment[3..]),
@@ -178,7 +179,8 @@ public static class ImageInspector
                     y = BinaryPrimitives.ReadUInt32BigEndian(data[16..]);
                 check.Pixels(w, h, "animation frame");
                 if (x + w > size.Width || y + h > size.Height)
-                    throw check.Damaged($"an animation frame ({w}×{h} at {x},{y}) lies outside its {size.Width}×{size.Height} canvas");
+                    throw check.Damaged($"an animation frame ({w}×{h} at {x},{y}) lies outside its " +
+                        $"{size.Width}×{size.Height} canvas");
             }
             else if (type.SequenceEqual("IEND"u8)) break;
             i += 12 + (int)length;
@@ -264,7 +266,8 @@ public static class ImageInspector
                 long x = 2L * U24(data), y = 2L * U24(data[3..]), w = U24(data[6..]) + 1L, h = U24(data[9..]) + 1L;
                 check.Pixels(w, h, "animation frame");
                 if (x + w > c.Width || y + h > c.Height)
-                    throw check.Damaged($"an animation frame ({w}×{h} at {x},{y}) lies outside its {c.Width}×{c.Height} canvas");
+                    throw check.Damaged($"an animation frame ({w}×{h} at {x},{y}) lies outside its " +
+                        $"{c.Width}×{c.Height} canvas");
                 WebPBitstreams(data[16..], check);
             }
             else if (type.SequenceEqual("VP8 "u8) || type.SequenceEqual("VP8L"u8))
@@ -343,7 +346,8 @@ public static class ImageInspector
                 if (pixels.Length < need) throw check.Short((long)size.Width * size.Height, pixels.Length, need);
                 break;
             case 1 or 2:
-                if (bpp != (compression == 1 ? 8 : 4)) throw check.Damaged($"RLE{(compression == 1 ? 8 : 4)} at {bpp} bits per pixel");
+                if (bpp != (compression == 1 ? 8 : 4))
+                    throw check.Damaged($"RLE{(compression == 1 ? 8 : 4)} at {bpp} bits per pixel");
                 long rows = RleRows(pixels, rle4: compression == 2);
                 if (rows < size.Height - 1)
                     throw check.Damaged($"its run-length data ends at row {rows:N0} of {size.Height:N0}");

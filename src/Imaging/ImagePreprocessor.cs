@@ -24,10 +24,12 @@ public static class ImagePreprocessor
 
     /// <summary>Decodes, orients, flattens on white, resizes and normalises <paramref name="bytes"/> into
     /// <paramref name="destination"/> (length <see cref="PreprocessOptions.TensorLength"/>, planar channels).</summary>
-    public static void Preprocess(ReadOnlySpan<byte> bytes, PreprocessOptions options, Span<float> destination, ImageLimits? limits = null)
+    public static void Preprocess(ReadOnlySpan<byte> bytes, PreprocessOptions options, Span<float> destination,
+        ImageLimits? limits = null)
     {
         if (destination.Length != options.TensorLength)
-            throw new ArgumentException($"Destination holds {destination.Length} floats; {options.TensorLength} are needed.", nameof(destination));
+            throw new ArgumentException($"Destination holds {destination.Length} floats; {options.TensorLength} are " +
+                $"needed.", nameof(destination));
         using var upright = DecodeUpright(bytes, options, limits ?? ImageLimits.Default);
         using var resized = ResizeOnWhite(upright, options);
         WriteTensor(resized, options, destination);
@@ -35,7 +37,8 @@ public static class ImagePreprocessor
 
     /// <summary>Decodes and resizes to the target without normalising: RGBA bytes, e.g. for thumbnails and
     /// tests.</summary>
-    public static SKBitmap DecodeAndResize(ReadOnlySpan<byte> bytes, PreprocessOptions options, ImageLimits? limits = null)
+    public static SKBitmap DecodeAndResize(ReadOnlySpan<byte> bytes, PreprocessOptions options, ImageLimits? limits =
+        null)
     {
         using var upright = DecodeUpright(bytes, options, limits ?? ImageLimits.Default);
         return ResizeOnWhite(upright, options);
@@ -71,7 +74,8 @@ public static class ImagePreprocessor
                        Math.Max((float)needW / codec.Info.Width, (float)needH / codec.Info.Height));
         // Scaled decoding (JPEG's DCT scaling): the smallest size the codec offers that still covers the target.
         var size = scale < 1 ? codec.GetScaledDimensions(scale) : codec.Info.Size;
-        if (size.Width < Math.Ceiling(codec.Info.Width * scale) || size.Height < Math.Ceiling(codec.Info.Height * scale)) size = codec.Info.Size;
+        if (size.Width < Math.Ceiling(codec.Info.Width * scale)
+            || size.Height < Math.Ceiling(codec.Info.Height * scale)) size = codec.Info.Size;
         var info = new SKImageInfo(size.Width, size.Height, SKColorType.Rgba8888, SKAlphaType.Premul);
         var decoded = new SKBitmap(info);
         var result = codec.GetPixels(info, decoded.GetPixels());
@@ -85,7 +89,8 @@ public static class ImagePreprocessor
         // Box-filter halving keeps the final cubic resize from aliasing on big downscales.
         while (decoded.Width >= 2 * needW * 2 && decoded.Height >= 2 * needH * 2)
         {
-            var half = Draw(decoded, decoded.Width / 2, decoded.Height / 2, SKMatrix.CreateScale(0.5f, 0.5f), Halving, SKColors.Transparent);
+            var half = Draw(decoded, decoded.Width / 2, decoded.Height / 2, SKMatrix.CreateScale(0.5f, 0.5f), Halving,
+                SKColors.Transparent);
             decoded.Dispose();
             decoded = half;
         }
@@ -127,10 +132,12 @@ public static class ImagePreprocessor
         // Transparent pixels are composited over white: products on transparent backgrounds look as on a page.
         // Mitchell is not interpolating, so an image already at the target size is copied, not resampled.
         bool identity = sx == 1 && sy == 1 && tx == MathF.Round(tx) && ty == MathF.Round(ty);
-        return Draw(upright, options.Width, options.Height, new SKMatrix(sx, 0, tx, 0, sy, ty, 0, 0, 1), identity ? SKSamplingOptions.Default : Final, SKColors.White);
+        return Draw(upright, options.Width, options.Height, new SKMatrix(sx, 0, tx, 0, sy, ty, 0, 0, 1), identity
+            ? SKSamplingOptions.Default : Final, SKColors.White);
     }
 
-    static SKBitmap Draw(SKBitmap source, int width, int height, SKMatrix matrix, SKSamplingOptions sampling, SKColor background)
+    static SKBitmap Draw(SKBitmap source, int width, int height, SKMatrix matrix, SKSamplingOptions sampling,
+        SKColor background)
     {
         var target = new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Premul));
         using var canvas = new SKCanvas(target);

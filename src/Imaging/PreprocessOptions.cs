@@ -13,7 +13,8 @@ public enum ChannelOrder { Rgb, Bgr }
 /// <summary>How an image becomes a model input: size, resize, scaling and per-channel normalisation.</summary>
 /// <param name="Width">Target width in pixels.</param>
 /// <param name="Height">Target height in pixels.</param>
-/// <param name="Mean">Per-channel mean subtracted after scaling by <paramref name="PixelScale"/>, in <paramref name="Order"/>.</param>
+/// <param name="Mean">Per-channel mean subtracted after scaling by <paramref name="PixelScale"/>, in <paramref
+/// name="Order"/>.</param>
 /// <param name="Std">Per-channel divisor applied after the mean.</param>
 /// <param name="PixelScale">Divisor applied to 0..255 values first (255 maps pixels to 0..1).</param>
 public sealed record PreprocessOptions(
@@ -25,7 +26,8 @@ public sealed record PreprocessOptions(
     float[] Std,
     float PixelScale = 255f)
 {
-    public static PreprocessOptions ImageNet(int size = 224) => new(size, size, ResizeMode.ShorterSideCenterCrop, ChannelOrder.Rgb,
+    public static PreprocessOptions ImageNet(int size = 224) => new(size, size, ResizeMode.ShorterSideCenterCrop,
+        ChannelOrder.Rgb,
         [0.485f, 0.456f, 0.406f], [0.229f, 0.224f, 0.225f]);
 
     /// <summary>Floats per image in NCHW layout.</summary>

@@ -16,13 +16,15 @@ public static class DatapointCodec
     const byte Version = 1;
     static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    sealed record Meta(Restrict[] Restricts, NumericRestrict[] NumericRestricts, string? CrowdingTag, string? Attributes,
+    sealed record Meta(Restrict[] Restricts, NumericRestrict[] NumericRestricts, string? CrowdingTag,
+        string? Attributes,
         string? Image = null);
 
     public static byte[] Encode(Datapoint point)
     {
         var id = Encoding.UTF8.GetBytes(point.Id);
-        var meta = JsonSerializer.SerializeToUtf8Bytes(new Meta(point.Restricts, point.NumericRestricts, point.CrowdingTag,
+        var meta = JsonSerializer.SerializeToUtf8Bytes(new Meta(point.Restricts, point.NumericRestricts,
+            point.CrowdingTag,
             point.AttributesJson, point.ImageSha256), Json);
         var vector = MemoryMarshal.AsBytes(point.FeatureVector.AsSpan());
         var bytes = new byte[1 + 4 + id.Length + 4 + vector.Length + 8 + 4 + meta.Length];
@@ -41,7 +43,8 @@ public static class DatapointCodec
 
     public static Datapoint Decode(ReadOnlySpan<byte> span)
     {
-        if (span.Length < 1 || span[0] != Version) throw new InvalidDataException($"Unknown datapoint encoding version {(span.Length > 0 ? span[0] : -1)}.");
+        if (span.Length < 1 || span[0] != Version)
+            throw new InvalidDataException($"Unknown datapoint encoding version {(span.Length > 0 ? span[0] : -1)}.");
         int at = 1;
         int idLength = BinaryPrimitives.ReadInt32LittleEndian(span[at..]); at += 4;
         var id = Encoding.UTF8.GetString(span.Slice(at, idLength)); at += idLength;
@@ -50,7 +53,8 @@ public static class DatapointCodec
         var ticks = BinaryPrimitives.ReadInt64LittleEndian(span[at..]); at += 8;
         int metaLength = BinaryPrimitives.ReadInt32LittleEndian(span[at..]); at += 4;
         var meta = JsonSerializer.Deserialize<Meta>(span.Slice(at, metaLength), Json)!;
-        return new Datapoint(id, vector, meta.Restricts ?? [], meta.NumericRestricts ?? [], meta.CrowdingTag, meta.Attributes,
+        return new Datapoint(id, vector, meta.Restricts ?? [], meta.NumericRestricts ?? [], meta.CrowdingTag,
+            meta.Attributes,
             new DateTimeOffset(ticks, TimeSpan.Zero), meta.Image);
     }
 }

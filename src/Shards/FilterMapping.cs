@@ -17,7 +17,8 @@ public static class FilterMapping
 
     /// <summary>Restricts as Vertex AI sends them (an empty deny list left out).</summary>
     public static VertexAI.Restriction[] ToVertex(Restrict[] restricts) =>
-        restricts.Select(r => new VertexAI.Restriction(r.Namespace, r.AllowList, r.DenyList.Length > 0 ? r.DenyList : null)).ToArray();
+        restricts.Select(r => new VertexAI.Restriction(r.Namespace, r.AllowList, r.DenyList.Length > 0 ? r.DenyList
+            : null)).ToArray();
 
     /// <summary>Numeric restricts as Vertex AI takes them: a datapoint's values, or a query's conditions (op, EQUAL
     /// when none is given).</summary>

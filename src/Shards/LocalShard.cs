@@ -111,7 +111,8 @@ public sealed class LocalShard : IAsyncDisposable
             : null;
         if (saved is not null && settings is not null && saved != settings)
             throw CatalogRequestException.Conflict("The shard already exists with other settings.");
-        var effective = saved ?? settings ?? throw CatalogRequestException.NotFound("The shard is not initialized (its catalog does not exist).");
+        var effective = saved ?? settings
+            ?? throw CatalogRequestException.NotFound("The shard is not initialized (its catalog does not exist).");
         var writer = await store.OpenWriterAsync(cancellationToken);
         try
         {
@@ -144,7 +145,8 @@ public sealed class LocalShard : IAsyncDisposable
         var (index, load) = LoadIndex(store, settings, RerankDirectory(settings, options), map, final, logger);
         final.Clear();
         foreach (var p in map.Values.ToArray()) map[p.Id] = WithoutVector(p);
-        logger.LogInformation("Shard loaded {Points} products (snapshot at {Snapshot}, {Replayed} log records replayed), " +
+        logger.LogInformation("Shard loaded {Points} products (snapshot at {Snapshot}, {Replayed} log records " +
+            "replayed), " +
             "index {Origin} ({Reconciled} reconciled)", map.Count, snapshotAt, replayed, load.Origin, load.Reconciled);
         return new LocalShard(store, settings, options, logger, map, index, Math.Max(store.LastSequence, snapshotAt),
             snapshotAt, load);
@@ -196,7 +198,8 @@ public sealed class LocalShard : IAsyncDisposable
         return (settings.Index ?? IndexSpec.Default) switch
         {
             { Kind: IndexKind.Exact } => new ExactIndex(settings.Dimensions, metric),
-            var hnsw => new HnswIndex(settings.Dimensions, metric, new HnswOptions(hnsw.M, hnsw.EfConstruction, hnsw.EfSearch,
+            var hnsw => new HnswIndex(settings.Dimensions, metric, new HnswOptions(hnsw.M, hnsw.EfConstruction,
+                hnsw.EfSearch,
                 Quantization: hnsw.Quantization == IndexQuantization.Int8
                     ? VectorQuantization.Int8
                     : VectorQuantization.None, RerankDirectory: rerankDirectory)),
@@ -260,7 +263,8 @@ public sealed class LocalShard : IAsyncDisposable
                 // An invariant, not a request check (the catalog checks requests): a record the index cannot take
                 // must never reach the log, or every replay would fail on it.
                 throw new ArgumentException(
-                    $"Datapoint '{p.Id}' has {p.FeatureVector.Length} dimensions; the shard has {Settings.Dimensions}.");
+                    $"Datapoint '{p.Id}' has {p.FeatureVector.Length} dimensions; the shard has " +
+                        $"{Settings.Dimensions}.");
         var toStore = new Dictionary<string, byte[]>(StringComparer.Ordinal);
         for (int i = 0; i < datapoints.Length; i++)
         {
@@ -292,7 +296,8 @@ public sealed class LocalShard : IAsyncDisposable
         await ApplyDurableThrough(last);
         // The index holds these vectors now: records still current give theirs up (a newer write keeps its own).
         foreach (var p in datapoints)
-            if (points.TryGetValue(p.Id, out var current) && ReferenceEquals(current, p)) points[p.Id] = WithoutVector(p);
+            if (points.TryGetValue(p.Id, out var current) && ReferenceEquals(current, p)) points[p.Id] =
+                WithoutVector(p);
     }
 
     public async Task<bool> RemoveAsync(string id)
@@ -324,7 +329,8 @@ public sealed class LocalShard : IAsyncDisposable
 
     void ThrowIfFailed()
     {
-        if (failure is not null) throw new IOException("The shard's store refused a write; the shard must be opened again.", failure);
+        if (failure is not null)
+            throw new IOException("The shard's store refused a write; the shard must be opened again.", failure);
     }
 
     /// <summary>The log is sequential, so once record <paramref name="sequence"/> is durable every earlier one is too:
@@ -455,7 +461,8 @@ public sealed class LocalShard : IAsyncDisposable
         var deletion = DeleteImageAsync(hash);
         imageDeletions[hash] = deletion;
         // Forgotten once done (unless a newer deletion of the same image took its place), so the map stays small.
-        deletion.ContinueWith(_ => imageDeletions.TryRemove(KeyValuePair.Create(hash, deletion)), TaskScheduler.Default);
+        deletion.ContinueWith(_ => imageDeletions.TryRemove(KeyValuePair.Create(hash, deletion)),
+            TaskScheduler.Default);
     }
 
     async Task DeleteImageAsync(string hash)

@@ -20,10 +20,14 @@ public static partial class FileDurability
     {
         if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS()) return;
         int fd = Open(directory, ReadOnly);
-        if (fd < 0) throw new IOException($"Cannot open directory '{directory}' to sync it (errno {Marshal.GetLastPInvokeError()}).");
+        if (fd < 0)
+            throw new IOException($"Cannot open directory '{directory}' to sync it (errno " +
+            $"{Marshal.GetLastPInvokeError()}).");
         try
         {
-            if (Fsync(fd) != 0) throw new IOException($"fsync of directory '{directory}' failed (errno {Marshal.GetLastPInvokeError()}).");
+            if (Fsync(fd) != 0)
+                throw new IOException($"fsync of directory '{directory}' failed (errno " +
+                $"{Marshal.GetLastPInvokeError()}).");
         }
         finally { Close(fd); }
     }
@@ -42,7 +46,8 @@ public static partial class FileDurability
         Publish(temp, target);
     }
 
-    public static void WriteAllBytesAtomically(string target, byte[] bytes) => WriteAtomically(target, stream => stream.Write(bytes));
+    public static void WriteAllBytesAtomically(string target, byte[] bytes) => WriteAtomically(target, stream =>
+        stream.Write(bytes));
 
     /// <summary>Replaces <paramref name="target"/> with <paramref name="temp"/> atomically and durably.</summary>
     public static void Publish(string temp, string target)

@@ -12,7 +12,8 @@ public sealed record Snapshot(long Sequence, IReadOnlyList<byte[]> Entries);
 /// renamed into place, so a crash leaves either the old or the new snapshot, never half of one.
 /// </summary>
 /// <remarks>
-/// Layout: magic <c>CATSNAP1</c>, u32 format version, i64 sequence; then per entry <c>[u32 length][u32 CRC-32][bytes]</c>;
+/// Layout: magic <c>CATSNAP1</c>, u32 format version, i64 sequence; then per entry <c>[u32 length][u32
+/// CRC-32][bytes]</c>;
 /// then the end marker <c>0xFFFFFFFF</c>, i64 entry count and the CRC-32 of everything before it.
 /// </remarks>
 public static class SnapshotFile
@@ -23,13 +24,15 @@ public static class SnapshotFile
 
     /// <summary>Writes a snapshot covering the log up to <paramref name="sequence"/> and keeps the newest
     /// <paramref name="keep"/> snapshots (an older one is the fallback should the newest ever be unreadable).</summary>
-    public static async Task<string> WriteAsync(string directory, long sequence, IEnumerable<ReadOnlyMemory<byte>> entries, int keep = 2, CancellationToken cancellationToken = default)
+    public static async Task<string> WriteAsync(string directory, long sequence,
+        IEnumerable<ReadOnlyMemory<byte>> entries, int keep = 2, CancellationToken cancellationToken = default)
     {
         Directory.CreateDirectory(directory);
         var target = NumberedFiles.Name(directory, Prefix, sequence, Suffix);
         var temp = target + ".tmp";
         var crc = new Crc32();
-        await using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20, useAsync: true))
+        await using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20,
+            useAsync: true))
         {
             var header = new byte[20];
             Magic.CopyTo(header);
@@ -67,7 +70,8 @@ public static class SnapshotFile
     }
 
     /// <summary>The newest readable snapshot, or null when there is none. A damaged newest snapshot is skipped for
-    /// an older one; when every snapshot is damaged this throws, since silently starting empty would lose data.</summary>
+    /// an older one; when every snapshot is damaged this throws, since silently starting empty would lose
+    /// data.</summary>
     public static Snapshot? ReadLatest(string directory, Action<string>? onSkipped = null)
     {
         if (!Directory.Exists(directory)) return null;
@@ -93,9 +97,12 @@ public static class SnapshotFile
         var crc = new Crc32();
         var header = new byte[20];
         ReadExactly(stream, header, crc, name);
-        if (!header.AsSpan(0, 8).SequenceEqual(Magic)) throw new StorageCorruptException($"Snapshot '{name}' is not a snapshot file (bad magic).");
+        if (!header.AsSpan(0, 8).SequenceEqual(Magic))
+            throw new StorageCorruptException($"Snapshot '{name}' is not a snapshot file (bad magic).");
         uint version = BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(8));
-        if (version != FormatVersion) throw new StorageCorruptException($"Snapshot '{name}' has format version {version}; this build reads {FormatVersion}.");
+        if (version != FormatVersion)
+            throw new StorageCorruptException($"Snapshot '{name}' has format version {version}; this build reads " +
+            $"{FormatVersion}.");
         long sequence = BinaryPrimitives.ReadInt64LittleEndian(header.AsSpan(12));
         var entries = new List<byte[]>();
         var prefix = new byte[8];
@@ -105,7 +112,9 @@ public static class SnapshotFile
             uint length = BinaryPrimitives.ReadUInt32LittleEndian(prefix);
             if (length == EndMarker) break;
             ReadExactly(stream, prefix.AsSpan(4, 4), crc, name);
-            if (length > stream.Length - stream.Position) throw new StorageCorruptException($"Snapshot '{name}' is truncated or has a bad entry length at byte {stream.Position}.");
+            if (length > stream.Length - stream.Position)
+                throw new StorageCorruptException($"Snapshot '{name}' is truncated or has a bad entry length at byte " +
+                $"{stream.Position}.");
             var entry = new byte[length];
             ReadExactly(stream, entry, crc, name);
             if (Crc32.HashToUInt32(entry) != BinaryPrimitives.ReadUInt32LittleEndian(prefix.AsSpan(4)))

@@ -49,7 +49,8 @@ public sealed class WriteAheadLog : IAsyncDisposable
             active = new FileStream(segments[^1].Path, FileMode.Open, FileAccess.Write, FileShare.Read, 1 << 16);
             active.Seek(0, SeekOrigin.End);
         }
-        writer = Task.Factory.StartNew(WriteLoop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+        writer = Task.Factory.StartNew(WriteLoop, CancellationToken.None, TaskCreationOptions.LongRunning,
+            TaskScheduler.Default).Unwrap();
     }
 
     /// <summary>Opens (creating when absent) the log in <paramref name="directory"/>, repairing a torn tail. With a
@@ -92,7 +93,8 @@ public sealed class WriteAheadLog : IAsyncDisposable
     /// <summary>Appends records (sequences must grow) and completes once they are durable.</summary>
     public Task AppendAsync(IReadOnlyList<LogRecord> records)
     {
-        if (failure is not null) return Task.FromException(new IOException("The log failed earlier and takes no more writes.", failure));
+        if (failure is not null)
+            return Task.FromException(new IOException("The log failed earlier and takes no more writes.", failure));
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         if (!commands.Writer.TryWrite(new Command(records, done, Roll: false)))
             done.SetException(new ObjectDisposedException(nameof(WriteAheadLog)));
@@ -138,7 +140,8 @@ public sealed class WriteAheadLog : IAsyncDisposable
             while (batch.Count < 4096 && commands.Reader.TryRead(out var command)) batch.Add(command);
             try
             {
-                if (failure is not null) throw new IOException("The log failed earlier and takes no more writes.", failure);
+                if (failure is not null)
+                    throw new IOException("The log failed earlier and takes no more writes.", failure);
                 // Held from the first byte to the fsync: a new writer taking the lease waits for this batch.
                 using var admitted = fence?.Enter();
                 foreach (var command in batch)
@@ -154,7 +157,8 @@ public sealed class WriteAheadLog : IAsyncDisposable
                     foreach (var record in command.Records)
                     {
                         if (record.Sequence <= LastSequence)
-                            throw new InvalidOperationException($"Sequence {record.Sequence} does not follow {LastSequence}.");
+                            throw new InvalidOperationException($"Sequence {record.Sequence} does not follow " +
+                                $"{LastSequence}.");
                         int size = HeaderSize + BodyHeaderSize + record.Payload.Length;
                         if (buffer.Length < size) buffer = new byte[Math.Max(size, buffer.Length * 2)];
                         Encode(record, buffer);
@@ -196,7 +200,8 @@ public sealed class WriteAheadLog : IAsyncDisposable
             if (record is null)
             {
                 if (tolerateTornTail) yield break;
-                throw new StorageCorruptException($"Log segment '{Path.GetFileName(path)}' is corrupt at byte {offset}.");
+                throw new StorageCorruptException($"Log segment '{Path.GetFileName(path)}' is corrupt at byte " +
+                    $"{offset}.");
             }
             yield return record.Value;
         }
@@ -227,7 +232,8 @@ public sealed class WriteAheadLog : IAsyncDisposable
             if (record is null)
             {
                 if (newest) break;
-                throw new StorageCorruptException($"Log segment '{Path.GetFileName(path)}' is corrupt at byte {valid}.");
+                throw new StorageCorruptException($"Log segment '{Path.GetFileName(path)}' is corrupt at byte " +
+                    $"{valid}.");
             }
             last = record.Value.Sequence;
             valid = stream.Position;
@@ -243,7 +249,8 @@ public sealed class WriteAheadLog : IAsyncDisposable
         return stream;
     }
 
-    static List<(long First, string Path)> ListSegments(string directory) => NumberedFiles.List(directory, Prefix, Suffix);
+    static List<(long First, string Path)> ListSegments(string directory) => NumberedFiles.List(directory, Prefix,
+        Suffix);
 
     public async ValueTask DisposeAsync()
     {

@@ -19,7 +19,8 @@ public sealed class ExactIndex(int dimensions, DistanceMetric metric) : IVectorI
     volatile Entry?[] entries = new Entry?[16];
     volatile int used;
 
-    public int Dimensions { get; } = dimensions > 0 ? dimensions : throw new ArgumentOutOfRangeException(nameof(dimensions));
+    public int Dimensions { get; } = dimensions > 0 ? dimensions
+        : throw new ArgumentOutOfRangeException(nameof(dimensions));
     public DistanceMetric Metric { get; } = metric;
 
     public int Count
@@ -30,7 +31,8 @@ public sealed class ExactIndex(int dimensions, DistanceMetric metric) : IVectorI
     public void Upsert(string id, ReadOnlySpan<float> vector, PointAttributes attributes)
     {
         ArgumentNullException.ThrowIfNull(id);
-        if (vector.Length != Dimensions) throw new ArgumentException($"Expected {Dimensions} dimensions, got {vector.Length}.", nameof(vector));
+        if (vector.Length != Dimensions)
+            throw new ArgumentException($"Expected {Dimensions} dimensions, got {vector.Length}.", nameof(vector));
         var stored = vector.ToArray();
         float norm = Metric == DistanceMetric.Cosine ? TensorPrimitives.Norm(stored) : 1f;
         var entry = new Entry(id, stored, norm > 0 ? 1f / norm : 0f, attributes);
@@ -70,7 +72,8 @@ public sealed class ExactIndex(int dimensions, DistanceMetric metric) : IVectorI
 
     public IReadOnlyList<Neighbor> Search(ReadOnlySpan<float> query, SearchOptions options)
     {
-        if (query.Length != Dimensions) throw new ArgumentException($"Expected {Dimensions} dimensions, got {query.Length}.", nameof(query));
+        if (query.Length != Dimensions)
+            throw new ArgumentException($"Expected {Dimensions} dimensions, got {query.Length}.", nameof(query));
         ArgumentOutOfRangeException.ThrowIfLessThan(options.K, 1);
         ReadOnlySpan<float> q = query;
         if (Metric == DistanceMetric.Cosine)
@@ -110,7 +113,8 @@ public sealed class ExactIndex(int dimensions, DistanceMetric metric) : IVectorI
         return collector.ToList();
     }
 
-    public void UpsertMany(IReadOnlyList<(string Id, float[] Vector, PointAttributes Attributes)> points, int threads = 0)
+    public void UpsertMany(IReadOnlyList<(string Id, float[] Vector, PointAttributes Attributes)> points, int threads =
+        0)
     {
         foreach (var (id, vector, attributes) in points) Upsert(id, vector, attributes);
     }
@@ -141,11 +145,13 @@ public sealed class ExactIndex(int dimensions, DistanceMetric metric) : IVectorI
         get
         {
             long count = used;
-            return new IndexMemory(count * Dimensions * sizeof(float), 0, count * 96, 0); // vectors; entries, ids, slots
+            // vectors; entries, ids, slots
+            return new IndexMemory(count * Dimensions * sizeof(float), 0, count * 96, 0);
         }
     }
 
-    public bool SameConfiguration(IVectorIndex other) => other is ExactIndex e && e.Dimensions == Dimensions && e.Metric == Metric;
+    public bool SameConfiguration(IVectorIndex other) => other is ExactIndex e && e.Dimensions == Dimensions
+        && e.Metric == Metric;
 
     internal static ReadOnlySpan<byte> Magic => "CATEXAC1"u8;
     // 2: vectors as given; version 1 held cosine vectors normalised, and is rebuilt from the products instead.
@@ -185,12 +191,15 @@ public sealed class ExactIndex(int dimensions, DistanceMetric metric) : IVectorI
         try
         {
             using var r = new BinaryReader(crc, System.Text.Encoding.UTF8, leaveOpen: true);
-            if (!r.ReadBytes(8).AsSpan().SequenceEqual(Magic)) throw new IndexSnapshotException("Not an exact index snapshot (bad magic).");
-            if (r.ReadUInt32() != FormatVersion) throw new IndexSnapshotException("Exact index snapshot of an unknown format.");
+            if (!r.ReadBytes(8).AsSpan().SequenceEqual(Magic))
+                throw new IndexSnapshotException("Not an exact index snapshot (bad magic).");
+            if (r.ReadUInt32() != FormatVersion)
+                throw new IndexSnapshotException("Exact index snapshot of an unknown format.");
             int dimensions = r.ReadInt32();
             var metric = (DistanceMetric)r.ReadInt32();
             int count = r.ReadInt32();
-            if (dimensions is < 1 or > 1 << 20 || count < 0) throw new IndexSnapshotException("Exact index snapshot is damaged.");
+            if (dimensions is < 1 or > 1 << 20 || count < 0)
+                throw new IndexSnapshotException("Exact index snapshot is damaged.");
             var index = new ExactIndex(dimensions, metric);
             var points = new List<(string, float[], PointAttributes)>(count);
             for (int i = 0; i < count; i++)
@@ -201,7 +210,8 @@ public sealed class ExactIndex(int dimensions, DistanceMetric metric) : IVectorI
                 points.Add((id, vector, HnswSnapshot.ReadAttributes(r)));
             }
             crc.Tracking = false;
-            if (r.ReadUInt32() != crc.Crc.GetCurrentHashAsUInt32()) throw new IndexSnapshotException("Exact index snapshot is damaged (checksum).");
+            if (r.ReadUInt32() != crc.Crc.GetCurrentHashAsUInt32())
+                throw new IndexSnapshotException("Exact index snapshot is damaged (checksum).");
             index.UpsertMany(points);
             return index;
         }

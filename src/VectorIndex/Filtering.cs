@@ -3,7 +3,8 @@ namespace Catalogs.VectorIndex;
 /// <summary>A point's tokens in one namespace, as in Vertex AI Vector Search's <c>restricts</c>.</summary>
 public sealed record TokenRestrict(string Namespace, IReadOnlyList<string> Allow, IReadOnlyList<string> Deny);
 
-/// <summary>A point's numeric value in one namespace (Vertex's <c>numericRestricts</c>; ints and floats compared as doubles).</summary>
+/// <summary>A point's numeric value in one namespace (Vertex's <c>numericRestricts</c>; ints and floats compared as
+/// doubles).</summary>
 public sealed record NumericValue(string Namespace, double Value);
 
 /// <summary>What an index keeps beside each vector to filter and diversify results.</summary>
@@ -25,7 +26,8 @@ public sealed record PointAttributes(
 
 public enum NumericOp { Less, LessEqual, Equal, GreaterEqual, Greater, NotEqual }
 
-/// <summary>A numeric condition of a query: the point's value in <paramref name="Namespace"/> <paramref name="Op"/> <paramref name="Value"/>.</summary>
+/// <summary>A numeric condition of a query: the point's value in <paramref name="Namespace"/> <paramref name="Op"/>
+/// <paramref name="Value"/>.</summary>
 public sealed record NumericCondition(string Namespace, NumericOp Op, double Value);
 
 /// <summary>

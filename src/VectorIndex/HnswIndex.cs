@@ -19,7 +19,8 @@ namespace Catalogs.VectorIndex;
 /// (deleted on creation, so nothing outlives the index) instead of the process heap. Not part of snapshots.</param>
 public sealed record HnswOptions(
     int M = 16, int EfConstruction = 200, int EfSearch = 64, int Seed = 42, int ExactBelowMatches = 2_000,
-    VectorQuantization Quantization = VectorQuantization.None, int QuantizeAfter = 5_000, string? RerankDirectory = null);
+    VectorQuantization Quantization = VectorQuantization.None, int QuantizeAfter = 5_000, string? RerankDirectory =
+        null);
 
 /// <summary>What an index occupies.</summary>
 /// <param name="WalkBytes">Records the graph walk reads: base-layer links and walk vectors (float32 or int8).</param>
@@ -88,14 +89,16 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         Metric = metric;
         this.options = options ?? new HnswOptions();
         if (this.options.Quantization == VectorQuantization.Int8 && metric == DistanceMetric.L1)
-            throw new ArgumentException("int8 quantization serves cosine, dot product and squared L2, not L1.", nameof(options));
+            throw new ArgumentException("int8 quantization serves cosine, dot product and squared L2, not L1.",
+                nameof(options));
         m = Math.Max(2, this.options.M);
         m0 = 2 * m;
         levelFactor = 1 / Math.Log(m);
         // Dot product is no metric (a point is not its own nearest neighbour): links follow Euclidean neighbourhoods,
         // which navigate well, while queries still rank by dot product.
         buildMetric = metric == DistanceMetric.DotProduct ? DistanceMetric.SquaredL2 : metric;
-        storage = new HnswStorage(dimensions, m, this.options.Quantization == VectorQuantization.Int8, this.options.RerankDirectory);
+        storage = new HnswStorage(dimensions, m, this.options.Quantization == VectorQuantization.Int8,
+            this.options.RerankDirectory);
         scratch = new ThreadLocal<Scratch>(() => new Scratch(dimensions));
         int seed = this.options.Seed;
         random = new ThreadLocal<Random>(() => new Random(Interlocked.Increment(ref seed)));
@@ -159,28 +162,34 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         {
             int used = Capacity;
             long upper = (long)used * 4 * (m + 1) / m; // one upper layer per M nodes on average
-            long other = used * (8L + 8 + 2 + 40) + upper + (long)Count * 48; // ids, attributes, flags, id strings, registry
+            // ids, attributes, flags, id strings, registry
+            long other = used * (8L + 8 + 2 + 40) + upper + (long)Count * 48;
             return new IndexMemory(storage.HotBytes, storage.ColdBytes, other, storage.MappedBytes);
         }
     }
 
     /// <summary>Inserts many points on <paramref name="threads"/> threads. A quantized index that is still untrained
     /// trains on this batch first, so the whole build walks int8.</summary>
-    public void UpsertMany(IReadOnlyList<(string Id, float[] Vector, PointAttributes Attributes)> points, int threads = 0)
+    public void UpsertMany(IReadOnlyList<(string Id, float[] Vector, PointAttributes Attributes)> points, int threads =
+        0)
     {
-        if (options.Quantization != VectorQuantization.None && quantizer is null && Count + points.Count >= options.QuantizeAfter)
+        if (options.Quantization != VectorQuantization.None && quantizer is null && Count
+            + points.Count >= options.QuantizeAfter)
             Train(points.Select(p => p.Vector).Where(v => v.Length == Dimensions));
-        Parallel.For(0, points.Count, new ParallelOptions { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount },
+        Parallel.For(0, points.Count,
+            new ParallelOptions { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount },
             i => Upsert(points[i].Id, points[i].Vector, points[i].Attributes));
     }
 
     public bool SameConfiguration(IVectorIndex other) =>
-        other is HnswIndex h && h.Dimensions == Dimensions && h.Metric == Metric && h.Options with { Seed = 0 } == options with { Seed = 0 };
+        other is HnswIndex h && h.Dimensions == Dimensions && h.Metric == Metric
+            && h.Options with { Seed = 0 } == options with { Seed = 0 };
 
     public void Upsert(string id, ReadOnlySpan<float> vector, PointAttributes attributes)
     {
         ArgumentNullException.ThrowIfNull(id);
-        if (vector.Length != Dimensions) throw new ArgumentException($"Expected {Dimensions} dimensions, got {vector.Length}.", nameof(vector));
+        if (vector.Length != Dimensions)
+            throw new ArgumentException($"Expected {Dimensions} dimensions, got {vector.Length}.", nameof(vector));
         var stored = vector.ToArray(); // as given: cosine divides by the norm kept beside it
 
         exclusive.EnterReadLock();
@@ -234,7 +243,8 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
             }
         }
         finally { exclusive.ExitReadLock(); }
-        if (options.Quantization != VectorQuantization.None && quantizer is null && Count >= options.QuantizeAfter) TrainOnContents();
+        if (options.Quantization != VectorQuantization.None && quantizer is null
+            && Count >= options.QuantizeAfter) TrainOnContents();
     }
 
     void WriteVector(int slot, float[] vector, ScalarQuantizer? qz)
@@ -386,7 +396,8 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         {
             var record = storage.Record(slot);
             int norm = *(int*)(record + storage.NormOffset), sum = *(int*)(record + storage.NormOffset + 4);
-            int dot = ScalarQuantizer.DotBiased(query, (sbyte*)(record + storage.PayloadOffset), storage.Dimensions) - 128 * sum;
+            int dot = ScalarQuantizer.DotBiased(query, (sbyte*)(record + storage.PayloadOffset),
+                storage.Dimensions) - 128 * sum;
             return scale * (queryNorm + norm - 2 * dot);
         }
     }
@@ -399,7 +410,8 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         {
             var record = storage.Record(slot);
             int sum = *(int*)(record + storage.NormOffset + 4);
-            return offset - scale * (ScalarQuantizer.DotBiased(query, (sbyte*)(record + storage.PayloadOffset), storage.Dimensions) - 128 * sum);
+            return offset - scale * (ScalarQuantizer.DotBiased(query, (sbyte*)(record + storage.PayloadOffset),
+                storage.Dimensions) - 128 * sum);
         }
     }
 
@@ -412,9 +424,11 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
     {
         if (qz is null)
             return buildMetric == DistanceMetric.Cosine
-                ? 1f - TensorPrimitives.Dot(storage.Vector(a), storage.Vector(b)) * storage.InverseNorm(a) * storage.InverseNorm(b)
+                ? 1f - TensorPrimitives.Dot(storage.Vector(a),
+                    storage.Vector(b)) * storage.InverseNorm(a) * storage.InverseNorm(b)
                 : VectorMath.Distance(buildMetric, storage.Vector(a), storage.Vector(b));
-        return CodeScale(qz) * (storage.CodeNorm(a) + storage.CodeNorm(b) - 2 * ScalarQuantizer.Dot(storage.Codes(a), storage.Codes(b), Dimensions));
+        return CodeScale(qz) * (storage.CodeNorm(a) + storage.CodeNorm(b) - 2 * ScalarQuantizer.Dot(storage.Codes(a),
+            storage.Codes(b), Dimensions));
     }
 
     // ---- insertion -------------------------------------------------------------------------------------------------
@@ -442,7 +456,8 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
     {
         if (qz is null)
         {
-            fixed (float* own = Comparable(slot)) Connect(slot, start, new FloatDistance(storage, own, buildMetric), qz);
+            fixed (float* own = Comparable(slot)) Connect(slot, start, new FloatDistance(storage, own, buildMetric),
+                qz);
         }
         else
         {
@@ -461,13 +476,15 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         int level = storage.Level(slot);
         int current = start.Slot;
         float currentDistance = distance.To(current);
-        for (int l = start.Level; l > level; l--) (current, currentDistance) = Greedy(distance, current, currentDistance, l);
+        for (int l = start.Level; l > level; l--) (current, currentDistance) = Greedy(distance, current,
+            currentDistance, l);
         // The node's own links are set on every layer before any other node links to it: a concurrent search can
         // only reach the node once it leads somewhere on every layer it lives on.
         var reverse = new List<(int Level, List<(int Slot, float Distance)> Selected)>();
         for (int l = Math.Min(level, start.Level); l >= 0; l--)
         {
-            var candidates = SearchLayer(distance, current, options.EfConstruction, l, accept: null, liveOnly: false, skip: slot);
+            var candidates = SearchLayer(distance, current, options.EfConstruction, l, accept: null, liveOnly: false,
+                skip: slot);
             if (candidates.Count == 0) continue;
             var selected = SelectNeighbours(candidates, l == 0 ? m0 : m, qz);
             lock (Stripe(slot)) SetLinks(slot, l, selected);
@@ -542,7 +559,8 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
     /// <summary>The neighbour-selection heuristic: keep a candidate only if it is closer to the base point than to
     /// every neighbour already kept, which spreads links across directions. <paramref name="sorted"/> is by
     /// distance.</summary>
-    List<(int Slot, float Distance)> SelectNeighbours(List<(int Slot, float Distance)> sorted, int max, ScalarQuantizer? qz)
+    List<(int Slot, float Distance)> SelectNeighbours(List<(int Slot, float Distance)> sorted, int max,
+        ScalarQuantizer? qz)
     {
         if (sorted.Count <= max) return sorted;
         var kept = new List<(int Slot, float Distance)>(max);
@@ -559,7 +577,8 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
 
     // ---- the walk --------------------------------------------------------------------------------------------------
 
-    (int Slot, float Distance) Greedy<TD>(TD distance, int current, float currentDistance, int level) where TD : struct, IWalkDistance
+    (int Slot, float Distance) Greedy<TD>(TD distance, int current, float currentDistance, int level) where TD : struct,
+        IWalkDistance
     {
         bool changed = true;
         while (changed)
@@ -580,7 +599,8 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
     /// <summary>Best-first search of one layer. Every reachable node routes the walk; only live nodes (unless
     /// <paramref name="liveOnly"/> is false) that <paramref name="accept"/> enter the results. Returns up to
     /// <paramref name="ef"/> results, closest first.</summary>
-    List<(int Slot, float Distance)> SearchLayer<TD>(TD distance, int start, int ef, int level, Func<int, bool>? accept, bool liveOnly, int skip = -1)
+    List<(int Slot, float Distance)> SearchLayer<TD>(TD distance, int start, int ef, int level, Func<int, bool>? accept,
+        bool liveOnly, int skip = -1)
         where TD : struct, IWalkDistance
     {
         var work = scratch.Value!;
@@ -644,7 +664,8 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
 
     public IReadOnlyList<Neighbor> Search(ReadOnlySpan<float> query, SearchOptions options)
     {
-        if (query.Length != Dimensions) throw new ArgumentException($"Expected {Dimensions} dimensions, got {query.Length}.", nameof(query));
+        if (query.Length != Dimensions)
+            throw new ArgumentException($"Expected {Dimensions} dimensions, got {query.Length}.", nameof(query));
         ArgumentOutOfRangeException.ThrowIfLessThan(options.K, 1);
         var work = scratch.Value!;
         var q = work.Query;
@@ -667,7 +688,8 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         var filter = options.Filter is { IsEmpty: false } f ? f : null;
         var exclude = options.ExcludeId;
         Func<int, bool>? accept = filter is null && exclude is null ? null
-            : slot => (exclude is null || storage.Id(slot) != exclude) && (filter is null || filter.Matches(storage.Attributes(slot)));
+            : slot => (exclude is null || storage.Id(slot) != exclude) && (filter is null
+                || filter.Matches(storage.Attributes(slot)));
 
         // Planner: a small index is scanned exactly (cheap, and exact even where pruning left a node without in-links);
         // a very selective filter is answered exactly from the matching points: from the token postings when
@@ -676,8 +698,10 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         if (filter is not null)
         {
             var candidates = Candidates(filter);
-            if (candidates is not null && candidates.Length <= this.options.ExactBelowMatches) return ExactScan(q, options, accept, candidates);
-            if (candidates is null && EstimateMatches(filter) <= this.options.ExactBelowMatches) return ExactScan(q, options, accept);
+            if (candidates is not null && candidates.Length <= this.options.ExactBelowMatches)
+                return ExactScan(q, options, accept, candidates);
+            if (candidates is null && EstimateMatches(filter) <= this.options.ExactBelowMatches)
+                return ExactScan(q, options, accept);
         }
 
         int ef = Math.Max(options.Ef ?? this.options.EfSearch, options.K);
@@ -685,7 +709,8 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         {
             var found = Walk(q, start, ef, accept);
             var collector = new ResultCollector(options.K, options.PerCrowdingAttribute);
-            foreach (var (slot, d) in found) collector.Add(storage.Id(slot)!, d, storage.Attributes(slot).CrowdingAttribute);
+            foreach (var (slot, d) in found) collector.Add(storage.Id(slot)!, d,
+                storage.Attributes(slot).CrowdingAttribute);
             var result = collector.ToList();
             // Crowding can leave fewer than k results from ef candidates: widen the walk, up to an exact scan.
             if (result.Count >= options.K || found.Count < ef) return result;
@@ -732,11 +757,13 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         }
     }
 
-    List<(int Slot, float Distance)> Descend<TD>(TD distance, Entry start, int ef, Func<int, bool>? accept) where TD : struct, IWalkDistance
+    List<(int Slot, float Distance)> Descend<TD>(TD distance, Entry start, int ef, Func<int, bool>? accept) where TD
+        : struct, IWalkDistance
     {
         int current = start.Slot;
         float currentDistance = distance.To(current);
-        for (int level = start.Level; level > 0; level--) (current, currentDistance) = Greedy(distance, current, currentDistance, level);
+        for (int level = start.Level; level > 0; level--) (current, currentDistance) = Greedy(distance, current,
+            currentDistance, level);
         return SearchLayer(distance, current, ef, 0, accept, liveOnly: true);
     }
 
@@ -770,7 +797,8 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
             float d = Metric == DistanceMetric.Cosine
                 ? 1f - TensorPrimitives.Dot(q, storage.Vector(i)) * storage.InverseNorm(i)
                 : VectorMath.Distance(Metric, q, storage.Vector(i));
-            if (options.PerCrowdingAttribute is not null || d < collector.Threshold) collector.Add(id, d, storage.Attributes(i).CrowdingAttribute);
+            if (options.PerCrowdingAttribute is not null || d < collector.Threshold) collector.Add(id, d,
+                storage.Attributes(i).CrowdingAttribute);
         }
         return collector.ToList();
     }
@@ -787,7 +815,8 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
             Entry? start;
             int used;
             lock (registry) { start = entry; used = next; }
-            var header = new HnswSnapshot.Header(Dimensions, Metric, options, used, start?.Slot ?? -1, start?.Level ?? -1, quantizer);
+            var header = new HnswSnapshot.Header(Dimensions, Metric, options, used, start?.Slot ?? -1, start?.Level
+                ?? -1, quantizer);
             HnswSnapshot.Write(destination, header, Enumerable.Range(0, used).Select(SlotState));
         }
         finally { exclusive.ExitWriteLock(); }
@@ -799,7 +828,8 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         int level = storage.Level(slot);
         var links = new int[level + 1][];
         for (int l = 0; l <= level; l++) links[l] = ReadLinks(slot, l);
-        return new HnswSnapshot.SlotState(id, storage.Vector(slot).ToArray(), storage.Attributes(slot), links, storage.IsDeleted(slot));
+        return new HnswSnapshot.SlotState(id, storage.Vector(slot).ToArray(), storage.Attributes(slot), links,
+            storage.IsDeleted(slot));
     }
 
     /// <summary>Reads an index written by <see cref="Save"/>; throws <see cref="IndexSnapshotException"/> for a
@@ -814,7 +844,9 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         {
             header = HnswSnapshot.Read(source, h =>
             {
-                index = new HnswIndex(h.Dimensions, h.Metric, h.Options with { RerankDirectory = rerankDirectory }) { quantizer = h.Quantizer };
+                index = new HnswIndex(h.Dimensions, h.Metric,
+                    h.Options with { RerankDirectory = rerankDirectory })
+                { quantizer = h.Quantizer };
                 index.storage.EnsureCapacity(h.Slots);
                 index.next = h.Slots;
                 return index.LoadSlot;

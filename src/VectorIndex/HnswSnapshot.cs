@@ -16,7 +16,8 @@ public sealed class IndexSnapshotException(string message, Exception? inner = nu
 /// u32 efConstruction, u32 efSearch, u32 exactBelowMatches, u8 quantization, u32 quantizeAfter, bool trained and, if
 /// trained, f32 step and the f32 mean per dimension (codes are recomputed on load); i32 slots, i32 entry slot (−1:
 /// empty), i32 entry level; then per slot a state byte
-/// (0 empty, 1 live, 2 tombstone) and, unless empty: id, level, the float vector as given, per level a link count and the
+/// (0 empty, 1 live, 2 tombstone) and, unless empty: id, level, the float vector as given, per level a link count and
+/// the
 /// links, and the attributes; then the end marker <c>END!</c> and the CRC-32 of every byte before it.
 /// </remarks>
 public static class HnswSnapshot
@@ -55,9 +56,11 @@ public static class HnswSnapshot
     }
 
     /// <summary>One slot: its links per layer (neighbour slots only, no count prefix).</summary>
-    internal readonly record struct SlotState(string Id, float[] Vector, PointAttributes Attributes, int[][] Links, bool Deleted);
+    internal readonly record struct SlotState(string Id, float[] Vector, PointAttributes Attributes, int[][] Links,
+        bool Deleted);
 
-    internal sealed record Header(int Dimensions, DistanceMetric Metric, HnswOptions Options, int Slots, int EntrySlot, int EntryLevel, ScalarQuantizer? Quantizer);
+    internal sealed record Header(int Dimensions, DistanceMetric Metric, HnswOptions Options, int Slots, int EntrySlot,
+        int EntryLevel, ScalarQuantizer? Quantizer);
 
     internal static void Write(Stream destination, Header header, IEnumerable<SlotState?> slots)
     {
@@ -118,14 +121,19 @@ public static class HnswSnapshot
         {
             Span<byte> magic = stackalloc byte[8];
             r.BaseStream.ReadExactly(magic);
-            if (!magic.SequenceEqual(Magic)) throw new IndexSnapshotException("Not an HNSW index snapshot (bad magic).");
+            if (!magic.SequenceEqual(Magic))
+                throw new IndexSnapshotException("Not an HNSW index snapshot (bad magic).");
             uint version = r.ReadUInt32();
-            if (version != FormatVersion) throw new IndexSnapshotException($"Index snapshot format {version} is not readable by this build (reads {FormatVersion}).");
+            if (version != FormatVersion)
+                throw new IndexSnapshotException($"Index snapshot format {version} is not readable by this build " +
+                $"(reads {FormatVersion}).");
             int dims = r.ReadInt32();
             var metric = (DistanceMetric)r.ReadByte();
-            var options = new HnswOptions(M: r.ReadInt32(), EfConstruction: r.ReadInt32(), EfSearch: r.ReadInt32(), ExactBelowMatches: r.ReadInt32(),
+            var options = new HnswOptions(M: r.ReadInt32(), EfConstruction: r.ReadInt32(), EfSearch: r.ReadInt32(),
+                ExactBelowMatches: r.ReadInt32(),
                 Quantization: (VectorQuantization)r.ReadByte(), QuantizeAfter: r.ReadInt32());
-            if (dims <= 0 || dims > 1 << 16 || options.M is < 2 or > 1024 || !Enum.IsDefined(metric) || !Enum.IsDefined(options.Quantization))
+            if (dims <= 0 || dims > 1 << 16 || options.M is < 2 or > 1024 || !Enum.IsDefined(metric)
+                || !Enum.IsDefined(options.Quantization))
                 throw new IndexSnapshotException("Index snapshot header is damaged.");
             ScalarQuantizer? quantizer = null;
             if (r.ReadBoolean())
@@ -133,7 +141,8 @@ public static class HnswSnapshot
                 float step = r.ReadSingle();
                 var mean = new float[dims];
                 r.BaseStream.ReadExactly(MemoryMarshal.AsBytes(mean.AsSpan()));
-                if (!(step > 0) || !float.IsFinite(step)) throw new IndexSnapshotException("Index snapshot header is damaged (quantizer).");
+                if (!(step > 0) || !float.IsFinite(step))
+                    throw new IndexSnapshotException("Index snapshot header is damaged (quantizer).");
                 quantizer = new ScalarQuantizer(mean, step);
             }
             int count = r.ReadInt32();
@@ -155,11 +164,14 @@ public static class HnswSnapshot
                 {
                     int n = r.ReadUInt16();
                     int capacity = l == 0 ? 2 * options.M : options.M;
-                    if (n > capacity) throw new IndexSnapshotException($"Index snapshot is damaged at slot {i} (link count {n}).");
+                    if (n > capacity)
+                        throw new IndexSnapshotException($"Index snapshot is damaged at slot {i} (link count {n}).");
                     links[l] = new int[n];
                     r.BaseStream.ReadExactly(MemoryMarshal.AsBytes(links[l].AsSpan()));
                     foreach (var link in links[l])
-                        if ((uint)link >= (uint)count) throw new IndexSnapshotException($"Index snapshot is damaged at slot {i} (link out of range).");
+                        if ((uint)link >= (uint)count)
+                            throw new IndexSnapshotException($"Index snapshot is damaged at slot {i} (link out of " +
+                            $"range).");
                 }
                 sink(i, new SlotState(id, vector, ReadAttributes(r), links, state == 2));
             }
@@ -167,7 +179,8 @@ public static class HnswSnapshot
             r.BaseStream.ReadExactly(end);
             uint expected = crc.Crc.GetCurrentHashAsUInt32();
             crc.Tracking = false;
-            if (!end.SequenceEqual(EndMarker) || r.ReadUInt32() != expected) throw new IndexSnapshotException("Index snapshot fails its checksum.");
+            if (!end.SequenceEqual(EndMarker) || r.ReadUInt32() != expected)
+                throw new IndexSnapshotException("Index snapshot fails its checksum.");
             return header;
         }
         catch (EndOfStreamException ex)
@@ -198,11 +211,13 @@ public static class HnswSnapshot
     internal static PointAttributes ReadAttributes(BinaryReader r)
     {
         var restricts = new TokenRestrict[ReadCount(r)];
-        for (int i = 0; i < restricts.Length; i++) restricts[i] = new TokenRestrict(r.ReadString(), ReadStrings(r), ReadStrings(r));
+        for (int i = 0; i < restricts.Length; i++) restricts[i] = new TokenRestrict(r.ReadString(), ReadStrings(r),
+            ReadStrings(r));
         var numeric = new NumericValue[ReadCount(r)];
         for (int i = 0; i < numeric.Length; i++) numeric[i] = new NumericValue(r.ReadString(), r.ReadDouble());
         var crowd = r.ReadBoolean() ? r.ReadString() : null;
-        return restricts.Length == 0 && numeric.Length == 0 && crowd is null ? PointAttributes.None : new PointAttributes(restricts, numeric, crowd);
+        return restricts.Length == 0 && numeric.Length == 0 && crowd is null ? PointAttributes.None
+            : new PointAttributes(restricts, numeric, crowd);
     }
 
     static void WriteStrings(BinaryWriter w, IReadOnlyList<string> values)
@@ -221,6 +236,7 @@ public static class HnswSnapshot
     static int ReadCount(BinaryReader r)
     {
         int n = r.ReadInt32();
-        return n is >= 0 and <= 1_000_000 ? n : throw new IndexSnapshotException("Index snapshot is damaged (bad attribute count).");
+        return n is >= 0 and <= 1_000_000 ? n
+            : throw new IndexSnapshotException("Index snapshot is damaged (bad attribute count).");
     }
 }

@@ -128,8 +128,10 @@ unsafe sealed class HnswStorage : IDisposable
         {
             // A fresh sparse file per chunk, mapped once: pages come from disk when a re-rank first reads them.
             chunk.ColdLength = (long)size * ColdSize;
-            var path = Path.Combine(rerankDirectory, $"rerank-{Environment.ProcessId}-{RuntimeHelpers.GetHashCode(this):x8}-{number:D4}.f32");
-            chunk.ColdFile = MemoryMappedFile.CreateFromFile(path, FileMode.Create, null, chunk.ColdLength, MemoryMappedFileAccess.ReadWrite);
+            var path = Path.Combine(rerankDirectory,
+                $"rerank-{Environment.ProcessId}-{RuntimeHelpers.GetHashCode(this):x8}-{number:D4}.f32");
+            chunk.ColdFile = MemoryMappedFile.CreateFromFile(path, FileMode.Create, null, chunk.ColdLength,
+                MemoryMappedFileAccess.ReadWrite);
             File.Delete(path); // the mapping keeps the data; nothing is left behind when the process ends
             chunk.ColdView = chunk.ColdFile.CreateViewAccessor(0, chunk.ColdLength, MemoryMappedFileAccess.ReadWrite);
             byte* p = null;

@@ -10,7 +10,8 @@ public readonly record struct Neighbor(string Id, float Distance);
 /// <param name="ExcludeId">A point never returned (e.g. the product a "similar products" query starts from).</param>
 /// <param name="Ef">Candidate list size of approximate indexes (recall/speed trade-off); exact indexes ignore
 /// it.</param>
-public sealed record SearchOptions(int K, SearchFilter? Filter = null, int? PerCrowdingAttribute = null, string? ExcludeId = null, int? Ef = null);
+public sealed record SearchOptions(int K, SearchFilter? Filter = null, int? PerCrowdingAttribute = null,
+    string? ExcludeId = null, int? Ef = null);
 
 /// <summary>
 /// A live vector index: points are inserted, replaced and removed while searches run.
@@ -71,7 +72,8 @@ public static class VectorIndexes
         var buffered = source.CanSeek ? source : new BufferedStream(source);
         Span<byte> magic = stackalloc byte[8];
         long start = buffered.CanSeek ? buffered.Position : 0;
-        if (buffered.ReadAtLeast(magic, 8, throwOnEndOfStream: false) < 8) throw new IndexSnapshotException("Index snapshot is truncated.");
+        if (buffered.ReadAtLeast(magic, 8, throwOnEndOfStream: false) < 8)
+            throw new IndexSnapshotException("Index snapshot is truncated.");
         if (!buffered.CanSeek) throw new IndexSnapshotException("Index snapshots are read from seekable streams.");
         buffered.Position = start;
         if (magic.SequenceEqual(HnswSnapshot.Magic)) return HnswIndex.Load(buffered, rerankDirectory);

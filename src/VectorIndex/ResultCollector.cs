@@ -7,11 +7,13 @@ namespace Catalogs.VectorIndex;
 /// </summary>
 public sealed class ResultCollector(int k, int? perCrowdingAttribute)
 {
-    readonly PriorityQueue<(string Id, string? Crowd), float> heap = new(Comparer<float>.Create((a, b) => b.CompareTo(a)));
+    readonly PriorityQueue<(string Id, string? Crowd), float> heap = new(Comparer<float>.Create((a, b) =>
+        b.CompareTo(a)));
     readonly List<(string Id, string? Crowd, float Distance)> all = [];
 
     /// <summary>The distance a candidate must beat to enter the result (∞ until k are held).</summary>
-    public float Threshold => perCrowdingAttribute is null && heap.Count >= k && heap.TryPeek(out _, out var worst) ? worst : float.PositiveInfinity;
+    public float Threshold => perCrowdingAttribute is null && heap.Count >= k && heap.TryPeek(out _, out var worst)
+        ? worst : float.PositiveInfinity;
 
     public void Add(string id, float distance, string? crowdingAttribute)
     {
@@ -21,14 +23,16 @@ public sealed class ResultCollector(int k, int? perCrowdingAttribute)
             return;
         }
         if (heap.Count < k) heap.Enqueue((id, crowdingAttribute), distance);
-        else if (heap.TryPeek(out _, out var worst) && distance < worst) heap.EnqueueDequeue((id, crowdingAttribute), distance);
+        else if (heap.TryPeek(out _, out var worst) && distance < worst) heap.EnqueueDequeue((id, crowdingAttribute),
+            distance);
     }
 
     public IReadOnlyList<Neighbor> ToList()
     {
         if (perCrowdingAttribute is int cap)
         {
-            all.Sort((a, b) => a.Distance != b.Distance ? a.Distance.CompareTo(b.Distance) : string.CompareOrdinal(a.Id, b.Id));
+            all.Sort((a, b) => a.Distance != b.Distance ? a.Distance.CompareTo(b.Distance) : string.CompareOrdinal(a.Id,
+                b.Id));
             var counts = new Dictionary<string, int>();
             var picked = new List<Neighbor>(k);
             foreach (var (id, crowd, distance) in all)
@@ -48,7 +52,8 @@ public sealed class ResultCollector(int k, int? perCrowdingAttribute)
         while (heap.TryDequeue(out var item, out var distance)) result.Add(new Neighbor(item.Id, distance));
         result.Reverse();
         // Ties broken by id so results are deterministic across shards and runs.
-        result.Sort((a, b) => a.Distance != b.Distance ? a.Distance.CompareTo(b.Distance) : string.CompareOrdinal(a.Id, b.Id));
+        result.Sort((a, b) => a.Distance != b.Distance ? a.Distance.CompareTo(b.Distance) : string.CompareOrdinal(a.Id,
+            b.Id));
         return result;
     }
 }

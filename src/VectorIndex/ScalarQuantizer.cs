@@ -29,7 +29,8 @@ public sealed class ScalarQuantizer
         Step = step;
     }
 
-    /// <summary>Per-dimension mean of the training vectors: codes are centred, so the 8 bits cover the spread.</summary>
+    /// <summary>Per-dimension mean of the training vectors: codes are centred, so the 8 bits cover the
+    /// spread.</summary>
     public float[] Mean { get; }
 
     /// <summary>The value of one code unit.</summary>
@@ -63,7 +64,8 @@ public sealed class ScalarQuantizer
     /// <summary>Writes the codes of <paramref name="vector"/> and returns the sum of their squares.</summary>
     public unsafe int Encode(ReadOnlySpan<float> vector, sbyte* codes) => Encode(vector, codes, out _);
 
-    /// <summary>Writes the codes of <paramref name="vector"/>; returns Σ code² and, in <paramref name="sum"/>, Σ code.</summary>
+    /// <summary>Writes the codes of <paramref name="vector"/>; returns Σ code² and, in <paramref name="sum"/>, Σ
+    /// code.</summary>
     public unsafe int Encode(ReadOnlySpan<float> vector, sbyte* codes, out int sum)
     {
         float inverse = 1f / Step;
@@ -136,7 +138,8 @@ public sealed class ScalarQuantizer
         {
             var acc = Vector512<int>.Zero;
             for (; i <= n - 32; i += 32)
-                acc += Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load(u + i)).AsInt16(), Avx512BW.ConvertToVector512Int16(Vector256.Load(s + i)));
+                acc += Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load(u + i)).AsInt16(),
+                    Avx512BW.ConvertToVector512Int16(Vector256.Load(s + i)));
             sum = Vector512.Sum(acc);
         }
         for (; i < n; i++) sum += u[i] * s[i];
@@ -153,12 +156,15 @@ public sealed class ScalarQuantizer
             Vector512<int> acc0 = Vector512<int>.Zero, acc1 = Vector512<int>.Zero;
             for (; i <= n - 64; i += 64)
             {
-                acc0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load(a + i)), Avx512BW.ConvertToVector512Int16(Vector256.Load(b + i)));
-                acc1 += Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load(a + i + 32)), Avx512BW.ConvertToVector512Int16(Vector256.Load(b + i + 32)));
+                acc0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load(a + i)),
+                    Avx512BW.ConvertToVector512Int16(Vector256.Load(b + i)));
+                acc1 += Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load(a + i + 32)),
+                    Avx512BW.ConvertToVector512Int16(Vector256.Load(b + i + 32)));
             }
             if (i <= n - 32)
             {
-                acc0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load(a + i)), Avx512BW.ConvertToVector512Int16(Vector256.Load(b + i)));
+                acc0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load(a + i)),
+                    Avx512BW.ConvertToVector512Int16(Vector256.Load(b + i)));
                 i += 32;
             }
             sum = Vector512.Sum(acc0 + acc1);
@@ -167,7 +173,8 @@ public sealed class ScalarQuantizer
         {
             var acc = Vector256<int>.Zero;
             for (; i <= n - 16; i += 16)
-                acc += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.Load(a + i)), Avx2.ConvertToVector256Int16(Vector128.Load(b + i)));
+                acc += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.Load(a + i)),
+                    Avx2.ConvertToVector256Int16(Vector128.Load(b + i)));
             sum = Vector256.Sum(acc);
         }
         for (; i < n; i++) sum += a[i] * b[i];

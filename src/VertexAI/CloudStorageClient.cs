@@ -27,7 +27,8 @@ public sealed class CloudStorageClient(IAccessTokenSource tokens, IOptions<Verte
     public async Task<StorageObject> UploadAsync(string bucket, string name, Stream content,
         string contentType = "application/octet-stream", CancellationToken cancellationToken = default)
     {
-        if (ChunkSize % (256 << 10) != 0) throw new InvalidOperationException("ChunkSize must be a multiple of 256 KiB.");
+        if (ChunkSize % (256 << 10) != 0)
+            throw new InvalidOperationException("ChunkSize must be a multiple of 256 KiB.");
         var uploader = client.Value.CreateObjectUploader(bucket, name, contentType, content,
             new UploadObjectOptions { ChunkSize = ChunkSize });
         var progress = await uploader.UploadAsync(cancellationToken);
@@ -50,7 +51,8 @@ public sealed class CloudStorageClient(IAccessTokenSource tokens, IOptions<Verte
         || failure is Google.GoogleApiException { HttpStatusCode: HttpStatusCode.TooManyRequests or >= HttpStatusCode.InternalServerError };
 
     static Exception Translate(Exception failure) => failure is Google.GoogleApiException ex
-        ? new GoogleApiException(ex.HttpStatusCode, ex.Error?.Errors?.FirstOrDefault()?.Reason ?? ex.HttpStatusCode.ToString(),
+        ? new GoogleApiException(ex.HttpStatusCode, ex.Error?.Errors?.FirstOrDefault()?.Reason
+            ?? ex.HttpStatusCode.ToString(),
             ex.Error?.Message ?? ex.Message)
         : failure;
 
@@ -60,7 +62,8 @@ public sealed class CloudStorageClient(IAccessTokenSource tokens, IOptions<Verte
         var buffer = new MemoryStream();
         try
         {
-            await Translated(() => client.Value.DownloadObjectAsync(bucket, name, buffer, cancellationToken: cancellationToken));
+            await Translated(() => client.Value.DownloadObjectAsync(bucket, name, buffer,
+                cancellationToken: cancellationToken));
         }
         catch (GoogleApiException ex) when (ex.StatusCode == HttpStatusCode.NotFound)
         {

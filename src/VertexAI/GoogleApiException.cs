@@ -15,7 +15,8 @@ public sealed class GoogleApiException(HttpStatusCode statusCode, string status,
     public string ApiMessage { get; } = message;
 
     /// <summary>Worth retrying: throttling, server errors and timeouts; never a rejected request.</summary>
-    public bool IsTransient => StatusCode is HttpStatusCode.TooManyRequests or HttpStatusCode.RequestTimeout || (int)StatusCode >= 500;
+    public bool IsTransient => StatusCode is HttpStatusCode.TooManyRequests or HttpStatusCode.RequestTimeout
+        || (int)StatusCode >= 500;
 
     /// <summary>Any failure worth retrying later: a transient API error, a network failure or timeout, or the
     /// resilience pipeline refusing (open circuit, attempt timeout).</summary>
@@ -23,7 +24,8 @@ public sealed class GoogleApiException(HttpStatusCode statusCode, string status,
         ex is GoogleApiException { IsTransient: true } or HttpRequestException or TimeoutException or IOException
             or OperationCanceledException or Polly.ExecutionRejectedException;
 
-    internal static async Task<GoogleApiException> FromResponseAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    internal static async Task<GoogleApiException> FromResponseAsync(HttpResponseMessage response,
+        CancellationToken cancellationToken)
     {
         var body = await response.Content.ReadAsStringAsync(cancellationToken);
         try
@@ -36,7 +38,8 @@ public sealed class GoogleApiException(HttpStatusCode statusCode, string status,
         }
         catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException)
         {
-            return new GoogleApiException(response.StatusCode, response.StatusCode.ToString(), body.Length > 500 ? body[..500] : body);
+            return new GoogleApiException(response.StatusCode, response.StatusCode.ToString(), body.Length > 500
+                ? body[..500] : body);
         }
     }
 }

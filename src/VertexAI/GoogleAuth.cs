@@ -51,7 +51,8 @@ public sealed class GoogleCredentialTokenSource(IOptions<VertexOptions> options)
 /// <summary>Adds <c>Authorization: Bearer …</c> to every request of a typed client.</summary>
 public sealed class GoogleAuthHandler(IAccessTokenSource tokens) : DelegatingHandler
 {
-    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request,
+        CancellationToken cancellationToken)
     {
         if (await tokens.GetAccessTokenAsync(cancellationToken) is { } token)
             request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);

@@ -7,7 +7,8 @@ namespace Catalogs.VertexAI;
 /// <summary>
 /// One line of Vertex AI Vector Search's batch input (JSON Lines under <c>contentsDeltaUri</c>):
 /// <c>{"id", "embedding", "restricts": [{"namespace", "allow", "deny"}], "numeric_restricts": [{"namespace",
-/// "value_int" | "value_float" | "value_double"}], "crowding_tag"}</c>. Removals are plain id lines under <c>delete/</c>.
+/// "value_int" | "value_float" | "value_double"}], "crowding_tag"}</c>. Removals are plain id lines under
+/// <c>delete/</c>.
 /// </summary>
 public static class JsonlRecord
 {
@@ -22,8 +23,10 @@ public static class JsonlRecord
             o["restricts"] = new JsonArray(restricts.Select(r =>
             {
                 var ro = new JsonObject { ["namespace"] = r.Namespace };
-                if (r.AllowList is { Count: > 0 } allow) ro["allow"] = new JsonArray(allow.Select(a => (JsonNode)JsonValue.Create(a)).ToArray());
-                if (r.DenyList is { Count: > 0 } deny) ro["deny"] = new JsonArray(deny.Select(d => (JsonNode)JsonValue.Create(d)).ToArray());
+                if (r.AllowList is { Count: > 0 } allow) ro["allow"] = new JsonArray(allow.Select(a =>
+                    (JsonNode)JsonValue.Create(a)).ToArray());
+                if (r.DenyList is { Count: > 0 } deny) ro["deny"] = new JsonArray(deny.Select(d =>
+                    (JsonNode)JsonValue.Create(d)).ToArray());
                 return (JsonNode)ro;
             }).ToArray());
         if (p.NumericRestricts is { Count: > 0 } numeric)
@@ -46,7 +49,8 @@ public static class JsonlRecord
         var id = root.GetProperty("id").GetString() ?? throw new FormatException("id is null.");
         var embedding = root.GetProperty("embedding").EnumerateArray().Select(e => e.GetSingle()).ToArray();
         var restricts = root.TryGetProperty("restricts", out var r)
-            ? r.EnumerateArray().Select(x => new Restriction(x.GetProperty("namespace").GetString()!, Strings(x, "allow"), Strings(x, "deny"))).ToArray()
+            ? r.EnumerateArray().Select(x => new Restriction(x.GetProperty("namespace").GetString()!, Strings(x,
+                "allow"), Strings(x, "deny"))).ToArray()
             : null;
         var numeric = root.TryGetProperty("numeric_restricts", out var n)
             ? n.EnumerateArray().Select(x => new NumericRestriction(x.GetProperty("namespace").GetString()!,

@@ -11,12 +11,15 @@ public sealed class MatchingEngineClient(HttpClient http, IOptions<VertexOptions
 {
     VertexOptions Options => options.Value;
 
-    Uri Api(string resource, string suffix = "") => new(Options.ApiBaseFor(ResourceNames.Location(resource)), $"v1/{resource}{suffix}");
+    Uri Api(string resource, string suffix = "") => new(Options.ApiBaseFor(ResourceNames.Location(resource)),
+        $"v1/{resource}{suffix}");
 
-    Uri Public(string domain, string endpoint, string suffix) => new(Options.PublicEndpointFor(domain), $"v1/{endpoint}{suffix}");
+    Uri Public(string domain, string endpoint, string suffix) => new(Options.PublicEndpointFor(domain),
+        $"v1/{endpoint}{suffix}");
 
     /// <summary><c>indexes.create</c> under <paramref name="parent"/> (<c>projects/{p}/locations/{l}</c>).</summary>
-    public Task<Operation> CreateIndexAsync(string parent, IndexResource index, CancellationToken cancellationToken = default)
+    public Task<Operation> CreateIndexAsync(string parent, IndexResource index, CancellationToken cancellationToken =
+        default)
     {
         RequireParent(parent);
         return SendAsync<Operation>(HttpMethod.Post, Api(parent, "/indexes"), index, cancellationToken);
@@ -30,27 +33,34 @@ public sealed class MatchingEngineClient(HttpClient http, IOptions<VertexOptions
 
     /// <summary><c>indexes.patch</c> of the metadata: a batch update from <c>contentsDeltaUri</c>, or a complete
     /// overwrite when <c>isCompleteOverwrite</c>.</summary>
-    public Task<Operation> PatchIndexMetadataAsync(string index, IndexMetadata metadata, CancellationToken cancellationToken = default)
+    public Task<Operation> PatchIndexMetadataAsync(string index, IndexMetadata metadata,
+        CancellationToken cancellationToken = default)
     {
         RequireIndex(index);
-        return SendAsync<Operation>(HttpMethod.Patch, Api(index, "?updateMask=metadata"), new { metadata }, cancellationToken);
+        return SendAsync<Operation>(HttpMethod.Patch, Api(index, "?updateMask=metadata"), new { metadata },
+            cancellationToken);
     }
 
     /// <summary><c>indexes.upsertDatapoints</c> (STREAM_UPDATE indexes): idempotent, so safe to retry.</summary>
-    public Task UpsertDatapointsAsync(string index, IReadOnlyList<IndexDatapoint> datapoints, CancellationToken cancellationToken = default)
+    public Task UpsertDatapointsAsync(string index, IReadOnlyList<IndexDatapoint> datapoints,
+        CancellationToken cancellationToken = default)
     {
         RequireIndex(index);
-        return SendAsync<object>(HttpMethod.Post, Api(index, ":upsertDatapoints"), new UpsertDatapointsRequest(datapoints), cancellationToken);
+        return SendAsync<object>(HttpMethod.Post, Api(index, ":upsertDatapoints"),
+            new UpsertDatapointsRequest(datapoints), cancellationToken);
     }
 
     /// <summary><c>indexes.removeDatapoints</c>: idempotent (absent ids are fine).</summary>
-    public Task RemoveDatapointsAsync(string index, IReadOnlyList<string> datapointIds, CancellationToken cancellationToken = default)
+    public Task RemoveDatapointsAsync(string index, IReadOnlyList<string> datapointIds,
+        CancellationToken cancellationToken = default)
     {
         RequireIndex(index);
-        return SendAsync<object>(HttpMethod.Post, Api(index, ":removeDatapoints"), new RemoveDatapointsRequest(datapointIds), cancellationToken);
+        return SendAsync<object>(HttpMethod.Post, Api(index, ":removeDatapoints"),
+            new RemoveDatapointsRequest(datapointIds), cancellationToken);
     }
 
-    public Task<Operation> CreateIndexEndpointAsync(string parent, IndexEndpoint endpoint, CancellationToken cancellationToken = default)
+    public Task<Operation> CreateIndexEndpointAsync(string parent, IndexEndpoint endpoint,
+        CancellationToken cancellationToken = default)
     {
         RequireParent(parent);
         return SendAsync<Operation>(HttpMethod.Post, Api(parent, "/indexEndpoints"), endpoint, cancellationToken);
@@ -62,24 +72,32 @@ public sealed class MatchingEngineClient(HttpClient http, IOptions<VertexOptions
         return SendAsync<IndexEndpoint>(HttpMethod.Get, Api(endpoint), null, cancellationToken);
     }
 
-    public Task<Operation> DeployIndexAsync(string endpoint, DeployedIndex deployedIndex, CancellationToken cancellationToken = default)
+    public Task<Operation> DeployIndexAsync(string endpoint, DeployedIndex deployedIndex,
+        CancellationToken cancellationToken = default)
     {
         RequireEndpoint(endpoint);
-        if (!ResourceNames.IsIndex(deployedIndex.Index)) throw new ArgumentException($"'{deployedIndex.Index}' is not an index resource name.", nameof(deployedIndex));
-        return SendAsync<Operation>(HttpMethod.Post, Api(endpoint, ":deployIndex"), new DeployIndexRequest(deployedIndex), cancellationToken);
+        if (!ResourceNames.IsIndex(deployedIndex.Index))
+            throw new ArgumentException($"'{deployedIndex.Index}' is not an index resource name.",
+            nameof(deployedIndex));
+        return SendAsync<Operation>(HttpMethod.Post, Api(endpoint, ":deployIndex"),
+            new DeployIndexRequest(deployedIndex), cancellationToken);
     }
 
     /// <summary><c>findNeighbors</c> on the endpoint's public domain.</summary>
-    public Task<FindNeighborsResponse> FindNeighborsAsync(string publicDomain, string endpoint, FindNeighborsRequest request, CancellationToken cancellationToken = default)
+    public Task<FindNeighborsResponse> FindNeighborsAsync(string publicDomain, string endpoint,
+        FindNeighborsRequest request, CancellationToken cancellationToken = default)
     {
         RequireEndpoint(endpoint);
-        return SendAsync<FindNeighborsResponse>(HttpMethod.Post, Public(publicDomain, endpoint, ":findNeighbors"), request, cancellationToken);
+        return SendAsync<FindNeighborsResponse>(HttpMethod.Post, Public(publicDomain, endpoint, ":findNeighbors"),
+            request, cancellationToken);
     }
 
-    public Task<ReadIndexDatapointsResponse> ReadIndexDatapointsAsync(string publicDomain, string endpoint, ReadIndexDatapointsRequest request, CancellationToken cancellationToken = default)
+    public Task<ReadIndexDatapointsResponse> ReadIndexDatapointsAsync(string publicDomain, string endpoint,
+        ReadIndexDatapointsRequest request, CancellationToken cancellationToken = default)
     {
         RequireEndpoint(endpoint);
-        return SendAsync<ReadIndexDatapointsResponse>(HttpMethod.Post, Public(publicDomain, endpoint, ":readIndexDatapoints"), request, cancellationToken);
+        return SendAsync<ReadIndexDatapointsResponse>(HttpMethod.Post, Public(publicDomain, endpoint,
+            ":readIndexDatapoints"), request, cancellationToken);
     }
 
     public Task<Operation> GetOperationAsync(string name, CancellationToken cancellationToken = default) =>
@@ -94,7 +112,8 @@ public sealed class MatchingEngineClient(HttpClient http, IOptions<VertexOptions
             operation = await GetOperationAsync(operation.Name, cancellationToken);
         }
         if (operation.Error is { } error)
-            throw new GoogleApiException((System.Net.HttpStatusCode)StatusCodes.FromRpc(error.Code), StatusCodes.RpcName(error.Code), error.Message ?? "The operation failed.");
+            throw new GoogleApiException((System.Net.HttpStatusCode)StatusCodes.FromRpc(error.Code),
+                StatusCodes.RpcName(error.Code), error.Message ?? "The operation failed.");
         return operation;
     }
 
@@ -103,23 +122,28 @@ public sealed class MatchingEngineClient(HttpClient http, IOptions<VertexOptions
         using var request = new HttpRequestMessage(method, uri);
         if (body is not null) request.Content = JsonContent.Create(body, body.GetType(), options: GoogleJson.Options);
         using var response = await http.SendAsync(request, cancellationToken);
-        if (!response.IsSuccessStatusCode) throw await GoogleApiException.FromResponseAsync(response, cancellationToken);
+        if (!response.IsSuccessStatusCode)
+            throw await GoogleApiException.FromResponseAsync(response, cancellationToken);
         return (await response.Content.ReadFromJsonAsync<T>(GoogleJson.Options, cancellationToken))!;
     }
 
     static void RequireParent(string parent)
     {
-        if (!ResourceNames.IsParent(parent)) throw new ArgumentException($"'{parent}' is not projects/{{project}}/locations/{{location}}.", nameof(parent));
+        if (!ResourceNames.IsParent(parent))
+            throw new ArgumentException($"'{parent}' is not projects/{{project}}/locations/{{location}}.",
+            nameof(parent));
     }
 
     static void RequireIndex(string index)
     {
-        if (!ResourceNames.IsIndex(index)) throw new ArgumentException($"'{index}' is not an index resource name.", nameof(index));
+        if (!ResourceNames.IsIndex(index))
+            throw new ArgumentException($"'{index}' is not an index resource name.", nameof(index));
     }
 
     static void RequireEndpoint(string endpoint)
     {
-        if (!ResourceNames.IsIndexEndpoint(endpoint)) throw new ArgumentException($"'{endpoint}' is not an index endpoint resource name.", nameof(endpoint));
+        if (!ResourceNames.IsIndexEndpoint(endpoint))
+            throw new ArgumentException($"'{endpoint}' is not an index endpoint resource name.", nameof(endpoint));
     }
 }
 
@@ -129,7 +153,8 @@ public static class StatusCodes
     static readonly (int Rpc, string Name, int Http)[] Table =
     [
         (1, "CANCELLED", 499), (2, "UNKNOWN", 500), (3, "INVALID_ARGUMENT", 400), (4, "DEADLINE_EXCEEDED", 504),
-        (5, "NOT_FOUND", 404), (6, "ALREADY_EXISTS", 409), (7, "PERMISSION_DENIED", 403), (8, "RESOURCE_EXHAUSTED", 429),
+        (5, "NOT_FOUND", 404), (6, "ALREADY_EXISTS", 409), (7, "PERMISSION_DENIED", 403), (8, "RESOURCE_EXHAUSTED",
+            429),
         (9, "FAILED_PRECONDITION", 400), (10, "ABORTED", 409), (11, "OUT_OF_RANGE", 400), (12, "UNIMPLEMENTED", 501),
         (13, "INTERNAL", 500), (14, "UNAVAILABLE", 503), (16, "UNAUTHENTICATED", 401),
     ];

@@ -52,7 +52,8 @@ public sealed record IndexDatapoint(
     IReadOnlyList<NumericRestriction>? NumericRestricts = null,
     CrowdingTag? CrowdingTag = null);
 
-public sealed record Restriction(string Namespace, IReadOnlyList<string>? AllowList = null, IReadOnlyList<string>? DenyList = null);
+public sealed record Restriction(string Namespace, IReadOnlyList<string>? AllowList = null,
+    IReadOnlyList<string>? DenyList = null);
 
 /// <summary>One of <c>ValueInt</c> / <c>ValueFloat</c> / <c>ValueDouble</c>; <c>Op</c> only in queries
 /// (LESS, LESS_EQUAL, EQUAL, GREATER_EQUAL, GREATER, NOT_EQUAL).</summary>
@@ -70,7 +71,8 @@ public sealed record UpsertDatapointsRequest(IReadOnlyList<IndexDatapoint> Datap
 public sealed record RemoveDatapointsRequest(IReadOnlyList<string> DatapointIds);
 
 /// <summary>A long-running operation (<c>google.longrunning.Operation</c>).</summary>
-public sealed record Operation(string Name, bool Done = false, OperationError? Error = null, JsonElement? Response = null, JsonElement? Metadata = null);
+public sealed record Operation(string Name, bool Done = false, OperationError? Error = null, JsonElement? Response =
+    null, JsonElement? Metadata = null);
 
 public sealed record OperationError(int Code, string? Message = null);
 
@@ -85,7 +87,8 @@ public sealed record DeployedIndex(string Id, string Index, string? DisplayName 
 
 public sealed record DeployIndexRequest(DeployedIndex DeployedIndex);
 
-public sealed record FindNeighborsRequest(string DeployedIndexId, IReadOnlyList<NeighborQuery> Queries, bool ReturnFullDatapoint = false);
+public sealed record FindNeighborsRequest(string DeployedIndexId, IReadOnlyList<NeighborQuery> Queries,
+    bool ReturnFullDatapoint = false);
 
 public sealed record NeighborQuery(
     IndexDatapoint Datapoint,
@@ -113,7 +116,8 @@ public sealed record StorageObject(
     [property: JsonNumberHandling(JsonNumberHandling.AllowReadingFromString | JsonNumberHandling.WriteAsString)] long? Generation = null,
     string? Crc32c = null);
 
-public sealed record StorageObjectList(IReadOnlyList<StorageObject>? Items = null, string? NextPageToken = null, IReadOnlyList<string>? Prefixes = null);
+public sealed record StorageObjectList(IReadOnlyList<StorageObject>? Items = null, string? NextPageToken = null,
+    IReadOnlyList<string>? Prefixes = null);
 
 /// <summary>The JSON options of every Google REST call: camelCase, nulls omitted.</summary>
 public static class GoogleJson

@@ -30,9 +30,11 @@ public static partial class ResourceNames
     public static bool IsParent(string? name) => name is not null && ParentPattern().IsMatch(name);
 
     /// <summary>The location of a parent or resource name (it picks the regional API host).</summary>
-    public static string Location(string name) => name.Split('/') is [_, _, _, var location, ..] ? location : throw new ArgumentException($"'{name}' is not a Vertex AI resource name.", nameof(name));
+    public static string Location(string name) => name.Split('/') is [_, _, _, var location, ..] ? location
+        : throw new ArgumentException($"'{name}' is not a Vertex AI resource name.", nameof(name));
 
-    public static bool IsGcsUri(string? uri) => uri is not null && uri.StartsWith("gs://", StringComparison.Ordinal) && uri.Length > 5 && uri[5] != '/';
+    public static bool IsGcsUri(string? uri) => uri is not null && uri.StartsWith("gs://", StringComparison.Ordinal)
+        && uri.Length > 5 && uri[5] != '/';
 
     /// <summary>Splits <c>gs://bucket/prefix</c>.</summary>
     public static (string Bucket, string Prefix) SplitGcsUri(string uri)

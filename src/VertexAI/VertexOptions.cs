@@ -11,7 +11,8 @@ public sealed class VertexOptions
     /// <summary>Vertex AI API root (default <c>https://{location}-aiplatform.googleapis.com/</c>).</summary>
     public Uri? ApiBase { get; set; }
 
-    /// <summary>Replaces <c>https://{publicEndpointDomainName}/</c> for findNeighbors and readIndexDatapoints.</summary>
+    /// <summary>Replaces <c>https://{publicEndpointDomainName}/</c> for findNeighbors and
+    /// readIndexDatapoints.</summary>
     public Uri? PublicEndpointBase { get; set; }
 
     /// <summary>Cloud Storage JSON API root (default <c>https://storage.googleapis.com/</c>).</summary>

@@ -34,6 +34,7 @@ public static class VertexServiceCollectionExtensions
         o.Retry.DisableForUnsafeHttpMethods();
         o.AttemptTimeout.Timeout = timeout;
         o.TotalRequestTimeout.Timeout = timeout * 4;
-        o.CircuitBreaker.SamplingDuration = timeout * 2 > TimeSpan.FromSeconds(30) ? timeout * 2 : TimeSpan.FromSeconds(30);
+        o.CircuitBreaker.SamplingDuration = timeout * 2 > TimeSpan.FromSeconds(30) ? timeout * 2
+            : TimeSpan.FromSeconds(30);
     }
 }

@@ -25,21 +25,24 @@ public static class EmulatorApp
         builder.Services.AddSingleton<FaultInjector>();
         // Google's client libraries gzip request bodies (object metadata, upload chunks), as Google's APIs accept.
         builder.Services.AddRequestDecompression();
-        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull);
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.DefaultIgnoreCondition =
+            System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull);
         configure?.Invoke(builder);
         var app = builder.Build();
         app.UseRequestDecompression();
 
         var faults = app.Services.GetRequiredService<FaultInjector>();
         var state = app.Services.GetRequiredService<EmulatorState>();
-        bool requireAuth = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<EmulatorOptions>>().Value.RequireAuth;
+        bool requireAuth =
+            app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<EmulatorOptions>>().Value.RequireAuth;
         app.Use(async (context, next) =>
         {
             if (requireAuth && FaultInjector.IsApiPath(context.Request.Path))
             {
                 var header = context.Request.Headers.Authorization.ToString();
                 bool known;
-                lock (state.Sync) known = header.StartsWith("Bearer ", StringComparison.Ordinal) && state.Tokens.Contains(header[7..]);
+                lock (state.Sync) known = header.StartsWith("Bearer ", StringComparison.Ordinal)
+                    && state.Tokens.Contains(header[7..]);
                 if (!known)
                 {
                     faults.CountUnauthenticated();
@@ -54,7 +57,8 @@ public static class EmulatorApp
 
         app.MapPost("/token", TokenEndpoint.ExchangeAsync);
         var admin = app.MapGroup("/emulator");
-        admin.MapPut("/faults", (FaultSettings settings) => { faults.Settings = settings; return Results.Ok(settings); });
+        admin.MapPut("/faults", (FaultSettings settings) =>
+            { faults.Settings = settings; return Results.Ok(settings); });
         admin.MapGet("/faults", () => faults.Settings);
         admin.MapGet("/stats", () => faults.Stats);
         admin.MapPost("/service-accounts", (ServiceAccountKey key) =>
@@ -77,7 +81,8 @@ public static class EmulatorApp
             builder.Logging.SetMinimumLevel(LogLevel.Warning);
         });
         await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        var address =
+            app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         return (app, new Uri(address.EndsWith('/') ? address : address + "/"));
     }
 }
@@ -87,7 +92,8 @@ public static class EmulatorServiceAccounts
 {
     /// <summary>Generates an RSA key, registers its public half with the running emulator, and writes a
     /// service-account key file (its <c>token_uri</c> pointing at the emulator) to <paramref name="path"/>.</summary>
-    public static async Task<string> CreateKeyFileAsync(this WebApplication app, Uri baseAddress, string path, string email = "sync@catalogs-dev.iam.gserviceaccount.com")
+    public static async Task<string> CreateKeyFileAsync(this WebApplication app, Uri baseAddress, string path,
+        string email = "sync@catalogs-dev.iam.gserviceaccount.com")
     {
         using var rsa = System.Security.Cryptography.RSA.Create(2048);
         var state = app.Services.GetRequiredService<EmulatorState>();

@@ -14,7 +14,8 @@ sealed class EmulatedIndex(IndexResource resource)
 
     public int Dimensions => Resource.Metadata.Config!.Dimensions;
 
-    public static ExactIndex NewSearch(IndexResource resource) => new(resource.Metadata.Config!.Dimensions, Metric(resource.Metadata.Config!.DistanceMeasureType));
+    public static ExactIndex NewSearch(IndexResource resource) => new(resource.Metadata.Config!.Dimensions,
+        Metric(resource.Metadata.Config!.DistanceMeasureType));
 
     public static DistanceMetric Metric(string type) => type switch
     {
@@ -46,7 +47,8 @@ sealed class EmulatedIndex(IndexResource resource)
 
     public static PointAttributes Attributes(IndexDatapoint p) => new(
         (p.Restricts ?? []).Select(r => new TokenRestrict(r.Namespace, r.AllowList ?? [], r.DenyList ?? [])).ToArray(),
-        (p.NumericRestricts ?? []).Select(n => new NumericValue(n.Namespace, n.ValueInt ?? n.ValueDouble ?? n.ValueFloat ?? 0)).ToArray(),
+        (p.NumericRestricts ?? []).Select(n => new NumericValue(n.Namespace, n.ValueInt ?? n.ValueDouble ?? n.ValueFloat
+            ?? 0)).ToArray(),
         p.CrowdingTag?.CrowdingAttribute);
 }
 
@@ -65,10 +67,12 @@ sealed class EmulatorState
     public Dictionary<string, IndexEndpoint> Endpoints { get; } = new(StringComparer.Ordinal);
     public Dictionary<string, Operation> Operations { get; } = new(StringComparer.Ordinal);
     public Dictionary<string, SortedDictionary<string, byte[]>> Buckets { get; } = new(StringComparer.Ordinal);
-    public Dictionary<string, (string Bucket, string Name, string ContentType, MemoryStream Data)> Uploads { get; } = new(StringComparer.Ordinal);
+    public Dictionary<string, (string Bucket, string Name, string ContentType, MemoryStream Data)> Uploads { get; } =
+        new(StringComparer.Ordinal);
     /// <summary>Finished upload sessions: asking one again answers with its object, as Cloud Storage does.</summary>
     public Dictionary<string, StorageObject> CompletedUploads { get; } = new(StringComparer.Ordinal);
-    public Dictionary<string, string> ServiceAccountKeys { get; } = new(StringComparer.Ordinal); // client_email → public key PEM
+    // client_email → public key PEM
+    public Dictionary<string, string> ServiceAccountKeys { get; } = new(StringComparer.Ordinal);
     public HashSet<string> Tokens { get; } = new(StringComparer.Ordinal);
     long counter;
 
@@ -79,7 +83,8 @@ sealed class EmulatorState
     public Operation NewOperation(string resource, object? response, OperationError? error = null)
     {
         var name = $"{resource}/operations/{NextId()}";
-        var done = new Operation(name, true, error, response is null ? null : JsonSerializer.SerializeToElement(response, GoogleJson.Options));
+        var done = new Operation(name, true, error, response is null ? null
+            : JsonSerializer.SerializeToElement(response, GoogleJson.Options));
         Operations[name] = done;
         return done with { Done = false, Response = null, Error = null };
     }

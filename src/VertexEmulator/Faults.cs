@@ -1,20 +1,26 @@
 namespace Catalogs.VertexEmulator;
 
 /// <summary>What goes wrong, and how often, on the API routes (not on <c>/token</c> or <c>/emulator</c>).</summary>
-/// <param name="ErrorRate">Share of requests answered with <paramref name="ErrorStatus"/> before being processed.</param>
+/// <param name="ErrorRate">Share of requests answered with <paramref name="ErrorStatus"/> before being
+/// processed.</param>
 /// <param name="QuotaRate">Share answered 429 RESOURCE_EXHAUSTED (a quota error), before being processed.</param>
 /// <param name="DropBeforeRate">Share whose connection is dropped before processing (nothing happened).</param>
-/// <param name="DropAfterRate">Share whose connection is dropped after processing (it happened; the client cannot know).</param>
+/// <param name="DropAfterRate">Share whose connection is dropped after processing (it happened; the client cannot
+/// know).</param>
 /// <param name="LatencyMs">Added to every request.</param>
-/// <param name="PathContains">Only requests whose path and query contain this are affected (null: all API routes).</param>
-/// <param name="RejectDatapointsContaining">upsertDatapoints refuses (400 INVALID_ARGUMENT, nothing applied) any request
+/// <param name="PathContains">Only requests whose path and query contain this are affected (null: all API
+/// routes).</param>
+/// <param name="RejectDatapointsContaining">upsertDatapoints refuses (400 INVALID_ARGUMENT, nothing applied) any
+/// request
 /// holding a datapoint whose id contains this: a datapoint Matching Engine will never take.</param>
 public sealed record FaultSettings(
-    double ErrorRate = 0, int ErrorStatus = 503, double QuotaRate = 0, double DropBeforeRate = 0, double DropAfterRate = 0,
+    double ErrorRate = 0, int ErrorStatus = 503, double QuotaRate = 0, double DropBeforeRate = 0, double DropAfterRate =
+        0,
     int LatencyMs = 0, string? PathContains = null, int Seed = 1, string? RejectDatapointsContaining = null);
 
 /// <summary>Counts of what the emulator did, for tests to check that faults really happened.</summary>
-public sealed record EmulatorStats(long Requests, long Errors, long Quota, long DroppedBefore, long DroppedAfter, long Unauthenticated);
+public sealed record EmulatorStats(long Requests, long Errors, long Quota, long DroppedBefore, long DroppedAfter,
+    long Unauthenticated);
 
 sealed class FaultInjector
 {
@@ -29,7 +35,8 @@ sealed class FaultInjector
         set { lock (sync) { settings = value; random = new Random(value.Seed); } }
     }
 
-    public EmulatorStats Stats => new(Interlocked.Read(ref requests), Interlocked.Read(ref errors), Interlocked.Read(ref quota),
+    public EmulatorStats Stats => new(Interlocked.Read(ref requests), Interlocked.Read(ref errors),
+        Interlocked.Read(ref quota),
         Interlocked.Read(ref droppedBefore), Interlocked.Read(ref droppedAfter), Interlocked.Read(ref unauthenticated));
 
     public void CountUnauthenticated() => Interlocked.Increment(ref unauthenticated);
@@ -46,7 +53,8 @@ sealed class FaultInjector
     public async Task InvokeAsync(HttpContext context, RequestDelegate next)
     {
         var s = Settings;
-        if (!IsApiPath(context.Request.Path) || (s.PathContains is not null && !(context.Request.Path.Value + context.Request.QueryString.Value).Contains(s.PathContains, StringComparison.Ordinal)))
+        if (!IsApiPath(context.Request.Path) || (s.PathContains is not null && !(context.Request.Path.Value
+            + context.Request.QueryString.Value).Contains(s.PathContains, StringComparison.Ordinal)))
         {
             await next(context);
             return;
@@ -57,13 +65,15 @@ sealed class FaultInjector
         if (roll < s.ErrorRate)
         {
             Interlocked.Increment(ref errors);
-            await Errors.WriteAsync(context, s.ErrorStatus, s.ErrorStatus == 429 ? "RESOURCE_EXHAUSTED" : "UNAVAILABLE", "Injected fault.");
+            await Errors.WriteAsync(context, s.ErrorStatus, s.ErrorStatus == 429 ? "RESOURCE_EXHAUSTED" : "UNAVAILABLE",
+                "Injected fault.");
             return;
         }
         if (roll < s.ErrorRate + s.QuotaRate)
         {
             Interlocked.Increment(ref quota);
-            await Errors.WriteAsync(context, 429, "RESOURCE_EXHAUSTED", "Quota exceeded for quota metric 'Online requests' of service 'aiplatform.googleapis.com' (injected).");
+            await Errors.WriteAsync(context, 429, "RESOURCE_EXHAUSTED",
+                "Quota exceeded for quota metric 'Online requests' of service 'aiplatform.googleapis.com' (injected).");
             return;
         }
         if (roll < s.ErrorRate + s.QuotaRate + s.DropBeforeRate)

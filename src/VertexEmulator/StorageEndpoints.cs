@@ -11,9 +11,11 @@ static class StorageEndpoints
 
     public static void Map(WebApplication app)
     {
-        app.MapPost("/upload/storage/v1/b/{bucket}/o", async (string bucket, HttpContext context, EmulatorState state) =>
+        app.MapPost("/upload/storage/v1/b/{bucket}/o", async (string bucket, HttpContext context,
+            EmulatorState state) =>
         {
-            if (context.Request.Query["uploadType"] != "resumable") return Error(400, "INVALID_ARGUMENT", "Only uploadType=resumable is emulated.");
+            if (context.Request.Query["uploadType"] != "resumable")
+                return Error(400, "INVALID_ARGUMENT", "Only uploadType=resumable is emulated.");
             string? name = context.Request.Query["name"];
             if (name is null && context.Request.ContentLength > 0)
             {
@@ -22,7 +24,9 @@ static class StorageEndpoints
             }
             if (string.IsNullOrEmpty(name)) return Error(400, "INVALID_ARGUMENT", "The object needs a name.");
             var id = Guid.NewGuid().ToString("N");
-            lock (state.Sync) state.Uploads[id] = (bucket, name, context.Request.Headers["X-Upload-Content-Type"].FirstOrDefault() ?? "application/octet-stream", new MemoryStream());
+            lock (state.Sync) state.Uploads[id] = (bucket, name,
+                context.Request.Headers["X-Upload-Content-Type"].FirstOrDefault() ?? "application/octet-stream",
+                new MemoryStream());
             context.Response.Headers.Location = $"{context.Request.Scheme}://{context.Request.Host}/upload/storage/v1/b/{Uri.EscapeDataString(bucket)}/o?uploadType=resumable&upload_id={id}";
             return Results.Ok();
         });
@@ -34,8 +38,10 @@ static class StorageEndpoints
             var range = context.Request.Headers.ContentRange.ToString();
             lock (state.Sync)
             {
-                if (state.CompletedUploads.TryGetValue(id, out var finished)) return Results.Json(finished, GoogleJson.Options);
-                if (!state.Uploads.TryGetValue(id, out var upload)) return Error(404, "NOT_FOUND", "No such upload session.");
+                if (state.CompletedUploads.TryGetValue(id, out var finished))
+                    return Results.Json(finished, GoogleJson.Options);
+                if (!state.Uploads.TryGetValue(id, out var upload))
+                    return Error(404, "NOT_FOUND", "No such upload session.");
                 // "bytes a-b/total", "bytes a-b/*", "bytes */total" or "bytes */*".
                 var spec = range.StartsWith("bytes ", StringComparison.Ordinal) ? range[6..] : "*/*";
                 var (span, total) = (spec[..spec.IndexOf('/')], spec[(spec.IndexOf('/') + 1)..]);
@@ -43,11 +49,14 @@ static class StorageEndpoints
                 {
                     long first = long.Parse(span[..span.IndexOf('-')]);
                     if (first != upload.Data.Length)
-                        return first > upload.Data.Length ? Error(400, "INVALID_ARGUMENT", $"Chunk starts at {first}; {upload.Data.Length} bytes are held.") : Incomplete(context, upload.Data.Length);
+                        return first > upload.Data.Length ? Error(400, "INVALID_ARGUMENT",
+                            $"Chunk starts at {first}; {upload.Data.Length} bytes are held.") : Incomplete(context,
+                            upload.Data.Length);
                     body.Position = 0;
                     body.CopyTo(upload.Data);
                 }
-                if (total == "*" || long.Parse(total) > upload.Data.Length) return Incomplete(context, upload.Data.Length);
+                if (total == "*" || long.Parse(total) > upload.Data.Length)
+                    return Incomplete(context, upload.Data.Length);
                 state.Uploads.Remove(id);
                 state.Bucket(upload.Bucket)[upload.Name] = upload.Data.ToArray();
                 var stored = Describe(upload.Bucket, upload.Name, upload.Data.Length, upload.ContentType);
@@ -55,38 +64,46 @@ static class StorageEndpoints
                 return Results.Json(stored, GoogleJson.Options);
             }
         });
-        app.MapGet("/storage/v1/b/{bucket}/o/{**name}", (string bucket, string name, HttpContext context, EmulatorState state) =>
+        app.MapGet("/storage/v1/b/{bucket}/o/{**name}", (string bucket, string name, HttpContext context,
+            EmulatorState state) =>
         {
             lock (state.Sync)
             {
-                if (!state.Buckets.TryGetValue(bucket, out var objects) || !objects.TryGetValue(Uri.UnescapeDataString(name), out var bytes))
+                if (!state.Buckets.TryGetValue(bucket, out var objects)
+                    || !objects.TryGetValue(Uri.UnescapeDataString(name), out var bytes))
                     return Error(404, "NOT_FOUND", $"No such object: {bucket}/{name}");
                 return context.Request.Query["alt"] == "media"
                     ? Results.Bytes(bytes, "application/octet-stream")
-                    : Results.Json(Describe(bucket, Uri.UnescapeDataString(name), bytes.Length, null), GoogleJson.Options);
+                    : Results.Json(Describe(bucket, Uri.UnescapeDataString(name), bytes.Length, null),
+                        GoogleJson.Options);
             }
         });
-        app.MapGet("/storage/v1/b/{bucket}/o", (string bucket, string? prefix, string? pageToken, EmulatorState state) =>
+        app.MapGet("/storage/v1/b/{bucket}/o", (string bucket, string? prefix, string? pageToken,
+            EmulatorState state) =>
         {
             lock (state.Sync)
             {
                 var names = state.Buckets.TryGetValue(bucket, out var objects)
-                    ? objects.Where(o => o.Key.StartsWith(prefix ?? "", StringComparison.Ordinal) && string.CompareOrdinal(o.Key, pageToken ?? "") > 0).Take(PageSize + 1).ToList()
+                    ? objects.Where(o => o.Key.StartsWith(prefix ?? "", StringComparison.Ordinal)
+                        && string.CompareOrdinal(o.Key, pageToken ?? "") > 0).Take(PageSize + 1).ToList()
                     : [];
                 var page = names.Take(PageSize).Select(o => Describe(bucket, o.Key, o.Value.Length, null)).ToArray();
-                return Results.Json(new StorageObjectList(page, names.Count > PageSize ? page[^1].Name : null), GoogleJson.Options);
+                return Results.Json(new StorageObjectList(page, names.Count > PageSize ? page[^1].Name : null),
+                    GoogleJson.Options);
             }
         });
         app.MapDelete("/storage/v1/b/{bucket}/o/{**name}", (string bucket, string name, EmulatorState state) =>
         {
             lock (state.Sync)
-                return state.Buckets.TryGetValue(bucket, out var objects) && objects.Remove(Uri.UnescapeDataString(name))
+                return state.Buckets.TryGetValue(bucket, out var objects)
+                    && objects.Remove(Uri.UnescapeDataString(name))
                     ? Results.NoContent()
                     : Error(404, "NOT_FOUND", $"No such object: {bucket}/{name}");
         });
     }
 
-    static StorageObject Describe(string bucket, string name, long size, string? contentType) => new(name, bucket, size, contentType, 1);
+    static StorageObject Describe(string bucket, string name, long size, string? contentType) => new(name, bucket, size,
+        contentType, 1);
 
     static IResult Incomplete(HttpContext context, long held)
     {
@@ -94,5 +111,6 @@ static class StorageEndpoints
         return Results.StatusCode(308);
     }
 
-    static IResult Error(int code, string status, string message) => Results.Json(new { error = new { code, message, status } }, statusCode: code);
+    static IResult Error(int code, string status, string message) =>
+        Results.Json(new { error = new { code, message, status } }, statusCode: code);
 }

@@ -14,7 +14,8 @@ static class TokenEndpoint
     public static async Task<IResult> ExchangeAsync(HttpContext context, EmulatorState state)
     {
         var form = await context.Request.ReadFormAsync(context.RequestAborted);
-        if (form["grant_type"] != "urn:ietf:params:oauth:grant-type:jwt-bearer" || form["assertion"].ToString() is not { Length: > 0 } assertion)
+        if (form["grant_type"] != "urn:ietf:params:oauth:grant-type:jwt-bearer"
+            || form["assertion"].ToString() is not { Length: > 0 } assertion)
             return Results.Json(new { error = "unsupported_grant_type" }, statusCode: 400);
         var parts = assertion.Split('.');
         if (parts.Length != 3) return Invalid("malformed assertion");
@@ -32,21 +33,26 @@ static class TokenEndpoint
         if (pem is null) return Invalid($"unknown service account {issuer}");
         using var rsa = RSA.Create();
         rsa.ImportFromPem(pem);
-        if (!rsa.VerifyData(Encoding.ASCII.GetBytes(parts[0] + "." + parts[1]), Base64Url(parts[2]), HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1))
+        if (!rsa.VerifyData(Encoding.ASCII.GetBytes(parts[0] + "." + parts[1]), Base64Url(parts[2]),
+            HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1))
             return Invalid("bad signature");
         var expected = $"{context.Request.Scheme}://{context.Request.Host}{context.Request.Path}";
         // Google's client libraries always name Google's token endpoint as the audience, whatever URL they post to.
         var audience = claims.GetProperty("aud").GetString();
-        if (audience != expected && audience != "https://oauth2.googleapis.com/token") return Invalid($"audience must be {expected}, not {audience}");
-        if (DateTimeOffset.FromUnixTimeSeconds(claims.GetProperty("exp").GetInt64()) < DateTimeOffset.UtcNow) return Invalid("assertion expired");
+        if (audience != expected && audience != "https://oauth2.googleapis.com/token")
+            return Invalid($"audience must be {expected}, not {audience}");
+        if (DateTimeOffset.FromUnixTimeSeconds(claims.GetProperty("exp").GetInt64()) < DateTimeOffset.UtcNow)
+            return Invalid("assertion expired");
         var scopes = claims.TryGetProperty("scope", out var scope) ? scope.GetString() ?? "" : "";
-        if (!scopes.Split(' ').Contains("https://www.googleapis.com/auth/cloud-platform")) return Invalid("scope cloud-platform missing");
+        if (!scopes.Split(' ').Contains("https://www.googleapis.com/auth/cloud-platform"))
+            return Invalid("scope cloud-platform missing");
         var token = "emulator-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
         lock (state.Sync) state.Tokens.Add(token);
         return Results.Json(new { access_token = token, token_type = "Bearer", expires_in = 3600 });
     }
 
-    static IResult Invalid(string why) => Results.Json(new { error = "invalid_grant", error_description = why }, statusCode: 400);
+    static IResult Invalid(string why) => Results.Json(new { error = "invalid_grant", error_description = why },
+        statusCode: 400);
 
     static byte[] Base64Url(string s)
     {

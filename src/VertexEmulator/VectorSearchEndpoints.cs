@@ -12,14 +12,21 @@ static class VectorSearchEndpoints
     public static void Map(WebApplication app)
     {
         var api = app.MapGroup(Parent);
-        api.MapPost("/indexes", (string project, string location, IndexResource body, EmulatorState state) => Locked(state, () => CreateIndex($"projects/{project}/locations/{location}", body, state)));
+        api.MapPost("/indexes", (string project, string location, IndexResource body, EmulatorState state) =>
+            Locked(state, () => CreateIndex($"projects/{project}/locations/{location}", body, state)));
         api.MapGet("/indexes/{id}", (string project, string location, string id, EmulatorState state) =>
-            Locked(state, () => Index(state, project, location, id).Resource with { IndexStats = Stats(Index(state, project, location, id)) }));
-        api.MapMethods("/indexes/{id}", ["PATCH"], (string project, string location, string id, JsonElement body, EmulatorState state) =>
+            Locked(state, () => Index(state, project, location,
+                id).Resource with
+            { IndexStats = Stats(Index(state, project, location, id)) }));
+        api.MapMethods("/indexes/{id}", ["PATCH"], (string project, string location, string id, JsonElement body,
+            EmulatorState state) =>
             Locked(state, () => Patch(Index(state, project, location, id), body, state)));
-        api.MapPost("/indexes/{id}:upsertDatapoints", (string project, string location, string id, UpsertDatapointsRequest body, EmulatorState state, FaultInjector faults) =>
-            Locked(state, () => Upsert(Index(state, project, location, id), body, faults.Settings.RejectDatapointsContaining)));
-        api.MapPost("/indexes/{id}:removeDatapoints", (string project, string location, string id, RemoveDatapointsRequest body, EmulatorState state) =>
+        api.MapPost("/indexes/{id}:upsertDatapoints", (string project, string location, string id,
+            UpsertDatapointsRequest body, EmulatorState state, FaultInjector faults) =>
+            Locked(state, () => Upsert(Index(state, project, location, id), body,
+                faults.Settings.RejectDatapointsContaining)));
+        api.MapPost("/indexes/{id}:removeDatapoints", (string project, string location, string id,
+            RemoveDatapointsRequest body, EmulatorState state) =>
             Locked(state, () =>
             {
                 var index = Index(state, project, location, id);
@@ -27,33 +34,44 @@ static class VectorSearchEndpoints
                 foreach (var datapointId in body.DatapointIds ?? []) index.Remove(datapointId);
                 return new { };
             }));
-        api.MapPost("/indexEndpoints", (string project, string location, IndexEndpoint body, HttpContext context, EmulatorState state) => Locked(state, () =>
+        api.MapPost("/indexEndpoints", (string project, string location, IndexEndpoint body, HttpContext context,
+            EmulatorState state) => Locked(state, () =>
         {
             var name = $"projects/{project}/locations/{location}/indexEndpoints/{state.NextId()}";
-            var endpoint = body with { Name = name, PublicEndpointDomainName = context.Request.Host.Value, DeployedIndexes = [] };
+            var endpoint =
+                body with { Name = name, PublicEndpointDomainName = context.Request.Host.Value, DeployedIndexes = [] };
             state.Endpoints[name] = endpoint;
             return state.NewOperation(name, endpoint);
         }));
-        api.MapGet("/indexEndpoints/{id}", (string project, string location, string id, EmulatorState state) => Locked(state, () => Endpoint(state, project, location, id)));
-        api.MapPost("/indexEndpoints/{id}:deployIndex", (string project, string location, string id, DeployIndexRequest body, EmulatorState state) => Locked(state, () =>
+        api.MapGet("/indexEndpoints/{id}", (string project, string location, string id, EmulatorState state) =>
+            Locked(state, () => Endpoint(state, project, location, id)));
+        api.MapPost("/indexEndpoints/{id}:deployIndex", (string project, string location, string id,
+            DeployIndexRequest body, EmulatorState state) => Locked(state, () =>
         {
             var endpoint = Endpoint(state, project, location, id);
             var deployed = body.DeployedIndex;
-            if (!state.Indexes.ContainsKey(deployed.Index)) throw new EmulatorException(404, "NOT_FOUND", $"Index {deployed.Index} not found.");
-            if (endpoint.DeployedIndexes!.Any(d => d.Id == deployed.Id)) throw new EmulatorException(409, "ALREADY_EXISTS", $"Deployed index {deployed.Id} exists.");
-            state.Endpoints[endpoint.Name!] = endpoint with { DeployedIndexes = [.. endpoint.DeployedIndexes!, deployed] };
+            if (!state.Indexes.ContainsKey(deployed.Index))
+                throw new EmulatorException(404, "NOT_FOUND", $"Index {deployed.Index} not found.");
+            if (endpoint.DeployedIndexes!.Any(d => d.Id == deployed.Id))
+                throw new EmulatorException(409, "ALREADY_EXISTS", $"Deployed index {deployed.Id} exists.");
+            state.Endpoints[endpoint.Name!] =
+                endpoint with { DeployedIndexes = [.. endpoint.DeployedIndexes!, deployed] };
             return state.NewOperation(endpoint.Name!, new { deployedIndexId = deployed.Id });
         }));
-        api.MapPost("/indexEndpoints/{id}:findNeighbors", (string project, string location, string id, FindNeighborsRequest body, EmulatorState state) =>
+        api.MapPost("/indexEndpoints/{id}:findNeighbors", (string project, string location, string id,
+            FindNeighborsRequest body, EmulatorState state) =>
             Locked(state, () => FindNeighbors(Deployed(state, project, location, id, body.DeployedIndexId), body)));
-        api.MapPost("/indexEndpoints/{id}:readIndexDatapoints", (string project, string location, string id, ReadIndexDatapointsRequest body, EmulatorState state) =>
+        api.MapPost("/indexEndpoints/{id}:readIndexDatapoints", (string project, string location, string id,
+            ReadIndexDatapointsRequest body, EmulatorState state) =>
             Locked(state, () =>
             {
                 var index = Deployed(state, project, location, id, body.DeployedIndexId);
-                return new ReadIndexDatapointsResponse(body.Ids.Where(index.Datapoints.ContainsKey).Select(i => index.Datapoints[i]).ToArray());
+                return new ReadIndexDatapointsResponse(body.Ids.Where(index.Datapoints.ContainsKey).Select(i =>
+                    index.Datapoints[i]).ToArray());
             }));
         app.MapGet("/v1/{**name}", (string name, EmulatorState state) => Locked(state, () =>
-            name.Contains("/operations/") && state.Operations.TryGetValue(name, out var op) ? op : throw new EmulatorException(404, "NOT_FOUND", $"{name} not found.")));
+            name.Contains("/operations/") && state.Operations.TryGetValue(name, out var op) ? op
+                : throw new EmulatorException(404, "NOT_FOUND", $"{name} not found.")));
     }
 
     static IResult Locked<T>(EmulatorState state, Func<T> action)
@@ -64,7 +82,8 @@ static class VectorSearchEndpoints
         }
         catch (EmulatorException ex)
         {
-            return Results.Json(new { error = new { code = ex.Code, message = ex.Message, status = ex.Status } }, statusCode: ex.Code);
+            return Results.Json(new { error = new { code = ex.Code, message = ex.Message, status = ex.Status } },
+                statusCode: ex.Code);
         }
     }
 
@@ -73,9 +92,12 @@ static class VectorSearchEndpoints
         var config = body.Metadata?.Config ?? throw Invalid("metadata.config is required.");
         if (config.Dimensions is < 1 or > 4096) throw Invalid("config.dimensions must be between 1 and 4096.");
         EmulatedIndex.Metric(config.DistanceMeasureType);
-        if (config.FeatureNormType is not (null or "NONE" or "UNIT_L2_NORM" or "FEATURE_NORM_TYPE_UNSPECIFIED")) throw Invalid($"Unknown featureNormType '{config.FeatureNormType}'.");
-        if (config.AlgorithmConfig is not { TreeAhConfig: not null } and not { BruteForceConfig: not null }) throw Invalid("config.algorithmConfig needs treeAhConfig or bruteForceConfig.");
-        if (body.IndexUpdateMethod is not ("STREAM_UPDATE" or "BATCH_UPDATE")) throw Invalid("indexUpdateMethod must be STREAM_UPDATE or BATCH_UPDATE.");
+        if (config.FeatureNormType is not (null or "NONE" or "UNIT_L2_NORM" or "FEATURE_NORM_TYPE_UNSPECIFIED"))
+            throw Invalid($"Unknown featureNormType '{config.FeatureNormType}'.");
+        if (config.AlgorithmConfig is not { TreeAhConfig: not null } and not { BruteForceConfig: not null })
+            throw Invalid("config.algorithmConfig needs treeAhConfig or bruteForceConfig.");
+        if (body.IndexUpdateMethod is not ("STREAM_UPDATE" or "BATCH_UPDATE"))
+            throw Invalid("indexUpdateMethod must be STREAM_UPDATE or BATCH_UPDATE.");
         var name = $"{parent}/indexes/{state.NextId()}";
         var now = DateTimeOffset.UtcNow.ToString("O");
         var resource = body with { Name = name, CreateTime = now, UpdateTime = now, Etag = state.NextId() };
@@ -92,10 +114,13 @@ static class VectorSearchEndpoints
         foreach (var p in body.Datapoints ?? [])
         {
             if (string.IsNullOrEmpty(p.DatapointId)) throw Invalid("datapointId is required.");
-            if (rejected is not null && p.DatapointId.Contains(rejected, StringComparison.Ordinal)) throw Invalid($"Datapoint {p.DatapointId} is invalid (injected).");
+            if (rejected is not null && p.DatapointId.Contains(rejected, StringComparison.Ordinal))
+                throw Invalid($"Datapoint {p.DatapointId} is invalid (injected).");
             if (p.FeatureVector is null || p.FeatureVector.Length != index.Dimensions)
-                throw Invalid($"Datapoint {p.DatapointId}: featureVector has {p.FeatureVector?.Length ?? 0} dimensions; the index has {index.Dimensions}.");
-            if (p.FeatureVector.Any(x => !float.IsFinite(x))) throw Invalid($"Datapoint {p.DatapointId}: featureVector holds a non-finite value.");
+                throw Invalid($"Datapoint {p.DatapointId}: featureVector has {p.FeatureVector?.Length ?? 0} " +
+                    $"dimensions; the index has {index.Dimensions}.");
+            if (p.FeatureVector.Any(x => !float.IsFinite(x)))
+                throw Invalid($"Datapoint {p.DatapointId}: featureVector holds a non-finite value.");
         }
         foreach (var p in body.Datapoints ?? []) index.Upsert(p);
         index.Resource = index.Resource with { UpdateTime = DateTimeOffset.UtcNow.ToString("O") };
@@ -112,29 +137,35 @@ static class VectorSearchEndpoints
     /// <c>delete/</c> folder removed; <c>isCompleteOverwrite</c> replaces the whole index.</summary>
     static Operation Patch(EmulatedIndex index, JsonElement body, EmulatorState state)
     {
-        var metadata = body.GetProperty("metadata").Deserialize<IndexMetadata>(GoogleJson.Options) ?? throw Invalid("metadata is required.");
+        var metadata = body.GetProperty("metadata").Deserialize<IndexMetadata>(GoogleJson.Options)
+            ?? throw Invalid("metadata is required.");
         if (metadata.ContentsDeltaUri is not { } uri) throw Invalid("metadata.contentsDeltaUri is required.");
         if (!ResourceNames.IsGcsUri(uri)) throw Invalid($"contentsDeltaUri '{uri}' is not a gs:// URI.");
         var (bucketName, prefix) = ResourceNames.SplitGcsUri(uri);
         prefix = prefix.Length == 0 || prefix.EndsWith('/') ? prefix : prefix + "/";
-        if (!state.Buckets.TryGetValue(bucketName, out var bucket)) throw new EmulatorException(404, "NOT_FOUND", $"Bucket {bucketName} not found.");
+        if (!state.Buckets.TryGetValue(bucketName, out var bucket))
+            throw new EmulatorException(404, "NOT_FOUND", $"Bucket {bucketName} not found.");
         var upserts = new List<IndexDatapoint>();
         var removals = new List<string>();
         foreach (var (name, bytes) in bucket.Where(o => o.Key.StartsWith(prefix, StringComparison.Ordinal)))
         {
             bool delete = name[prefix.Length..].StartsWith("delete/", StringComparison.Ordinal);
-            foreach (var line in System.Text.Encoding.UTF8.GetString(bytes).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            foreach (var line in System.Text.Encoding.UTF8.GetString(bytes).Split('\n',
+                StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {
                 if (delete) { removals.Add(line); continue; }
                 try { upserts.Add(JsonlRecord.Parse(line)); }
                 catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
                 {
-                    return state.NewOperation(index.Resource.Name!, null, new OperationError(3, $"{name}: malformed record: {ex.Message}"));
+                    return state.NewOperation(index.Resource.Name!, null, new OperationError(3,
+                        $"{name}: malformed record: {ex.Message}"));
                 }
             }
         }
         if (upserts.FirstOrDefault(p => p.FeatureVector!.Length != index.Dimensions) is { } bad)
-            return state.NewOperation(index.Resource.Name!, null, new OperationError(3, $"Datapoint {bad.DatapointId} has {bad.FeatureVector!.Length} dimensions; the index has {index.Dimensions}."));
+            return state.NewOperation(index.Resource.Name!, null, new OperationError(3,
+                $"Datapoint {bad.DatapointId} has {bad.FeatureVector!.Length} dimensions; the index has " +
+                $"{index.Dimensions}."));
         if (metadata.IsCompleteOverwrite == true)
         {
             index.Datapoints.Clear();
@@ -152,16 +183,22 @@ static class VectorSearchEndpoints
         foreach (var query in body.Queries ?? [])
         {
             var vector = query.Datapoint.FeatureVector is { Length: > 0 } v ? v
-                : index.Datapoints.TryGetValue(query.Datapoint.DatapointId ?? "", out var stored) ? stored.FeatureVector!
+                : index.Datapoints.TryGetValue(query.Datapoint.DatapointId ?? "", out var stored)
+                    ? stored.FeatureVector!
                 : throw Invalid("A query needs a featureVector or the datapointId of a stored datapoint.");
-            if (vector.Length != index.Dimensions) throw Invalid($"The query has {vector.Length} dimensions; the index has {index.Dimensions}.");
+            if (vector.Length != index.Dimensions)
+                throw Invalid($"The query has {vector.Length} dimensions; the index has {index.Dimensions}.");
             if (query.NeighborCount < 1) throw Invalid("neighborCount must be positive.");
             var filter = new SearchFilter(
-                (query.Datapoint.Restricts ?? []).Select(r => new TokenRestrict(r.Namespace, r.AllowList ?? [], r.DenyList ?? [])).ToArray(),
-                (query.Datapoint.NumericRestricts ?? []).Select(n => new NumericCondition(n.Namespace, Op(n.Op), n.ValueInt ?? n.ValueDouble ?? n.ValueFloat ?? 0)).ToArray());
-            var hits = index.Search.Search(vector, new SearchOptions(query.NeighborCount, filter, query.PerCrowdingAttributeNeighborCount));
+                (query.Datapoint.Restricts ?? []).Select(r => new TokenRestrict(r.Namespace, r.AllowList ?? [],
+                    r.DenyList ?? [])).ToArray(),
+                (query.Datapoint.NumericRestricts ?? []).Select(n => new NumericCondition(n.Namespace, Op(n.Op),
+                    n.ValueInt ?? n.ValueDouble ?? n.ValueFloat ?? 0)).ToArray());
+            var hits = index.Search.Search(vector, new SearchOptions(query.NeighborCount, filter,
+                query.PerCrowdingAttributeNeighborCount));
             results.Add(new NearestNeighbors(query.Datapoint.DatapointId, hits.Select(h => new NeighborResult(
-                body.ReturnFullDatapoint ? index.Datapoints[h.Id] : new IndexDatapoint(h.Id, CrowdingTag: index.Datapoints[h.Id].CrowdingTag), h.Distance)).ToArray()));
+                body.ReturnFullDatapoint ? index.Datapoints[h.Id] : new IndexDatapoint(h.Id,
+                    CrowdingTag: index.Datapoints[h.Id].CrowdingTag), h.Distance)).ToArray()));
         }
         return new FindNeighborsResponse(results);
     }
@@ -178,15 +215,20 @@ static class VectorSearchEndpoints
     };
 
     static EmulatedIndex Index(EmulatorState state, string project, string location, string id) =>
-        state.Indexes.GetValueOrDefault($"projects/{project}/locations/{location}/indexes/{id}") ?? throw new EmulatorException(404, "NOT_FOUND", $"Index {id} not found.");
+        state.Indexes.GetValueOrDefault($"projects/{project}/locations/{location}/indexes/{id}")
+            ?? throw new EmulatorException(404, "NOT_FOUND", $"Index {id} not found.");
 
     static IndexEndpoint Endpoint(EmulatorState state, string project, string location, string id) =>
-        state.Endpoints.GetValueOrDefault($"projects/{project}/locations/{location}/indexEndpoints/{id}") ?? throw new EmulatorException(404, "NOT_FOUND", $"Index endpoint {id} not found.");
+        state.Endpoints.GetValueOrDefault($"projects/{project}/locations/{location}/indexEndpoints/{id}")
+            ?? throw new EmulatorException(404, "NOT_FOUND", $"Index endpoint {id} not found.");
 
-    static EmulatedIndex Deployed(EmulatorState state, string project, string location, string id, string deployedIndexId)
+    static EmulatedIndex Deployed(EmulatorState state, string project, string location, string id,
+        string deployedIndexId)
     {
-        var deployed = Endpoint(state, project, location, id).DeployedIndexes!.FirstOrDefault(d => d.Id == deployedIndexId)
-            ?? throw new EmulatorException(404, "NOT_FOUND", $"Deployed index {deployedIndexId} not found on endpoint {id}.");
+        var deployed = Endpoint(state, project, location, id).DeployedIndexes!.FirstOrDefault(d =>
+            d.Id == deployedIndexId)
+            ?? throw new EmulatorException(404, "NOT_FOUND",
+                $"Deployed index {deployedIndexId} not found on endpoint {id}.");
         return state.Indexes[deployed.Index];
     }
 

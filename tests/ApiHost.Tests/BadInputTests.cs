@@ -20,16 +20,19 @@ public class BadInputTests(ApiFactory factory)
     {
         var r = await http.PutJson(Url, new { dimensions = 3, metric = "cosine", shards = 2 });
         Assert.True(r.IsSuccessStatusCode, await r.Content.ReadAsStringAsync());
-        await (await http.PutJson(Url + "/products/keep", new { featureVector = new[] { 1f, 0, 0 } })).Json(HttpStatusCode.OK);
+        await (await http.PutJson(Url + "/products/keep",
+            new { featureVector = new[] { 1f, 0, 0 } })).Json(HttpStatusCode.OK);
     }
 
     [Fact]
     public async Task Catalog_and_product_addressing_errors()
     {
-        await http.PutJson("/v1/catalogs/Bad_Name", new { dimensions = 3 }).Problem(400, "[a-z0-9-]".Length > 0 ? "lowercase" : "");
+        await http.PutJson("/v1/catalogs/Bad_Name", new { dimensions = 3 }).Problem(400, "[a-z0-9-]".Length > 0
+            ? "lowercase" : "");
         await http.PutJson("/v1/catalogs/" + new string('a', 64), new { dimensions = 3 }).Problem(400, "1–63");
         await http.GetAsync("/v1/catalogs/no-such-catalog").Problem(404, "does not exist");
-        await http.PutJson("/v1/catalogs/no-such-catalog/products/x", new { featureVector = new[] { 1f } }).Problem(404, "does not exist");
+        await http.PutJson("/v1/catalogs/no-such-catalog/products/x", new { featureVector = new[] { 1f } }).Problem(404,
+            "does not exist");
         await EnsureCatalog();
         await http.GetAsync(Url + "/products/missing").Problem(404, "missing");
     }
@@ -41,22 +44,33 @@ public class BadInputTests(ApiFactory factory)
         await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, metric = "hamming" })
             .Problem(400, "metric 'hamming' is not one of cosine, dot, squaredL2, l1");
         await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, shards = 0 }).Problem(422, "shards");
-        await http.PutJson("/v1/catalogs/bad-config", new { encoder = new { model = "../../etc/passwd" } }).Problem(422, "not a model file name");
-        await http.PutJson("/v1/catalogs/bad-config", new { encoder = new { model = "nope.onnx" } }).Problem(422, "not available");
-        await http.PutJson("/v1/catalogs/bad-config", new { encoder = new { model = "mobilenetv2-12-int8.onnx", output = "no_such_tensor" } }).Problem(422, "no tensor");
+        await http.PutJson("/v1/catalogs/bad-config", new { encoder = new { model = "../../etc/passwd" } }).Problem(422,
+            "not a model file name");
+        await http.PutJson("/v1/catalogs/bad-config", new { encoder = new { model = "nope.onnx" } }).Problem(422,
+            "not available");
+        await http.PutJson("/v1/catalogs/bad-config",
+            new { encoder = new { model = "mobilenetv2-12-int8.onnx", output = "no_such_tensor" } }).Problem(422,
+            "no tensor");
         await http.PutJson("/v1/catalogs/bad-config", new { encoder = new { model = "mobilenetv2-12-int8.onnx", output = "464_quantized" }, dimensions = 7 }).Problem(422, "1280");
         await http.PutRaw("/v1/catalogs/bad-config", "{\"dimensions\": ").Problem(400, "not valid JSON");
         await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, index = new { kind = "ivf" } })
             .Problem(400, "index.kind 'ivf' is not one of hnsw, exact");
-        await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, index = new { m = 2 } }).Problem(422, "index.m");
+        await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, index = new { m = 2 } }).Problem(422,
+            "index.m");
         await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, index = new { quantization = "int4" } })
             .Problem(400, "index.quantization 'int4' is not one of none, int8");
-        await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, metric = 2 }).Problem(400, "metric must be one of");
-        await http.PutJson("/v1/catalogs/bad-config", new { encoder = new { model = "mobilenetv2-12-int8.onnx", resize = "crop" } })
+        await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, metric = 2 }).Problem(400,
+            "metric must be one of");
+        await http.PutJson("/v1/catalogs/bad-config",
+            new { encoder = new { model = "mobilenetv2-12-int8.onnx", resize = "crop" } })
             .Problem(400, "encoder.resize 'crop' is not one of shorterSideCenterCrop, stretch");
-        await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, metric = "l1", index = new { quantization = "int8" } }).Problem(422, "not l1");
-        await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, index = new { kind = "exact", quantization = "int8" } }).Problem(422, "needs index.kind hnsw");
-        await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, matchingEngine = new { index = "indexes/1" } }).Problem(400, "matchingEngine.index");
+        await http.PutJson("/v1/catalogs/bad-config",
+            new { dimensions = 3, metric = "l1", index = new { quantization = "int8" } }).Problem(422, "not l1");
+        await http.PutJson("/v1/catalogs/bad-config",
+            new { dimensions = 3, index = new { kind = "exact", quantization = "int8" } }).Problem(422,
+            "needs index.kind hnsw");
+        await http.PutJson("/v1/catalogs/bad-config",
+            new { dimensions = 3, matchingEngine = new { index = "indexes/1" } }).Problem(400, "matchingEngine.index");
         await http.GetAsync("/v1/catalogs/bad-config").Problem(404, "does not exist");
     }
 
@@ -67,26 +81,40 @@ public class BadInputTests(ApiFactory factory)
         long before = await Products();
         // Exports: the target is required and must be gs://; the catalog must be bound to Matching Engine.
         await http.PostJson(Url + "/matchingEngine:export", new { }).Problem(400, "gcsUri");
-        await http.PostJson(Url + "/matchingEngine:export", new { gcsUri = "gs://bucket/x" }).Problem(400, "no matchingEngine binding");
-        await http.PostJson("/v1/catalogs/no-such-catalog/matchingEngine:export", new { gcsUri = "gs://bucket/x" }).Problem(404, "does not exist");
+        await http.PostJson(Url + "/matchingEngine:export", new { gcsUri = "gs://bucket/x" }).Problem(400,
+            "no matchingEngine binding");
+        await http.PostJson("/v1/catalogs/no-such-catalog/matchingEngine:export",
+            new { gcsUri = "gs://bucket/x" }).Problem(404, "does not exist");
         await http.GetAsync("/v1/catalogs/no-such-catalog/sync/dead-letters").Problem(404, "does not exist");
         await http.PutJson(Url + "/products/x", new { featureVector = new[] { 1f, 2f } }).Problem(422, "dimensions");
         await http.PutRaw(Url + "/products/x", "{\"featureVector\": [1, \"NaN\", 2]}").Problem(400, "featureVector");
         await http.PutRaw(Url + "/products/x", "{\"featureVector\": [1, 1e39, 2]}").Problem(400, "featureVector");
-        await http.PutJson(Url + "/products/x", new { featureVector = new[] { 1f, 2f, 3f }, imageUrl = "http://127.0.0.1/x.jpg" }).Problem(400, "exactly one");
+        await http.PutJson(Url + "/products/x",
+            new { featureVector = new[] { 1f, 2f, 3f }, imageUrl = "http://127.0.0.1/x.jpg" }).Problem(400,
+            "exactly one");
         await http.PutJson(Url + "/products/x", new { featureVector = new[] { 1f, 2f, 3f }, numericRestricts = new[] { new { @namespace = "p", valueInt = 1, valueDouble = 2.0 } } }).Problem(400, "exactly one");
         await http.PutJson(Url + "/products/x", new { featureVector = new[] { 1f, 2f, 3f }, restricts = new[] { new { allowList = new[] { "a" } } } }).Problem(400, "namespace");
-        await http.PutAsync(Url + "/products/x", new StringContent("hello", Encoding.UTF8, "text/plain")).Problem(415, "multipart/form-data");
+        await http.PutAsync(Url + "/products/x", new StringContent("hello", Encoding.UTF8, "text/plain")).Problem(415,
+            "multipart/form-data");
 
-        await http.PostJson(Url + "/search", new { featureVector = new[] { 1f, 0, 0 }, neighborCount = 0 }).Problem(400, "neighborCount");
-        await http.PostJson(Url + "/search", new { featureVector = new[] { 1f, 0, 0 }, neighborCount = 1001 }).Problem(400, "neighborCount");
+        await http.PostJson(Url + "/search", new { featureVector = new[] { 1f, 0, 0 }, neighborCount = 0 }).Problem(400,
+            "neighborCount");
+        await http.PostJson(Url + "/search",
+            new { featureVector = new[] { 1f, 0, 0 }, neighborCount = 1001 }).Problem(400, "neighborCount");
         await http.PostJson(Url + "/search", new { featureVector = new[] { 1f, 0, 0 }, numericRestricts = new[] { new { @namespace = "p", valueInt = 1, op = "BETWEEN" } } }).Problem(400, "op");
         await http.PostJson(Url + "/search", new { featureVector = new[] { 1f, 0, 0 }, numericRestricts = new[] { new { @namespace = "p", valueInt = 1 } } }).Problem(400, "op is required");
-        await http.PostJson(Url + "/search", new { featureVector = new[] { 1f, 0, 0 }, perCrowdingAttributeNeighborCount = 0 }).Problem(400, "perCrowding");
+        await http.PostJson(Url + "/search",
+            new { featureVector = new[] { 1f, 0, 0 }, perCrowdingAttributeNeighborCount = 0 }).Problem(400,
+            "perCrowding");
         await http.PostJson(Url + "/search", new { neighborCount = 3 }).Problem(400, "exactly one");
-        await http.PostJson(Url + "/search", new { featureVector = new[] { 1f, 0, 0 }, neighborCount = 10, ef = 5 }).Problem(400, "ef must be");
-        await http.PostJson(Url + "/search", new { featureVector = new[] { 1f, 0, 0 }, neighborCount = 10, approximateNeighborCount = 5 }).Problem(400, "approximateNeighborCount");
-        await http.PostJson(Url + "/search", new { featureVector = new[] { 1f, 0, 0 }, fractionLeafNodesToSearchOverride = 1.5 }).Problem(400, "fractionLeafNodesToSearchOverride");
+        await http.PostJson(Url + "/search",
+            new { featureVector = new[] { 1f, 0, 0 }, neighborCount = 10, ef = 5 }).Problem(400, "ef must be");
+        await http.PostJson(Url + "/search",
+            new { featureVector = new[] { 1f, 0, 0 }, neighborCount = 10, approximateNeighborCount = 5 }).Problem(400,
+            "approximateNeighborCount");
+        await http.PostJson(Url + "/search",
+            new { featureVector = new[] { 1f, 0, 0 }, fractionLeafNodesToSearchOverride = 1.5 }).Problem(400,
+            "fractionLeafNodesToSearchOverride");
         await http.PostJson(Url + "/search", new { featureVector = new[] { 1f, 0 } }).Problem(422, "dimensions");
         Assert.Equal(before, await Products());
     }
@@ -98,10 +126,16 @@ public class BadInputTests(ApiFactory factory)
         long before = await Products();
         var good = new { id = "b1", featureVector = new[] { 0f, 1f, 0f } };
         await http.PostJson(Url + "/products:batch", new { datapoints = new object[] { good, new { id = "b1", featureVector = new[] { 1f, 1f, 0f } } } }).Problem(400, "more than once");
-        await http.PostJson(Url + "/products:batch", new { datapoints = new object[] { good, new { id = "b2", featureVector = new[] { 1f } } } }).Problem(422, "dimensions");
-        await http.PostJson(Url + "/products:batch", new { datapoints = new object[] { good, new { id = "b3" } } }).Problem(400, "datapoints[1]");
-        await http.PostJson(Url + "/products:batch", new { datapoints = Array.Empty<object>() }).Problem(400, "1 to 1000");
-        await http.PostJson(Url + "/products:batch", new { datapoints = new object[] { good, new { id = "b4", imageUrl = "ftp://127.0.0.1/x" } } }).Problem(400, "http");
+        await http.PostJson(Url + "/products:batch",
+            new { datapoints = new object[] { good, new { id = "b2", featureVector = new[] { 1f } } } }).Problem(422,
+            "dimensions");
+        await http.PostJson(Url + "/products:batch",
+            new { datapoints = new object[] { good, new { id = "b3" } } }).Problem(400, "datapoints[1]");
+        await http.PostJson(Url + "/products:batch", new { datapoints = Array.Empty<object>() }).Problem(400,
+            "1 to 1000");
+        await http.PostJson(Url + "/products:batch",
+            new { datapoints = new object[] { good, new { id = "b4", imageUrl = "ftp://127.0.0.1/x" } } }).Problem(400,
+            "http");
         Assert.Equal(before, await Products());
         await http.GetAsync(Url + "/products/b1").Problem(404, "b1");
     }

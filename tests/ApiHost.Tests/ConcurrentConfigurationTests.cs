@@ -72,7 +72,8 @@ public class ConcurrentConfigurationTests(ApiFactory factory)
         Assert.True(acknowledged > 50, $"only {acknowledged} writes in the run");
         Assert.True(configStatuses.GetValueOrDefault(200) > 10, "the configuration hardly changed during the run");
         // Writes that are kept survive the next configuration change too (it is refused: the catalog holds them).
-        await (await http.PutJson($"{url}/products/kept", new { featureVector = new[] { 1f, 0, 0, 0 } })).Json(HttpStatusCode.OK);
+        await (await http.PutJson($"{url}/products/kept",
+            new { featureVector = new[] { 1f, 0, 0, 0 } })).Json(HttpStatusCode.OK);
         var current = (await (await http.GetAsync(url)).Json(HttpStatusCode.OK))["config"]!;
         object different = variant switch
         {

@@ -21,7 +21,8 @@ public class CrashRecoveryTests
     static string ApiHostDll()
     {
         var configuration = AppContext.BaseDirectory.Contains("/Release/") ? "Release" : "Debug";
-        var path = Path.Combine(TestPaths.RepoRoot, "src", "ApiHost", "bin", configuration, "net10.0", "linux-x64", "Catalogs.ApiHost.dll");
+        var path = Path.Combine(TestPaths.RepoRoot, "src", "ApiHost", "bin", configuration, "net10.0", "linux-x64",
+            "Catalogs.ApiHost.dll");
         Assert.True(File.Exists(path), $"ApiHost build not found at {path}");
         return path;
     }
@@ -36,7 +37,8 @@ public class CrashRecoveryTests
         };
         info.Environment["Urls"] = $"http://127.0.0.1:{port}";
         info.Environment["Catalogs__DataPath"] = dataPath;
-        info.Environment["Catalogs__SnapshotEveryRecords"] = "300"; // snapshots and log truncation happen during the run
+        // snapshots and log truncation happen during the run
+        info.Environment["Catalogs__SnapshotEveryRecords"] = "300";
         info.Environment["Demo__Enabled"] = "false";
         info.Environment["Orleans__SiloPort"] = ApiFactory.FreePort().ToString();
         info.Environment["Orleans__GatewayPort"] = ApiFactory.FreePort().ToString();
@@ -76,19 +78,25 @@ public class CrashRecoveryTests
             ["Vertex:ApiBase"] = emulatorBase.ToString(),
             ["Vertex:PublicEndpointBase"] = emulatorBase.ToString(),
             ["Vertex:StorageBase"] = emulatorBase.ToString(),
-            ["Vertex:CredentialsFile"] = await emulator.CreateKeyFileAsync(emulatorBase, Path.Combine(data, "..", $"key-{port}.json")),
+            ["Vertex:CredentialsFile"] = await emulator.CreateKeyFileAsync(emulatorBase, Path.Combine(data, "..",
+                $"key-{port}.json")),
             ["Vertex:OperationPollInterval"] = "00:00:00.010",
         };
         var services = new ServiceCollection();
         services.AddVertexClients(new ConfigurationBuilder().AddInMemoryCollection(vertexSettings!).Build());
         await using var provider = services.BuildServiceProvider();
         var vertex = provider.GetRequiredService<MatchingEngineClient>();
-        var index = (await vertex.WaitAsync(await vertex.CreateIndexAsync("projects/catalogs-dev/locations/europe-west4", new IndexResource(null, "crash",
-            new IndexMetadata(new IndexConfig(8, "COSINE_DISTANCE", new AlgorithmConfig(BruteForceConfig: new BruteForceConfig()))), "STREAM_UPDATE"))))
+        var index =
+            (await vertex.WaitAsync(await vertex.CreateIndexAsync("projects/catalogs-dev/locations/europe-west4",
+            new IndexResource(null, "crash",
+            new IndexMetadata(new IndexConfig(8, "COSINE_DISTANCE",
+                new AlgorithmConfig(BruteForceConfig: new BruteForceConfig()))), "STREAM_UPDATE"))))
             .Response!.Value.GetProperty("name").GetString()!;
         using var admin = new HttpClient { BaseAddress = emulatorBase };
-        (await admin.PutAsJsonAsync("emulator/faults", new FaultSettings(ErrorRate: 0.08, QuotaRate: 0.04, DropBeforeRate: 0.04, DropAfterRate: 0.04, Seed: 3, PathContains: "/indexes/"))).EnsureSuccessStatusCode();
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(10) };
+        (await admin.PutAsJsonAsync("emulator/faults", new FaultSettings(ErrorRate: 0.08, QuotaRate: 0.04,
+            DropBeforeRate: 0.04, DropAfterRate: 0.04, Seed: 3, PathContains: "/indexes/"))).EnsureSuccessStatusCode();
+        using var http =
+            new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(10) };
         var first = Start(data, port, vertexSettings);
         var acknowledged = new System.Collections.Concurrent.ConcurrentDictionary<string, float[]?>(); // null: deleted
         // The one request per id that may be in flight at the kill: it may have landed without being acknowledged.
@@ -96,9 +104,13 @@ public class CrashRecoveryTests
         try
         {
             await WaitReady(http);
-            (await admin.PutAsJsonAsync("emulator/faults", new FaultSettings())).EnsureSuccessStatusCode(); // the binding check needs it up
-            var r = await http.PutAsJsonAsync("/v1/catalogs/crash", new { dimensions = 8, metric = "cosine", shards = 2, matchingEngine = new { index } });
-            (await admin.PutAsJsonAsync("emulator/faults", new FaultSettings(ErrorRate: 0.08, QuotaRate: 0.04, DropBeforeRate: 0.04, DropAfterRate: 0.04, Seed: 3, PathContains: "Datapoints"))).EnsureSuccessStatusCode();
+            // the binding check needs it up
+            (await admin.PutAsJsonAsync("emulator/faults", new FaultSettings())).EnsureSuccessStatusCode();
+            var r = await http.PutAsJsonAsync("/v1/catalogs/crash",
+                new { dimensions = 8, metric = "cosine", shards = 2, matchingEngine = new { index } });
+            (await admin.PutAsJsonAsync("emulator/faults", new FaultSettings(ErrorRate: 0.08, QuotaRate: 0.04,
+                DropBeforeRate: 0.04, DropAfterRate: 0.04, Seed: 3,
+                PathContains: "Datapoints"))).EnsureSuccessStatusCode();
             Assert.True(r.IsSuccessStatusCode, await r.Content.ReadAsStringAsync());
 
             using var stop = new CancellationTokenSource();
@@ -114,13 +126,15 @@ public class CrashRecoveryTests
                         {
                             inFlight[id] = null;
                             var del = await http.DeleteAsync($"/v1/catalogs/crash/products/{id}");
-                            if (del.IsSuccessStatusCode || del.StatusCode == HttpStatusCode.NotFound) acknowledged[id] = null;
+                            if (del.IsSuccessStatusCode || del.StatusCode == HttpStatusCode.NotFound) acknowledged[id] =
+                                null;
                         }
                         else
                         {
                             var v = Enumerable.Range(0, 8).Select(_ => (float)rng.NextDouble() + 0.01f).ToArray();
                             inFlight[id] = v;
-                            var put = await http.PutAsJsonAsync($"/v1/catalogs/crash/products/{id}", new { featureVector = v });
+                            var put = await http.PutAsJsonAsync($"/v1/catalogs/crash/products/{id}",
+                                new { featureVector = v });
                             if (put.IsSuccessStatusCode) acknowledged[id] = v;
                         }
                     }
@@ -144,7 +158,8 @@ public class CrashRecoveryTests
         try
         {
             await WaitReady(http);
-            // A write in flight at the kill may or may not have landed, but only its key is in doubt, never an earlier one:
+            // A write in flight at the kill may or may not have landed, but only its key is in doubt, never an earlier
+            // one:
             // each writer's last request per id is acknowledged or not; acknowledged state must be there exactly.
             foreach (var (id, vector) in acknowledged)
             {
@@ -153,16 +168,21 @@ public class CrashRecoveryTests
                 if (vector is null)
                 {
                     if (maybe is not null && response.IsSuccessStatusCode) continue; // an unacknowledged upsert landed
-                    Assert.True(response.StatusCode == HttpStatusCode.NotFound, $"{id} was deleted (acknowledged) but is back");
+                    Assert.True(response.StatusCode == HttpStatusCode.NotFound,
+                        $"{id} was deleted (acknowledged) but is back");
                     continue;
                 }
-                if (maybe is null && response.StatusCode == HttpStatusCode.NotFound && inFlight.ContainsKey(id)) continue; // an unacknowledged delete landed
+                // an unacknowledged delete landed
+                if (maybe is null && response.StatusCode == HttpStatusCode.NotFound && inFlight.ContainsKey(id))
+                    continue;
                 Assert.True(response.IsSuccessStatusCode, $"{id} was acknowledged but is missing after the crash");
                 var stored = (await response.Content.ReadFromJsonAsync<Stored>(Api.Web))!;
-                Assert.True(vector.SequenceEqual(stored.FeatureVector) || maybe is not null && maybe.SequenceEqual(stored.FeatureVector),
+                Assert.True(vector.SequenceEqual(stored.FeatureVector) || maybe is not null
+                    && maybe.SequenceEqual(stored.FeatureVector),
                     $"{id} holds neither its acknowledged vector nor the one in flight");
             }
-            var search = await http.PostAsJsonAsync("/v1/catalogs/crash/search", new { featureVector = acknowledged.Values.First(v => v is not null), neighborCount = 1 });
+            var search = await http.PostAsJsonAsync("/v1/catalogs/crash/search",
+                new { featureVector = acknowledged.Values.First(v => v is not null), neighborCount = 1 });
             Assert.True(search.IsSuccessStatusCode);
 
             // The mirror: once the backlog (left in the logs by the kill, and by the faults) drains, Matching Engine
@@ -171,7 +191,8 @@ public class CrashRecoveryTests
             while (true)
             {
                 var catalog = JsonDocument.Parse(await http.GetStringAsync("/v1/catalogs/crash")).RootElement;
-                if (catalog.GetProperty("shards").EnumerateArray().All(s => s.GetProperty("sync").GetProperty("backlog").GetInt32() == 0)) break;
+                if (catalog.GetProperty("shards").EnumerateArray().All(s =>
+                    s.GetProperty("sync").GetProperty("backlog").GetInt32() == 0)) break;
                 Assert.True(DateTime.UtcNow < deadline, "the sync backlog did not drain after the restart");
                 await Task.Delay(100);
             }
@@ -180,24 +201,29 @@ public class CrashRecoveryTests
                 .Response!.Value.Deserialize<IndexEndpoint>(GoogleJson.Options)!;
             await vertex.WaitAsync(await vertex.DeployIndexAsync(endpoint.Name!, new DeployedIndex("check", index)));
             var mirrored = (await vertex.ReadIndexDatapointsAsync(endpoint.PublicEndpointDomainName!, endpoint.Name!,
-                new ReadIndexDatapointsRequest("check", acknowledged.Keys.Concat(inFlight.Keys).Distinct().ToArray()))).Datapoints!.ToDictionary(d => d.DatapointId);
+                new ReadIndexDatapointsRequest("check",
+                    acknowledged.Keys.Concat(inFlight.Keys).Distinct().ToArray()))).Datapoints!.ToDictionary(d =>
+                    d.DatapointId);
             int held = 0;
             foreach (var id in acknowledged.Keys.Concat(inFlight.Keys).Distinct())
             {
                 var response = await http.GetAsync($"/v1/catalogs/crash/products/{id}");
                 if (response.StatusCode == HttpStatusCode.NotFound)
                 {
-                    Assert.False(mirrored.ContainsKey(id), $"{id} is deleted in the catalog but still in Matching Engine");
+                    Assert.False(mirrored.ContainsKey(id),
+                        $"{id} is deleted in the catalog but still in Matching Engine");
                     continue;
                 }
                 held++;
                 var stored = (await response.Content.ReadFromJsonAsync<Stored>(Api.Web))!;
-                Assert.True(mirrored.TryGetValue(id, out var m) && m.FeatureVector!.SequenceEqual(stored.FeatureVector), $"{id} differs in Matching Engine");
+                Assert.True(mirrored.TryGetValue(id, out var m) && m.FeatureVector!.SequenceEqual(stored.FeatureVector),
+                    $"{id} differs in Matching Engine");
             }
             Assert.True(held > 100, $"only {held} products held");
             Assert.Equal(held, (await vertex.GetIndexAsync(index)).IndexStats!.VectorsCount);
             var faults = JsonDocument.Parse(await admin.GetStringAsync("emulator/stats")).RootElement;
-            Assert.True(faults.GetProperty("errors").GetInt64() > 0 && faults.GetProperty("droppedAfter").GetInt64() > 0, $"faults were injected: {faults}");
+            Assert.True(faults.GetProperty("errors").GetInt64() > 0
+                && faults.GetProperty("droppedAfter").GetInt64() > 0, $"faults were injected: {faults}");
         }
         finally
         {

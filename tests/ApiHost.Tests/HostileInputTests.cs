@@ -28,7 +28,8 @@ public class HostileInputTests(ApiFactory factory) : IAsyncLifetime
     static readonly byte[] CrashGif = [.. "GIF89a"u8, 1, 0, 1, 0, 0x80, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff,
         0x2c, 0, 0, 0, 0, 0x58, 0x1b, 0x58, 0x1b, 0, 2, 2, 0x4c, 1, 0, 0x3b];
 
-    static byte[] Photo() => File.ReadAllBytes(Directory.GetFiles(TestPaths.Image("clothing/images/Dress")).Order().First());
+    static byte[] Photo() =>
+        File.ReadAllBytes(Directory.GetFiles(TestPaths.Image("clothing/images/Dress")).Order().First());
 
     static byte[] PatchedJpeg()
     {
@@ -54,9 +55,11 @@ public class HostileInputTests(ApiFactory factory) : IAsyncLifetime
         images = await LoopbackServer.StartAsync(app =>
             app.MapGet("/{name}", (string name) => Results.File(served[name], "image/octet-stream")));
         imageBase = images.Urls.First();
-        var r = await http.PutJson(Url, new { encoder = new { model = "mobilenetv2-12-int8.onnx", output = "464_quantized" }, shards = 2 });
+        var r = await http.PutJson(Url,
+            new { encoder = new { model = "mobilenetv2-12-int8.onnx", output = "464_quantized" }, shards = 2 });
         Assert.True(r.IsSuccessStatusCode, await r.Content.ReadAsStringAsync());
-        await (await http.PutAsync(Url + "/products/keep", Api.Multipart(Photo(), "{\"crowdingTag\":{\"crowdingAttribute\":\"k\"}}")))
+        await (await http.PutAsync(Url + "/products/keep", Api.Multipart(Photo(),
+            "{\"crowdingTag\":{\"crowdingAttribute\":\"k\"}}")))
             .Json(HttpStatusCode.OK);
     }
 
@@ -84,8 +87,10 @@ public class HostileInputTests(ApiFactory factory) : IAsyncLifetime
         await http.PostAsync(Url + "/search", Api.Multipart(image, null, "query")).Problem(status, mention);
         await http.PutAsync(Url + "/products/crafted", Api.Multipart(image)).Problem(status, mention);
         await http.PostJson(Url + "/search", new { imageUrl = $"{imageBase}/{name}" }).Problem(status, mention);
-        await http.PutJson(Url + "/products/crafted", new { imageUrl = $"{imageBase}/{name}" }).Problem(status, mention);
-        await http.PostJson(Url + "/products:batch", new { datapoints = new[] { new { id = "crafted", imageUrl = $"{imageBase}/{name}" } } })
+        await http.PutJson(Url + "/products/crafted", new { imageUrl = $"{imageBase}/{name}" }).Problem(status,
+            mention);
+        await http.PostJson(Url + "/products:batch",
+            new { datapoints = new[] { new { id = "crafted", imageUrl = $"{imageBase}/{name}" } } })
             .Problem(status, mention);
         // The process is alive and the catalog as it was.
         Assert.Equal(before, await State());
@@ -103,9 +108,12 @@ public class HostileInputTests(ApiFactory factory) : IAsyncLifetime
         string[] json =
         [
             "{\"dimensions\": 1280, \"shards\": 2, \"index\": {\"kind\": \"hnsw\", \"m\": 16}}",
-            "{\"featureVector\": [0.1, 0.2], \"restricts\": [{\"namespace\": \"c\", \"allowList\": [\"a\"]}], \"crowdingTag\": {\"crowdingAttribute\": \"b\"}}",
-            "{\"datapoints\": [{\"id\": \"f1\", \"featureVector\": [1, 2, 3]}, {\"datapointId\": \"f2\", \"embedding\": [1]}]}",
-            "{\"productId\": \"keep\", \"neighborCount\": 5, \"numericRestricts\": [{\"namespace\": \"p\", \"valueInt\": 3, \"op\": \"LESS\"}], \"ef\": 40}",
+            "{\"featureVector\": [0.1, 0.2], \"restricts\": [{\"namespace\": \"c\", \"allowList\": [\"a\"]}], " +
+                "\"crowdingTag\": {\"crowdingAttribute\": \"b\"}}",
+            "{\"datapoints\": [{\"id\": \"f1\", \"featureVector\": [1, 2, 3]}, {\"datapointId\": \"f2\", " +
+                "\"embedding\": [1]}]}",
+            "{\"productId\": \"keep\", \"neighborCount\": 5, \"numericRestricts\": [{\"namespace\": \"p\", " +
+                "\"valueInt\": 3, \"op\": \"LESS\"}], \"ef\": 40}",
             "{\"imageUrl\": \"" + imageBase + "/crash.gif\", \"neighborCount\": 2}",
             "{\"gcsUri\": \"gs://bucket/prefix\", \"delta\": true}",
         ];
@@ -113,7 +121,8 @@ public class HostileInputTests(ApiFactory factory) : IAsyncLifetime
         [
             (HttpMethod.Put, Url), (HttpMethod.Put, Url + "/products/f1"), (HttpMethod.Post, Url + "/products:batch"),
             (HttpMethod.Post, Url + "/search"), (HttpMethod.Post, Url + "/matchingEngine:export"),
-            (HttpMethod.Get, Url + "/products/f1"), (HttpMethod.Delete, Url + "/products/f1"), (HttpMethod.Get, Url + "/sync/dead-letters"),
+            (HttpMethod.Get, Url + "/products/f1"), (HttpMethod.Delete, Url + "/products/f1"), (HttpMethod.Get, Url
+                + "/sync/dead-letters"),
         ];
         var failures = new List<string>();
         for (int i = 0; i < 2400; i++)
@@ -127,7 +136,8 @@ public class HostileInputTests(ApiFactory factory) : IAsyncLifetime
                     var bytes = new byte[random.Next(0, 300)];
                     random.NextBytes(bytes);
                     request.Content = new ByteArrayContent(bytes);
-                    request.Content.Headers.ContentType = new MediaTypeHeaderValue(random.Next(2) == 0 ? "application/json" : "application/octet-stream");
+                    request.Content.Headers.ContentType = new MediaTypeHeaderValue(random.Next(2) == 0
+                        ? "application/json" : "application/octet-stream");
                     kind = "random bytes";
                     break;
                 case 1 or 2:
@@ -138,14 +148,16 @@ public class HostileInputTests(ApiFactory factory) : IAsyncLifetime
                 default:
                     var form = new MultipartFormDataContent(random.Next(3) == 0 ? "b" + random.Next() : "----x");
                     form.Add(new ByteArrayContent(imageMutator.Make(i)), random.Next(5) == 0 ? "img" : "image", "f");
-                    if (random.Next(2) == 0) form.Add(new StringContent(Mutate(json[1], random)), random.Next(2) == 0 ? "query" : "datapoint");
+                    if (random.Next(2) == 0) form.Add(new StringContent(Mutate(json[1], random)), random.Next(2) == 0
+                        ? "query" : "datapoint");
                     request.Content = form;
                     kind = "multipart";
                     break;
             }
             using var response = await http.SendAsync(request);
             if ((int)response.StatusCode >= 500)
-                failures.Add($"{method} {path} with {kind}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+                failures.Add($"{method} {path} with {kind}: {(int)response.StatusCode} " +
+                    $"{await response.Content.ReadAsStringAsync()}");
         }
         Assert.True(failures.Count == 0, string.Join("\n", failures.Take(10)));
         // Some mutated bodies are still valid writes of the fuzzer's own ids; with those gone, nothing else changed.

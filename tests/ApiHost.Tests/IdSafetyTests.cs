@@ -16,7 +16,8 @@ public class IdSafetyTests(KestrelApiFactory factory) : IClassFixture<KestrelApi
         var http = factory.CreateClient();
         var r = await http.PutJson(Catalog, new { dimensions = 3, shards = 2 });
         Assert.True(r.IsSuccessStatusCode, await r.Content.ReadAsStringAsync());
-        await (await http.PutJson(Catalog + "/products/keep", new { featureVector = new[] { 1f, 0, 0 } })).Json(HttpStatusCode.OK);
+        await (await http.PutJson(Catalog + "/products/keep",
+            new { featureVector = new[] { 1f, 0, 0 } })).Json(HttpStatusCode.OK);
         return http;
     }
 
@@ -78,14 +79,17 @@ public class IdSafetyTests(KestrelApiFactory factory) : IClassFixture<KestrelApi
     public async Task Batches_searches_and_image_uploads_refuse_the_same_ids(string id)
     {
         var http = await ReadyAsync();
-        object[] withFine = [new { id = "fine", featureVector = new[] { 0f, 0, 1 } }, new { id, featureVector = new[] { 0f, 1, 0 } }];
-        await http.PostJson(Catalog + "/products:batch", new { datapoints = withFine }).Problem(400, "datapoints[1].Product id");
+        object[] withFine = [new { id = "fine", featureVector = new[] { 0f, 0, 1 } },
+            new { id, featureVector = new[] { 0f, 1, 0 } }];
+        await http.PostJson(Catalog + "/products:batch", new { datapoints = withFine }).Problem(400,
+            "datapoints[1].Product id");
         object[] vertexNamed = [new { datapointId = id, featureVector = new[] { 0f, 1, 0 } }];
         await http.PostJson(Catalog + "/products:batch", new { datapoints = vertexNamed }).Problem(400, "is invalid");
         await http.PostJson(Catalog + "/search", new { productId = id }).Problem(400, "is invalid");
         // An image upload under that id, sent byte for byte.
         var form = Api.Multipart(File.ReadAllBytes(Directory.GetFiles(TestPaths.Image("clothing/images/Hat")).Order().First()));
-        var (status, _) = await RawHttp.SendAsync(factory.Address, "PUT", $"{Catalog}/products/{Uri.EscapeDataString(id)}",
+        var (status, _) = await RawHttp.SendAsync(factory.Address, "PUT",
+            $"{Catalog}/products/{Uri.EscapeDataString(id)}",
             form.Headers.ContentType!.ToString(), await form.ReadAsByteArrayAsync());
         Assert.Equal(400, status);
         await http.GetAsync(Catalog + "/products/fine").Problem(404, "fine");
@@ -98,7 +102,8 @@ public class IdSafetyTests(KestrelApiFactory factory) : IClassFixture<KestrelApi
         var http = await ReadyAsync();
         await http.PutJson($"{Catalog}/products/{new string('é', 129)}", new { featureVector = new[] { 1f, 1, 0 } })
             .Problem(400, "longer than 256 bytes");
-        await (await http.PutJson($"{Catalog}/products/{new string('é', 128)}", new { featureVector = new[] { 1f, 1, 0 } }))
+        await (await http.PutJson($"{Catalog}/products/{new string('é', 128)}",
+            new { featureVector = new[] { 1f, 1, 0 } }))
             .Json(HttpStatusCode.OK);
         await (await http.DeleteAsync($"{Catalog}/products/{new string('é', 128)}")).Json(HttpStatusCode.NoContent);
         var doc = await (await http.GetAsync("/openapi/v1.json")).Content.ReadAsStringAsync();

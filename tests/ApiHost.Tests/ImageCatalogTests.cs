@@ -17,14 +17,16 @@ public class ImageCatalogTests(ApiFactory factory) : IAsyncLifetime
     WebApplication? images;
     string imageBase = "";
 
-    static string Photo(string label, int n) => Directory.GetFiles(TestPaths.Image("clothing/images/" + label)).Order().ElementAt(n);
+    static string Photo(string label, int n) => Directory.GetFiles(TestPaths.Image("clothing/images/"
+        + label)).Order().ElementAt(n);
 
     public async Task InitializeAsync()
     {
         // A loopback image server for imageUrl.
         images = await LoopbackServer.StartAsync(app =>
         {
-            app.MapGet("/img/{label}/{n:int}", (string label, int n) => Results.File(File.ReadAllBytes(Photo(label, n)), "image/jpeg"));
+            app.MapGet("/img/{label}/{n:int}", (string label, int n) => Results.File(File.ReadAllBytes(Photo(label, n)),
+                "image/jpeg"));
             app.MapGet("/missing.jpg", () => Results.NotFound());
         });
         imageBase = images.Urls.First();
@@ -60,14 +62,17 @@ public class ImageCatalogTests(ApiFactory factory) : IAsyncLifetime
             var put = await (await http.PutAsync($"{Url}/products/u{i}", body)).Json(HttpStatusCode.OK);
             Assert.Equal(labels[i], put["attributes"]!["label"]!.GetValue<string>());
         }
-        await (await http.PutJson($"{Url}/products/url-shoe", new { imageUrl = $"{imageBase}/img/Shoes/7" })).Json(HttpStatusCode.OK);
+        await (await http.PutJson($"{Url}/products/url-shoe",
+            new { imageUrl = $"{imageBase}/img/Shoes/7" })).Json(HttpStatusCode.OK);
 
         // The same photo finds itself first, at distance ~0.
-        var byPhoto = await (await http.PostAsync(Url + "/search", Api.Multipart(File.ReadAllBytes(Photo("Shoes", 2)), "{\"neighborCount\":3}", "query"))).Json(HttpStatusCode.OK);
+        var byPhoto = await (await http.PostAsync(Url + "/search", Api.Multipart(File.ReadAllBytes(Photo("Shoes", 2)),
+            "{\"neighborCount\":3}", "query"))).Json(HttpStatusCode.OK);
         Assert.Equal("u2", Api.Ids(byPhoto)[0]);
         Assert.InRange(byPhoto["neighbors"]![0]!["distance"]!.GetValue<float>(), -1e-4f, 1e-3f);
 
-        var byUrl = await (await http.PostJson(Url + "/search", new { imageUrl = $"{imageBase}/img/Hat/3", neighborCount = 1 })).Json(HttpStatusCode.OK);
+        var byUrl = await (await http.PostJson(Url + "/search",
+            new { imageUrl = $"{imageBase}/img/Hat/3", neighborCount = 1 })).Json(HttpStatusCode.OK);
         Assert.Equal(["u3"], Api.Ids(byUrl));
 
         var filtered = await (await http.PostJson(Url + "/search", new
@@ -89,9 +94,11 @@ public class ImageCatalogTests(ApiFactory factory) : IAsyncLifetime
         var jpeg = File.ReadAllBytes(Photo("Dress", 0));
         await http.PutAsync(Url + "/products/bad", Api.Multipart(jpeg[..(jpeg.Length / 2)])).Problem(422, "truncated");
         await http.PutAsync(Url + "/products/bad", Api.Multipart("GIF89a"u8.ToArray().Concat(new byte[] { 10, 0, 10, 0 }).Concat("not really a GIF"u8.ToArray()).ToArray())).Problem(422, "GIF");
-        await http.PutAsync(Url + "/products/bad", Api.Multipart("%PDF-1.4 not an image"u8.ToArray())).Problem(415, "Unsupported image format");
+        await http.PutAsync(Url + "/products/bad", Api.Multipart("%PDF-1.4 not an image"u8.ToArray())).Problem(415,
+            "Unsupported image format");
         await http.PutAsync(Url + "/products/bad", Api.Multipart(BmpHeader(10_000, 8_000))).Problem(413, "limit");
-        await http.PutJson(Url + "/products/bad", new { imageUrl = $"{imageBase}/missing.jpg" }).Problem(422, "could not be fetched");
+        await http.PutJson(Url + "/products/bad", new { imageUrl = $"{imageBase}/missing.jpg" }).Problem(422,
+            "could not be fetched");
         await http.PostJson(Url + "/search", new { imageUrl = "not a url" }).Problem(400, "imageUrl");
         var after = await (await http.GetAsync(Url)).Json(HttpStatusCode.OK);
         Assert.Equal(before, after["products"]!.GetValue<long>());
@@ -104,7 +111,8 @@ public class ImageCatalogTests(ApiFactory factory) : IAsyncLifetime
         using var bitmap = new SKBitmap(new SKImageInfo(64, 48, SKColorType.Rgba8888, SKAlphaType.Unpremul));
         bitmap.Erase(SKColors.Transparent);
         using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
-        await (await http.PutAsync(Url + "/products/transparent", Api.Multipart(data.ToArray()))).Json(HttpStatusCode.OK);
+        await (await http.PutAsync(Url + "/products/transparent",
+            Api.Multipart(data.ToArray()))).Json(HttpStatusCode.OK);
     }
 
     /// <summary>A BMP whose header claims a huge image, followed by almost no pixels: a decompression bomb.</summary>

@@ -91,7 +91,8 @@ public class ImageUrlSafetyTests(GuardedApiFactory factory) : IClassFixture<Guar
             {
                 c.Response.ContentType = "image/jpeg";
                 var chunk = new byte[64 * 1024];
-                for (int i = 0; i < 64 && !c.RequestAborted.IsCancellationRequested; i++) await c.Response.Body.WriteAsync(chunk);
+                for (int i = 0; i < 64 && !c.RequestAborted.IsCancellationRequested; i++)
+                    await c.Response.Body.WriteAsync(chunk);
             });
             app.MapGet("/trickle", async (HttpContext c) =>
             {
@@ -113,7 +114,8 @@ public class ImageUrlSafetyTests(GuardedApiFactory factory) : IClassFixture<Guar
             app.MapGet("/img", () => Results.File(photo, "image/jpeg"));
         });
         healthyPort = new Uri(healthy.Urls.First()).Port;
-        var r = await http.PutJson(Catalog, new { encoder = new { model = "mobilenetv2-12-int8.onnx", output = "464_quantized" } });
+        var r = await http.PutJson(Catalog,
+            new { encoder = new { model = "mobilenetv2-12-int8.onnx", output = "464_quantized" } });
         Assert.True(r.IsSuccessStatusCode, await r.Content.ReadAsStringAsync());
     }
 
@@ -123,13 +125,15 @@ public class ImageUrlSafetyTests(GuardedApiFactory factory) : IClassFixture<Guar
         if (healthy is not null) await healthy.DisposeAsync();
     }
 
-    Task<HttpResponseMessage> SearchBy(string url) => http.PostJson(Catalog + "/search", new { imageUrl = url, neighborCount = 1 });
+    Task<HttpResponseMessage> SearchBy(string url) => http.PostJson(Catalog + "/search",
+        new { imageUrl = url, neighborCount = 1 });
 
     async Task<string> Refused(string url)
     {
         var response = await SearchBy(url);
         var body = await response.Content.ReadAsStringAsync();
-        Assert.True(response.StatusCode == HttpStatusCode.UnprocessableEntity, $"{url}: {(int)response.StatusCode} {body}");
+        Assert.True(response.StatusCode == HttpStatusCode.UnprocessableEntity,
+            $"{url}: {(int)response.StatusCode} {body}");
         var detail = System.Text.Json.Nodes.JsonNode.Parse(body)!["detail"]!.GetValue<string>();
         Assert.StartsWith("imageUrl could not be fetched.", detail);
         return detail;
@@ -142,7 +146,8 @@ public class ImageUrlSafetyTests(GuardedApiFactory factory) : IClassFixture<Guar
         [
             $"http://127.0.0.1:{port}/img", $"http://[::1]:{port}/img", $"http://[::ffff:127.0.0.1]:{port}/img",
             $"http://2130706433:{port}/img", $"http://0.0.0.0:{port}/img", $"http://loopback.test:{port}/img",
-            "http://10.0.0.1/img", "http://192.168.1.1/img", "http://172.16.0.1/img", "http://169.254.169.254/latest/meta-data/",
+            "http://10.0.0.1/img", "http://192.168.1.1/img", "http://172.16.0.1/img",
+                "http://169.254.169.254/latest/meta-data/",
             "http://[fe80::1]/img", "http://[fd00:ec2::254]/img", "http://[ff02::1]/img", "http://[::]/img",
             "http://private.test/img", "http://metadata.test/img", "http://ula.test/img", "http://mapped.test/img",
             "http://nat64.test/img", "http://cgnat.test/img", "http://multicast.test/img",
@@ -217,11 +222,13 @@ public class ImageUrlSafetyTests(GuardedApiFactory factory) : IClassFixture<Guar
             app.MapGet("/img", () => Results.File(photo, "image/jpeg"));
         });
         int flakyPort = new Uri(flaky.Urls.First()).Port;
-        var failing = await Task.WhenAll(Enumerable.Range(0, 40).Select(_ => SearchBy($"http://images.test:{flakyPort}/fail")));
+        var failing = await Task.WhenAll(Enumerable.Range(0, 40).Select(_ =>
+            SearchBy($"http://images.test:{flakyPort}/fail")));
         Assert.All(failing, r => Assert.Equal(HttpStatusCode.UnprocessableEntity, r.StatusCode));
         // The failing host's circuit is open now: even its good image is refused without being asked for...
         await Refused($"http://images.test:{flakyPort}/img");
         // ...while another host (another port, another circuit) answers as always.
-        for (int i = 0; i < 5; i++) await (await SearchBy($"http://images.test:{healthyPort}/img")).Json(HttpStatusCode.OK);
+        for (int i = 0; i < 5; i++)
+            await (await SearchBy($"http://images.test:{healthyPort}/img")).Json(HttpStatusCode.OK);
     }
 }

@@ -28,23 +28,27 @@ public class LegacyDataTests(LegacyDataFactory factory) : IClassFixture<LegacyDa
     public async Task A_data_directory_of_an_earlier_version_loads_with_every_product()
     {
         var http = factory.CreateClient();
-        var expected = JsonNode.Parse(File.ReadAllText(Path.Combine(LegacyDataFactory.Fixtures, "legacy-data-expected.json")))!.AsObject();
+        var expected = JsonNode.Parse(File.ReadAllText(Path.Combine(LegacyDataFactory.Fixtures,
+            "legacy-data-expected.json")))!.AsObject();
         var list = await (await http.GetAsync("/v1/catalogs")).Json(HttpStatusCode.OK);
-        Assert.Equal(["legacy-exact", "legacy-hnsw"], list["catalogs"]!.AsArray().Select(c => c!["name"]!.GetValue<string>()).Order());
+        Assert.Equal(["legacy-exact", "legacy-hnsw"], list["catalogs"]!.AsArray().Select(c =>
+            c!["name"]!.GetValue<string>()).Order());
         foreach (var (catalog, products) in expected)
         {
             var info = await (await http.GetAsync($"/v1/catalogs/{catalog}")).Json(HttpStatusCode.OK);
             Assert.Equal(products!.AsObject().Count, info["products"]!.GetValue<long>());
             foreach (var (id, product) in products.AsObject())
             {
-                var actual = await (await http.GetAsync($"/v1/catalogs/{catalog}/products/{id}")).Json(HttpStatusCode.OK);
+                var actual =
+                    await (await http.GetAsync($"/v1/catalogs/{catalog}/products/{id}")).Json(HttpStatusCode.OK);
                 actual.AsObject().Remove("updatedAt");
                 Assert.True(JsonNode.DeepEquals(product, actual), $"{catalog}/{id}: {actual.ToJsonString()}");
                 // Found by its own vector, too (among equally close ones: some vectors are parallel): the index loaded.
                 var search = await (await http.PostJson($"/v1/catalogs/{catalog}/search",
                     new { featureVector = actual["featureVector"]!.AsArray().Select(x => x!.GetValue<float>()).ToArray(), neighborCount = 10 }))
                     .Json(HttpStatusCode.OK);
-                var closest = search["neighbors"]!.AsArray().Where(n => n!["distance"]!.GetValue<float>() < 1e-4f).Select(n => n!["id"]!.GetValue<string>());
+                var closest = search["neighbors"]!.AsArray().Where(n =>
+                    n!["distance"]!.GetValue<float>() < 1e-4f).Select(n => n!["id"]!.GetValue<string>());
                 Assert.Contains(id, closest);
             }
         }

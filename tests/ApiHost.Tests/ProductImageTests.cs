@@ -18,13 +18,16 @@ public class ProductImageTests(ApiFactory factory)
 
     async Task EnsureCatalog()
     {
-        var r = await http.PutJson(Url, new { encoder = new { model = "mobilenetv2-12-int8.onnx", output = "464_quantized" }, shards = 1 });
+        var r = await http.PutJson(Url,
+            new { encoder = new { model = "mobilenetv2-12-int8.onnx", output = "464_quantized" }, shards = 1 });
         Assert.True(r.IsSuccessStatusCode, await r.Content.ReadAsStringAsync());
     }
 
     /// <summary>Original images kept by the catalog's shards (images/{first two hex digits}/{sha256}).</summary>
-    int StoredImages() => Directory.GetFiles(Path.Combine(factory.DataPath, "shards", "default", "photos"), "*", SearchOption.AllDirectories)
-        .Count(f => Path.GetFileName(Path.GetDirectoryName(Path.GetDirectoryName(f))) == "images" && !f.EndsWith(".tmp"));
+    int StoredImages() => Directory.GetFiles(Path.Combine(factory.DataPath, "shards", "default", "photos"), "*",
+        SearchOption.AllDirectories)
+        .Count(f => Path.GetFileName(Path.GetDirectoryName(Path.GetDirectoryName(f))) == "images"
+            && !f.EndsWith(".tmp"));
 
     [Fact]
     public async Task The_original_image_and_thumbnails_are_served_with_etags()
@@ -59,7 +62,8 @@ public class ProductImageTests(ApiFactory factory)
         await http.GetAsync(Url + "/products/dress/image?size=100").Problem(400, "64, 128, 256, 512");
         await http.GetAsync(Url + "/products/dress/image?size=big").Problem(400, "whole number");
         await http.GetAsync(Url + "/products/nobody/image").Problem(404, "nobody");
-        await (await http.PutJson(Url + "/products/vector-only", new { featureVector = Enumerable.Repeat(0.01f, 1280).ToArray() }))
+        await (await http.PutJson(Url + "/products/vector-only",
+            new { featureVector = Enumerable.Repeat(0.01f, 1280).ToArray() }))
             .Json(HttpStatusCode.OK);
         await http.GetAsync(Url + "/products/vector-only/image").Problem(404, "no image");
     }
@@ -76,12 +80,14 @@ public class ProductImageTests(ApiFactory factory)
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(Url + "/products/shoe-a/image?size=64")).StatusCode);
 
         await (await http.DeleteAsync(Url + "/products/shoe-a")).Json(HttpStatusCode.NoContent);
-        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(Url + "/products/shoe-b/image")).StatusCode); // still referenced
+        // still referenced
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(Url + "/products/shoe-b/image")).StatusCode);
         // Replacing shoe-b's image drops the last reference to the first one.
         await (await http.PutAsync(Url + "/products/shoe-b", Api.Multipart(Photo("Hat", 1)))).Json(HttpStatusCode.OK);
         await Task.Delay(200); // deletions run in the background
         Assert.Equal(before + 1, StoredImages());
-        Assert.DoesNotContain(Directory.GetFiles(Path.Combine(factory.DataPath, "shards"), "*", SearchOption.AllDirectories),
+        Assert.DoesNotContain(Directory.GetFiles(Path.Combine(factory.DataPath, "shards"), "*",
+            SearchOption.AllDirectories),
             f => f.EndsWith(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(shoe)) + ".jpg"));
         await (await http.DeleteAsync(Url + "/products/shoe-b")).Json(HttpStatusCode.NoContent);
         await Task.Delay(200);

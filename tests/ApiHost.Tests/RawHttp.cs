@@ -13,7 +13,8 @@ static class RawHttp
         using var tcp = new TcpClient();
         await tcp.ConnectAsync(server.Host, server.Port);
         var stream = tcp.GetStream();
-        var head = new StringBuilder($"{method} {target} HTTP/1.1\r\nHost: {server.Authority}\r\nConnection: close\r\n");
+        var head = new StringBuilder($"{method} {target} HTTP/1.1\r\nHost: {server.Authority}\r\nConnection: " +
+            $"close\r\n");
         if (contentType is not null) head.Append($"Content-Type: {contentType}\r\n");
         head.Append($"Content-Length: {body?.Length ?? 0}\r\n\r\n");
         await stream.WriteAsync(Encoding.ASCII.GetBytes(head.ToString()));

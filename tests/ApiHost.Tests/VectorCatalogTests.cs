@@ -16,7 +16,8 @@ public class VectorCatalogTests(ApiFactory factory)
     public async Task Catalog_lifecycle_products_and_search_match_a_brute_force_oracle()
     {
         const string url = "/v1/catalogs/vectors-lifecycle";
-        var created = await (await http.PutJson(url, new { dimensions = 4, metric = "squaredL2", shards = 3 })).Json(HttpStatusCode.Created);
+        var created = await (await http.PutJson(url,
+            new { dimensions = 4, metric = "squaredL2", shards = 3 })).Json(HttpStatusCode.Created);
         Assert.Equal(3, created["shards"]!.AsArray().Count);
         Assert.Equal("hnsw", created["config"]!["index"]!["kind"]!.GetValue<string>());
         Assert.Equal("none", created["config"]!["index"]!["quantization"]!.GetValue<string>());
@@ -25,7 +26,8 @@ public class VectorCatalogTests(ApiFactory factory)
         var rng = new Random(7);
         string[] colors = ["red", "blue", "green"];
         var points = Enumerable.Range(0, 120).Select(i => new Point($"p{i}",
-            Enumerable.Range(0, 4).Select(_ => (float)rng.NextDouble()).ToArray(), colors[i % 3], i, $"brand{i % 7}")).ToList();
+            Enumerable.Range(0, 4).Select(_ => (float)rng.NextDouble()).ToArray(), colors[i % 3], i,
+                $"brand{i % 7}")).ToList();
         var batch = new
         {
             datapoints = points.Select(p => new
@@ -38,7 +40,8 @@ public class VectorCatalogTests(ApiFactory factory)
                 attributes = new { name = "Product " + p.Id },
             }),
         };
-        Assert.Equal(120, (await (await http.PostJson(url + "/products:batch", batch)).Json(HttpStatusCode.OK))["upserted"]!.GetValue<int>());
+        Assert.Equal(120, (await (await http.PostJson(url + "/products:batch",
+            batch)).Json(HttpStatusCode.OK))["upserted"]!.GetValue<int>());
         var info = await (await http.GetAsync(url)).Json(HttpStatusCode.OK);
         Assert.Equal(120, info["products"]!.GetValue<long>());
         Assert.All(info["shards"]!.AsArray(), s => Assert.True(s!["products"]!.GetValue<int>() > 0));
@@ -47,13 +50,16 @@ public class VectorCatalogTests(ApiFactory factory)
         static double D(float[] a, float[] b) => a.Zip(b, (x, y) => (double)(x - y) * (x - y)).Sum();
 
         // Unfiltered.
-        var plain = await (await http.PostJson(url + "/search", new { featureVector = q, neighborCount = 7 })).Json(HttpStatusCode.OK);
+        var plain = await (await http.PostJson(url + "/search",
+            new { featureVector = q, neighborCount = 7 })).Json(HttpStatusCode.OK);
         Assert.Equal(points.OrderBy(p => D(q, p.V)).Take(7).Select(p => p.Id), Api.Ids(plain));
         Assert.Equal("local", plain["source"]!.GetValue<string>());
         Assert.False(plain["degraded"]!.GetValue<bool>());
         // Routing to Matching Engine needs a binding; an unknown routing is refused.
-        await http.PostJson(url + "/search", new { featureVector = q, routing = "matchingEngine" }).Problem(422, "matchingEngine binding");
-        await http.PostJson(url + "/search", new { featureVector = q, routing = "nearest" }).Problem(400, "routing 'nearest' is not one of local, matchingEngine, hybrid");
+        await http.PostJson(url + "/search", new { featureVector = q, routing = "matchingEngine" }).Problem(422,
+            "matchingEngine binding");
+        await http.PostJson(url + "/search", new { featureVector = q, routing = "nearest" }).Problem(400,
+            "routing 'nearest' is not one of local, matchingEngine, hybrid");
 
         // Restricts + numeric + crowding, against the oracle.
         var filtered = await (await http.PostJson(url + "/search", new
@@ -69,11 +75,14 @@ public class VectorCatalogTests(ApiFactory factory)
         foreach (var p in points.Where(p => p.Color != "green" && p.Price >= 30).OrderBy(p => D(q, p.V)))
             if (expected.Count < 8 && perBrand.Add(p.Brand)) expected.Add(p.Id);
         Assert.Equal(expected, Api.Ids(filtered));
-        Assert.Equal("Product " + expected[0], filtered["neighbors"]![0]!["datapoint"]!["attributes"]!["name"]!.GetValue<string>());
+        Assert.Equal("Product " + expected[0],
+            filtered["neighbors"]![0]!["datapoint"]!["attributes"]!["name"]!.GetValue<string>());
 
         // Similar products to an existing one exclude it.
-        var similar = await (await http.PostJson(url + "/search", new { productId = "p5", neighborCount = 3 })).Json(HttpStatusCode.OK);
-        Assert.Equal(points.Where(p => p.Id != "p5").OrderBy(p => D(points[5].V, p.V)).Take(3).Select(p => p.Id), Api.Ids(similar));
+        var similar = await (await http.PostJson(url + "/search",
+            new { productId = "p5", neighborCount = 3 })).Json(HttpStatusCode.OK);
+        Assert.Equal(points.Where(p => p.Id != "p5").OrderBy(p => D(points[5].V, p.V)).Take(3).Select(p => p.Id),
+            Api.Ids(similar));
 
         // Read, delete, and the delete is visible at once.
         var stored = await (await http.GetAsync(url + "/products/p5")).Json(HttpStatusCode.OK);
@@ -82,13 +91,15 @@ public class VectorCatalogTests(ApiFactory factory)
         await (await http.DeleteAsync(url + "/products/p5")).Json(HttpStatusCode.NoContent);
         await http.GetAsync(url + "/products/p5").Problem(404, "p5");
         await http.DeleteAsync(url + "/products/p5").Problem(404, "p5");
-        var after = await (await http.PostJson(url + "/search", new { featureVector = points[5].V, neighborCount = 120 })).Json(HttpStatusCode.OK);
+        var after = await (await http.PostJson(url + "/search",
+            new { featureVector = points[5].V, neighborCount = 120 })).Json(HttpStatusCode.OK);
         Assert.DoesNotContain("p5", Api.Ids(after));
 
         // A catalog with products keeps its metric; an update of the vector replaces it.
         await http.PutJson(url, new { dimensions = 4, metric = "cosine", shards = 3 }).Problem(409, "metric");
         await (await http.PutJson(url + "/products/p6", new { featureVector = q })).Json(HttpStatusCode.OK);
-        var top = await (await http.PostJson(url + "/search", new { featureVector = q, neighborCount = 1 })).Json(HttpStatusCode.OK);
+        var top = await (await http.PostJson(url + "/search",
+            new { featureVector = q, neighborCount = 1 })).Json(HttpStatusCode.OK);
         Assert.Equal(["p6"], Api.Ids(top));
 
         var list = await (await http.GetAsync("/v1/catalogs")).Json(HttpStatusCode.OK);
@@ -105,11 +116,14 @@ public class VectorCatalogTests(ApiFactory factory)
     public async Task Every_metric_and_walk_kind_ranks_like_a_brute_force_oracle(string metric, string quantization)
     {
         var url = $"/v1/catalogs/metric-{metric}-{quantization}";
-        var created = await (await http.PutJson(url, new { dimensions = 8, metric, shards = 2, index = new { quantization } })).Json(HttpStatusCode.Created);
+        var created = await (await http.PutJson(url,
+            new { dimensions = 8, metric, shards = 2, index = new { quantization } })).Json(HttpStatusCode.Created);
         Assert.Equal(quantization, created["config"]!["index"]!["quantization"]!.GetValue<string>());
         var rng = new Random(3);
-        var points = Enumerable.Range(0, 300).Select(i => (Id: $"p{i}", V: Enumerable.Range(0, 8).Select(_ => (float)rng.NextDouble() - 0.3f).ToArray())).ToList();
-        await (await http.PostJson(url + "/products:batch", new { datapoints = points.Select(p => new { id = p.Id, featureVector = p.V }) })).Json(HttpStatusCode.OK);
+        var points = Enumerable.Range(0, 300).Select(i => (Id: $"p{i}", V: Enumerable.Range(0, 8).Select(_ =>
+            (float)rng.NextDouble() - 0.3f).ToArray())).ToList();
+        await (await http.PostJson(url + "/products:batch",
+            new { datapoints = points.Select(p => new { id = p.Id, featureVector = p.V }) })).Json(HttpStatusCode.OK);
         for (int q = 0; q < 5; q++)
         {
             var query = Enumerable.Range(0, 8).Select(_ => (float)rng.NextDouble() - 0.3f).ToArray();
@@ -117,10 +131,12 @@ public class VectorCatalogTests(ApiFactory factory)
             {
                 "l1" => v.Zip(query).Sum(p => Math.Abs(p.First - p.Second)),
                 "dot" => -v.Zip(query).Sum(p => p.First * p.Second),
-                _ => 1 - v.Zip(query).Sum(p => p.First * p.Second) / MathF.Sqrt(v.Sum(x => x * x) * query.Sum(x => x * x)),
+                _ => 1 - v.Zip(query).Sum(p => p.First * p.Second) / MathF.Sqrt(v.Sum(x => x * x) * query.Sum(x =>
+                    x * x)),
             };
             var expected = points.OrderBy(p => Distance(p.V)).Take(5).Select(p => p.Id).ToArray();
-            var found = await (await http.PostJson(url + "/search", new { featureVector = query, neighborCount = 5 })).Json(HttpStatusCode.OK);
+            var found = await (await http.PostJson(url + "/search",
+                new { featureVector = query, neighborCount = 5 })).Json(HttpStatusCode.OK);
             Assert.Equal(expected, found["neighbors"]!.AsArray().Select(n => n!["id"]!.GetValue<string>()).ToArray());
         }
     }

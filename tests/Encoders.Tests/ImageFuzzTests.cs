@@ -22,7 +22,8 @@ public class ImageFuzzTests
     public async Task Mutated_images_decode_or_are_refused_and_never_crash(ImageFormat format)
     {
         var program = Path.Combine(AppContext.BaseDirectory, "Catalogs.ImageFuzz.dll");
-        var info = new ProcessStartInfo("dotnet", ["exec", program, format.ToString(), Inputs.ToString(), RunSeed.ToString()])
+        var info = new ProcessStartInfo("dotnet", ["exec", program, format.ToString(), Inputs.ToString(),
+            RunSeed.ToString()])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -46,7 +47,8 @@ public class ImageFuzzTests
             var seeds = ImageMutator.LoadSeeds(Path.Combine(AppContext.BaseDirectory, "Seeds"), format);
             var crash = Path.Combine(TestPaths.NewTempDirectory("fuzz"), $"{format}-{last}.bin");
             File.WriteAllBytes(crash, new ImageMutator(seeds, RunSeed).Make(last));
-            Assert.Fail($"The decoder process died (exit {child.ExitCode}) on {format} input {last}, saved as {crash}. " +
+            Assert.Fail($"The decoder process died (exit {child.ExitCode}) on {format} input {last}, saved as " +
+                $"{crash}. " +
                 await stderr);
         }
         Assert.True(errors.Count == 0, $"Untyped failures instead of refusals:\n{string.Join('\n', errors.Take(20))}");

@@ -116,7 +116,8 @@ public class ImagePreprocessorTests
     [InlineData(SKEncodedImageFormat.Jpeg)]
     public void Supported_formats_decode(SKEncodedImageFormat format)
     {
-        var bytes = format == SKEncodedImageFormat.Jpeg ? LeftRedRightBlue(300, 200) : Encode(SKBitmap.Decode(LeftRedRightBlue(300, 200)), format);
+        var bytes = format == SKEncodedImageFormat.Jpeg ? LeftRedRightBlue(300, 200)
+            : Encode(SKBitmap.Decode(LeftRedRightBlue(300, 200)), format);
         var t = new float[PreprocessOptions.ImageNet().TensorLength];
         ImagePreprocessor.Preprocess(bytes, PreprocessOptions.ImageNet(), t);
         Assert.Contains(t, v => v != 0);
@@ -127,10 +128,13 @@ public class ImagePreprocessorTests
     {
         var jpeg = File.ReadAllBytes(Directory.GetFiles(TestPaths.Image("clothing/images/Dress")).Order().First());
         var t = new float[PreprocessOptions.ImageNet().TensorLength];
-        var truncated = Assert.Throws<ImageRejectedException>(() => ImagePreprocessor.Preprocess(jpeg[..(jpeg.Length / 2)], PreprocessOptions.ImageNet(), t));
+        var truncated = Assert.Throws<ImageRejectedException>(() =>
+            ImagePreprocessor.Preprocess(jpeg[..(jpeg.Length / 2)], PreprocessOptions.ImageNet(), t));
         Assert.Equal(ImageRejection.Undecodable, truncated.Reason);
-        Assert.Equal(ImageRejection.UnsupportedFormat, Assert.Throws<ImageRejectedException>(() => ImagePreprocessor.ReadHeader("%PDF-1.4"u8)).Reason);
-        Assert.Equal(ImageRejection.Undecodable, Assert.Throws<ImageRejectedException>(() => ImagePreprocessor.ReadHeader("GIF89a"u8.ToArray().Concat(new byte[10]).ToArray())).Reason);
+        Assert.Equal(ImageRejection.UnsupportedFormat, Assert.Throws<ImageRejectedException>(() =>
+            ImagePreprocessor.ReadHeader("%PDF-1.4"u8)).Reason);
+        Assert.Equal(ImageRejection.Undecodable, Assert.Throws<ImageRejectedException>(() =>
+            ImagePreprocessor.ReadHeader("GIF89a"u8.ToArray().Concat(new byte[10]).ToArray())).Reason);
         var bomb = new byte[54 + 64];
         bomb[0] = (byte)'B'; bomb[1] = (byte)'M';
         BinaryPrimitives.WriteInt32LittleEndian(bomb.AsSpan(2), bomb.Length);

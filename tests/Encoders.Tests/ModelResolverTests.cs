@@ -40,7 +40,9 @@ public sealed class ModelResolverTests : IDisposable
     ModelResolver Resolver(string downloads, string checksum) => new(new HttpClient(), new ModelResolverOptions(
         SearchPaths: [TestPaths.NewTempDirectory("models-empty"), downloads],
         DownloadDirectory: downloads,
-        Sources: new Dictionary<string, Uri> { ["m.onnx"] = new(baseUrl + "model.onnx"), ["gone.onnx"] = new(baseUrl + "gone.onnx") },
+        Sources: new Dictionary<string,
+            Uri>
+        { ["m.onnx"] = new(baseUrl + "model.onnx"), ["gone.onnx"] = new(baseUrl + "gone.onnx") },
         Checksums: new Dictionary<string, string> { ["m.onnx"] = checksum, ["gone.onnx"] = checksum }));
 
     [Fact]
@@ -79,9 +81,11 @@ public sealed class ModelResolverTests : IDisposable
     [Fact]
     public void The_shipped_manifest_knows_the_default_model_and_its_checksum()
     {
-        var resolver = new ModelResolver(new HttpClient(), new ModelResolverOptions(SearchPaths: [TestPaths.NewTempDirectory("models-none")]));
+        var resolver = new ModelResolver(new HttpClient(),
+            new ModelResolverOptions(SearchPaths: [TestPaths.NewTempDirectory("models-none")]));
         Assert.True(resolver.IsKnown("mobilenetv2-12-int8.onnx"));
-        var expected = File.ReadAllLines(Path.Combine(TestPaths.ModelsDirectory, "SHA256SUMS")).Single().Split(' ', StringSplitOptions.RemoveEmptyEntries)[0];
+        var expected = File.ReadAllLines(Path.Combine(TestPaths.ModelsDirectory, "SHA256SUMS")).Single().Split(' ',
+            StringSplitOptions.RemoveEmptyEntries)[0];
         using var file = File.OpenRead(TestPaths.Model);
         Assert.Equal(expected, Convert.ToHexStringLower(SHA256.HashData(file)));
     }

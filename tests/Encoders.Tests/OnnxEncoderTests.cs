@@ -5,7 +5,8 @@ namespace Catalogs.Encoders.Tests;
 
 public class OnnxEncoderTests
 {
-    static EncoderOptions Features => new(TestPaths.Model, "input", "464_quantized", PreprocessOptions.ImageNet(), Pooling.GlobalAverage, Dequantize: true, Normalize: true);
+    static EncoderOptions Features => new(TestPaths.Model, "input", "464_quantized", PreprocessOptions.ImageNet(),
+        Pooling.GlobalAverage, Dequantize: true, Normalize: true);
 
     [Fact]
     public void Graph_lists_the_intermediate_feature_tensor_and_its_quantization_parameters()
@@ -26,11 +27,13 @@ public class OnnxEncoderTests
         using var encoder = new OnnxEncoder(Features);
         Assert.Equal(1280, encoder.Dimensions);
         var tensor = new float[Features.Preprocess.TensorLength];
-        ImagePreprocessor.Preprocess(File.ReadAllBytes(TestPaths.Image("clothing/images/Dress/" + FirstFile("clothing/images/Dress"))), Features.Preprocess, tensor);
+        ImagePreprocessor.Preprocess(File.ReadAllBytes(TestPaths.Image("clothing/images/Dress/"
+            + FirstFile("clothing/images/Dress"))), Features.Preprocess, tensor);
         var e = encoder.Run(tensor, 1)[0];
         Assert.Equal(1280, e.Length);
         Assert.Equal(1.0, Math.Sqrt(e.Sum(x => (double)x * x)), 3);
     }
 
-    static string FirstFile(string relative) => Path.GetFileName(Directory.GetFiles(TestPaths.Image(relative)).Order().First());
+    static string FirstFile(string relative) =>
+        Path.GetFileName(Directory.GetFiles(TestPaths.Image(relative)).Order().First());
 }

@@ -8,7 +8,8 @@ namespace Catalogs.Grains.Tests;
 /// <summary>The grains on a real two-silo in-process cluster sharing one data folder, as silos share a store.</summary>
 public class CatalogClusterTests
 {
-    static Task<InProcessTestCluster> StartCluster(string dataPath, int silos = 2, string indexSnapshotMinInterval = "00:00:00")
+    static Task<InProcessTestCluster> StartCluster(string dataPath, int silos = 2, string indexSnapshotMinInterval =
+        "00:00:00")
     {
         var settings = new Dictionary<string, string?>
         {
@@ -21,7 +22,8 @@ public class CatalogClusterTests
     }
 
     static Datapoint Point(string id, float[] v, string color) =>
-        new(id, v, [new Restrict("color", [color], [])], [new NumericRestrict("n", ValueInt: int.Parse(id[1..]))], color, null, DateTimeOffset.UtcNow);
+        new(id, v, [new Restrict("color", [color], [])], [new NumericRestrict("n", ValueInt: int.Parse(id[1..]))],
+            color, null, DateTimeOffset.UtcNow);
 
     static float[] Vector(Random rng) => Enumerable.Range(0, 6).Select(_ => (float)rng.NextDouble()).ToArray();
 
@@ -37,9 +39,11 @@ public class CatalogClusterTests
     {
         var data = TestPaths.NewTempDirectory("cluster");
         var rng = new Random(11);
-        var points = Enumerable.Range(0, 300).Select(i => Point($"p{i}", Vector(rng), i % 2 == 0 ? "red" : "blue")).ToList();
+        var points = Enumerable.Range(0, 300).Select(i => Point($"p{i}", Vector(rng), i % 2 == 0 ? "red"
+            : "blue")).ToList();
         var query = Vector(rng);
-        var expected = points.Where(p => p.Restricts[0].AllowList[0] == "red").OrderBy(p => Cosine(query, p.FeatureVector)).Take(10).Select(p => p.Id).ToArray();
+        var expected = points.Where(p => p.Restricts[0].AllowList[0] == "red").OrderBy(p => Cosine(query,
+            p.FeatureVector)).Take(10).Select(p => p.Id).ToArray();
         var search = new SearchQuery(query, 10, [new Restrict("color", ["red"], [])], [], null);
 
         var cluster = await StartCluster(data);
@@ -107,7 +111,8 @@ public class CatalogClusterTests
         var oldVectors = deleted.ToDictionary(id => id, id => live[id].FeatureVector);
         try
         {
-            Assert.All((await catalog2.GetInfo())!.Shards, s => { Assert.Equal("snapshot", s.IndexOrigin); Assert.Equal(0, s.IndexReconciled); });
+            Assert.All((await catalog2.GetInfo())!.Shards, s =>
+                { Assert.Equal("snapshot", s.IndexOrigin); Assert.Equal(0, s.IndexReconciled); });
             // Changes after the saved graphs.
             var added = Enumerable.Range(5000, 30).Select(i => Point($"p{i}", Vector(rng), "red")).ToList();
             var changed = updated.Select(id => Point(id, Vector(rng), "blue")).ToList();
@@ -130,7 +135,8 @@ public class CatalogClusterTests
             Assert.Equal(30 + 10 + 10, info.Shards.Sum(s => s.IndexReconciled)); // added, updated, deleted
             foreach (var id in updated)
             {
-                var hits = await catalog.Search(new SearchQuery(live[id].FeatureVector, 1, [new Restrict("color", ["blue"], [])], [], null));
+                var hits = await catalog.Search(new SearchQuery(live[id].FeatureVector, 1, [new Restrict("color",
+                    ["blue"], [])], [], null));
                 Assert.Equal(id, Assert.Single(hits).Id); // the new vector and the new attributes are indexed
             }
             foreach (var (id, vector) in oldVectors)
@@ -140,8 +146,10 @@ public class CatalogClusterTests
             for (int q = 0; q < 20; q++)
             {
                 var query = Vector(rng);
-                var truth = live.Values.OrderBy(p => Cosine(query, p.FeatureVector)).Take(10).Select(p => p.Id).ToHashSet();
-                found += (await catalog.Search(new SearchQuery(query, 10, [], [], null))).Count(h => truth.Contains(h.Id));
+                var truth = live.Values.OrderBy(p => Cosine(query, p.FeatureVector)).Take(10).Select(p =>
+                    p.Id).ToHashSet();
+                found += (await catalog.Search(new SearchQuery(query, 10, [], [], null))).Count(h =>
+                    truth.Contains(h.Id));
             }
             Assert.True(found >= 190, $"recall@10 {found / 200.0:F3}");
         }
@@ -171,21 +179,26 @@ public class CatalogClusterTests
         try
         {
             var catalog = cluster.Client.GetGrain<ICatalogGrain>("t1/errors");
-            var missing = await Assert.ThrowsAsync<CatalogRequestException>(() => catalog.Search(new SearchQuery([1, 2], 1, [], [], null)));
+            var missing = await Assert.ThrowsAsync<CatalogRequestException>(() => catalog.Search(new SearchQuery([1, 2],
+                1, [], [], null)));
             Assert.Equal(CatalogError.NotFound, missing.Error);
 
             await catalog.Configure(new CatalogDraft(null, SimilarityMetric.Dot, 2, 2));
-            var wrong = await Assert.ThrowsAsync<CatalogRequestException>(() => catalog.Upsert([Point("p1", [1, 2, 3], "red")]));
+            var wrong = await Assert.ThrowsAsync<CatalogRequestException>(() => catalog.Upsert([Point("p1", [1, 2, 3],
+                "red")]));
             Assert.Equal(CatalogError.Invalid, wrong.Error);
             Assert.Contains("3 dimensions", wrong.Message);
 
             await catalog.Upsert([Point("p1", [1, 2], "red")]);
-            var conflict = await Assert.ThrowsAsync<CatalogRequestException>(() => catalog.Configure(new CatalogDraft(null, SimilarityMetric.Dot, 2, 3)));
+            var conflict = await Assert.ThrowsAsync<CatalogRequestException>(() =>
+                catalog.Configure(new CatalogDraft(null, SimilarityMetric.Dot, 2, 3)));
             Assert.Equal(CatalogError.Conflict, conflict.Error);
             Assert.Contains("shards", conflict.Message);
 
             // Encoder defaults are resolved against the model by the stateless encoder grain.
-            var described = await cluster.Client.GetGrain<IEncoderGrain>(0).Describe(new EncoderDraft("mobilenetv2-12-int8.onnx", Output: "464_quantized"));
+            var described =
+                await cluster.Client.GetGrain<IEncoderGrain>(0).Describe(new EncoderDraft("mobilenetv2-12-int8.onnx",
+                Output: "464_quantized"));
             Assert.Equal(1280, described.Dimensions);
             Assert.Equal("input", described.Spec.Input);
             Assert.True(described.Spec.Dequantize);

@@ -46,7 +46,8 @@ public class FencedShardTests
                     await catalog.Upsert([Point("after", 20)]);
                     break;
                 }
-                catch (CatalogRequestException ex) when (ex.Error == CatalogError.Unavailable && DateTime.UtcNow < deadline)
+                catch (CatalogRequestException ex) when (ex.Error == CatalogError.Unavailable
+                    && DateTime.UtcNow < deadline)
                 {
                     await Task.Delay(100);
                 }

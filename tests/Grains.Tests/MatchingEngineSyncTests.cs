@@ -23,7 +23,8 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         (emulator, emulatorBase) = await EmulatorApp.StartAsync(requireAuth: true);
-        keyFile = await emulator.CreateKeyFileAsync(emulatorBase, Path.Combine(TestPaths.NewTempDirectory("sa"), "key.json"));
+        keyFile = await emulator.CreateKeyFileAsync(emulatorBase, Path.Combine(TestPaths.NewTempDirectory("sa"),
+            "key.json"));
         admin.BaseAddress = emulatorBase;
         var services = new ServiceCollection();
         services.AddVertexClients(new ConfigurationBuilder().AddInMemoryCollection(VertexSettings()).Build());
@@ -62,18 +63,24 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
 
     MatchingEngineClient Vertex => clients.GetRequiredService<MatchingEngineClient>();
 
-    async Task<string> CreateIndexAsync(string update = "STREAM_UPDATE", int dimensions = Dimensions, string distance = "COSINE_DISTANCE")
+    async Task<string> CreateIndexAsync(string update = "STREAM_UPDATE", int dimensions = Dimensions, string distance =
+        "COSINE_DISTANCE")
     {
-        var op = await Vertex.CreateIndexAsync("projects/catalogs-dev/locations/europe-west4", new IndexResource(null, "test",
-            new IndexMetadata(new IndexConfig(dimensions, distance, new AlgorithmConfig(BruteForceConfig: new BruteForceConfig()))), update));
+        var op = await Vertex.CreateIndexAsync("projects/catalogs-dev/locations/europe-west4", new IndexResource(null,
+            "test",
+            new IndexMetadata(new IndexConfig(dimensions, distance,
+                new AlgorithmConfig(BruteForceConfig: new BruteForceConfig()))), update));
         return (await Vertex.WaitAsync(op)).Response!.Value.GetProperty("name").GetString()!;
     }
 
-    async Task<EmulatorStats> Stats() => JsonSerializer.Deserialize<EmulatorStats>(await admin.GetStringAsync("emulator/stats"), new JsonSerializerOptions(JsonSerializerDefaults.Web))!;
+    async Task<EmulatorStats> Stats() =>
+        JsonSerializer.Deserialize<EmulatorStats>(await admin.GetStringAsync("emulator/stats"),
+        new JsonSerializerOptions(JsonSerializerDefaults.Web))!;
 
     Task SetFaults(FaultSettings faults) => admin.PutAsync("emulator/faults", JsonContent(faults));
 
-    static StringContent JsonContent(object o) => new(JsonSerializer.Serialize(o), System.Text.Encoding.UTF8, "application/json");
+    static StringContent JsonContent(object o) => new(JsonSerializer.Serialize(o), System.Text.Encoding.UTF8,
+        "application/json");
 
     static Datapoint Point(Random rng, string id) => new(id,
         Enumerable.Range(0, Dimensions).Select(_ => (float)rng.NextDouble()).ToArray(),
@@ -82,13 +89,15 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
 
     /// <summary>A random stream of upserts (ids repeat, so writes coalesce) and deletes, applied to the catalog and to
     /// the expected state; ids containing "poison" are ones Matching Engine will reject.</summary>
-    static async Task RunStream(ICatalogGrain catalog, Random rng, Dictionary<string, Datapoint> expected, int operations)
+    static async Task RunStream(ICatalogGrain catalog, Random rng, Dictionary<string, Datapoint> expected,
+        int operations)
     {
         for (int n = 0; n < operations;)
         {
             if (rng.NextDouble() < 0.7)
             {
-                var batch = Enumerable.Range(0, rng.Next(1, 6)).Select(_ => Point(rng, rng.Next(200) == 0 ? $"poison-{rng.Next(3)}" : $"p{rng.Next(600)}"))
+                var batch = Enumerable.Range(0, rng.Next(1, 6)).Select(_ => Point(rng, rng.Next(200) == 0
+                    ? $"poison-{rng.Next(3)}" : $"p{rng.Next(600)}"))
                     .GroupBy(p => p.Id).Select(g => g.Last()).ToArray();
                 await catalog.Upsert(batch);
                 foreach (var p in batch) expected[p.Id] = p;
@@ -112,13 +121,15 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
         var rng = new Random(5);
         var expected = new Dictionary<string, Datapoint>(StringComparer.Ordinal);
         // 20 % of requests fail: errors, throttling, and connections dropped before or after the change was applied.
-        await SetFaults(new FaultSettings(ErrorRate: 0.08, ErrorStatus: 503, QuotaRate: 0.04, DropBeforeRate: 0.04, DropAfterRate: 0.04, Seed: 7, RejectDatapointsContaining: "poison"));
+        await SetFaults(new FaultSettings(ErrorRate: 0.08, ErrorStatus: 503, QuotaRate: 0.04, DropBeforeRate: 0.04,
+            DropAfterRate: 0.04, Seed: 7, RejectDatapointsContaining: "poison"));
 
         var cluster = await StartCluster(data);
         try
         {
             var catalog = cluster.Client.GetGrain<ICatalogGrain>("t1/sync");
-            var info = await catalog.Configure(new CatalogDraft(null, SimilarityMetric.Cosine, Dimensions, 3, MatchingEngine: new MatchingEngineSpec(index)));
+            var info = await catalog.Configure(new CatalogDraft(null, SimilarityMetric.Cosine, Dimensions, 3,
+                MatchingEngine: new MatchingEngineSpec(index)));
             Assert.Equal(index, info.Spec.MatchingEngine!.Index);
             await RunStream(catalog, rng, expected, 2_450);
             // An outage at the end: whatever is still unsent when the silo stops must survive the restart.
@@ -127,7 +138,8 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
             Assert.True((await catalog.GetInfo())!.Shards.Sum(s => s.Sync!.Backlog) > 0);
         }
         finally { await cluster.DisposeAsync(); } // the backlog waits in the shards' logs
-        await SetFaults(new FaultSettings(ErrorRate: 0.08, ErrorStatus: 503, QuotaRate: 0.04, DropBeforeRate: 0.04, DropAfterRate: 0.04, Seed: 8, RejectDatapointsContaining: "poison"));
+        await SetFaults(new FaultSettings(ErrorRate: 0.08, ErrorStatus: 503, QuotaRate: 0.04, DropBeforeRate: 0.04,
+            DropAfterRate: 0.04, Seed: 8, RejectDatapointsContaining: "poison"));
 
         long before = (await Stats()).Requests;
         var restarted = await StartCluster(data);
@@ -154,7 +166,8 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
 
             await AssertMirrors(index, expected.Where(e => !poisoned.Contains(e.Key)).ToDictionary());
             var faults = await Stats();
-            Assert.True(faults.Errors > 0 && faults.Quota > 0 && faults.DroppedBefore > 0 && faults.DroppedAfter > 0, $"faults really happened: {faults}");
+            Assert.True(faults.Errors > 0 && faults.Quota > 0 && faults.DroppedBefore > 0 && faults.DroppedAfter > 0,
+                $"faults really happened: {faults}");
         }
         finally { await restarted.DisposeAsync(); }
     }
@@ -175,10 +188,14 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
             var first = await CreateIndexAsync();
             // Bound during an outage, then the silo restarts before anything was sent: everything still arrives.
             await SetFaults(new FaultSettings(ErrorRate: 1, PathContains: "/indexes/"));
-            var unreachable = await Assert.ThrowsAsync<CatalogRequestException>(() => catalog.Configure(new CatalogDraft(null, SimilarityMetric.Cosine, Dimensions, 2, MatchingEngine: new MatchingEngineSpec(first))));
-            Assert.Equal(CatalogError.Unavailable, unreachable.Error); // the binding cannot be checked: 503, nothing changes
+            var unreachable = await Assert.ThrowsAsync<CatalogRequestException>(() =>
+                catalog.Configure(new CatalogDraft(null, SimilarityMetric.Cosine, Dimensions, 2,
+                MatchingEngine: new MatchingEngineSpec(first))));
+            // the binding cannot be checked: 503, nothing changes
+            Assert.Equal(CatalogError.Unavailable, unreachable.Error);
             await SetFaults(new FaultSettings(ErrorRate: 1, PathContains: "Datapoints"));
-            await catalog.Configure(new CatalogDraft(null, SimilarityMetric.Cosine, Dimensions, 2, MatchingEngine: new MatchingEngineSpec(first)));
+            await catalog.Configure(new CatalogDraft(null, SimilarityMetric.Cosine, Dimensions, 2,
+                MatchingEngine: new MatchingEngineSpec(first)));
             await cluster.DisposeAsync();
             await SetFaults(new FaultSettings());
             cluster = await StartCluster(data);
@@ -187,7 +204,8 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
             await AssertMirrors(first, expected);
 
             var second = await CreateIndexAsync();
-            await catalog.Configure(new CatalogDraft(null, SimilarityMetric.Cosine, Dimensions, 2, MatchingEngine: new MatchingEngineSpec(second)));
+            await catalog.Configure(new CatalogDraft(null, SimilarityMetric.Cosine, Dimensions, 2,
+                MatchingEngine: new MatchingEngineSpec(second)));
             await catalog.Remove("p0");
             expected.Remove("p0");
             await WaitForEmptyBacklog(catalog, failuresExpected: false);
@@ -196,15 +214,20 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
             // Bad bindings are refused when the catalog is configured.
             async Task Refused(MatchingEngineSpec me, string message)
             {
-                var error = await Assert.ThrowsAsync<CatalogRequestException>(() => catalog.Configure(new CatalogDraft(null, SimilarityMetric.Cosine, Dimensions, 2, MatchingEngine: me)));
+                var error = await Assert.ThrowsAsync<CatalogRequestException>(() =>
+                    catalog.Configure(new CatalogDraft(null, SimilarityMetric.Cosine, Dimensions, 2,
+                    MatchingEngine: me)));
                 Assert.Equal(CatalogError.Malformed, error.Error);
                 Assert.Contains(message, error.Message);
             }
             await Refused(new MatchingEngineSpec("projects/x/indexes/1"), "is not projects/");
-            await Refused(new MatchingEngineSpec(await CreateIndexAsync(dimensions: 16)), "16 dimensions; the catalog has 8");
-            await Refused(new MatchingEngineSpec(await CreateIndexAsync(distance: "SQUARED_L2_DISTANCE")), "does not rank like");
+            await Refused(new MatchingEngineSpec(await CreateIndexAsync(dimensions: 16)),
+                "16 dimensions; the catalog has 8");
+            await Refused(new MatchingEngineSpec(await CreateIndexAsync(distance: "SQUARED_L2_DISTANCE")),
+                "does not rank like");
             await Refused(new MatchingEngineSpec(second, QueryRouting: (QueryRouting)7), "queryRouting");
-            await Refused(new MatchingEngineSpec("projects/catalogs-dev/locations/europe-west4/indexes/999"), "NOT_FOUND");
+            await Refused(new MatchingEngineSpec("projects/catalogs-dev/locations/europe-west4/indexes/999"),
+                "NOT_FOUND");
         }
         finally { await cluster.DisposeAsync(); }
     }
@@ -219,7 +242,8 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
         {
             var index = await CreateIndexAsync(update: "BATCH_UPDATE");
             var catalog = cluster.Client.GetGrain<ICatalogGrain>("t1/export");
-            var info = await catalog.Configure(new CatalogDraft(null, SimilarityMetric.Cosine, Dimensions, 3, MatchingEngine: new MatchingEngineSpec(index)));
+            var info = await catalog.Configure(new CatalogDraft(null, SimilarityMetric.Cosine, Dimensions, 3,
+                MatchingEngine: new MatchingEngineSpec(index)));
             Assert.All(info.Shards, s => Assert.Null(s.Sync)); // a batch index is not streamed to
             var expected = Enumerable.Range(0, 500).Select(i => Point(rng, $"p{i}")).ToDictionary(p => p.Id);
             await catalog.Upsert(expected.Values.ToArray());
@@ -235,17 +259,20 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
             foreach (var uri in result.Objects)
             {
                 var (bucket, name) = ResourceNames.SplitGcsUri(uri);
-                exported.AddRange(System.Text.Encoding.UTF8.GetString((await storage.DownloadAsync(bucket, name))!).Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(JsonlRecord.Parse));
+                exported.AddRange(System.Text.Encoding.UTF8.GetString((await storage.DownloadAsync(bucket,
+                    name))!).Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(JsonlRecord.Parse));
             }
             Assert.Equal(expected.Keys.Order(), exported.Select(p => p.DatapointId).Order());
             await AssertMirrors(index, expected);
 
             // A delta: only the changes since, removals under delete/.
             foreach (var id in expected.Keys.Take(50).ToList()) { await catalog.Remove(id); expected.Remove(id); }
-            var changed = expected.Keys.Take(20).Select(id => Point(rng, id)).Concat(Enumerable.Range(500, 30).Select(i => Point(rng, $"p{i}"))).ToArray();
+            var changed = expected.Keys.Take(20).Select(id => Point(rng, id)).Concat(Enumerable.Range(500,
+                30).Select(i => Point(rng, $"p{i}"))).ToArray();
             await catalog.Upsert(changed);
             foreach (var p in changed) expected[p.Id] = p;
-            foreach (var id in new[] { "p499", "p500" }) // an exported product removed; a new one upserted, then removed
+            // an exported product removed; a new one upserted, then removed
+            foreach (var id in new[] { "p499", "p500" })
             {
                 await catalog.Remove(id);
                 expected.Remove(id);
@@ -270,13 +297,16 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
             foreach (var id in expected.Keys.Take(10).ToList()) { await catalog.Remove(id); expected.Remove(id); }
             Assert.False((await catalog.Export("gs://catalog-exports/nightly")).Delta);
             await AssertMirrors(index, expected);
-            Assert.Equal(0, (await catalog.Export("gs://catalog-exports/nightly", delta: true)).Datapoints); // nothing changed since
+            // nothing changed since
+            Assert.Equal(0, (await catalog.Export("gs://catalog-exports/nightly", delta: true)).Datapoints);
             var refused = await Assert.ThrowsAsync<CatalogRequestException>(() => catalog.Export("s3://elsewhere"));
             Assert.Contains("gs://", refused.Message);
             Assert.Equal(CatalogError.Malformed, refused.Error); // 400 through the API
             var fresh = cluster.Client.GetGrain<ICatalogGrain>("t1/export-fresh");
-            await fresh.Configure(new CatalogDraft(null, SimilarityMetric.Cosine, Dimensions, 1, MatchingEngine: new MatchingEngineSpec(index)));
-            Assert.Equal(CatalogError.Conflict, (await Assert.ThrowsAsync<CatalogRequestException>(() => fresh.Export("gs://catalog-exports/x", delta: true))).Error);
+            await fresh.Configure(new CatalogDraft(null, SimilarityMetric.Cosine, Dimensions, 1,
+                MatchingEngine: new MatchingEngineSpec(index)));
+            Assert.Equal(CatalogError.Conflict, (await Assert.ThrowsAsync<CatalogRequestException>(() =>
+                fresh.Export("gs://catalog-exports/x", delta: true))).Error);
         }
         finally { await cluster.DisposeAsync(); }
     }
@@ -295,13 +325,15 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
         {
             var catalog = cluster.Client.GetGrain<ICatalogGrain>("t1/routing");
             await catalog.Configure(new CatalogDraft(null, SimilarityMetric.Cosine, Dimensions, 2,
-                MatchingEngine: new MatchingEngineSpec(index, endpoint.Name, "live", QueryRouting: QueryRouting.Hybrid)));
+                MatchingEngine: new MatchingEngineSpec(index, endpoint.Name, "live",
+                    QueryRouting: QueryRouting.Hybrid)));
             var live = Enumerable.Range(0, 300).Select(i => Point(rng, $"p{i}")).ToDictionary(p => p.Id);
             await catalog.Upsert(live.Values.ToArray());
             await WaitForEmptyBacklog(catalog, failuresExpected: false);
 
             var query = Enumerable.Range(0, Dimensions).Select(_ => (float)rng.NextDouble()).ToArray();
-            string[] Truth() => live.Values.OrderBy(p => CosineDistance(query, p.FeatureVector)).Take(10).Select(p => p.Id).ToArray();
+            string[] Truth() => live.Values.OrderBy(p => CosineDistance(query, p.FeatureVector)).Take(10).Select(p =>
+                p.Id).ToArray();
             SearchQuery Ask(QueryRouting? routing) => new(query, 10, [], [], null, Routing: routing);
 
             var remote = await catalog.Query(Ask(QueryRouting.MatchingEngine));
@@ -326,7 +358,8 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
                 Assert.DoesNotContain(answer.Hits, h => h.Id == deleted || h.Id == moved);
                 Assert.Equal(Truth(), answer.Hits.Select(h => h.Id).Take(Truth().Length));
             }
-            var stale = await Vertex.ReadIndexDatapointsAsync(endpoint.PublicEndpointDomainName!, endpoint.Name!, new ReadIndexDatapointsRequest("live", [deleted]));
+            var stale = await Vertex.ReadIndexDatapointsAsync(endpoint.PublicEndpointDomainName!, endpoint.Name!,
+                new ReadIndexDatapointsRequest("live", [deleted]));
             Assert.Single(stale.Datapoints!); // Matching Engine really held the stale version
             await SetFaults(new FaultSettings());
 
@@ -361,7 +394,8 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
         {
             var shards = (await catalog.GetInfo())!.Shards.ToArray();
             if (shards.All(s => s.Sync is { Backlog: 0 })) return shards;
-            Assert.True(DateTime.UtcNow < deadline, "backlog did not drain: " + string.Join("; ", shards.Select(s => $"{s.Sync?.Backlog} waiting, last error {s.Sync?.LastError}")));
+            Assert.True(DateTime.UtcNow < deadline, "backlog did not drain: " + string.Join("; ", shards.Select(s =>
+                $"{s.Sync?.Backlog} waiting, last error {s.Sync?.LastError}")));
             await Task.Delay(100);
         }
     }
@@ -374,7 +408,8 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
         var endpoint = (await Vertex.WaitAsync(await Vertex.CreateIndexEndpointAsync("projects/catalogs-dev/locations/europe-west4", new IndexEndpoint(null, "check"))))
             .Response!.Value.Deserialize<IndexEndpoint>(GoogleJson.Options)!;
         await Vertex.WaitAsync(await Vertex.DeployIndexAsync(endpoint.Name!, new DeployedIndex("check", index)));
-        var read = await Vertex.ReadIndexDatapointsAsync(endpoint.PublicEndpointDomainName!, endpoint.Name!, new ReadIndexDatapointsRequest("check", expected.Keys.ToArray()));
+        var read = await Vertex.ReadIndexDatapointsAsync(endpoint.PublicEndpointDomainName!, endpoint.Name!,
+            new ReadIndexDatapointsRequest("check", expected.Keys.ToArray()));
         Assert.Equal(expected.Count, read.Datapoints!.Count);
         foreach (var mirrored in read.Datapoints!)
         {

@@ -11,7 +11,8 @@ namespace Catalogs.ImageFuzz;
 public sealed class ImageMutator(IReadOnlyList<byte[]> seeds, int runSeed)
 {
     static readonly uint[] Interesting =
-        [0, 1, 2, 0x7F, 0x80, 0xFF, 0x100, 0x3FFF, 0x4000, 0x7FFF, 0x8000, 0xFFFF, 7000, 0x10000, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF];
+        [0, 1, 2, 0x7F, 0x80, 0xFF, 0x100, 0x3FFF, 0x4000, 0x7FFF, 0x8000, 0xFFFF, 7000, 0x10000, 0x7FFFFFFF,
+            0x80000000, 0xFFFFFFFF];
 
     /// <summary>The seed files of a format, in name order, from the folder next to the program.</summary>
     public static byte[][] LoadSeeds(string directory, ImageFormat format) =>

@@ -21,12 +21,14 @@ public class LocalShardTests
     public async Task Acknowledged_products_keep_their_vector_only_in_the_index_and_every_read_gets_it_exactly()
     {
         var dir = TestPaths.NewTempDirectory("one-copy");
-        var vectors = Enumerable.Range(0, 30).ToDictionary(i => $"p{i}", i => new[] { i * 0.37f + 0.01f, 250f, -3e-3f });
+        var vectors = Enumerable.Range(0, 30).ToDictionary(i => $"p{i}", i =>
+            new[] { i * 0.37f + 0.01f, 250f, -3e-3f });
         var shard = await Open(new LocalShardStore(dir));
         foreach (var (id, v) in vectors) await shard.UpsertAsync([Point(id, 0) with { FeatureVector = v }]);
         Assert.All(shard.Products(), p => Assert.Empty(p.FeatureVector)); // payload only, once indexed
         Assert.Equal(vectors["p4"], shard.Get("p4")!.FeatureVector); // as given, not normalised
-        var hits = await shard.SearchAsync(new SearchQuery(vectors["p9"], 3, [], [], null, ReturnVectors: true), default);
+        var hits = await shard.SearchAsync(new SearchQuery(vectors["p9"], 3, [], [], null, ReturnVectors: true),
+            default);
         Assert.All(hits, h => Assert.Equal(vectors[h.Id], h.Datapoint.FeatureVector));
         var bare = await shard.SearchAsync(new SearchQuery(vectors["p9"], 3, [], [], null), default);
         Assert.All(bare, h => Assert.Empty(h.Datapoint.FeatureVector));
@@ -157,12 +159,14 @@ public class LocalShardTests
             public IEnumerable<LogRecord> ReadLog(long afterSequence) => inner.ReadLog(afterSequence);
 
             public Task AppendAsync(IReadOnlyList<LogRecord> records) =>
-                ++appends > failAfter ? Task.FromException(new IOException("No space left on device")) : inner.AppendAsync(records);
+                ++appends > failAfter ? Task.FromException(new IOException("No space left on device"))
+                    : inner.AppendAsync(records);
 
             public Task RollLogAsync() => inner.RollLogAsync();
             public int DeleteLogThrough(long sequence) => inner.DeleteLogThrough(sequence);
             public Snapshot? ReadLatestSnapshot(Action<string> onSkipped) => inner.ReadLatestSnapshot(onSkipped);
-            public Task WriteSnapshotAsync(long sequence, IEnumerable<ReadOnlyMemory<byte>> entries) => inner.WriteSnapshotAsync(sequence, entries);
+            public Task WriteSnapshotAsync(long sequence, IEnumerable<ReadOnlyMemory<byte>> entries) =>
+                inner.WriteSnapshotAsync(sequence, entries);
             public Stream? OpenBlob(string name) => inner.OpenBlob(name);
             public Task WriteBlobAsync(string name, Action<Stream> write) => inner.WriteBlobAsync(name, write);
             public Task DeleteBlobAsync(string name) => inner.DeleteBlobAsync(name);

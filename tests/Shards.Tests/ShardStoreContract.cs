@@ -124,7 +124,8 @@ public abstract class ShardStoreContract
 
 public class LocalShardStoreContractTests : ShardStoreContract
 {
-    protected override IShardStore NewStore() => new LocalShardStore(Catalogs.Tests.TestPaths.NewTempDirectory("store"));
+    protected override IShardStore NewStore() =>
+        new LocalShardStore(Catalogs.Tests.TestPaths.NewTempDirectory("store"));
 
     protected override IShardStore Reopen(IShardStore store) => new LocalShardStore(((LocalShardStore)store).Directory);
 }

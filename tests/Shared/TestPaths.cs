@@ -1,6 +1,7 @@
 namespace Catalogs.Tests;
 
-/// <summary>Finds the repository and the shared models and datasets beside it, whatever the test's working folder.</summary>
+/// <summary>Finds the repository and the shared models and datasets beside it, whatever the test's working
+/// folder.</summary>
 static class TestPaths
 {
     public static string RepoRoot { get; } = FindRepoRoot();

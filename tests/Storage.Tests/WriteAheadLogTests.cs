@@ -87,7 +87,8 @@ public class WriteAheadLogTests
 
 public class SnapshotFileTests
 {
-    static IEnumerable<ReadOnlyMemory<byte>> Entries(int n) => Enumerable.Range(0, n).Select(i => (ReadOnlyMemory<byte>)Encoding.UTF8.GetBytes($"entry {i} " + new string('z', i)));
+    static IEnumerable<ReadOnlyMemory<byte>> Entries(int n) => Enumerable.Range(0, n).Select(i =>
+        (ReadOnlyMemory<byte>)Encoding.UTF8.GetBytes($"entry {i} " + new string('z', i)));
 
     [Fact]
     public async Task Round_trip_keeps_sequence_and_entries()

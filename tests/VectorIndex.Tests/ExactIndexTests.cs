@@ -2,7 +2,8 @@ namespace Catalogs.VectorIndex.Tests;
 
 public class ExactIndexTests
 {
-    static float[] RandomVector(Random rng, int d) => Enumerable.Range(0, d).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+    static float[] RandomVector(Random rng, int d) => Enumerable.Range(0, d).Select(_ =>
+        (float)(rng.NextDouble() * 2 - 1)).ToArray();
 
     static double Naive(DistanceMetric metric, float[] a, float[] b)
     {
@@ -34,7 +35,8 @@ public class ExactIndexTests
         var expected = points.OrderBy(p => Naive(metric, q, p.Value)).Take(10).ToList();
         Assert.Equal(expected.Select(p => p.Key), hits.Select(h => h.Id));
         for (int i = 0; i < hits.Count; i++)
-            Assert.Equal(Naive(metric, q, expected[i].Value), hits[i].Distance, Math.Max(1e-3, Math.Abs(hits[i].Distance) * 1e-4));
+            Assert.Equal(Naive(metric, q, expected[i].Value), hits[i].Distance, Math.Max(1e-3,
+                Math.Abs(hits[i].Distance) * 1e-4));
     }
 
     [Fact]
@@ -100,7 +102,8 @@ public class ExactIndexTests
     public void Crowding_caps_results_per_attribute_and_still_fills_k()
     {
         using var index = new ExactIndex(1, DistanceMetric.SquaredL2);
-        for (int i = 0; i < 20; i++) index.Upsert($"p{i}", [i], new PointAttributes([], [], i < 10 ? "brand-a" : $"brand-{i}"));
+        for (int i = 0; i < 20; i++) index.Upsert($"p{i}", [i], new PointAttributes([], [], i < 10 ? "brand-a"
+            : $"brand-{i}"));
         var hits = index.Search([0], new SearchOptions(5, PerCrowdingAttribute: 2));
         Assert.Equal(["p0", "p1", "p10", "p11", "p12"], hits.Select(h => h.Id));
     }
@@ -118,7 +121,8 @@ public class ExactIndexTests
             for (int i = 0; i < 200; i++)
             {
                 var v = RandomVector(rng, 3);
-                var attrs = new PointAttributes([new TokenRestrict("c", [rng.Next(3).ToString()], [])], [], $"g{rng.Next(6)}");
+                var attrs = new PointAttributes([new TokenRestrict("c", [rng.Next(3).ToString()], [])], [],
+                    $"g{rng.Next(6)}");
                 crowd[$"p{i}"] = attrs.CrowdingAttribute!;
                 all.Upsert($"p{i}", v, attrs);
                 parts[rng.Next(shards)].Upsert($"p{i}", v, attrs);

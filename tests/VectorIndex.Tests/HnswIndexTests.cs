@@ -20,7 +20,8 @@ public class HnswIndexTests
         }).ToList();
     }
 
-    internal static double Recall(IVectorIndex approximate, IVectorIndex exact, IEnumerable<float[]> queries, SearchOptions options)
+    internal static double Recall(IVectorIndex approximate, IVectorIndex exact, IEnumerable<float[]> queries,
+        SearchOptions options)
     {
         int hit = 0, total = 0;
         foreach (var q in queries)
@@ -43,14 +44,16 @@ public class HnswIndexTests
         var data = Clustered(rng, 3000, 32);
         using var hnsw = new HnswIndex(32, metric, new HnswOptions(M: 12, EfConstruction: 100));
         using var exact = new ExactIndex(32, metric);
-        // One build thread: the graph, and so the recall, is the same on every run (the threaded build has its own test).
+        // One build thread: the graph, and so the recall, is the same on every run (the threaded build has its own
+        // test).
         hnsw.UpsertMany(data.Select((v, i) => ($"p{i}", v, PointAttributes.None)).ToList(), threads: 1);
         for (int i = 0; i < data.Count; i++) exact.Upsert($"p{i}", data[i], PointAttributes.None);
         var queries = Clustered(new Random(2), 100, 32);
         double recall = Recall(hnsw, exact, queries, new SearchOptions(10, Ef: 80));
         double wide = Recall(hnsw, exact, queries, new SearchOptions(10, Ef: 300));
         // Dot product ranks by norm as much as by direction, so a walk with a small ef misses more (0.92 here).
-        Assert.True(recall >= (metric == DistanceMetric.DotProduct ? 0.9 : 0.95), $"{metric}: recall@10 at ef 80 {recall:F3}");
+        Assert.True(recall >= (metric == DistanceMetric.DotProduct ? 0.9 : 0.95),
+            $"{metric}: recall@10 at ef 80 {recall:F3}");
         Assert.True(wide >= 0.99, $"{metric}: recall@10 at ef 300 {wide:F3}");
         Assert.Equal(3000, hnsw.Count);
     }
@@ -61,7 +64,8 @@ public class HnswIndexTests
     public void Under_churn_deleted_ids_never_return_updates_take_effect_and_slots_are_reused(VectorQuantization quantization)
     {
         var rng = new Random(3);
-        using var hnsw = new HnswIndex(16, DistanceMetric.SquaredL2, new HnswOptions(M: 8, EfConstruction: 64, ExactBelowMatches: 0, Quantization: quantization, QuantizeAfter: 500));
+        using var hnsw = new HnswIndex(16, DistanceMetric.SquaredL2, new HnswOptions(M: 8, EfConstruction: 64,
+            ExactBelowMatches: 0, Quantization: quantization, QuantizeAfter: 500));
         using var exact = new ExactIndex(16, DistanceMetric.SquaredL2);
         var live = new Dictionary<string, float[]>();
         for (int i = 0; i < 1000; i++)
@@ -113,7 +117,8 @@ public class HnswIndexTests
     public void Filters_and_crowding_match_the_exact_index_on_small_sets()
     {
         var rng = new Random(4);
-        using var hnsw = new HnswIndex(8, DistanceMetric.Cosine, new HnswOptions(M: 8, EfConstruction: 64, ExactBelowMatches: 0));
+        using var hnsw = new HnswIndex(8, DistanceMetric.Cosine, new HnswOptions(M: 8, EfConstruction: 64,
+            ExactBelowMatches: 0));
         using var exact = new ExactIndex(8, DistanceMetric.Cosine);
         for (int i = 0; i < 400; i++)
         {
@@ -126,7 +131,8 @@ public class HnswIndexTests
         var filters = new[]
         {
             new SearchFilter([new TokenRestrict("color", ["red"], [])], []),
-            new SearchFilter([new TokenRestrict("color", [], ["blue"])], [new NumericCondition("price", NumericOp.Less, 200)]),
+            new SearchFilter([new TokenRestrict("color", [], ["blue"])], [new NumericCondition("price", NumericOp.Less,
+                200)]),
         };
         for (int i = 0; i < 20; i++)
         {
@@ -148,7 +154,8 @@ public class HnswIndexTests
         var data = Clustered(rng, 5000, 24);
         using var hnsw = new HnswIndex(24, DistanceMetric.Cosine, new HnswOptions(M: 12, EfConstruction: 100));
         using var exact = new ExactIndex(24, DistanceMetric.Cosine);
-        var points = data.Select((v, i) => ($"p{i}", v, new PointAttributes([new TokenRestrict("shop", [i % 100 == 0 ? "rare" : "common"], [])], [], null))).ToList();
+        var points = data.Select((v, i) => ($"p{i}", v, new PointAttributes([new TokenRestrict("shop", [i % 100 == 0
+            ? "rare" : "common"], [])], [], null))).ToList();
         hnsw.UpsertMany(points);
         foreach (var (id, v, a) in points) exact.Upsert(id, v, a);
         var options = new SearchOptions(10, new SearchFilter([new TokenRestrict("shop", ["rare"], [])], []), Ef: 40);
@@ -160,7 +167,8 @@ public class HnswIndexTests
     [InlineData(VectorQuantization.Int8)] // the quantizer is trained while searches and writes run
     public async Task Concurrent_inserts_deletes_and_searches_are_safe(VectorQuantization quantization)
     {
-        using var hnsw = new HnswIndex(16, DistanceMetric.Cosine, new HnswOptions(M: 8, EfConstruction: 48, ExactBelowMatches: 0, Quantization: quantization, QuantizeAfter: 700));
+        using var hnsw = new HnswIndex(16, DistanceMetric.Cosine, new HnswOptions(M: 8, EfConstruction: 48,
+            ExactBelowMatches: 0, Quantization: quantization, QuantizeAfter: 700));
         var rng = new Random(7);
         for (int i = 0; i < 500; i++) hnsw.Upsert($"stable{i}", RandomVector(rng, 16), PointAttributes.None);
         using var stop = new CancellationTokenSource();
@@ -197,9 +205,11 @@ public class HnswIndexTests
     public void Snapshot_round_trip_keeps_results_tombstones_and_attributes()
     {
         var rng = new Random(8);
-        using var index = new HnswIndex(12, DistanceMetric.Cosine, new HnswOptions(M: 8, EfConstruction: 64, ExactBelowMatches: 0));
+        using var index = new HnswIndex(12, DistanceMetric.Cosine, new HnswOptions(M: 8, EfConstruction: 64,
+            ExactBelowMatches: 0));
         for (int i = 0; i < 600; i++)
-            index.Upsert($"p{i}", RandomVector(rng, 12), new PointAttributes([new TokenRestrict("c", [(i % 4).ToString()], [])], [new NumericValue("n", i)], $"g{i % 5}"));
+            index.Upsert($"p{i}", RandomVector(rng, 12), new PointAttributes([new TokenRestrict("c",
+                [(i % 4).ToString()], [])], [new NumericValue("n", i)], $"g{i % 5}"));
         for (int i = 0; i < 600; i += 7) index.Remove($"p{i}");
         using var buffer = new MemoryStream();
         index.Save(buffer);
@@ -207,7 +217,8 @@ public class HnswIndexTests
         using var loaded = HnswIndex.Load(buffer);
         Assert.Equal(index.Count, loaded.Count);
         Assert.Equal(index.Capacity, loaded.Capacity);
-        var filter = new SearchFilter([new TokenRestrict("c", ["1", "2"], [])], [new NumericCondition("n", NumericOp.Greater, 100)]);
+        var filter = new SearchFilter([new TokenRestrict("c", ["1", "2"], [])], [new NumericCondition("n",
+            NumericOp.Greater, 100)]);
         for (int i = 0; i < 30; i++)
         {
             var q = RandomVector(rng, 12);
@@ -235,19 +246,23 @@ public class HnswIndexTests
         flipped[bytes.Length / 2] ^= 0x10;
         Assert.Throws<IndexSnapshotException>(() => HnswIndex.Load(new MemoryStream(flipped)));
         var truncated = bytes[..(bytes.Length - 100)];
-        Assert.Contains("truncated", Assert.Throws<IndexSnapshotException>(() => HnswIndex.Load(new MemoryStream(truncated))).Message);
+        Assert.Contains("truncated", Assert.Throws<IndexSnapshotException>(() =>
+            HnswIndex.Load(new MemoryStream(truncated))).Message);
         var other = (byte[])bytes.Clone();
         other[0] = (byte)'X';
-        Assert.Contains("magic", Assert.Throws<IndexSnapshotException>(() => HnswIndex.Load(new MemoryStream(other))).Message);
+        Assert.Contains("magic", Assert.Throws<IndexSnapshotException>(() =>
+            HnswIndex.Load(new MemoryStream(other))).Message);
     }
 
     [Fact]
     public void A_small_index_answers_exactly()
     {
         var rng = new Random(12);
-        using var hnsw = new HnswIndex(6, DistanceMetric.SquaredL2, new HnswOptions(M: 4, EfConstruction: 16, ExactBelowMatches: 500));
+        using var hnsw = new HnswIndex(6, DistanceMetric.SquaredL2, new HnswOptions(M: 4, EfConstruction: 16,
+            ExactBelowMatches: 500));
         using var exact = new ExactIndex(6, DistanceMetric.SquaredL2);
-        var points = Enumerable.Range(0, 300).Select(i => ($"p{i}", RandomVector(rng, 6), PointAttributes.None)).ToList();
+        var points = Enumerable.Range(0, 300).Select(i => ($"p{i}", RandomVector(rng, 6),
+            PointAttributes.None)).ToList();
         hnsw.UpsertMany(points);
         foreach (var (id, v, a) in points) exact.Upsert(id, v, a);
         for (int i = 0; i < 20; i++)

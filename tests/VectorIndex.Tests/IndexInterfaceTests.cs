@@ -6,7 +6,8 @@ namespace Catalogs.VectorIndex.Tests;
 /// load.</summary>
 public class IndexInterfaceTests
 {
-    static readonly PointAttributes Red = new([new TokenRestrict("color", ["red"], [])], [new NumericValue("price", 3)], "brand-a");
+    static readonly PointAttributes Red = new([new TokenRestrict("color", ["red"], [])], [new NumericValue("price", 3)],
+        "brand-a");
 
     public static TheoryData<string> Kinds => ["exact", "hnsw"];
 
@@ -20,7 +21,8 @@ public class IndexInterfaceTests
     {
         var random = new Random(3);
         var points = Enumerable.Range(0, 300).Select(i =>
-            ($"p{i}", Enumerable.Range(0, 8).Select(_ => (float)random.NextDouble() - 0.5f).ToArray(), i % 2 == 0 ? Red : PointAttributes.None))
+            ($"p{i}", Enumerable.Range(0, 8).Select(_ => (float)random.NextDouble() - 0.5f).ToArray(), i % 2 == 0 ? Red
+                : PointAttributes.None))
             .ToList();
         var index = Create(kind);
         index.UpsertMany(points);

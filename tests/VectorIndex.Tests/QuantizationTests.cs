@@ -45,7 +45,8 @@ public unsafe class QuantizationTests
                 for (int i = 0; i < 48; i++)
                 {
                     if (Math.Abs(codes[i]) == 127) { clamped++; continue; }
-                    Assert.True(Math.Abs(decoded[i] - v[i]) <= quantizer.Step / 2 + 1e-5, $"dimension {i}: {v[i]} decoded as {decoded[i]}");
+                    Assert.True(Math.Abs(decoded[i] - v[i]) <= quantizer.Step / 2 + 1e-5,
+                        $"dimension {i}: {v[i]} decoded as {decoded[i]}");
                 }
             }
         Assert.True(clamped < 200 * 48 / 100, $"{clamped} clamped components"); // the step covers all but the far tail
@@ -58,7 +59,8 @@ public unsafe class QuantizationTests
     public void An_int8_walk_with_float_reranking_keeps_recall_and_returns_exact_distances(DistanceMetric metric)
     {
         var data = Clustered(new Random(2), 4000, 32);
-        using var hnsw = new HnswIndex(32, metric, new HnswOptions(M: 12, EfConstruction: 100, Quantization: VectorQuantization.Int8, QuantizeAfter: 1000));
+        using var hnsw = new HnswIndex(32, metric, new HnswOptions(M: 12, EfConstruction: 100,
+            Quantization: VectorQuantization.Int8, QuantizeAfter: 1000));
         using var exact = new ExactIndex(32, metric);
         hnsw.UpsertMany(data.Select((v, i) => ($"p{i}", v, PointAttributes.None)).ToList(), threads: 1);
         for (int i = 0; i < data.Count; i++) exact.Upsert($"p{i}", data[i], PointAttributes.None);
@@ -71,7 +73,8 @@ public unsafe class QuantizationTests
         double recallPlain = Recall(plain, exact, queries, new SearchOptions(10, Ef: 80));
         // Queries come from other clusters than the data (hard: about 0.86–0.90 for the float32 walk too): the int8
         // walk must find what the float32 walk finds.
-        Assert.True(recall >= recallPlain - 0.02 && recall >= 0.85, $"{metric}: recall@10 at ef 80 {recall:F3} (float32 walk {recallPlain:F3})");
+        Assert.True(recall >= recallPlain - 0.02 && recall >= 0.85,
+            $"{metric}: recall@10 at ef 80 {recall:F3} (float32 walk {recallPlain:F3})");
         // Re-ranking reports the float32 distance of every hit, as the exact index does.
         foreach (var q in queries.Take(20))
         {
@@ -86,7 +89,8 @@ public unsafe class QuantizationTests
     public void Single_upserts_train_the_quantizer_once_enough_points_arrived_and_searches_work_throughout()
     {
         var data = Clustered(new Random(4), 1500, 16);
-        using var hnsw = new HnswIndex(16, DistanceMetric.SquaredL2, new HnswOptions(M: 8, EfConstruction: 64, ExactBelowMatches: 0, Quantization: VectorQuantization.Int8, QuantizeAfter: 1000));
+        using var hnsw = new HnswIndex(16, DistanceMetric.SquaredL2, new HnswOptions(M: 8, EfConstruction: 64,
+            ExactBelowMatches: 0, Quantization: VectorQuantization.Int8, QuantizeAfter: 1000));
         using var exact = new ExactIndex(16, DistanceMetric.SquaredL2);
         for (int i = 0; i < data.Count; i++)
         {
@@ -106,7 +110,8 @@ public unsafe class QuantizationTests
         var directory = Directory.CreateTempSubdirectory("catalogs-rerank-").FullName;
         try
         {
-            var options = new HnswOptions(M: 8, EfConstruction: 64, ExactBelowMatches: 0, Quantization: VectorQuantization.Int8, QuantizeAfter: 500);
+            var options = new HnswOptions(M: 8, EfConstruction: 64, ExactBelowMatches: 0,
+                Quantization: VectorQuantization.Int8, QuantizeAfter: 500);
             using var heap = new HnswIndex(24, DistanceMetric.Cosine, options);
             using var mapped = new HnswIndex(24, DistanceMetric.Cosine, options with { RerankDirectory = directory });
             heap.UpsertMany(points, threads: 1);
@@ -133,6 +138,7 @@ public unsafe class QuantizationTests
     [Fact]
     public void L1_cannot_be_quantized()
     {
-        Assert.Throws<ArgumentException>(() => new HnswIndex(8, DistanceMetric.L1, new HnswOptions(Quantization: VectorQuantization.Int8)));
+        Assert.Throws<ArgumentException>(() => new HnswIndex(8, DistanceMetric.L1,
+            new HnswOptions(Quantization: VectorQuantization.Int8)));
     }
 }

@@ -15,7 +15,8 @@ public class CloudStorageClientTests(EmulatorFixture emulator) : IClassFixture<E
         try
         {
             // A third of the chunk requests lose their connection, before or after the server took the bytes.
-            await emulator.SetFaultsAsync(new FaultSettings(DropBeforeRate: 0.15, DropAfterRate: 0.2, PathContains: "upload_id", Seed: 3));
+            await emulator.SetFaultsAsync(new FaultSettings(DropBeforeRate: 0.15, DropAfterRate: 0.2,
+                PathContains: "upload_id", Seed: 3));
             var stored = await storage.UploadAsync("bucket-a", "big/blob.bin", new NonSeekable(bytes));
             Assert.Equal(bytes.Length, stored.Size);
         }
@@ -29,7 +30,8 @@ public class CloudStorageClientTests(EmulatorFixture emulator) : IClassFixture<E
     [Fact]
     public async Task Listing_pages_through_a_prefix_and_deletes_report_what_existed()
     {
-        for (int i = 0; i < 130; i++) await emulator.Storage.UploadAsync("bucket-b", $"exports/{i:D3}.json", new MemoryStream([(byte)i]));
+        for (int i = 0; i < 130; i++)
+            await emulator.Storage.UploadAsync("bucket-b", $"exports/{i:D3}.json", new MemoryStream([(byte)i]));
         await emulator.Storage.UploadAsync("bucket-b", "other/x.json", new MemoryStream([1]));
         var names = new List<string>();
         await foreach (var o in emulator.Storage.ListAsync("bucket-b", "exports/")) names.Add(o.Name);
@@ -43,8 +45,10 @@ public class CloudStorageClientTests(EmulatorFixture emulator) : IClassFixture<E
     /// <summary>The fixture's token, fetched through its own authenticated client once.</summary>
     sealed class FixedToken(EmulatorFixture emulator) : IAccessTokenSource
     {
-        readonly GoogleCredentialTokenSource inner = new(Microsoft.Extensions.Options.Options.Create(new VertexOptions { CredentialsFile = emulator.KeyFile }));
-        public Task<string?> GetAccessTokenAsync(CancellationToken cancellationToken) => inner.GetAccessTokenAsync(cancellationToken);
+        readonly GoogleCredentialTokenSource inner =
+            new(Microsoft.Extensions.Options.Options.Create(new VertexOptions { CredentialsFile = emulator.KeyFile }));
+        public Task<string?> GetAccessTokenAsync(CancellationToken cancellationToken) =>
+            inner.GetAccessTokenAsync(cancellationToken);
     }
 
     /// <summary>A stream that cannot seek, as a network or pipe stream.</summary>

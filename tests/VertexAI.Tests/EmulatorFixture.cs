@@ -47,7 +47,8 @@ public sealed class EmulatorFixture : IAsyncLifetime
         return collection.BuildServiceProvider();
     }
 
-    public async Task SetFaultsAsync(FaultSettings settings) => (await Admin.PutAsJsonAsync("emulator/faults", settings)).EnsureSuccessStatusCode();
+    public async Task SetFaultsAsync(FaultSettings settings) => (await Admin.PutAsJsonAsync("emulator/faults",
+        settings)).EnsureSuccessStatusCode();
 
     public async Task<EmulatorStats> StatsAsync() => (await Admin.GetFromJsonAsync<EmulatorStats>("emulator/stats"))!;
 

@@ -12,16 +12,21 @@ public static class CatalogEndpoints
         var group = app.MapGroup("/v1/catalogs").WithTags("Catalogs");
         group.MapPut("/{catalog}", PutAsync)
             .WithSummary("Create a catalog or change its configuration")
-            .WithDescription("Minimal body: {\"encoder\": {\"model\": \"mobilenetv2-12-int8.onnx\", \"output\": \"464_quantized\"}, \"metric\": \"cosine\", \"shards\": 2}. " +
-                "Encoder fields left out take the model's defaults. A catalog that holds products cannot change encoder, metric, dimensions or shards (409). " +
-                "matchingEngine {index, indexEndpoint, deployedIndexId, queryRouting} mirrors the catalog into a Vertex AI Vector Search STREAM_UPDATE index; it may change at any time.")
+            .WithDescription("Minimal body: {\"encoder\": {\"model\": \"mobilenetv2-12-int8.onnx\", \"output\": " +
+                "\"464_quantized\"}, \"metric\": \"cosine\", \"shards\": 2}. " +
+                "Encoder fields left out take the model's defaults. A catalog that holds products cannot change " +
+                    "encoder, metric, dimensions or shards (409). " +
+                "matchingEngine {index, indexEndpoint, deployedIndexId, queryRouting} mirrors the catalog into a " +
+                    "Vertex AI Vector Search STREAM_UPDATE index; it may change at any time.")
             .Accepts<CatalogDraft>("application/json")
             .ProducesProblem(400).ProducesProblem(409).ProducesProblem(422).ProducesProblem(503);
         group.MapGet("/{catalog}", GetAsync).WithSummary("A catalog's configuration and stats").ProducesProblem(404);
         group.MapGet("/", ListAsync).WithSummary("All catalogs");
-        group.MapDelete("/{catalog}", DeleteAsync).WithSummary("Delete a catalog and its products").ProducesProblem(404);
+        group.MapDelete("/{catalog}",
+            DeleteAsync).WithSummary("Delete a catalog and its products").ProducesProblem(404);
         group.MapPost("/{catalog}/matchingEngine:export", ExportAsync)
-            .WithSummary("Write the catalog as Vertex JSONL to gs://bucket/prefix and load it into the bound index: whole (complete overwrite), or with delta the changes since the last export")
+            .WithSummary("Write the catalog as Vertex JSONL to gs://bucket/prefix and load it into the bound index: " +
+                "whole (complete overwrite), or with delta the changes since the last export")
             .Accepts<ExportDto>("application/json").ProducesProblem(404).ProducesProblem(422).ProducesProblem(503);
         group.MapGet("/{catalog}/sync/dead-letters", DeadLettersAsync)
             .WithSummary("Changes Matching Engine rejected (never retried; shard stats count them)").ProducesProblem(404);
@@ -30,11 +35,13 @@ public static class CatalogEndpoints
 
     public sealed record ExportDto(string? GcsUri, bool? Delta);
 
-    static async Task<Ok<ExportResult>> ExportAsync(string catalog, HttpRequest request, CatalogGateway gateway, CancellationToken ct)
+    static async Task<Ok<ExportResult>> ExportAsync(string catalog, HttpRequest request, CatalogGateway gateway,
+        CancellationToken ct)
     {
         var grain = gateway.Catalog(catalog);
         var dto = await RequestReader.ReadJsonAsync<ExportDto>(request, "The export request");
-        if (string.IsNullOrWhiteSpace(dto.GcsUri)) throw CatalogRequestException.Malformed("gcsUri (gs://bucket/prefix) is required.");
+        if (string.IsNullOrWhiteSpace(dto.GcsUri))
+            throw CatalogRequestException.Malformed("gcsUri (gs://bucket/prefix) is required.");
         return TypedResults.Ok(await grain.Export(dto.GcsUri, dto.Delta ?? false, ct));
     }
 
@@ -43,7 +50,8 @@ public static class CatalogEndpoints
         return TypedResults.Ok(await gateway.Catalog(catalog).GetDeadLetters(ct));
     }
 
-    static async Task<Results<Created<CatalogView>, Ok<CatalogView>>> PutAsync(string catalog, HttpRequest request, CatalogGateway gateway, CancellationToken ct)
+    static async Task<Results<Created<CatalogView>, Ok<CatalogView>>> PutAsync(string catalog, HttpRequest request,
+        CatalogGateway gateway, CancellationToken ct)
     {
         var grain = gateway.Catalog(catalog);
         var draft = await RequestReader.ReadJsonAsync<CatalogDraft>(request, "The catalog configuration");
@@ -65,5 +73,6 @@ public static class CatalogEndpoints
     static async Task<NoContent> DeleteAsync(string catalog, CatalogGateway gateway, CancellationToken ct) =>
         await gateway.Catalog(catalog).Drop(ct) ? TypedResults.NoContent() : throw NotFound(catalog);
 
-    static CatalogRequestException NotFound(string catalog) => CatalogRequestException.NotFound($"Catalog '{catalog}' does not exist.");
+    static CatalogRequestException NotFound(string catalog) =>
+        CatalogRequestException.NotFound($"Catalog '{catalog}' does not exist.");
 }

@@ -30,7 +30,8 @@ public static class DemoCatalogs
 /// completed on the next start (upserts are idempotent).
 /// </summary>
 public sealed class DemoCatalogSeeder(
-    Microsoft.Extensions.Options.IOptions<DemoOptions> options, CatalogGateway gateway, IHostApplicationLifetime lifetime, ILogger<DemoCatalogSeeder> logger) : BackgroundService
+    Microsoft.Extensions.Options.IOptions<DemoOptions> options, CatalogGateway gateway,
+        IHostApplicationLifetime lifetime, ILogger<DemoCatalogSeeder> logger) : BackgroundService
 {
     const int Chunk = 32;
 
@@ -41,7 +42,8 @@ public sealed class DemoCatalogSeeder(
         if (!options.Value.Enabled) return;
         // Wait for the silo and the HTTP server to be up.
         var started = new TaskCompletionSource();
-        using (lifetime.ApplicationStarted.Register(() => started.TrySetResult())) await started.Task.WaitAsync(stoppingToken);
+        using (lifetime.ApplicationStarted.Register(() =>
+            started.TrySetResult())) await started.Task.WaitAsync(stoppingToken);
         var root = Path.GetFullPath(options.Value.DatasetsPath);
         try
         {
@@ -67,18 +69,22 @@ public sealed class DemoCatalogSeeder(
         var grain = gateway.Catalog(catalog);
         var info = await grain.GetInfo(ct);
         if (info is not null && info.Products >= items.Count) return;
-        info ??= await grain.Configure(new CatalogDraft(new EncoderDraft("mobilenetv2-12-int8.onnx", Output: "464_quantized"), SimilarityMetric.Cosine, null, options.Value.Shards), ct);
+        info ??= await grain.Configure(new CatalogDraft(new EncoderDraft("mobilenetv2-12-int8.onnx",
+            Output: "464_quantized"), SimilarityMetric.Cosine, null, options.Value.Shards), ct);
         Console.WriteLine($"Loading demo catalog '{catalog}': {items.Count} images from {folder}");
         int done = 0;
         foreach (var chunk in items.Chunk(Chunk))
         {
-            var images = await Task.WhenAll(chunk.Select(i => File.ReadAllBytesAsync(Path.Combine(folder, i.Path), ct)));
-            var writes = chunk.Select((item, n) => new ProductWrite(new Datapoint(item.Id, [], Restricts(item), [], item.Label,
+            var images = await Task.WhenAll(chunk.Select(i => File.ReadAllBytesAsync(Path.Combine(folder, i.Path),
+                ct)));
+            var writes = chunk.Select((item, n) => new ProductWrite(new Datapoint(item.Id, [], Restricts(item), [],
+                item.Label,
                 new JsonObject { ["name"] = item.Label.Replace('-', ' '), ["image"] = $"{Path.GetFileName(folder)}/{item.Path}", ["label"] = item.Label }.ToJsonString(),
                 DateTimeOffset.UtcNow), images[n])).ToArray();
             await grain.Write(writes, ct);
             done += chunk.Length;
-            if (done % (Chunk * 10) == 0 || done == items.Count) Console.WriteLine($"  {catalog}: {done}/{items.Count}");
+            if (done % (Chunk * 10) == 0
+                || done == items.Count) Console.WriteLine($"  {catalog}: {done}/{items.Count}");
         }
         Console.WriteLine($"Demo catalog '{catalog}' ready: {items.Count} products.");
     }

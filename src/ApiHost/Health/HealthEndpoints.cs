@@ -21,7 +21,8 @@ public static class HealthEndpoints
 
     sealed class GrainsReadyCheck(CatalogGateway gateway) : IHealthCheck
     {
-        public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken)
+        public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context,
+            CancellationToken cancellationToken)
         {
             try
             {

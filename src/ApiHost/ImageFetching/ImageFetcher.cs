@@ -20,15 +20,19 @@ public sealed class ImageFetcher(IHttpClientFactory clients, IOptions<ImageFetch
 
     /// <summary>What every failed fetch answers.</summary>
     public string FailureMessage =>
-        $"imageUrl could not be fetched. It must name a public http(s) host that answers within {Options.TimeoutSeconds} s, " +
-        $"after at most {Options.MaxRedirects} redirects, with an image (image/*) of at most {Options.MaxBytes:N0} bytes.";
+        $"imageUrl could not be fetched. It must name a public http(s) host that answers within " +
+            $"{Options.TimeoutSeconds} s, " +
+        $"after at most {Options.MaxRedirects} redirects, with an image (image/*) of at most {Options.MaxBytes:N0} " +
+            $"bytes.";
 
     public async Task<byte[]> FetchAsync(string url, CancellationToken cancellationToken)
     {
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
-            throw CatalogRequestException.Malformed($"imageUrl '{RequestValidator.Shorten(url)}' is not an absolute http or https URL.");
+            throw CatalogRequestException.Malformed($"imageUrl '{RequestValidator.Shorten(url)}' is not an absolute " +
+                $"http or https URL.");
         if (uri.UserInfo.Length > 0)
-            throw CatalogRequestException.Malformed("imageUrl must not carry user info (user:password@): credentials are never sent.");
+            throw CatalogRequestException.Malformed("imageUrl must not carry user info (user:password@): credentials " +
+                "are never sent.");
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(Options.Timeout);
         try
@@ -54,13 +58,15 @@ public sealed class ImageFetcher(IHttpClientFactory clients, IOptions<ImageFetch
                 cancellationToken);
             if ((int)response.StatusCode is >= 300 and < 400 && response.Headers.Location is { } location)
             {
-                if (redirects == Options.MaxRedirects) throw new FetchFailedException($"more than {Options.MaxRedirects} redirects");
+                if (redirects == Options.MaxRedirects)
+                    throw new FetchFailedException($"more than {Options.MaxRedirects} redirects");
                 uri = new Uri(uri, location);
                 if (uri.Scheme is not ("http" or "https") || uri.UserInfo.Length > 0)
                     throw new FetchFailedException($"a redirect to {uri.Scheme}: URLs or URLs with user info");
                 continue;
             }
-            if (!response.IsSuccessStatusCode) throw new FetchFailedException($"the server answered {(int)response.StatusCode}");
+            if (!response.IsSuccessStatusCode)
+                throw new FetchFailedException($"the server answered {(int)response.StatusCode}");
             var type = response.Content.Headers.ContentType?.MediaType;
             if (type is not null && !type.StartsWith("image/", StringComparison.OrdinalIgnoreCase)
                 && type is not ("application/octet-stream" or "binary/octet-stream"))
@@ -84,7 +90,8 @@ public sealed class ImageFetcher(IHttpClientFactory clients, IOptions<ImageFetch
             idle.CancelAfter(Options.ReadTimeout);
             int read = await stream.ReadAsync(chunk, idle.Token);
             if (read == 0) return buffer.ToArray();
-            if (buffer.Length + read > Options.MaxBytes) throw new FetchFailedException($"more than {Options.MaxBytes:N0} bytes");
+            if (buffer.Length + read > Options.MaxBytes)
+                throw new FetchFailedException($"more than {Options.MaxBytes:N0} bytes");
             buffer.Write(chunk, 0, read);
         }
     }

@@ -21,7 +21,8 @@ public static class DotSegmentGuard
             if (segment.Length is 0 or > 6) continue;
             var decoded = segment.Replace("%2e", ".", StringComparison.OrdinalIgnoreCase);
             if (decoded is "." or "..")
-                throw CatalogRequestException.Malformed($"The request path has a '{decoded}' segment ('{segment}'), which " +
+                throw CatalogRequestException.Malformed($"The request path has a '{decoded}' segment ('{segment}'), " +
+                    $"which " +
                     $"is refused: paths are never normalised here. {RequestValidator.ProductIdRules}");
         }
         await next(context);

@@ -84,7 +84,8 @@ public sealed record DatapointView(
         p.Id,
         withVector ? p.FeatureVector : null,
         p.Restricts.Select(r => new RestrictView(r.Namespace, r.AllowList, r.DenyList)).ToArray(),
-        p.NumericRestricts.Select(n => new NumericRestrictView(n.Namespace, n.ValueInt, n.ValueFloat, n.ValueDouble)).ToArray(),
+        p.NumericRestricts.Select(n => new NumericRestrictView(n.Namespace, n.ValueInt, n.ValueFloat,
+            n.ValueDouble)).ToArray(),
         p.CrowdingTag is null ? null : new CrowdingTagDto(p.CrowdingTag),
         p.AttributesJson is null ? null : JsonNode.Parse(p.AttributesJson),
         p.UpdatedAt,
@@ -95,12 +96,15 @@ public sealed record NeighborView(string Id, float Distance, DatapointView Datap
 
 /// <summary><c>source</c>: local, matchingEngine or hybrid; <c>degraded</c>: Matching Engine failed and the local index
 /// answered alone (<c>warning</c> says why).</summary>
-public sealed record SearchResponse(NeighborView[] Neighbors, QueryRouting Source = QueryRouting.Local, bool Degraded = false,
+public sealed record SearchResponse(NeighborView[] Neighbors, QueryRouting Source = QueryRouting.Local, bool Degraded =
+    false,
     string? Warning = null);
 
-public sealed record CatalogView(string Name, CatalogSpec Config, long Version, long Products, IReadOnlyList<ShardStats> Shards, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)
+public sealed record CatalogView(string Name, CatalogSpec Config, long Version, long Products,
+    IReadOnlyList<ShardStats> Shards, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)
 {
-    public static CatalogView From(CatalogInfo i) => new(i.Name, i.Spec, i.Version, i.Products, i.Shards, i.CreatedAt, i.UpdatedAt);
+    public static CatalogView From(CatalogInfo i) => new(i.Name, i.Spec, i.Version, i.Products, i.Shards, i.CreatedAt,
+        i.UpdatedAt);
 }
 
 public sealed record CatalogListView(CatalogView[] Catalogs);

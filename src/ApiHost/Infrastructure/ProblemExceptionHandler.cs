@@ -30,7 +30,8 @@ public sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILo
         if (status == StatusCodes.Status503ServiceUnavailable)
             logger.LogWarning("{Method} {Path}: {Detail}", context.Request.Method, context.Request.Path, detail);
         else if (status >= 500)
-            logger.LogError(exception, "Unhandled error on {Method} {Path}", context.Request.Method, context.Request.Path);
+            logger.LogError(exception, "Unhandled error on {Method} {Path}", context.Request.Method,
+                context.Request.Path);
         context.Response.StatusCode = status;
         return await problems.TryWriteAsync(new ProblemDetailsContext
         {

@@ -59,7 +59,8 @@ public sealed partial class RequestValidator(IOptions<RequestLimits> options)
         double max = Limits.MaxVectorComponent;
         for (int i = 0; i < vector.Length; i++)
         {
-            if (!float.IsFinite(vector[i])) throw CatalogRequestException.Malformed($"{what}[{i}] is not a finite number.");
+            if (!float.IsFinite(vector[i]))
+                throw CatalogRequestException.Malformed($"{what}[{i}] is not a finite number.");
             if (Math.Abs(vector[i]) > max)
                 throw CatalogRequestException.Malformed($"{what}[{i}] is {vector[i]:G9}: components must lie within " +
                     $"±{max:G} (Api:Limits:MaxVectorComponent).");
@@ -104,7 +105,8 @@ public sealed partial class RequestValidator(IOptions<RequestLimits> options)
     public static float[]? VectorOf(DatapointDto dto, string where = "")
     {
         if (dto.SparseEmbedding is not null || dto.SparseEmbeddingJsonl is not null)
-            throw CatalogRequestException.Malformed($"{where}sparseEmbedding is not supported: send a dense featureVector.");
+            throw CatalogRequestException.Malformed($"{where}sparseEmbedding is not supported: send a dense " +
+                $"featureVector.");
         return OneOf(dto.FeatureVector, dto.Embedding, where + "featureVector", "embedding");
     }
 
@@ -133,7 +135,8 @@ public sealed partial class RequestValidator(IOptions<RequestLimits> options)
                 $"denyList[{k}]")));
             foreach (var (token, name) in tokens)
             {
-                if (string.IsNullOrEmpty(token)) throw CatalogRequestException.Malformed($"{at}.{name} is an empty token.");
+                if (string.IsNullOrEmpty(token))
+                    throw CatalogRequestException.Malformed($"{at}.{name} is an empty token.");
                 BytesWithin(token, Limits.MaxTokenBytes, $"{at}.{name}", "MaxTokenBytes");
             }
             return new Restrict(r.Namespace!, allow, deny);
@@ -184,7 +187,8 @@ public sealed partial class RequestValidator(IOptions<RequestLimits> options)
     {
         int bytes = Encoding.UTF8.GetByteCount(value);
         if (bytes > max)
-            throw CatalogRequestException.Malformed($"{what} is {bytes:N0} bytes; the limit is {max:N0} (Api:Limits:{setting}).");
+            throw CatalogRequestException.Malformed($"{what} is {bytes:N0} bytes; the limit is {max:N0} " +
+                $"(Api:Limits:{setting}).");
     }
 
     static CatalogRequestException TooMany(string what, int count, int max, string setting) =>
@@ -194,7 +198,8 @@ public sealed partial class RequestValidator(IOptions<RequestLimits> options)
     {
         var value = k ?? 10;
         if (value is < 1 or > MaxNeighbors)
-            throw CatalogRequestException.Malformed($"neighborCount must be between 1 and {MaxNeighbors}; got {value}.");
+            throw CatalogRequestException.Malformed($"neighborCount must be between 1 and {MaxNeighbors}; got " +
+                $"{value}.");
         return value;
     }
 

@@ -17,26 +17,32 @@ public static class ProductEndpoints
         var group = app.MapGroup("/v1/catalogs/{catalog}").WithTags("Products");
         group.MapPut("/products/{id}", PutAsync)
             .WithSummary("Upsert a product")
-            .WithDescription("multipart/form-data with an 'image' file and an optional 'datapoint' JSON field (restricts, numericRestricts, crowdingTag, attributes), " +
+            .WithDescription("multipart/form-data with an 'image' file and an optional 'datapoint' JSON field " +
+                "(restricts, numericRestricts, crowdingTag, attributes), " +
                 "or a JSON datapoint carrying featureVector or imageUrl. Acknowledged once durable and searchable.")
             .Accepts<DatapointDto>("application/json", "multipart/form-data")
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(413).ProducesProblem(415).ProducesProblem(422);
         group.MapGet("/products/{id}", GetAsync).WithSummary("A stored product").ProducesProblem(404);
         group.MapDelete("/products/{id}", DeleteAsync).WithSummary("Delete a product").ProducesProblem(404);
         group.MapGet("/products/{id}/image", ImageAsync)
-            .WithSummary("A product's original image, or with size (64, 128, 256 or 512) a JPEG thumbnail of that longer side")
-            .WithDescription("Served with an ETag from the image's SHA-256: send If-None-Match to get 304 when unchanged.")
+            .WithSummary("A product's original image, or with size (64, 128, 256 or 512) a JPEG thumbnail of that " +
+                "longer side")
+            .WithDescription("Served with an ETag from the image's SHA-256: send If-None-Match to get 304 when " +
+                "unchanged.")
             .Produces(200, contentType: "image/jpeg").ProducesProblem(400).ProducesProblem(404);
         group.MapPost("/products:batch", BatchAsync)
             .WithSummary("Upsert many products")
-            .WithDescription($"Up to {MaxBatch} JSON datapoints, each with id and featureVector or imageUrl. All are validated (and images encoded) before any is stored.")
+            .WithDescription($"Up to {MaxBatch} JSON datapoints, each with id and featureVector or imageUrl. All are " +
+                $"validated (and images encoded) before any is stored.")
             .Accepts<BatchDto>("application/json")
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(415).ProducesProblem(422);
         return group;
     }
 
-    static async Task<Ok<DatapointView>> PutAsync(string catalog, [Description(RequestValidator.ProductIdRules)] string id,
-        HttpRequest request, CatalogGateway gateway, ImageFetcher fetcher, RequestValidator validator, CancellationToken ct)
+    static async Task<Ok<DatapointView>> PutAsync(string catalog,
+        [Description(RequestValidator.ProductIdRules)] string id,
+        HttpRequest request, CatalogGateway gateway, ImageFetcher fetcher, RequestValidator validator,
+            CancellationToken ct)
     {
         var grain = gateway.Catalog(catalog);
         validator.ProductIdIsValid(id);
@@ -46,7 +52,8 @@ public static class ProductEndpoints
             var (image, json) = await RequestReader.ReadImageFormAsync<DatapointDto>(request, "datapoint", ct);
             var dto = json ?? Empty;
             if (RequestValidator.VectorOf(dto) is not null || dto.ImageUrl is not null)
-                throw CatalogRequestException.Malformed("Send the image as the 'image' part only: the datapoint must not " +
+                throw CatalogRequestException.Malformed("Send the image as the 'image' part only: the datapoint must " +
+                    "not " +
                     "carry featureVector or imageUrl as well.");
             write = new ProductWrite(ToDatapoint(id, dto, validator, null), image);
         }
@@ -65,7 +72,8 @@ public static class ProductEndpoints
         return TypedResults.Ok(DatapointView.From(stored, withVector: false));
     }
 
-    static Datapoint ToDatapoint(string id, DatapointDto dto, RequestValidator validator, float[]? vector, string where = "")
+    static Datapoint ToDatapoint(string id, DatapointDto dto, RequestValidator validator, float[]? vector,
+        string where = "")
     {
         if (RequestValidator.IdOf(dto, where) is { } bodyId && bodyId != id)
             throw CatalogRequestException.Malformed(
@@ -73,16 +81,19 @@ public static class ProductEndpoints
         return validator.ToDatapoint(id, dto, vector, where);
     }
 
-    static async Task<Ok<DatapointView>> GetAsync(string catalog, [Description(RequestValidator.ProductIdRules)] string id,
+    static async Task<Ok<DatapointView>> GetAsync(string catalog,
+        [Description(RequestValidator.ProductIdRules)] string id,
         CatalogGateway gateway, RequestValidator validator, CancellationToken ct)
     {
         var grain = gateway.Catalog(catalog);
         validator.ProductIdIsValid(id);
         return TypedResults.Ok(DatapointView.From(await grain.Get(id, ct)
-            ?? throw CatalogRequestException.NotFound($"Product '{id}' does not exist in catalog '{catalog}'."), withVector: true));
+            ?? throw CatalogRequestException.NotFound($"Product '{id}' does not exist in catalog '{catalog}'."),
+                withVector: true));
     }
 
-    static async Task<FileContentHttpResult> ImageAsync(string catalog, [Description(RequestValidator.ProductIdRules)] string id,
+    static async Task<FileContentHttpResult> ImageAsync(string catalog,
+        [Description(RequestValidator.ProductIdRules)] string id,
         string? size, HttpResponse response, CatalogGateway gateway, RequestValidator validator, CancellationToken ct)
     {
         var grain = gateway.Catalog(catalog);
@@ -90,14 +101,17 @@ public static class ProductEndpoints
         int? side = null;
         if (size is not null)
             side = int.TryParse(size, System.Globalization.NumberStyles.None, null, out var n) ? n
-                : throw CatalogRequestException.Malformed($"size '{RequestValidator.Shorten(size)}' is not a whole number of pixels.");
+                : throw CatalogRequestException.Malformed($"size '{RequestValidator.Shorten(size)}' is not a whole " +
+                    $"number of pixels.");
         if (side is { } pixels && !ProductImage.ThumbnailSizes.Contains(pixels))
             throw CatalogRequestException.Malformed($"size must be one of {string.Join(", ", ProductImage.ThumbnailSizes)}; got {pixels}.");
         var image = await grain.GetImage(id, side, ct)
-            ?? throw CatalogRequestException.NotFound($"Product '{id}' does not exist in catalog '{catalog}' or has no image.");
+            ?? throw CatalogRequestException.NotFound($"Product '{id}' does not exist in catalog '{catalog}' or has " +
+                $"no image.");
         // The URL names a product, whose image may change: caches revalidate, and the ETag makes that cheap.
         response.Headers.CacheControl = "public, max-age=60, must-revalidate";
-        return TypedResults.Bytes(image.Bytes, image.MediaType, entityTag: new EntityTagHeaderValue($"\"{image.ETag}\""));
+        return TypedResults.Bytes(image.Bytes, image.MediaType,
+            entityTag: new EntityTagHeaderValue($"\"{image.ETag}\""));
     }
 
     static async Task<NoContent> DeleteAsync(string catalog, [Description(RequestValidator.ProductIdRules)] string id,
@@ -114,24 +128,29 @@ public static class ProductEndpoints
     {
         var grain = gateway.Catalog(catalog);
         if (!request.HasJsonContentType())
-            throw CatalogRequestException.UnsupportedMedia("Send the batch as application/json: {\"datapoints\": [...]}.");
+            throw CatalogRequestException.UnsupportedMedia("Send the batch as application/json: {\"datapoints\": " +
+                "[...]}.");
         var batch = await RequestReader.ReadJsonAsync<BatchDto>(request, "The batch");
         var items = batch.Datapoints ?? throw CatalogRequestException.Malformed("datapoints is required.");
         if (items.Length is 0 or > MaxBatch)
-            throw CatalogRequestException.Malformed($"datapoints must hold 1 to {MaxBatch} items; it holds {items.Length}.");
+            throw CatalogRequestException.Malformed($"datapoints must hold 1 to {MaxBatch} items; it holds " +
+                $"{items.Length}.");
         var ids = new string[items.Length];
         var seen = new HashSet<string>(StringComparer.Ordinal);
         for (int i = 0; i < items.Length; i++)
         {
             var where = $"datapoints[{i}].";
-            ids[i] = RequestValidator.IdOf(items[i], where) ?? throw CatalogRequestException.Malformed($"{where}id is required.");
+            ids[i] = RequestValidator.IdOf(items[i], where)
+                ?? throw CatalogRequestException.Malformed($"{where}id is required.");
             validator.ProductIdIsValid(ids[i], where);
             if (!seen.Add(ids[i]))
-                throw CatalogRequestException.Malformed($"datapoints[{i}]: id '{ids[i]}' appears more than once in the batch.");
+                throw CatalogRequestException.Malformed($"datapoints[{i}]: id '{ids[i]}' appears more than once in " +
+                    $"the batch.");
         }
         // Validate everything and fetch every image before storing anything; the catalog encodes all of them
         // before it writes any: all or nothing.
-        var writes = await Task.WhenAll(items.Select((dto, i) => WriteOf(ids[i], dto, fetcher, validator, $"datapoints[{i}].", ct)));
+        var writes = await Task.WhenAll(items.Select((dto, i) => WriteOf(ids[i], dto, fetcher, validator,
+            $"datapoints[{i}].", ct)));
         await grain.Write(writes, ct);
         return TypedResults.Ok(new BatchResult(writes.Length));
     }
@@ -141,7 +160,8 @@ public static class ProductEndpoints
     static readonly DatapointDto Empty = new(null, null, null, null, null, null, null);
 
     /// <summary>A JSON datapoint as a write: its vector, or the image its imageUrl names (fetched here).</summary>
-    static async Task<ProductWrite> WriteOf(string id, DatapointDto dto, ImageFetcher fetcher, RequestValidator validator,
+    static async Task<ProductWrite> WriteOf(string id, DatapointDto dto, ImageFetcher fetcher,
+        RequestValidator validator,
         string where, CancellationToken ct)
     {
         var vector = RequestValidator.VectorOf(dto, where);

@@ -13,9 +13,13 @@ public static class SearchEndpoints
         var group = app.MapGroup("/v1/catalogs/{catalog}").WithTags("Search");
         group.MapPost("/search", SearchAsync)
             .WithSummary("Find the most similar products")
-            .WithDescription("multipart/form-data with an 'image' file and an optional 'query' JSON field, or a JSON body with exactly one of imageUrl, productId " +
-                "(similar products, excluding itself) and featureVector. Options: neighborCount (1–1000, default 10), restricts, numericRestricts with op " +
-                "(LESS, LESS_EQUAL, EQUAL, GREATER_EQUAL, GREATER, NOT_EQUAL), perCrowdingAttributeNeighborCount, returnFeatureVector, ef (HNSW candidate list size: recall against speed). Distances: lower is closer.")
+            .WithDescription("multipart/form-data with an 'image' file and an optional 'query' JSON field, or a JSON " +
+                "body with exactly one of imageUrl, productId " +
+                "(similar products, excluding itself) and featureVector. Options: neighborCount (1–1000, default " +
+                    "10), restricts, numericRestricts with op " +
+                "(LESS, LESS_EQUAL, EQUAL, GREATER_EQUAL, GREATER, NOT_EQUAL), perCrowdingAttributeNeighborCount, " +
+                    "returnFeatureVector, ef (HNSW candidate list size: recall against speed). Distances: lower is " +
+                    "closer.")
             .Accepts<SearchDto>("application/json", "multipart/form-data")
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(413).ProducesProblem(415).ProducesProblem(422);
         return group;
@@ -32,15 +36,19 @@ public static class SearchEndpoints
             (image, var json) = await RequestReader.ReadImageFormAsync<SearchDto>(request, "query", ct);
             dto = json ?? Empty;
             if (dto.ImageUrl is not null || dto.ProductId is not null || dto.FeatureVector is not null)
-                throw CatalogRequestException.Malformed("With an uploaded image, the query must not also set imageUrl, productId or featureVector.");
+                throw CatalogRequestException.Malformed("With an uploaded image, the query must not also set " +
+                    "imageUrl, productId or featureVector.");
         }
         else if (request.HasJsonContentType())
         {
             dto = await RequestReader.ReadJsonAsync<SearchDto>(request, "The search request");
-            int sources = (dto.ImageUrl is null ? 0 : 1) + (dto.ProductId is null ? 0 : 1) + (dto.FeatureVector is null ? 0 : 1);
-            if (sources != 1) throw CatalogRequestException.Malformed("Set exactly one of imageUrl, productId and featureVector.");
+            int sources = (dto.ImageUrl is null ? 0 : 1) + (dto.ProductId is null ? 0 : 1) + (dto.FeatureVector is null
+                ? 0 : 1);
+            if (sources != 1)
+                throw CatalogRequestException.Malformed("Set exactly one of imageUrl, productId and featureVector.");
         }
-        else throw CatalogRequestException.UnsupportedMedia("Send multipart/form-data (image + query) or application/json.");
+        else throw CatalogRequestException.UnsupportedMedia("Send multipart/form-data (image + query) or " +
+            "application/json.");
 
         // Validate the options before any expensive work.
         int k = RequestValidator.NeighborCount(dto.NeighborCount);
@@ -60,7 +68,8 @@ public static class SearchEndpoints
         var query = new SearchQuery(dto.FeatureVector ?? [], k, restricts, numeric, crowding, null, ef, dto.Routing,
             approximate, leaves, ReturnVectors: withVector);
         var result = await grain.Find(new SearchRequest(query, image, dto.ProductId), ct);
-        return TypedResults.Ok(new SearchResponse(result.Hits.Select(h => new NeighborView(h.Id, h.Distance, DatapointView.From(h.Datapoint, withVector))).ToArray(),
+        return TypedResults.Ok(new SearchResponse(result.Hits.Select(h => new NeighborView(h.Id, h.Distance,
+            DatapointView.From(h.Datapoint, withVector))).ToArray(),
             result.Source, result.Degraded, result.Warning));
     }
 

@@ -155,10 +155,13 @@ public sealed class CatalogGrain(
         }
         else
         {
-            dimensions = draft.Dimensions ?? throw Invalid("A catalog needs an encoder, or dimensions for a vector-only catalog.");
-            if (dimensions is < 1 or > MaxDimensions) throw Invalid($"dimensions must be between 1 and {MaxDimensions}.");
+            dimensions = draft.Dimensions
+                ?? throw Invalid("A catalog needs an encoder, or dimensions for a vector-only catalog.");
+            if (dimensions is < 1 or > MaxDimensions)
+                throw Invalid($"dimensions must be between 1 and {MaxDimensions}.");
         }
-        var matchingEngine = draft.MatchingEngine is { } me ? await ResolveMatchingEngineAsync(me, metric, dimensions, cancellationToken) : null;
+        var matchingEngine = draft.MatchingEngine is { } me ? await ResolveMatchingEngineAsync(me, metric, dimensions,
+            cancellationToken) : null;
         return new CatalogSpec(encoder, metric, dimensions, shards, ResolveIndex(draft.Index, metric), matchingEngine);
     }
 
@@ -175,16 +178,21 @@ public sealed class CatalogGrain(
 
     /// <summary>Checks a Matching Engine binding: well-formed names, and an index that exists, streams updates, and
     /// matches the catalog's dimensions and metric (read with indexes.get).</summary>
-    async Task<MatchingEngineSpec> ResolveMatchingEngineAsync(MatchingEngineSpec me, SimilarityMetric metric, int dimensions, CancellationToken cancellationToken)
+    async Task<MatchingEngineSpec> ResolveMatchingEngineAsync(MatchingEngineSpec me, SimilarityMetric metric,
+        int dimensions, CancellationToken cancellationToken)
     {
         if (!ResourceNames.IsIndex(me.Index))
-            throw BadBinding($"matchingEngine.index '{me.Index}' is not projects/{{project}}/locations/{{location}}/indexes/{{id}}.");
+            throw BadBinding($"matchingEngine.index '{me.Index}' is not " +
+                $"projects/{{project}}/locations/{{location}}/indexes/{{id}}.");
         if (me.IndexEndpoint is not null && !ResourceNames.IsIndexEndpoint(me.IndexEndpoint))
-            throw BadBinding($"matchingEngine.indexEndpoint '{me.IndexEndpoint}' is not projects/{{project}}/locations/{{location}}/indexEndpoints/{{id}}.");
+            throw BadBinding($"matchingEngine.indexEndpoint '{me.IndexEndpoint}' is not " +
+                $"projects/{{project}}/locations/{{location}}/indexEndpoints/{{id}}.");
         var routing = Enum.IsDefined(me.QueryRouting) ? me.QueryRouting
-            : throw BadBinding($"matchingEngine.queryRouting {me.QueryRouting} is not one of {SpecEnumConverter<QueryRouting>.Accepted}.");
+            : throw BadBinding($"matchingEngine.queryRouting {me.QueryRouting} is not one of " +
+                $"{SpecEnumConverter<QueryRouting>.Accepted}.");
         if (routing != QueryRouting.Local && (me.IndexEndpoint is null || string.IsNullOrEmpty(me.DeployedIndexId)))
-            throw BadBinding($"matchingEngine.queryRouting {SpecEnumConverter<QueryRouting>.Name(routing)} needs indexEndpoint and deployedIndexId.");
+            throw BadBinding($"matchingEngine.queryRouting {SpecEnumConverter<QueryRouting>.Name(routing)} needs " +
+                $"indexEndpoint and deployedIndexId.");
         IndexResource index;
         try
         {
@@ -194,16 +202,19 @@ public sealed class CatalogGrain(
         {
             throw BadBinding($"matchingEngine.index {me.Index} cannot be used: {ex.Status}: {ex.ApiMessage}");
         }
-        catch (Exception ex) when (GoogleApiException.IsTransientFailure(ex) && !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (GoogleApiException.IsTransientFailure(ex)
+            && !cancellationToken.IsCancellationRequested)
         {
-            throw CatalogRequestException.Unavailable($"Matching Engine cannot be reached to check matchingEngine.index: {ex.Message}");
+            throw CatalogRequestException.Unavailable($"Matching Engine cannot be reached to check " +
+                $"matchingEngine.index: {ex.Message}");
         }
         var config = index.Metadata.Config ?? throw BadBinding($"matchingEngine.index {me.Index} has no config.");
         if (config.Dimensions != dimensions)
             throw BadBinding($"matchingEngine.index has {config.Dimensions} dimensions; the catalog has {dimensions}.");
         var compatible = metric switch
         {
-            SimilarityMetric.Cosine => config.DistanceMeasureType == "COSINE_DISTANCE" || (config.DistanceMeasureType == "DOT_PRODUCT_DISTANCE" && config.FeatureNormType == "UNIT_L2_NORM"),
+            SimilarityMetric.Cosine => config.DistanceMeasureType == "COSINE_DISTANCE"
+                || (config.DistanceMeasureType == "DOT_PRODUCT_DISTANCE" && config.FeatureNormType == "UNIT_L2_NORM"),
             SimilarityMetric.Dot => config.DistanceMeasureType == "DOT_PRODUCT_DISTANCE",
             SimilarityMetric.SquaredL2 => config.DistanceMeasureType == "SQUARED_L2_DISTANCE",
             _ => config.DistanceMeasureType == "L1_DISTANCE",
@@ -211,14 +222,16 @@ public sealed class CatalogGrain(
         if (!compatible)
             throw BadBinding($"matchingEngine.index measures {config.DistanceMeasureType}{(config.FeatureNormType is { } n ? " with " + n : "")}, which does not rank like the catalog's metric {SpecEnumConverter<SimilarityMetric>.Name(metric)}.");
         if (index.IndexUpdateMethod is not ("STREAM_UPDATE" or "BATCH_UPDATE"))
-            throw BadBinding($"matchingEngine.index has indexUpdateMethod {index.IndexUpdateMethod}; STREAM_UPDATE (live sync) or BATCH_UPDATE (exports) is needed.");
+            throw BadBinding($"matchingEngine.index has indexUpdateMethod {index.IndexUpdateMethod}; STREAM_UPDATE " +
+                $"(live sync) or BATCH_UPDATE (exports) is needed.");
         return me with { QueryRouting = routing, IndexUpdateMethod = index.IndexUpdateMethod };
     }
 
     static IndexSpec ResolveIndex(IndexDraft? draft, SimilarityMetric metric)
     {
         var d = IndexSpec.Default;
-        var index = new IndexSpec(draft?.Kind ?? d.Kind, draft?.M ?? d.M, draft?.EfConstruction ?? d.EfConstruction, draft?.EfSearch ?? d.EfSearch,
+        var index = new IndexSpec(draft?.Kind ?? d.Kind, draft?.M ?? d.M, draft?.EfConstruction ?? d.EfConstruction,
+            draft?.EfSearch ?? d.EfSearch,
             draft?.Quantization ?? d.Quantization, draft?.RerankVectors ?? d.RerankVectors);
         Defined(index.Kind, "index.kind");
         var quantization = Defined(index.Quantization ?? IndexQuantization.None, "index.quantization");
@@ -226,8 +239,10 @@ public sealed class CatalogGrain(
             && quantization != IndexQuantization.Int8)
             throw Invalid("index.rerankVectors mapped needs index.quantization int8 (without it the walk reads the " +
                 "float32 vectors themselves).");
-        if (quantization == IndexQuantization.Int8 && index.Kind != IndexKind.Hnsw) throw Invalid("index.quantization int8 needs index.kind hnsw.");
-        if (quantization == IndexQuantization.Int8 && metric == SimilarityMetric.L1) throw Invalid("index.quantization int8 serves cosine, dot and squaredL2, not l1.");
+        if (quantization == IndexQuantization.Int8 && index.Kind != IndexKind.Hnsw)
+            throw Invalid("index.quantization int8 needs index.kind hnsw.");
+        if (quantization == IndexQuantization.Int8 && metric == SimilarityMetric.L1)
+            throw Invalid("index.quantization int8 serves cosine, dot and squaredL2, not l1.");
         if (index.M is < 4 or > 64) throw Invalid("index.m must be between 4 and 64.");
         if (index.EfConstruction is < 16 or > 2000) throw Invalid("index.efConstruction must be between 16 and 2000.");
         if (index.EfSearch is < 1 or > 10_000) throw Invalid("index.efSearch must be between 1 and 10000.");
@@ -246,10 +261,12 @@ public sealed class CatalogGrain(
     }
 
     async Task<CatalogInfo> GetInfoCore(CancellationToken cancellationToken) => new(
-        Name, state.State.Spec!, state.State.Version, state.State.CreatedAt, state.State.UpdatedAt, await ShardStatsAsync(cancellationToken));
+        Name, state.State.Spec!, state.State.Version, state.State.CreatedAt, state.State.UpdatedAt,
+            await ShardStatsAsync(cancellationToken));
 
     async Task<ShardStats[]> ShardStatsAsync(CancellationToken cancellationToken) =>
-        await Task.WhenAll(Enumerable.Range(0, state.State.Spec!.Shards).Select(i => Shard(i).GetStats(cancellationToken)));
+        await Task.WhenAll(Enumerable.Range(0, state.State.Spec!.Shards).Select(i =>
+            Shard(i).GetStats(cancellationToken)));
 
     public async Task<bool> Drop(CancellationToken cancellationToken)
     {
@@ -274,7 +291,8 @@ public sealed class CatalogGrain(
         var vectors = await Task.WhenAll(writes.Select(async w => w.Image is null ? w.Datapoint.FeatureVector
             : await EncodeAsync(spec, w.Image, $"Datapoint '{w.Datapoint.Id}': ", cancellationToken)));
         // The shards keep the images too, as the products' originals.
-        var encoded = writes.Select((w, i) => w.Image is null ? w : w with { Datapoint = w.Datapoint with { FeatureVector = vectors[i] } });
+        var encoded = writes.Select((w, i) => w.Image is null ? w
+            : w with { Datapoint = w.Datapoint with { FeatureVector = vectors[i] } });
         await UpsertCore(spec, encoded.ToArray(), cancellationToken);
     }
 
@@ -334,7 +352,8 @@ public sealed class CatalogGrain(
         var spec = Spec();
         if (query.Vector.Length != spec.Dimensions)
             throw Invalid($"The query vector has {query.Vector.Length} dimensions; the catalog has {spec.Dimensions}.");
-        var perShard = await Task.WhenAll(Enumerable.Range(0, spec.Shards).Select(i => Shard(i).Search(query, cancellationToken)));
+        var perShard = await Task.WhenAll(Enumerable.Range(0, spec.Shards).Select(i => Shard(i).Search(query,
+            cancellationToken)));
         if (perShard.Length == 1) return perShard[0];
         // Each shard returns its crowded top-k, which provably contains its share of the global crowded top-k.
         return TopK(perShard.SelectMany(h => h), query);
@@ -363,10 +382,12 @@ public sealed class CatalogGrain(
         using var shared = await gate.EnterSharedAsync(cancellationToken);
         var spec = Spec();
         var query = request.Query;
-        if (request.Image is { } image) query = query with { Vector = await EncodeAsync(spec, image, "", cancellationToken) };
+        if (request.Image is { } image) query =
+            query with { Vector = await EncodeAsync(spec, image, "", cancellationToken) };
         else if (request.ProductId is { } id)
         {
-            var product = await Shard(ShardOf(id, spec.Shards)).Get(id, cancellationToken) ?? throw CatalogRequestException.NotFound($"Product '{id}' does not exist in catalog '{Name}'.");
+            var product = await Shard(ShardOf(id, spec.Shards)).Get(id, cancellationToken)
+                ?? throw CatalogRequestException.NotFound($"Product '{id}' does not exist in catalog '{Name}'.");
             query = query with { Vector = product.FeatureVector, ExcludeId = id };
         }
         return await QueryCore(query, cancellationToken);
@@ -377,9 +398,11 @@ public sealed class CatalogGrain(
         var spec = Spec();
         var routing = Defined(query.Routing ?? spec.MatchingEngine?.QueryRouting ?? QueryRouting.Local, "routing");
         var me = spec.MatchingEngine;
-        if (routing == QueryRouting.Local) return new SearchResult(await SearchCore(query, cancellationToken), QueryRouting.Local);
+        if (routing == QueryRouting.Local)
+            return new SearchResult(await SearchCore(query, cancellationToken), QueryRouting.Local);
         if (me?.IndexEndpoint is null || me.DeployedIndexId is null)
-            throw Invalid($"routing {SpecEnumConverter<QueryRouting>.Name(routing)} needs the catalog's matchingEngine binding with indexEndpoint and deployedIndexId.");
+            throw Invalid($"routing {SpecEnumConverter<QueryRouting>.Name(routing)} needs the catalog's " +
+                $"matchingEngine binding with indexEndpoint and deployedIndexId.");
         if (query.Vector.Length != spec.Dimensions)
             throw Invalid($"The query vector has {query.Vector.Length} dimensions; the catalog has {spec.Dimensions}.");
 
@@ -391,10 +414,13 @@ public sealed class CatalogGrain(
             timeout.CancelAfter(options.Value.MatchingEngineQueryTimeout);
             remote = await MatchingEngineSearchAsync(spec, me, query, timeout.Token);
         }
-        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && (ex is GoogleApiException || GoogleApiException.IsTransientFailure(ex)))
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && (ex is GoogleApiException
+            || GoogleApiException.IsTransientFailure(ex)))
         {
-            var reason = ex is OperationCanceledException ? $"no answer within {options.Value.MatchingEngineQueryTimeout.TotalMilliseconds:F0} ms" : ex.Message;
-            return new SearchResult(await (local ?? SearchCore(query, cancellationToken)), QueryRouting.Local, Degraded: true,
+            var reason = ex is OperationCanceledException
+                ? $"no answer within {options.Value.MatchingEngineQueryTimeout.TotalMilliseconds:F0} ms" : ex.Message;
+            return new SearchResult(await (local ?? SearchCore(query, cancellationToken)), QueryRouting.Local,
+                Degraded: true,
                 Warning: $"Matching Engine failed ({reason}); the local index answered.");
         }
         if (local is null) return new SearchResult(remote, QueryRouting.MatchingEngine);
@@ -406,17 +432,24 @@ public sealed class CatalogGrain(
     /// <summary>findNeighbors on the deployed index, then every hit checked against the shards: products deleted
     /// locally are dropped, and the rest are re-scored and re-filtered with their current local version, so a change
     /// not yet synced never shows its stale Matching Engine result.</summary>
-    async Task<SearchHit[]> MatchingEngineSearchAsync(CatalogSpec spec, MatchingEngineSpec me, SearchQuery query, CancellationToken cancellationToken)
+    async Task<SearchHit[]> MatchingEngineSearchAsync(CatalogSpec spec, MatchingEngineSpec me, SearchQuery query,
+        CancellationToken cancellationToken)
     {
-        publicDomain ??= me.PublicEndpointDomain ?? (await vertex.GetIndexEndpointAsync(me.IndexEndpoint!, cancellationToken)).PublicEndpointDomainName
-            ?? throw new GoogleApiException(System.Net.HttpStatusCode.FailedDependency, "FAILED_PRECONDITION", "The index endpoint has no public domain.");
+        publicDomain ??= me.PublicEndpointDomain ?? (await vertex.GetIndexEndpointAsync(me.IndexEndpoint!,
+            cancellationToken)).PublicEndpointDomainName
+            ?? throw new GoogleApiException(System.Net.HttpStatusCode.FailedDependency, "FAILED_PRECONDITION",
+                "The index endpoint has no public domain.");
         // A few more than asked: some may be dropped as deleted, filtered or excluded locally.
         int asked = query.NeighborCount + Math.Max(5, query.NeighborCount / 2) + (query.ExcludeId is null ? 0 : 1);
-        var datapoint = new IndexDatapoint("query", query.Vector, FilterMapping.ToVertex(query.Restricts), FilterMapping.ToVertex(query.NumericRestricts, query: true));
-        var response = await vertex.FindNeighborsAsync(publicDomain, me.IndexEndpoint!, new FindNeighborsRequest(me.DeployedIndexId!,
+        var datapoint = new IndexDatapoint("query", query.Vector, FilterMapping.ToVertex(query.Restricts),
+            FilterMapping.ToVertex(query.NumericRestricts, query: true));
+        var response = await vertex.FindNeighborsAsync(publicDomain, me.IndexEndpoint!,
+            new FindNeighborsRequest(me.DeployedIndexId!,
             [new NeighborQuery(datapoint, asked, query.PerCrowdingAttributeNeighborCount,
-                query.ApproximateNeighborCount is int a ? Math.Max(a, asked) : null, query.FractionLeafNodesToSearchOverride)]), cancellationToken);
-        var ids = response.NearestNeighbors?.FirstOrDefault()?.Neighbors?.Select(n => n.Datapoint.DatapointId).Where(id => id != query.ExcludeId).Distinct().ToArray() ?? [];
+                query.ApproximateNeighborCount is int a ? Math.Max(a, asked) : null,
+                    query.FractionLeafNodesToSearchOverride)]), cancellationToken);
+        var ids = response.NearestNeighbors?.FirstOrDefault()?.Neighbors?.Select(n =>
+            n.Datapoint.DatapointId).Where(id => id != query.ExcludeId).Distinct().ToArray() ?? [];
         var current = await Task.WhenAll(ids.GroupBy(id => ShardOf(id, spec.Shards)).Select(async g =>
         {
             var group = g.ToArray();
@@ -449,11 +482,14 @@ public sealed class CatalogGrain(
         try
         {
             var parts = await Task.WhenAll(Enumerable.Range(0, spec.Shards).Select(i =>
-                Shard(i).ExportTo(bucket, $"{folder}/part-{i:D5}.json", $"{folder}/delete/part-{i:D5}.txt", delta, cancellationToken)));
+                Shard(i).ExportTo(bucket, $"{folder}/part-{i:D5}.json", $"{folder}/delete/part-{i:D5}.txt", delta,
+                    cancellationToken)));
             var uri = $"gs://{bucket}/{folder}";
             if (delta && parts.All(p => p.Objects.Length == 0))
-                return new ExportResult(uri, [], 0, "", Applied: true, Removals: 0, Delta: true); // nothing changed: nothing to patch
-            var operation = await vertex.PatchIndexMetadataAsync(me.Index, new IndexMetadata(ContentsDeltaUri: uri, IsCompleteOverwrite: !delta), cancellationToken);
+                // nothing changed: nothing to patch
+                return new ExportResult(uri, [], 0, "", Applied: true, Removals: 0, Delta: true);
+            var operation = await vertex.PatchIndexMetadataAsync(me.Index, new IndexMetadata(ContentsDeltaUri: uri,
+                IsCompleteOverwrite: !delta), cancellationToken);
             var done = await vertex.WaitAsync(operation, cancellationToken);
             // Only now does Matching Engine hold each shard's state as of its export: the next delta starts there.
             await Task.WhenAll(parts.Select((p, i) => Shard(i).CommitExport(p.Sequence, cancellationToken)));
@@ -464,7 +500,8 @@ public sealed class CatalogGrain(
         {
             throw BadBinding($"The export was refused: {ex.Status}: {ex.ApiMessage}");
         }
-        catch (Exception ex) when (GoogleApiException.IsTransientFailure(ex) && !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (GoogleApiException.IsTransientFailure(ex)
+            && !cancellationToken.IsCancellationRequested)
         {
             throw CatalogRequestException.Unavailable($"The export could not reach Google Cloud: {ex.Message}");
         }
@@ -474,19 +511,23 @@ public sealed class CatalogGrain(
     {
         using var shared = await gate.EnterSharedAsync(cancellationToken);
         var spec = Spec();
-        var all = await Task.WhenAll(Enumerable.Range(0, spec.Shards).Select(i => Shard(i).GetDeadLetters(cancellationToken)));
+        var all = await Task.WhenAll(Enumerable.Range(0, spec.Shards).Select(i =>
+            Shard(i).GetDeadLetters(cancellationToken)));
         return all.SelectMany(d => d).OrderBy(d => d.At).ToArray();
     }
 
     /// <summary>Stable across processes and restarts (unlike string.GetHashCode), so a product always lands on one
     /// shard.</summary>
-    public static int ShardOf(string id, int shards) => (int)(XxHash32.HashToUInt32(Encoding.UTF8.GetBytes(id)) % (uint)shards);
+    public static int ShardOf(string id, int shards) =>
+        (int)(XxHash32.HashToUInt32(Encoding.UTF8.GetBytes(id)) % (uint)shards);
 
     IShardGrain Shard(int i) => Shard(state.State.Incarnation, i);
 
-    IShardGrain Shard(string incarnation, int i) => GrainFactory.GetGrain<IShardGrain>($"{Tenant}/{Name}/{incarnation}/{i}");
+    IShardGrain Shard(string incarnation, int i) =>
+        GrainFactory.GetGrain<IShardGrain>($"{Tenant}/{Name}/{incarnation}/{i}");
 
-    CatalogSpec Spec() => state.State.Spec ?? throw CatalogRequestException.NotFound($"Catalog '{Name}' does not exist.");
+    CatalogSpec Spec() => state.State.Spec
+        ?? throw CatalogRequestException.NotFound($"Catalog '{Name}' does not exist.");
 
     static CatalogRequestException Invalid(string message) => CatalogRequestException.Invalid(message);
 

@@ -9,7 +9,8 @@ namespace Catalogs.Grains.Encoders;
 /// The silo's encoders: resolves encoder drafts against their models and encodes images, one shared batching
 /// session per distinct configuration. Everything heavy runs on the thread pool; callers only await.
 /// </summary>
-public sealed class EncoderService(ModelResolver models, EncoderRegistry registry, IOptions<CatalogsOptions> options) : IAsyncDisposable
+public sealed class EncoderService(ModelResolver models, EncoderRegistry registry, IOptions<CatalogsOptions> options)
+    : IAsyncDisposable
 {
     static readonly float[] ImageNetMean = [0.485f, 0.456f, 0.406f], ImageNetStd = [0.229f, 0.224f, 0.225f];
     readonly ConcurrentDictionary<string, Lazy<Task<OnnxGraph>>> graphs = new();
@@ -21,8 +22,11 @@ public sealed class EncoderService(ModelResolver models, EncoderRegistry registr
     {
         var model = draft.Model;
         if (string.IsNullOrWhiteSpace(model)) throw Invalid("encoder.model is required.");
-        if (!ModelResolver.IsValidName(model)) throw Invalid($"encoder.model '{model}' is not a model file name (letters, digits, '.', '_', '-', ending in .onnx).");
-        if (!models.IsKnown(model)) throw Invalid($"Model '{model}' is not available: it is in no model folder and has no download address.");
+        if (!ModelResolver.IsValidName(model))
+            throw Invalid($"encoder.model '{model}' is not a model file name (letters, digits, '.', '_', '-', ending " +
+            $"in .onnx).");
+        if (!models.IsKnown(model))
+            throw Invalid($"Model '{model}' is not available: it is in no model folder and has no download address.");
         var path = await PathAsync(model);
         var graph = await GraphAsync(path);
         var input = draft.Input ?? (graph.Inputs.Count == 1 ? graph.Inputs[0] : throw Invalid($"The model has several inputs ({string.Join(", ", graph.Inputs)}): name one in encoder.input."));
@@ -31,7 +35,9 @@ public sealed class EncoderService(ModelResolver models, EncoderRegistry registr
         if (!graph.ProducedBy.ContainsKey(output)) throw Invalid($"The model has no tensor '{output}'. Its outputs are {string.Join(", ", graph.Outputs)}; any intermediate tensor name is accepted too.");
         var probe = new EncoderOptions(path, input, output, PreprocessOptions.ImageNet(), Pooling.None, false, false);
         bool canDequantize = graph.HasInitializer(probe.ScaleName) && graph.HasInitializer(probe.ZeroPointName);
-        if (draft.Dequantize == true && !canDequantize) throw Invalid($"encoder.dequantize is set but the model has no '{probe.ScaleName}'/'{probe.ZeroPointName}' initializers.");
+        if (draft.Dequantize == true && !canDequantize)
+            throw Invalid($"encoder.dequantize is set but the model has no " +
+            $"'{probe.ScaleName}'/'{probe.ZeroPointName}' initializers.");
         var spec = new EncoderSpec(
             model, input, output,
             draft.InputSize ?? 224,
@@ -82,22 +88,28 @@ public sealed class EncoderService(ModelResolver models, EncoderRegistry registr
         var task = paths.GetOrAdd(model, m => models.ResolveAsync(m));
         // A failed resolution (e.g. a download that did not verify) is retried on the next call, not cached.
         task.ContinueWith(_ => paths.TryRemove(KeyValuePair.Create(model, task)), CancellationToken.None,
-            TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default);
         return task;
     }
 
     Task<OnnxGraph> GraphAsync(string path) =>
-        graphs.GetOrAdd(path, p => new Lazy<Task<OnnxGraph>>(() => Task.Run(() => new OnnxGraph(File.ReadAllBytes(p))))).Value;
+        graphs.GetOrAdd(path, p => new Lazy<Task<OnnxGraph>>(() => Task.Run(() =>
+            new OnnxGraph(File.ReadAllBytes(p))))).Value;
 
     static void Validate(EncoderSpec spec)
     {
         if (spec.InputSize is < 16 or > 2048) throw Invalid("encoder.inputSize must be between 16 and 2048 pixels.");
-        if (!Enum.IsDefined(spec.Resize)) throw Invalid($"encoder.resize must be one of {SpecEnumConverter<EncoderResize>.Accepted}.");
+        if (!Enum.IsDefined(spec.Resize))
+            throw Invalid($"encoder.resize must be one of {SpecEnumConverter<EncoderResize>.Accepted}.");
         if (!Enum.IsDefined(spec.ChannelOrder))
             throw Invalid($"encoder.channelOrder must be one of {SpecEnumConverter<EncoderChannelOrder>.Accepted}.");
-        if (!Enum.IsDefined(spec.Pooling)) throw Invalid($"encoder.pooling must be one of {SpecEnumConverter<EncoderPooling>.Accepted}.");
-        if (spec.Mean.Length != 3 || spec.Mean.Any(m => !float.IsFinite(m))) throw Invalid("encoder.mean must hold 3 finite numbers.");
-        if (spec.Std.Length != 3 || spec.Std.Any(s => !float.IsFinite(s) || s <= 0)) throw Invalid("encoder.std must hold 3 positive numbers.");
+        if (!Enum.IsDefined(spec.Pooling))
+            throw Invalid($"encoder.pooling must be one of {SpecEnumConverter<EncoderPooling>.Accepted}.");
+        if (spec.Mean.Length != 3 || spec.Mean.Any(m => !float.IsFinite(m)))
+            throw Invalid("encoder.mean must hold 3 finite numbers.");
+        if (spec.Std.Length != 3 || spec.Std.Any(s => !float.IsFinite(s) || s <= 0))
+            throw Invalid("encoder.std must hold 3 positive numbers.");
     }
 
     static EncoderOptions ToOptions(EncoderSpec spec, string path) => new(

@@ -16,7 +16,8 @@ namespace Catalogs.Grains.Shards;
 /// answers 503 and deactivates this activation; the next call activates the shard again and replays its log.
 /// </summary>
 [Reentrant]
-public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOptions> options, MatchingEngineClient vertex,
+public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOptions> options,
+    MatchingEngineClient vertex,
     ShardExporter exporter, ILogger<ShardGrain> logger) : Grain, IShardGrain
 {
     LocalShard? shard;
@@ -64,7 +65,8 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
     }
 
     public Task Upsert(ProductWrite[] writes, CancellationToken cancellationToken) => Guarded(s => s.UpsertAsync(
-        writes.Select(w => w.Datapoint).ToArray(), writes.Any(w => w.Image is not null) ? writes.Select(w => w.Image).ToArray() : null));
+        writes.Select(w => w.Datapoint).ToArray(), writes.Any(w => w.Image is not null) ? writes.Select(w =>
+            w.Image).ToArray() : null));
 
     public Task<ProductImage?> GetImage(string id, int? size, CancellationToken cancellationToken) =>
         Ready().GetImageAsync(id, size, cancellationToken);
@@ -82,7 +84,8 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
     public Task<ShardStats> GetStats(CancellationToken cancellationToken)
     {
         var s = Ready();
-        return Task.FromResult(new ShardStats(s.Settings.Shard, s.Count, s.LastSequence, s.SnapshotSequence, s.IndexOrigin,
+        return Task.FromResult(new ShardStats(s.Settings.Shard, s.Count, s.LastSequence, s.SnapshotSequence,
+            s.IndexOrigin,
             s.IndexReconciled, sync?.Stats()));
     }
 
@@ -107,7 +110,8 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
         CancellationToken cancellationToken) =>
         exporter.ExportAsync(Ready(), bucket, objectName, deleteObjectName, delta, cancellationToken);
 
-    public Task CommitExport(long sequence, CancellationToken cancellationToken) => Guarded(s => s.CommitExportAsync(sequence));
+    public Task CommitExport(long sequence, CancellationToken cancellationToken) => Guarded(s =>
+        s.CommitExportAsync(sequence));
 
     public Task<DeadLetter[]> GetDeadLetters(CancellationToken cancellationToken)
     {
@@ -138,11 +142,13 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
             logger.LogError(ex, "Shard {Shard}: its store refused a write; deactivating", this.GetPrimaryKeyString());
             syncTimer?.Dispose();
             DeactivateOnIdle();
-            throw CatalogRequestException.Unavailable("The shard could not write durably and is restarting: try again.");
+            throw CatalogRequestException.Unavailable("The shard could not write durably and is restarting: try " +
+                "again.");
         }
     }
 
     Task Guarded(Func<LocalShard, Task> write) => Guarded(async s => { await write(s); return true; });
 
-    LocalShard Ready() => shard ?? throw CatalogRequestException.NotFound("The shard is not initialized (its catalog does not exist).");
+    LocalShard Ready() => shard
+        ?? throw CatalogRequestException.NotFound("The shard is not initialized (its catalog does not exist).");
 }

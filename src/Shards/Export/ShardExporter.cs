@@ -20,9 +20,11 @@ public sealed class ShardExporter(CloudStorageClient storage)
         if (!delta) upserts = shard.Products(); // immutable records, as of now
         else
         {
-            long since = shard.ExportMark ?? throw CatalogRequestException.Conflict("No export was applied yet: run a full export first.");
+            long since = shard.ExportMark
+                ?? throw CatalogRequestException.Conflict("No export was applied yet: run a full export first.");
             var changes = await Task.Run(() => shard.ReadChanges(since, sequence), cancellationToken)
-                ?? throw CatalogRequestException.Conflict("The log no longer reaches back to the last export: run a full export.");
+                ?? throw CatalogRequestException.Conflict("The log no longer reaches back to the last export: run a " +
+                    "full export.");
             var last = new Dictionary<string, Datapoint?>(StringComparer.Ordinal);
             foreach (var change in changes) last[change.Id] = change.Upsert;
             upserts = last.Values.OfType<Datapoint>().ToArray();

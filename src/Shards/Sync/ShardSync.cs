@@ -28,11 +28,17 @@ public sealed class ShardSync
 
     // Metrics (meter "Catalogs.Sync"), tagged with the index: what is waiting, what went through, what failed.
     static readonly System.Diagnostics.Metrics.Meter Meter = new("Catalogs.Sync");
-    static readonly System.Diagnostics.Metrics.UpDownCounter<long> BacklogMetric = Meter.CreateUpDownCounter<long>("catalogs.sync.backlog", "{change}", "Changes waiting to reach Matching Engine");
-    static readonly System.Diagnostics.Metrics.Counter<long> SentMetric = Meter.CreateCounter<long>("catalogs.sync.sent", "{change}", "Changes in effect in Matching Engine");
-    static readonly System.Diagnostics.Metrics.Counter<long> FailureMetric = Meter.CreateCounter<long>("catalogs.sync.failures", "{request}", "Failed sync attempts (retried)");
-    static readonly System.Diagnostics.Metrics.Counter<long> DeadLetterMetric = Meter.CreateCounter<long>("catalogs.sync.dead_letters", "{change}", "Changes Matching Engine rejected");
-    static readonly System.Diagnostics.Metrics.Histogram<double> LagMetric = Meter.CreateHistogram<double>("catalogs.sync.lag", "s", "Time from acknowledgement to Matching Engine");
+    static readonly System.Diagnostics.Metrics.UpDownCounter<long> BacklogMetric =
+        Meter.CreateUpDownCounter<long>("catalogs.sync.backlog", "{change}",
+        "Changes waiting to reach Matching Engine");
+    static readonly System.Diagnostics.Metrics.Counter<long> SentMetric =
+        Meter.CreateCounter<long>("catalogs.sync.sent", "{change}", "Changes in effect in Matching Engine");
+    static readonly System.Diagnostics.Metrics.Counter<long> FailureMetric =
+        Meter.CreateCounter<long>("catalogs.sync.failures", "{request}", "Failed sync attempts (retried)");
+    static readonly System.Diagnostics.Metrics.Counter<long> DeadLetterMetric =
+        Meter.CreateCounter<long>("catalogs.sync.dead_letters", "{change}", "Changes Matching Engine rejected");
+    static readonly System.Diagnostics.Metrics.Histogram<double> LagMetric =
+        Meter.CreateHistogram<double>("catalogs.sync.lag", "s", "Time from acknowledgement to Matching Engine");
     static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     /// <summary>The shard metadata document that holds the outbox's state.</summary>
@@ -70,7 +76,8 @@ public sealed class ShardSync
 
     public string Index { get; }
 
-    /// <summary>The last log sequence in effect in Matching Engine; −1: nothing sent yet (everything must go).</summary>
+    /// <summary>The last log sequence in effect in Matching Engine; −1: nothing sent yet (everything must
+    /// go).</summary>
     public long Cursor { get; private set; }
 
     public bool NeedsFullSync => Cursor < 0;
@@ -81,13 +88,15 @@ public sealed class ShardSync
 
     /// <summary>The outbox of <paramref name="index"/>: its saved cursor when the saved binding is to the same index,
     /// else a fresh start that sends everything.</summary>
-    public static ShardSync Open(IShardWriter store, string index, MatchingEngineClient client, SyncOptions options, ILogger logger) =>
+    public static ShardSync Open(IShardWriter store, string index, MatchingEngineClient client, SyncOptions options,
+        ILogger logger) =>
         Load(store, client, options, logger) is { } saved && saved.Index == index
             ? saved
             : new ShardSync(store, index, -1, [], client, options, logger);
 
     /// <summary>The outbox as saved (its index, cursor and dead letters); null when the shard is not bound.</summary>
-    public static ShardSync? Load(IShardWriter store, MatchingEngineClient client, SyncOptions options, ILogger logger) =>
+    public static ShardSync? Load(IShardWriter store, MatchingEngineClient client, SyncOptions options,
+        ILogger logger) =>
         store.ReadMetadata(MetadataName) is { } bytes && JsonSerializer.Deserialize<State>(bytes, Json) is { } saved
             ? new ShardSync(store, saved.Index, saved.Cursor, saved.DeadLetters ?? [], client, options, logger)
             : null;
@@ -96,7 +105,8 @@ public sealed class ShardSync
 
     /// <summary>Connects this outbox to <paramref name="shard"/>'s change feed and log retention. A new binding
     /// (<paramref name="resume"/> false) gets everything the shard holds now; on opening, the outbox resends what
-    /// came after its cursor, or everything when nothing was sent yet or the log no longer reaches back that far.</summary>
+    /// came after its cursor, or everything when nothing was sent yet or the log no longer reaches back that
+    /// far.</summary>
     public void Attach(LocalShard shard, bool resume)
     {
         complete = shard.WithVector;
@@ -105,7 +115,8 @@ public sealed class ShardSync
         else if (NeedsFullSync || shard.ReadChanges(Cursor, shard.LastSequence) is not { } pending)
         {
             if (!NeedsFullSync)
-                logger.LogWarning("The log no longer reaches back to the sync cursor {Cursor}; sending everything again", Cursor);
+                logger.LogWarning("The log no longer reaches back to the sync cursor {Cursor}; sending everything " +
+                    "again", Cursor);
             Restart();
             EnqueueAll(shard.Products(), shard.LastSequence);
         }
@@ -121,7 +132,8 @@ public sealed class ShardSync
         shard.KeepLogAfter = () => long.MaxValue;
     }
 
-    /// <summary>Forgets the cursor and the backlog: everything is to be sent again (the log no longer reaches back).</summary>
+    /// <summary>Forgets the cursor and the backlog: everything is to be sent again (the log no longer reaches
+    /// back).</summary>
     public void Restart()
     {
         Cursor = -1;
@@ -157,7 +169,8 @@ public sealed class ShardSync
         }
     }
 
-    public SyncStats Stats() => new(Index, Cursor, queue.Count, queue.First is { } oldest ? (DateTime.UtcNow - oldest.Value.Enqueued).TotalSeconds : 0,
+    public SyncStats Stats() => new(Index, Cursor, queue.Count, queue.First is { } oldest
+        ? (DateTime.UtcNow - oldest.Value.Enqueued).TotalSeconds : 0,
         deadLetters.Count, sent, lastError);
 
     /// <summary>Sends batches until the backlog is empty or a request fails (then waits out a backoff). Called
@@ -190,9 +203,11 @@ public sealed class ShardSync
             failures++;
             lastError = ex.Message;
             FailureMetric.Add(1, Tag);
-            double backoff = Math.Min(options.MaxBackoff.TotalMilliseconds, options.MinBackoff.TotalMilliseconds * Math.Pow(2, failures - 1));
+            double backoff = Math.Min(options.MaxBackoff.TotalMilliseconds,
+                options.MinBackoff.TotalMilliseconds * Math.Pow(2, failures - 1));
             retryAt = DateTime.UtcNow.AddMilliseconds(backoff * (0.5 + Random.Shared.NextDouble()));
-            logger.LogDebug("Sync to {Index} failed ({Failures} in a row), next try in {Backoff:F0} ms: {Error}", Index, failures, backoff, ex.Message);
+            logger.LogDebug("Sync to {Index} failed ({Failures} in a row), next try in {Backoff:F0} ms: {Error}", Index,
+                failures, backoff, ex.Message);
         }
         finally { running = false; }
     }
@@ -240,13 +255,17 @@ public sealed class ShardSync
             {
                 try
                 {
-                    if (items[0].Upsert is null) await client.RemoveDatapointsAsync(Index, items.Select(i => i.Id).ToArray(), cancellationToken);
-                    else await client.UpsertDatapointsAsync(Index, items.Select(i => ToIndexDatapoint(i.Upsert!)).ToArray(), cancellationToken);
+                    if (items[0].Upsert is null)
+                        await client.RemoveDatapointsAsync(Index, items.Select(i => i.Id).ToArray(), cancellationToken);
+                    else await client.UpsertDatapointsAsync(Index, items.Select(i =>
+                        ToIndexDatapoint(i.Upsert!)).ToArray(), cancellationToken);
                     return;
                 }
-                catch (Exception ex) when (attempt < QuickRetries && IsTransient(ex) && !cancellationToken.IsCancellationRequested)
+                catch (Exception ex) when (attempt < QuickRetries && IsTransient(ex)
+                    && !cancellationToken.IsCancellationRequested)
                 {
-                    await Task.Delay(options.MinBackoff * attempt * (0.5 + Random.Shared.NextDouble()), cancellationToken);
+                    await Task.Delay(options.MinBackoff * attempt * (0.5 + Random.Shared.NextDouble()),
+                        cancellationToken);
                 }
             }
         }
@@ -267,8 +286,10 @@ public sealed class ShardSync
     {
         if (!deadKeys.Add((item.Id, item.Sequence))) return;
         DeadLetterMetric.Add(1, Tag);
-        logger.LogWarning("Matching Engine rejected {Operation} of {Id} (sequence {Sequence}): {Error}", item.Upsert is null ? "removal" : "upsert", item.Id, item.Sequence, error.Message);
-        deadLetters.Add(new DeadLetter(item.Id, item.Sequence, item.Upsert is null ? "remove" : "upsert", $"{error.Status}: {error.ApiMessage}", DateTimeOffset.UtcNow));
+        logger.LogWarning("Matching Engine rejected {Operation} of {Id} (sequence {Sequence}): {Error}",
+            item.Upsert is null ? "removal" : "upsert", item.Id, item.Sequence, error.Message);
+        deadLetters.Add(new DeadLetter(item.Id, item.Sequence, item.Upsert is null ? "remove" : "upsert",
+            $"{error.Status}: {error.ApiMessage}", DateTimeOffset.UtcNow));
         if (deadLetters.Count > MaxDeadLetters) deadLetters.RemoveAt(0);
     }
 
@@ -280,7 +301,8 @@ public sealed class ShardSync
     /// <summary>Writes the cursor and dead letters durably, off the caller's thread.</summary>
     public Task SaveAsync()
     {
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(new State(Index, Cursor, deadLetters), Json); // captured in the turn
+        // captured in the turn
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(new State(Index, Cursor, deadLetters), Json);
         return Task.Run(() => store.WriteMetadataAsync(MetadataName, bytes));
     }
 }
