@@ -12,7 +12,9 @@ static class AnnBenchmark
         string? rerankDirectory, string? indexCache)
     {
         int d = data[0].Length;
-        Console.WriteLine($"ANN: {data.Length:N0} × {d} base, {queries.Length:N0} queries, {metric}, k = {k}, M = {m}, efConstruction = {efConstruction}, build threads = {threads}, walk vectors {(quantization == VectorQuantization.None ? "float32" : "int8 (float32 re-rank)")}");
+        var walk = quantization == VectorQuantization.None ? "float32" : "int8 (float32 re-rank)";
+        Console.WriteLine($"ANN: {data.Length:N0} × {d} base, {queries.Length:N0} queries, {metric}, k = {k}, " +
+            $"M = {m}, efConstruction = {efConstruction}, build threads = {threads}, walk vectors {walk}");
         var truth = GroundTruth(data, queries, groundTruthPath, metric, k, threads);
         HnswIndex index;
 

@@ -46,10 +46,18 @@ sealed class ApiProcess : IAsyncDisposable
             { if (e.Data is { Length: > 0 }) Console.Error.WriteLine("  [api] " + e.Data); };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 256 }) { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromMinutes(5) };
+        var handler = new SocketsHttpHandler { MaxConnectionsPerServer = 256 };
+        var http = new HttpClient(handler)
+        {
+            BaseAddress = new Uri($"http://127.0.0.1:{port}"),
+            Timeout = TimeSpan.FromMinutes(5),
+        };
         for (int i = 0; i < 600; i++)
         {
-            try { if ((await http.GetAsync("/readyz")).IsSuccessStatusCode) return new ApiProcess(process, http, data); }
+            try
+            {
+                if ((await http.GetAsync("/readyz")).IsSuccessStatusCode) return new ApiProcess(process, http, data);
+            }
             catch (HttpRequestException) { }
             await Task.Delay(100);
         }

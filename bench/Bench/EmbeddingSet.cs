@@ -87,7 +87,10 @@ static class EmbeddingSet
             canvas.Translate(pre.Width, 0);
             canvas.Scale(-1, 1);
         }
-        using var paint = new SKPaint { ColorFilter = SKColorFilter.CreateColorMatrix(ColourMatrix(brightness, contrast, saturation)) };
+        using var paint = new SKPaint
+        {
+            ColorFilter = SKColorFilter.CreateColorMatrix(ColourMatrix(brightness, contrast, saturation)),
+        };
         using var image = SKImage.FromBitmap(photo);
         canvas.DrawImage(image, SKRect.Create(x, y, w, h), SKRect.Create(pre.Width, pre.Height),
             new SKSamplingOptions(SKCubicResampler.Mitchell), paint);

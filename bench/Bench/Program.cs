@@ -5,7 +5,12 @@ using Catalogs.Bench;
 var repoRoot = FindRepoRoot();
 var shared = Path.GetFullPath(Path.Combine(repoRoot, "..", "shared"));
 
-var sizes = new Option<int[]>("--sizes") { Description = "Longer side of the test photos, in pixels", DefaultValueFactory = _ => [224, 1024], AllowMultipleArgumentsPerToken = true };
+var sizes = new Option<int[]>("--sizes")
+{
+    Description = "Longer side of the test photos, in pixels",
+    DefaultValueFactory = _ => [224, 1024],
+    AllowMultipleArgumentsPerToken = true,
+};
 var count = new Option<int>("--count") { Description = "Photos per size", DefaultValueFactory = _ => 512 };
 var encoder = new Command("encoder", "Encoder pipeline throughput against its parts measured alone") { sizes, count };
 encoder.SetAction(async (parse, _) =>
@@ -19,7 +24,11 @@ var rate = new Option<int>("--rate") { Description = "Upserts per second", Defau
 var seconds = new Option<int>("--seconds") { Description = "Duration", DefaultValueFactory = _ => 30 };
 var dims = new Option<int>("--dims") { Description = "Vector dimensions", DefaultValueFactory = _ => 1280 };
 var shards = new Option<int>("--shards") { Description = "Shards of the catalog", DefaultValueFactory = _ => 2 };
-var upserts = new Command("upserts", "Upsert → acknowledged (durable and searchable) latency through the API at a steady rate") { rate, seconds, dims, shards };
+var upserts = new Command("upserts",
+    "Upsert → acknowledged (durable and searchable) latency through the API at a steady rate")
+{
+    rate, seconds, dims, shards,
+};
 upserts.SetAction(async (parse, _) =>
 {
     await using var api = await ApiProcess.StartAsync(repoRoot, "Release");
@@ -29,12 +38,24 @@ upserts.SetAction(async (parse, _) =>
 });
 
 var points = new Option<int>("--points") { Description = "Vectors in the catalog", DefaultValueFactory = _ => 100_000 };
-var clients = new Option<int[]>("--clients") { Description = "Concurrent clients to try", DefaultValueFactory = _ => [1, 4], AllowMultipleArgumentsPerToken = true };
+var clients = new Option<int[]>("--clients")
+{
+    Description = "Concurrent clients to try",
+    DefaultValueFactory = _ => [1, 4],
+    AllowMultipleArgumentsPerToken = true,
+};
 var k = new Option<int>("--k") { Description = "neighborCount", DefaultValueFactory = _ => 10 };
 var apiQuantization =
     new Option<string>("--quantization") { Description = "none or int8", DefaultValueFactory = _ => "none" };
-var rerank = new Option<string>("--rerank") { Description = "With int8: memory or mapped re-rank vectors", DefaultValueFactory = _ => "memory" };
-var search = new Command("search", "Search-by-vector latency and throughput through the API") { points, dims, shards, seconds, clients, k, apiQuantization, rerank };
+var rerank = new Option<string>("--rerank")
+{
+    Description = "With int8: memory or mapped re-rank vectors",
+    DefaultValueFactory = _ => "memory",
+};
+var search = new Command("search", "Search-by-vector latency and throughput through the API")
+{
+    points, dims, shards, seconds, clients, k, apiQuantization, rerank,
+};
 search.SetAction(async (parse, _) =>
 {
     await using var api = await ApiProcess.StartAsync(repoRoot, "Release");
@@ -46,20 +67,53 @@ search.SetAction(async (parse, _) =>
 
 var baseFile = new Option<string?>("--base") { Description = "Base vectors (.fvecs or .npy, float32)" };
 var queryFile = new Option<string?>("--queries") { Description = "Query vectors (.fvecs or .npy, float32)" };
-var truthFile = new Option<string?>("--ground-truth") { Description = "Exact neighbours (.ivecs); computed and written when missing" };
-var synthetic = new Option<int[]?>("--synthetic") { Description = "Instead of files: N Q D, deterministic clustered Gaussian data", AllowMultipleArgumentsPerToken = true };
+var truthFile = new Option<string?>("--ground-truth")
+{
+    Description = "Exact neighbours (.ivecs); computed and written when missing",
+};
+var synthetic = new Option<int[]?>("--synthetic")
+{
+    Description = "Instead of files: N Q D, deterministic clustered Gaussian data",
+    AllowMultipleArgumentsPerToken = true,
+};
 var annK = new Option<int>("--k") { DefaultValueFactory = _ => 10 };
 var annM = new Option<int>("--m") { DefaultValueFactory = _ => 16 };
 var efc = new Option<int>("--ef-construction") { DefaultValueFactory = _ => 200 };
-var efs = new Option<string>("--ef") { Description = "Comma-separated ef values to sweep", DefaultValueFactory = _ => "10,20,40,80,160" };
-var threads = new Option<int>("--threads") { Description = "Build threads", DefaultValueFactory = _ => Environment.ProcessorCount };
+var efs = new Option<string>("--ef")
+{
+    Description = "Comma-separated ef values to sweep",
+    DefaultValueFactory = _ => "10,20,40,80,160",
+};
+var threads = new Option<int>("--threads")
+{
+    Description = "Build threads",
+    DefaultValueFactory = _ => Environment.ProcessorCount,
+};
 var metric =
     new Option<string>("--metric") { Description = "cosine, dot, l2 or l1", DefaultValueFactory = _ => "cosine" };
-var filtered = new Option<double>("--filter-fraction") { Description = "Also measure a restrict matching this fraction of points (e.g. 0.01)", DefaultValueFactory = _ => 0 };
-var quantization = new Option<string>("--quantization") { Description = "What the walk reads: none (float32) or int8 (re-ranked with float32)", DefaultValueFactory = _ => "none" };
-var rerankDir = new Option<string?>("--rerank-dir") { Description = "With int8: keep the float32 re-rank vectors in memory-mapped files in this directory" };
-var indexCache = new Option<string?>("--index-cache") { Description = "Load the index from this snapshot when it exists (skipping the build), else build and save it there" };
-var ann = new Command("ann", "HNSW recall@k and single-thread QPS per ef against exact results") { baseFile, queryFile, truthFile, synthetic, annK, annM, efc, efs, threads, metric, filtered, quantization, rerankDir, indexCache };
+var filtered = new Option<double>("--filter-fraction")
+{
+    Description = "Also measure a restrict matching this fraction of points (e.g. 0.01)",
+    DefaultValueFactory = _ => 0,
+};
+var quantization = new Option<string>("--quantization")
+{
+    Description = "What the walk reads: none (float32) or int8 (re-ranked with float32)",
+    DefaultValueFactory = _ => "none",
+};
+var rerankDir = new Option<string?>("--rerank-dir")
+{
+    Description = "With int8: keep the float32 re-rank vectors in memory-mapped files in this directory",
+};
+var indexCache = new Option<string?>("--index-cache")
+{
+    Description = "Load the index from this snapshot when it exists (skipping the build), else build and save it there",
+};
+var ann = new Command("ann", "HNSW recall@k and single-thread QPS per ef against exact results")
+{
+    baseFile, queryFile, truthFile, synthetic, annK, annM, efc, efs, threads, metric, filtered, quantization, rerankDir,
+    indexCache,
+};
 ann.SetAction(parse =>
 {
     float[][] data, queries;
@@ -94,8 +148,16 @@ ann.SetAction(parse =>
 var embedOut = new Option<string>("--out") { Description = "Folder for base.fvecs and query.fvecs", Required = true };
 var embedBase =
     new Option<int>("--base-count") { Description = "Augmented base vectors", DefaultValueFactory = _ => 100_000 };
-var embedQueries = new Option<int>("--query-count") { Description = "Augmented query vectors (from the val split)", DefaultValueFactory = _ => 1_000 };
-var embed = new Command("embed", "Real embeddings of augmented dataset photos (crops, flips, colour jitter) as .fvecs for `ann`") { embedOut, embedBase, embedQueries };
+var embedQueries = new Option<int>("--query-count")
+{
+    Description = "Augmented query vectors (from the val split)",
+    DefaultValueFactory = _ => 1_000,
+};
+var embed = new Command("embed",
+    "Real embeddings of augmented dataset photos (crops, flips, colour jitter) as .fvecs for `ann`")
+{
+    embedOut, embedBase, embedQueries,
+};
 embed.SetAction(parse =>
 {
     EmbeddingSet.Run(Path.Combine(shared, "models", "mobilenetv2-12-int8.onnx"), Path.Combine(shared, "datasets"),
@@ -104,7 +166,12 @@ embed.SetAction(parse =>
     return 0;
 });
 
-var kernelDims = new Option<int[]>("--dims") { Description = "Vector lengths", DefaultValueFactory = _ => [128, 1280], AllowMultipleArgumentsPerToken = true };
+var kernelDims = new Option<int[]>("--dims")
+{
+    Description = "Vector lengths",
+    DefaultValueFactory = _ => [128, 1280],
+    AllowMultipleArgumentsPerToken = true,
+};
 var kernels = new Command("kernels",
     "Distance kernels side by side (TensorPrimitives, Vector512, Vector256, int8 VNNI / AVX-512BW)") { kernelDims };
 kernels.SetAction(parse =>

@@ -14,12 +14,17 @@ var builder = WebApplication.CreateBuilder(args);
 // `dotnet run` works from the repository root (./data, ./models, ../shared); the defaults ship beside the binary.
 if (!File.Exists(Path.Combine(builder.Environment.ContentRootPath, "appsettings.json")))
 {
-    var defaults = new JsonConfigurationSource { Path = Path.Combine(AppContext.BaseDirectory, "appsettings.json"), Optional = true };
+    var defaults = new JsonConfigurationSource
+    {
+        Path = Path.Combine(AppContext.BaseDirectory, "appsettings.json"),
+        Optional = true,
+    };
     defaults.ResolveFileProvider();
     builder.Configuration.Sources.Insert(0, defaults);
 }
 
-builder.Services.AddOptions<ApiOptions>().Bind(builder.Configuration.GetSection(ApiOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+builder.Services.AddOptions<ApiOptions>().Bind(builder.Configuration.GetSection(ApiOptions.Section))
+    .ValidateDataAnnotations().ValidateOnStart();
 var api = builder.Configuration.GetSection(ApiOptions.Section).Get<ApiOptions>() ?? new ApiOptions();
 builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = api.MaxRequestBytes);
 builder.Services.Configure<FormOptions>(form => form.MultipartBodyLengthLimit = api.MaxRequestBytes);

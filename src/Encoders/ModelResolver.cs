@@ -66,7 +66,8 @@ public sealed partial class ModelResolver(HttpClient http, ModelResolverOptions?
     {
         if (FindLocal(name) is { } local) return local;
         if (!sources.TryGetValue(name, out var url))
-            throw new FileNotFoundException($"Model '{name}' is in none of {string.Join(", ", searchPaths)} and has no known download address.");
+            throw new FileNotFoundException(
+                $"Model '{name}' is in none of {string.Join(", ", searchPaths)} and has no known download address.");
         if (!checksums.TryGetValue(name, out var expected))
             throw new InvalidOperationException($"Model '{name}' has a download address but no SHA-256 to verify it " +
                 $"against.");

@@ -23,9 +23,11 @@ public sealed class OnnxEncoder : IDisposable
         Options = options;
         var graph = new OnnxGraph(File.ReadAllBytes(options.ModelPath));
         if (!graph.Inputs.Contains(options.Input))
-            throw new EncoderConfigException($"The model has no input '{options.Input}'; its inputs are: {string.Join(", ", graph.Inputs)}.");
+            throw new EncoderConfigException(
+                $"The model has no input '{options.Input}'; its inputs are: {string.Join(", ", graph.Inputs)}.");
         if (!graph.ProducedBy.ContainsKey(options.Output))
-            throw new EncoderConfigException($"The model has no tensor '{options.Output}' (outputs: {string.Join(", ", graph.Outputs)}).");
+            throw new EncoderConfigException(
+                $"The model has no tensor '{options.Output}' (outputs: {string.Join(", ", graph.Outputs)}).");
         if (options.Dequantize)
         {
             if (!graph.HasInitializer(options.ScaleName) || !graph.HasInitializer(options.ZeroPointName))

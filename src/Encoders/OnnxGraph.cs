@@ -124,11 +124,19 @@ public sealed class OnnxGraph
                 case 2: dataType = (int)f.Varint; break;
                 case 9: raw = f.Bytes; break;
                 case 4:
-                    if (f.Bytes is { } packedFloats) { var s = packedFloats.Span; for (int i = 0; i + 4 <= s.Length; i += 4) floats.Add(BitConverter.ToSingle(s.Slice(i, 4))); }
+                    if (f.Bytes is { } packedFloats)
+                    {
+                        var s = packedFloats.Span;
+                        for (int i = 0; i + 4 <= s.Length; i += 4) floats.Add(BitConverter.ToSingle(s.Slice(i, 4)));
+                    }
                     else floats.Add(BitConverter.Int32BitsToSingle((int)f.Varint));
                     break;
                 case 5:
-                    if (f.Bytes is { } packedInts) { var ci = new CodedInputStream(packedInts.ToByteArray()); while (!ci.IsAtEnd) ints.Add(ci.ReadInt32()); }
+                    if (f.Bytes is { } packedInts)
+                    {
+                        var ci = new CodedInputStream(packedInts.ToByteArray());
+                        while (!ci.IsAtEnd) ints.Add(ci.ReadInt32());
+                    }
                     else ints.Add((int)f.Varint);
                     break;
             }

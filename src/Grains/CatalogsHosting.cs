@@ -21,7 +21,8 @@ public static class CatalogsHosting
     public static IServiceCollection AddCatalogsSiloServices(this IServiceCollection services,
         IConfiguration configuration)
     {
-        services.AddOptions<CatalogsOptions>().Bind(configuration.GetSection(CatalogsOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<CatalogsOptions>().Bind(configuration.GetSection(CatalogsOptions.Section))
+            .ValidateDataAnnotations().ValidateOnStart();
         services.AddHttpClient("models", c => c.Timeout = TimeSpan.FromMinutes(5));
         services.AddSingleton(sp =>
         {

@@ -65,7 +65,8 @@ public static class ImagePreprocessor
     {
         using var codec = OpenCodec(bytes, limits, out var format);
         var origin = codec.EncodedOrigin;
-        bool swaps = origin is SKEncodedOrigin.LeftTop or SKEncodedOrigin.RightTop or SKEncodedOrigin.RightBottom or SKEncodedOrigin.LeftBottom;
+        bool swaps = origin is SKEncodedOrigin.LeftTop or SKEncodedOrigin.RightTop or SKEncodedOrigin.RightBottom
+            or SKEncodedOrigin.LeftBottom;
         // Target size in the codec's (unrotated) frame.
         int needW = swaps ? options.Height : options.Width, needH = swaps ? options.Width : options.Height;
         float scale = options.Resize == ResizeMode.Stretch

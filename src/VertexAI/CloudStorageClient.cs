@@ -48,7 +48,10 @@ public sealed class CloudStorageClient(IAccessTokenSource tokens, IOptions<Verte
     public int MaxResumes { get; init; } = 20;
 
     static bool Resumable(Exception failure) => failure is HttpRequestException or IOException or TaskCanceledException
-        || failure is Google.GoogleApiException { HttpStatusCode: HttpStatusCode.TooManyRequests or >= HttpStatusCode.InternalServerError };
+        || failure is Google.GoogleApiException
+        {
+            HttpStatusCode: HttpStatusCode.TooManyRequests or >= HttpStatusCode.InternalServerError,
+        };
 
     static Exception Translate(Exception failure) => failure is Google.GoogleApiException ex
         ? new GoogleApiException(ex.HttpStatusCode, ex.Error?.Errors?.FirstOrDefault()?.Reason

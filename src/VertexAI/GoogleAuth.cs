@@ -32,11 +32,13 @@ public sealed class GoogleCredentialTokenSource(IOptions<VertexOptions> options)
     {
         if (o.Anonymous) return null;
         if (o.CredentialsFile is null)
-            return (await GoogleCredential.GetApplicationDefaultAsync()).CreateScoped(CloudPlatformScope).UnderlyingCredential;
+            return (await GoogleCredential.GetApplicationDefaultAsync()).CreateScoped(CloudPlatformScope)
+                .UnderlyingCredential;
         var json = await File.ReadAllTextAsync(o.CredentialsFile);
         var key = NewtonsoftJsonSerializer.Instance.Deserialize<JsonCredentialParameters>(json);
         if (key.Type != JsonCredentialParameters.ServiceAccountCredentialType)
-            return CredentialFactory.FromJson<GoogleCredential>(json).CreateScoped(CloudPlatformScope).UnderlyingCredential;
+            return CredentialFactory.FromJson<GoogleCredential>(json).CreateScoped(CloudPlatformScope)
+                .UnderlyingCredential;
         var tokenUri = o.TokenUri?.ToString() ?? key.TokenUri ?? GoogleAuthConsts.OidcTokenUrl;
         var initializer = new ServiceAccountCredential.Initializer(key.ClientEmail, tokenUri)
         {

@@ -35,13 +35,13 @@ public sealed record IndexConfig(
 public sealed record AlgorithmConfig(TreeAhConfig? TreeAhConfig = null, BruteForceConfig? BruteForceConfig = null);
 
 public sealed record TreeAhConfig(
-    [property: JsonNumberHandling(JsonNumberHandling.AllowReadingFromString | JsonNumberHandling.WriteAsString)] long? LeafNodeEmbeddingCount = null,
+    [property: JsonNumberHandling(WireNumbers.Int64)] long? LeafNodeEmbeddingCount = null,
     double? LeafNodesToSearchPercent = null);
 
 public sealed record BruteForceConfig;
 
 public sealed record IndexStats(
-    [property: JsonNumberHandling(JsonNumberHandling.AllowReadingFromString | JsonNumberHandling.WriteAsString)] long? VectorsCount = null,
+    [property: JsonNumberHandling(WireNumbers.Int64)] long? VectorsCount = null,
     int? ShardsCount = null);
 
 /// <summary>An <c>IndexDatapoint</c>.</summary>
@@ -59,7 +59,7 @@ public sealed record Restriction(string Namespace, IReadOnlyList<string>? AllowL
 /// (LESS, LESS_EQUAL, EQUAL, GREATER_EQUAL, GREATER, NOT_EQUAL).</summary>
 public sealed record NumericRestriction(
     string Namespace,
-    [property: JsonNumberHandling(JsonNumberHandling.AllowReadingFromString | JsonNumberHandling.WriteAsString)] long? ValueInt = null,
+    [property: JsonNumberHandling(WireNumbers.Int64)] long? ValueInt = null,
     float? ValueFloat = null,
     double? ValueDouble = null,
     string? Op = null);
@@ -111,9 +111,9 @@ public sealed record ReadIndexDatapointsResponse(IReadOnlyList<IndexDatapoint>? 
 public sealed record StorageObject(
     string Name,
     string Bucket,
-    [property: JsonNumberHandling(JsonNumberHandling.AllowReadingFromString | JsonNumberHandling.WriteAsString)] long? Size = null,
+    [property: JsonNumberHandling(WireNumbers.Int64)] long? Size = null,
     string? ContentType = null,
-    [property: JsonNumberHandling(JsonNumberHandling.AllowReadingFromString | JsonNumberHandling.WriteAsString)] long? Generation = null,
+    [property: JsonNumberHandling(WireNumbers.Int64)] long? Generation = null,
     string? Crc32c = null);
 
 public sealed record StorageObjectList(IReadOnlyList<StorageObject>? Items = null, string? NextPageToken = null,
@@ -126,4 +126,11 @@ public static class GoogleJson
     {
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
+}
+
+/// <summary>How Google's JSON carries 64-bit integers: as strings (read either way).</summary>
+static class WireNumbers
+{
+    public const JsonNumberHandling Int64 =
+        JsonNumberHandling.AllowReadingFromString | JsonNumberHandling.WriteAsString;
 }

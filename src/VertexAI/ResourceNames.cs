@@ -5,10 +5,13 @@ namespace Catalogs.VertexAI;
 /// <summary>Vertex AI resource names, checked before any request is made.</summary>
 public static partial class ResourceNames
 {
-    [GeneratedRegex(@"^projects/(?<project>[a-z0-9][a-z0-9\-]{4,61}[a-z0-9]|\d+)/locations/(?<location>[a-z]+-[a-z]+\d+)/(?<kind>indexes|indexEndpoints)/(?<id>[A-Za-z0-9\-_]+)$")]
+    const string LocationPattern =
+        @"^projects/(?<project>[a-z0-9][a-z0-9\-]{4,61}[a-z0-9]|\d+)/locations/(?<location>[a-z]+-[a-z]+\d+)";
+
+    [GeneratedRegex(LocationPattern + @"/(?<kind>indexes|indexEndpoints)/(?<id>[A-Za-z0-9\-_]+)$")]
     private static partial Regex ResourcePattern();
 
-    [GeneratedRegex(@"^projects/(?<project>[a-z0-9][a-z0-9\-]{4,61}[a-z0-9]|\d+)/locations/(?<location>[a-z]+-[a-z]+\d+)$")]
+    [GeneratedRegex(LocationPattern + "$")]
     private static partial Regex ParentPattern();
 
     /// <summary>Parses <c>projects/{project}/locations/{location}/{indexes|indexEndpoints}/{id}</c>.</summary>

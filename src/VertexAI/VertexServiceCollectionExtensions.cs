@@ -16,10 +16,12 @@ public static class VertexServiceCollectionExtensions
     /// <see cref="VertexOptions.RequestTimeout"/>.</summary>
     public static IServiceCollection AddVertexClients(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<VertexOptions>().Bind(configuration.GetSection(VertexOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<VertexOptions>().Bind(configuration.GetSection(VertexOptions.Section))
+            .ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IAccessTokenSource, GoogleCredentialTokenSource>();
         services.AddTransient<GoogleAuthHandler>();
-        services.AddHttpClient<MatchingEngineClient>(NoClientTimeout).AddHttpMessageHandler<GoogleAuthHandler>().AddStandardResilienceHandler().Configure(Resilience);
+        services.AddHttpClient<MatchingEngineClient>(NoClientTimeout).AddHttpMessageHandler<GoogleAuthHandler>()
+            .AddStandardResilienceHandler().Configure(Resilience);
         // Google's client library brings its own HTTP stack and retries (resumable uploads resume after failures).
         services.AddSingleton<CloudStorageClient>();
         return services;

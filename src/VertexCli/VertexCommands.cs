@@ -18,20 +18,43 @@ public static class VertexCommands
 
     static RootCommand Build(TextWriter output)
     {
-        var credentials = new Option<string?>("--credentials") { Description = "Service-account key file (default: Application Default Credentials)", Recursive = true };
-        var apiBase = new Option<string?>("--api-base") { Description = "Vertex AI API root, e.g. the emulator's (default: https://{location}-aiplatform.googleapis.com/)", Recursive = true };
+        var credentials = new Option<string?>("--credentials")
+        {
+            Description = "Service-account key file (default: Application Default Credentials)",
+            Recursive = true,
+        };
+        var apiBase = new Option<string?>("--api-base")
+        {
+            Description =
+                "Vertex AI API root, e.g. the emulator's (default: https://{location}-aiplatform.googleapis.com/)",
+            Recursive = true,
+        };
         var root = new RootCommand("Vertex AI Vector Search for Catalogs") { credentials, apiBase };
 
         var parent =
             new Option<string>("--parent") { Description = "projects/{project}/locations/{location}", Required = true };
         var displayName = new Option<string>("--display-name") { Description = "Display name", Required = true };
-        var catalogUrl = new Option<string?>("--catalog-url") { Description = "Take dimensions and metric from this catalog, e.g. http://localhost:5080/v1/catalogs/fashion" };
+        var catalogUrl = new Option<string?>("--catalog-url")
+        {
+            Description =
+                "Take dimensions and metric from this catalog, e.g. http://localhost:5080/v1/catalogs/fashion",
+        };
         var dimensions = new Option<int?>("--dimensions") { Description = "Embedding length (when no --catalog-url)" };
         var metric =
             new Option<string?>("--metric") { Description = "cosine, dot, squaredL2 or l1 (when no --catalog-url)" };
-        var update = new Option<string>("--update") { Description = "stream (live sync) or batch (exports)", DefaultValueFactory = _ => "stream" };
-        var bruteForce = new Option<bool>("--brute-force") { Description = "Exact search instead of tree-AH (small indexes, recall checks)" };
-        var createIndex = new Command("create-index", "Create an index shaped by a catalog's config and wait for it") { parent, displayName, catalogUrl, dimensions, metric, update, bruteForce };
+        var update = new Option<string>("--update")
+        {
+            Description = "stream (live sync) or batch (exports)",
+            DefaultValueFactory = _ => "stream",
+        };
+        var bruteForce = new Option<bool>("--brute-force")
+        {
+            Description = "Exact search instead of tree-AH (small indexes, recall checks)",
+        };
+        var createIndex = new Command("create-index", "Create an index shaped by a catalog's config and wait for it")
+        {
+            parent, displayName, catalogUrl, dimensions, metric, update, bruteForce,
+        };
         createIndex.SetAction(async (parse, ct) =>
         {
             var (d, m) = await ShapeAsync(parse.GetValue(catalogUrl), parse.GetValue(dimensions),
@@ -80,10 +103,18 @@ public static class VertexCommands
             return 0;
         });
 
-        var endpoint = new Option<string>("--endpoint") { Description = "projects/{p}/locations/{l}/indexEndpoints/{id}", Required = true };
+        var endpoint = new Option<string>("--endpoint")
+        {
+            Description = "projects/{p}/locations/{l}/indexEndpoints/{id}",
+            Required = true,
+        };
         var deployIndex =
             new Option<string>("--index") { Description = "projects/{p}/locations/{l}/indexes/{id}", Required = true };
-        var deployedId = new Option<string>("--deployed-id") { Description = "Id of the deployment (letters, digits, underscores)", Required = true };
+        var deployedId = new Option<string>("--deployed-id")
+        {
+            Description = "Id of the deployment (letters, digits, underscores)",
+            Required = true,
+        };
         var deploy = new Command("deploy",
             "Deploy an index to an endpoint and wait (real GCP: 20-60 minutes)") { endpoint, deployIndex, deployedId };
         deploy.SetAction(async (parse, ct) =>
@@ -95,7 +126,11 @@ public static class VertexCommands
             return 0;
         });
 
-        var describeEndpointName = new Option<string>("--endpoint") { Description = "projects/{p}/locations/{l}/indexEndpoints/{id}", Required = true };
+        var describeEndpointName = new Option<string>("--endpoint")
+        {
+            Description = "projects/{p}/locations/{l}/indexEndpoints/{id}",
+            Required = true,
+        };
         var describeEndpoint = new Command("describe-endpoint",
             "Show an index endpoint, its public domain and deployed indexes") { describeEndpointName };
         describeEndpoint.SetAction(async (parse, ct) =>
@@ -129,7 +164,12 @@ public static class VertexCommands
 
     static MatchingEngineClient Client(string? credentials, string? apiBase)
     {
-        var settings = new Dictionary<string, string?> { ["Vertex:CredentialsFile"] = credentials, ["Vertex:ApiBase"] = apiBase, ["Vertex:OperationPollInterval"] = apiBase is null ? "00:00:10" : "00:00:00.050" };
+        var settings = new Dictionary<string, string?>
+        {
+            ["Vertex:CredentialsFile"] = credentials,
+            ["Vertex:ApiBase"] = apiBase,
+            ["Vertex:OperationPollInterval"] = apiBase is null ? "00:00:10" : "00:00:00.050",
+        };
         var services = new ServiceCollection();
         services.AddVertexClients(new ConfigurationBuilder().AddInMemoryCollection(settings).Build());
         return services.BuildServiceProvider().GetRequiredService<MatchingEngineClient>();

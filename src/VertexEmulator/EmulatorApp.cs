@@ -47,7 +47,9 @@ public static class EmulatorApp
                 {
                     faults.CountUnauthenticated();
                     context.Response.StatusCode = 401;
-                    await context.Response.WriteAsJsonAsync(new { error = new { code = 401, message = "Request is missing a valid access token.", status = "UNAUTHENTICATED" } });
+                    var message = "Request is missing a valid access token.";
+                    await context.Response.WriteAsJsonAsync(
+                        new { error = new { code = 401, message, status = "UNAUTHENTICATED" } });
                     return;
                 }
             }

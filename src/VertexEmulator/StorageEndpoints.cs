@@ -27,7 +27,8 @@ static class StorageEndpoints
             lock (state.Sync) state.Uploads[id] = (bucket, name,
                 context.Request.Headers["X-Upload-Content-Type"].FirstOrDefault() ?? "application/octet-stream",
                 new MemoryStream());
-            context.Response.Headers.Location = $"{context.Request.Scheme}://{context.Request.Host}/upload/storage/v1/b/{Uri.EscapeDataString(bucket)}/o?uploadType=resumable&upload_id={id}";
+            context.Response.Headers.Location = $"{context.Request.Scheme}://{context.Request.Host}/upload/storage/v1" +
+                $"/b/{Uri.EscapeDataString(bucket)}/o?uploadType=resumable&upload_id={id}";
             return Results.Ok();
         });
         app.MapPut("/upload/storage/v1/b/{bucket}/o", async (string bucket, HttpContext context, EmulatorState state) =>

@@ -155,7 +155,8 @@ static class VectorSearchEndpoints
             {
                 if (delete) { removals.Add(line); continue; }
                 try { upserts.Add(JsonlRecord.Parse(line)); }
-                catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+                catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException
+                    or FormatException)
                 {
                     return state.NewOperation(index.Resource.Name!, null, new OperationError(3,
                         $"{name}: malformed record: {ex.Message}"));
@@ -173,7 +174,11 @@ static class VectorSearchEndpoints
         }
         foreach (var p in upserts) index.Upsert(p);
         foreach (var id in removals) index.Remove(id);
-        index.Resource = index.Resource with { UpdateTime = DateTimeOffset.UtcNow.ToString("O"), Metadata = index.Resource.Metadata with { ContentsDeltaUri = uri } };
+        index.Resource = index.Resource with
+        {
+            UpdateTime = DateTimeOffset.UtcNow.ToString("O"),
+            Metadata = index.Resource.Metadata with { ContentsDeltaUri = uri },
+        };
         return state.NewOperation(index.Resource.Name!, index.Resource);
     }
 

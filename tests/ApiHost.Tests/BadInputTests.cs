@@ -51,7 +51,9 @@ public class BadInputTests(ApiFactory factory)
         await http.PutJson("/v1/catalogs/bad-config",
             new { encoder = new { model = "mobilenetv2-12-int8.onnx", output = "no_such_tensor" } }).Problem(422,
             "no tensor");
-        await http.PutJson("/v1/catalogs/bad-config", new { encoder = new { model = "mobilenetv2-12-int8.onnx", output = "464_quantized" }, dimensions = 7 }).Problem(422, "1280");
+        await http.PutJson("/v1/catalogs/bad-config",
+            new { encoder = new { model = "mobilenetv2-12-int8.onnx", output = "464_quantized" }, dimensions = 7 })
+            .Problem(422, "1280");
         await http.PutRaw("/v1/catalogs/bad-config", "{\"dimensions\": ").Problem(400, "not valid JSON");
         await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, index = new { kind = "ivf" } })
             .Problem(400, "index.kind 'ivf' is not one of hnsw, exact");
@@ -92,8 +94,13 @@ public class BadInputTests(ApiFactory factory)
         await http.PutJson(Url + "/products/x",
             new { featureVector = new[] { 1f, 2f, 3f }, imageUrl = "http://127.0.0.1/x.jpg" }).Problem(400,
             "exactly one");
-        await http.PutJson(Url + "/products/x", new { featureVector = new[] { 1f, 2f, 3f }, numericRestricts = new[] { new { @namespace = "p", valueInt = 1, valueDouble = 2.0 } } }).Problem(400, "exactly one");
-        await http.PutJson(Url + "/products/x", new { featureVector = new[] { 1f, 2f, 3f }, restricts = new[] { new { allowList = new[] { "a" } } } }).Problem(400, "namespace");
+        var twoValues = new[] { new { @namespace = "p", valueInt = 1, valueDouble = 2.0 } };
+        await http.PutJson(Url + "/products/x",
+                new { featureVector = new[] { 1f, 2f, 3f }, numericRestricts = twoValues })
+            .Problem(400, "exactly one");
+        await http.PutJson(Url + "/products/x",
+            new { featureVector = new[] { 1f, 2f, 3f }, restricts = new[] { new { allowList = new[] { "a" } } } })
+            .Problem(400, "namespace");
         await http.PutAsync(Url + "/products/x", new StringContent("hello", Encoding.UTF8, "text/plain")).Problem(415,
             "multipart/form-data");
 
@@ -101,8 +108,12 @@ public class BadInputTests(ApiFactory factory)
             "neighborCount");
         await http.PostJson(Url + "/search",
             new { featureVector = new[] { 1f, 0, 0 }, neighborCount = 1001 }).Problem(400, "neighborCount");
-        await http.PostJson(Url + "/search", new { featureVector = new[] { 1f, 0, 0 }, numericRestricts = new[] { new { @namespace = "p", valueInt = 1, op = "BETWEEN" } } }).Problem(400, "op");
-        await http.PostJson(Url + "/search", new { featureVector = new[] { 1f, 0, 0 }, numericRestricts = new[] { new { @namespace = "p", valueInt = 1 } } }).Problem(400, "op is required");
+        var between = new[] { new { @namespace = "p", valueInt = 1, op = "BETWEEN" } };
+        await http.PostJson(Url + "/search", new { featureVector = new[] { 1f, 0, 0 }, numericRestricts = between })
+            .Problem(400, "op");
+        var noOp = new[] { new { @namespace = "p", valueInt = 1 } };
+        await http.PostJson(Url + "/search", new { featureVector = new[] { 1f, 0, 0 }, numericRestricts = noOp })
+            .Problem(400, "op is required");
         await http.PostJson(Url + "/search",
             new { featureVector = new[] { 1f, 0, 0 }, perCrowdingAttributeNeighborCount = 0 }).Problem(400,
             "perCrowding");
@@ -125,7 +136,9 @@ public class BadInputTests(ApiFactory factory)
         await EnsureCatalog();
         long before = await Products();
         var good = new { id = "b1", featureVector = new[] { 0f, 1f, 0f } };
-        await http.PostJson(Url + "/products:batch", new { datapoints = new object[] { good, new { id = "b1", featureVector = new[] { 1f, 1f, 0f } } } }).Problem(400, "more than once");
+        await http.PostJson(Url + "/products:batch",
+            new { datapoints = new object[] { good, new { id = "b1", featureVector = new[] { 1f, 1f, 0f } } } })
+            .Problem(400, "more than once");
         await http.PostJson(Url + "/products:batch",
             new { datapoints = new object[] { good, new { id = "b2", featureVector = new[] { 1f } } } }).Problem(422,
             "dimensions");

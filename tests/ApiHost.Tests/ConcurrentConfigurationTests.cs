@@ -78,7 +78,12 @@ public class ConcurrentConfigurationTests(ApiFactory factory)
         object different = variant switch
         {
             "same-body" => Config(0),
-            "ef-search" => new { dimensions = 4, shards = 2, index = new { efSearch = current["index"]!["efSearch"]!.GetValue<int>() == 64 ? 65 : 64 } },
+            "ef-search" => new
+            {
+                dimensions = 4,
+                shards = 2,
+                index = new { efSearch = current["index"]!["efSearch"]!.GetValue<int>() == 64 ? 65 : 64 },
+            },
             _ => new { dimensions = 4, shards = current["shards"]!.GetValue<int>() % 3 + 1 },
         };
         var refused = await http.PutJson(url, different);

@@ -197,7 +197,8 @@ public class CrashRecoveryTests
                 await Task.Delay(100);
             }
             (await admin.PutAsJsonAsync("emulator/faults", new FaultSettings())).EnsureSuccessStatusCode();
-            var endpoint = (await vertex.WaitAsync(await vertex.CreateIndexEndpointAsync("projects/catalogs-dev/locations/europe-west4", new IndexEndpoint(null, "check"))))
+            var endpoint = (await vertex.WaitAsync(await vertex.CreateIndexEndpointAsync(
+            "projects/catalogs-dev/locations/europe-west4", new IndexEndpoint(null, "check"))))
                 .Response!.Value.Deserialize<IndexEndpoint>(GoogleJson.Options)!;
             await vertex.WaitAsync(await vertex.DeployIndexAsync(endpoint.Name!, new DeployedIndex("check", index)));
             var mirrored = (await vertex.ReadIndexDatapointsAsync(endpoint.PublicEndpointDomainName!, endpoint.Name!,

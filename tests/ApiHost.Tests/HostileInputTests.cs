@@ -72,7 +72,12 @@ public class HostileInputTests(ApiFactory factory) : IAsyncLifetime
     {
         var info = await (await http.GetAsync(Url)).Json(HttpStatusCode.OK);
         var keep = await (await http.GetAsync(Url + "/products/keep")).Json(HttpStatusCode.OK);
-        return new JsonObject { ["config"] = info["config"]!.DeepClone(), ["products"] = info["products"]!.DeepClone(), ["keep"] = keep.DeepClone() }
+        return new JsonObject
+        {
+            ["config"] = info["config"]!.DeepClone(),
+            ["products"] = info["products"]!.DeepClone(),
+            ["keep"] = keep.DeepClone(),
+        }
             .ToJsonString();
     }
 

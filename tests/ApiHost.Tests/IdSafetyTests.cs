@@ -87,7 +87,8 @@ public class IdSafetyTests(KestrelApiFactory factory) : IClassFixture<KestrelApi
         await http.PostJson(Catalog + "/products:batch", new { datapoints = vertexNamed }).Problem(400, "is invalid");
         await http.PostJson(Catalog + "/search", new { productId = id }).Problem(400, "is invalid");
         // An image upload under that id, sent byte for byte.
-        var form = Api.Multipart(File.ReadAllBytes(Directory.GetFiles(TestPaths.Image("clothing/images/Hat")).Order().First()));
+        var form = Api.Multipart(File.ReadAllBytes(Directory.GetFiles(TestPaths.Image("clothing/images/Hat")).Order()
+            .First()));
         var (status, _) = await RawHttp.SendAsync(factory.Address, "PUT",
             $"{Catalog}/products/{Uri.EscapeDataString(id)}",
             form.Headers.ContentType!.ToString(), await form.ReadAsByteArrayAsync());

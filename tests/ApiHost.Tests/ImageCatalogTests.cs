@@ -30,7 +30,8 @@ public class ImageCatalogTests(ApiFactory factory) : IAsyncLifetime
             app.MapGet("/missing.jpg", () => Results.NotFound());
         });
         imageBase = images.Urls.First();
-        var r = await http.PutJson(Url, new { encoder = new { model = "mobilenetv2-12-int8.onnx", output = "464_quantized" }, metric = "cosine", shards = 2 });
+        var encoder = new { model = "mobilenetv2-12-int8.onnx", output = "464_quantized" };
+        var r = await http.PutJson(Url, new { encoder, metric = "cosine", shards = 2 });
         Assert.True(r.IsSuccessStatusCode, await r.Content.ReadAsStringAsync());
     }
 
@@ -58,7 +59,8 @@ public class ImageCatalogTests(ApiFactory factory) : IAsyncLifetime
         for (int i = 0; i < labels.Length; i++)
         {
             var body = Api.Multipart(File.ReadAllBytes(Photo(labels[i], i)),
-                $"{{\"restricts\":[{{\"namespace\":\"category\",\"allowList\":[\"{labels[i]}\"]}}],\"attributes\":{{\"label\":\"{labels[i]}\"}}}}");
+                $"{{\"restricts\":[{{\"namespace\":\"category\",\"allowList\":[\"{labels[i]}\"]}}]," +
+                $"\"attributes\":{{\"label\":\"{labels[i]}\"}}}}");
             var put = await (await http.PutAsync($"{Url}/products/u{i}", body)).Json(HttpStatusCode.OK);
             Assert.Equal(labels[i], put["attributes"]!["label"]!.GetValue<string>());
         }
@@ -93,7 +95,9 @@ public class ImageCatalogTests(ApiFactory factory) : IAsyncLifetime
         long before = info["products"]!.GetValue<long>();
         var jpeg = File.ReadAllBytes(Photo("Dress", 0));
         await http.PutAsync(Url + "/products/bad", Api.Multipart(jpeg[..(jpeg.Length / 2)])).Problem(422, "truncated");
-        await http.PutAsync(Url + "/products/bad", Api.Multipart("GIF89a"u8.ToArray().Concat(new byte[] { 10, 0, 10, 0 }).Concat("not really a GIF"u8.ToArray()).ToArray())).Problem(422, "GIF");
+        await http.PutAsync(Url + "/products/bad",
+            Api.Multipart("GIF89a"u8.ToArray().Concat(new byte[] { 10, 0, 10, 0 })
+            .Concat("not really a GIF"u8.ToArray()).ToArray())).Problem(422, "GIF");
         await http.PutAsync(Url + "/products/bad", Api.Multipart("%PDF-1.4 not an image"u8.ToArray())).Problem(415,
             "Unsupported image format");
         await http.PutAsync(Url + "/products/bad", Api.Multipart(BmpHeader(10_000, 8_000))).Problem(413, "limit");

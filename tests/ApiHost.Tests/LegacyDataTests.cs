@@ -45,7 +45,11 @@ public class LegacyDataTests(LegacyDataFactory factory) : IClassFixture<LegacyDa
                 Assert.True(JsonNode.DeepEquals(product, actual), $"{catalog}/{id}: {actual.ToJsonString()}");
                 // Found by its own vector, too (among equally close ones: some vectors are parallel): the index loaded.
                 var search = await (await http.PostJson($"/v1/catalogs/{catalog}/search",
-                    new { featureVector = actual["featureVector"]!.AsArray().Select(x => x!.GetValue<float>()).ToArray(), neighborCount = 10 }))
+                    new
+                    {
+                        featureVector = actual["featureVector"]!.AsArray().Select(x => x!.GetValue<float>()).ToArray(),
+                        neighborCount = 10,
+                    }))
                     .Json(HttpStatusCode.OK);
                 var closest = search["neighbors"]!.AsArray().Where(n =>
                     n!["distance"]!.GetValue<float>() < 1e-4f).Select(n => n!["id"]!.GetValue<string>());

@@ -28,7 +28,12 @@ public class LimitsAndStrictJsonTests(ApiFactory factory)
     {
         var info = await (await http.GetAsync(Url)).Json(HttpStatusCode.OK);
         var keep = await (await http.GetAsync(Url + "/products/keep")).Json(HttpStatusCode.OK);
-        return new JsonObject { ["config"] = info["config"]!.DeepClone(), ["products"] = info["products"]!.DeepClone(), ["keep"] = keep.DeepClone() };
+        return new JsonObject
+        {
+            ["config"] = info["config"]!.DeepClone(),
+            ["products"] = info["products"]!.DeepClone(),
+            ["keep"] = keep.DeepClone(),
+        };
     }
 
     static object Point(object? restricts = null, object? crowdingTag = null, object? attributes = null,
@@ -46,7 +51,9 @@ public class LimitsAndStrictJsonTests(ApiFactory factory)
         await http.PutJson(Url + "/products/x",
             Point(crowdingTag: new { crowdingAttribute = new string('c', 5 << 20) }))
             .Problem(400, "Api:Limits:MaxCrowdingTagBytes");
-        await http.PutJson(Url + "/products/x", Point(restricts: new[] { new { @namespace = "c", allowList = Enumerable.Range(0, 101).Select(i => $"t{i}").ToArray() } }))
+        var tokens = Enumerable.Range(0, 101).Select(i => $"t{i}").ToArray();
+        var manyTokens = new[] { new { @namespace = "c", allowList = tokens } };
+        await http.PutJson(Url + "/products/x", Point(restricts: manyTokens))
             .Problem(400, "Api:Limits:MaxTokensPerRestrict");
         await http.PutJson(Url + "/products/x", Point(restricts: Enumerable.Range(0, 33).Select(i =>
             new { @namespace = $"n{i}", allowList = new[] { "a" } }).ToArray()))
@@ -61,9 +68,17 @@ public class LimitsAndStrictJsonTests(ApiFactory factory)
             .Problem(400, "Api:Limits:MaxAttributesBytes");
         await http.PutJson(Url + "/products/x", new { featureVector = new[] { 3.4e38f, 3.4e38f, 3.4e38f } })
             .Problem(400, "Api:Limits:MaxVectorComponent");
-        await http.PostJson(Url + "/search", new { featureVector = new[] { 1f, 0, 0 }, restricts = Enumerable.Range(0, 65).Select(i => new { @namespace = $"n{i}", allowList = new[] { "a" } }).ToArray() })
+        var manyNamespaces = Enumerable.Range(0, 65)
+            .Select(i => new { @namespace = $"n{i}", allowList = new[] { "a" } }).ToArray();
+        await http.PostJson(Url + "/search", new { featureVector = new[] { 1f, 0, 0 }, restricts = manyNamespaces })
             .Problem(400, "Api:Limits:MaxRestrictsPerQuery");
-        await http.PostJson(Url + "/search", new { featureVector = new[] { 1f, 0, 0 }, restricts = new[] { new { @namespace = "c", allowList = Enumerable.Range(0, 1000).Select(i => $"t{i}").ToArray() } } })
+        var thousandTokens = Enumerable.Range(0, 1000).Select(i => $"t{i}").ToArray();
+        await http.PostJson(Url + "/search",
+            new
+            {
+                featureVector = new[] { 1f, 0, 0 },
+                restricts = new[] { new { @namespace = "c", allowList = thousandTokens } },
+            })
             .Problem(400, "Api:Limits:MaxTokensPerRestrict");
         await http.PostJson(Url + "/search", new { featureVector = new[] { 1e7f, 0, 0 } }).Problem(400,
             "MaxVectorComponent");

@@ -21,7 +21,9 @@ public class VectorCatalogTests(ApiFactory factory)
         Assert.Equal(3, created["shards"]!.AsArray().Count);
         Assert.Equal("hnsw", created["config"]!["index"]!["kind"]!.GetValue<string>());
         Assert.Equal("none", created["config"]!["index"]!["quantization"]!.GetValue<string>());
-        await (await http.PutJson(url, new { dimensions = 4, metric = "squaredL2", shards = 3, index = new { kind = "hnsw" } })).Json(HttpStatusCode.OK);
+        await (await http.PutJson(url,
+            new { dimensions = 4, metric = "squaredL2", shards = 3, index = new { kind = "hnsw" } }))
+            .Json(HttpStatusCode.OK);
 
         var rng = new Random(7);
         string[] colors = ["red", "blue", "green"];

@@ -317,7 +317,8 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
         var data = TestPaths.NewTempDirectory("routing");
         var rng = new Random(13);
         var index = await CreateIndexAsync();
-        var endpoint = (await Vertex.WaitAsync(await Vertex.CreateIndexEndpointAsync("projects/catalogs-dev/locations/europe-west4", new IndexEndpoint(null, "live"))))
+        var endpoint = (await Vertex.WaitAsync(await Vertex.CreateIndexEndpointAsync(
+            "projects/catalogs-dev/locations/europe-west4", new IndexEndpoint(null, "live"))))
             .Response!.Value.Deserialize<IndexEndpoint>(GoogleJson.Options)!;
         await Vertex.WaitAsync(await Vertex.DeployIndexAsync(endpoint.Name!, new DeployedIndex("live", index)));
         var cluster = await StartCluster(data);
@@ -405,7 +406,8 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
     {
         await SetFaults(new FaultSettings());
         Assert.Equal(expected.Count, (await Vertex.GetIndexAsync(index)).IndexStats!.VectorsCount);
-        var endpoint = (await Vertex.WaitAsync(await Vertex.CreateIndexEndpointAsync("projects/catalogs-dev/locations/europe-west4", new IndexEndpoint(null, "check"))))
+        var endpoint = (await Vertex.WaitAsync(await Vertex.CreateIndexEndpointAsync(
+            "projects/catalogs-dev/locations/europe-west4", new IndexEndpoint(null, "check"))))
             .Response!.Value.Deserialize<IndexEndpoint>(GoogleJson.Options)!;
         await Vertex.WaitAsync(await Vertex.DeployIndexAsync(endpoint.Name!, new DeployedIndex("check", index)));
         var read = await Vertex.ReadIndexDatapointsAsync(endpoint.PublicEndpointDomainName!, endpoint.Name!,

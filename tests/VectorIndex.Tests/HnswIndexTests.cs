@@ -61,7 +61,8 @@ public class HnswIndexTests
     [Theory]
     [InlineData(VectorQuantization.None)]
     [InlineData(VectorQuantization.Int8)] // trains on the first 500 points, then walks int8 through the churn
-    public void Under_churn_deleted_ids_never_return_updates_take_effect_and_slots_are_reused(VectorQuantization quantization)
+    public void Under_churn_deleted_ids_never_return_updates_take_effect_and_slots_are_reused(
+        VectorQuantization quantization)
     {
         var rng = new Random(3);
         using var hnsw = new HnswIndex(16, DistanceMetric.SquaredL2, new HnswOptions(M: 8, EfConstruction: 64,
@@ -190,8 +191,9 @@ public class HnswIndexTests
             for (int i = 0; i < 2000; i++)
             {
                 var hits = hnsw.Search(RandomVector(r, 16), new SearchOptions(10));
-                Assert.True(hits.Count == 10, $"search {i}: {hits.Count} hits ({string.Join(", ", hits.Select(h => h.Id))})");
-                Assert.True(hits.Select(h => h.Id).Distinct().Count() == 10, $"search {i}: repeated ids in {string.Join(", ", hits.Select(h => h.Id))}");
+                var ids = string.Join(", ", hits.Select(h => h.Id));
+                Assert.True(hits.Count == 10, $"search {i}: {hits.Count} hits ({ids})");
+                Assert.True(hits.Select(h => h.Id).Distinct().Count() == 10, $"search {i}: repeated ids in {ids}");
             }
         })).ToArray();
         await Task.WhenAll(readers);

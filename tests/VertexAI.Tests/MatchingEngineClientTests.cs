@@ -109,7 +109,11 @@ public class MatchingEngineClientTests(EmulatorFixture emulator) : IClassFixture
             NewIndex()));
         var unknown = await Assert.ThrowsAsync<GoogleApiException>(async () =>
             await emulator.Vertex.CreateIndexAsync(Parent,
-            NewIndex() with { Metadata = new IndexMetadata(new IndexConfig(4, "HAMMING", new AlgorithmConfig(BruteForceConfig: new BruteForceConfig()))) }));
+            NewIndex() with
+            {
+                Metadata = new IndexMetadata(
+                    new IndexConfig(4, "HAMMING", new AlgorithmConfig(BruteForceConfig: new BruteForceConfig()))),
+            }));
         Assert.Contains("distanceMeasureType", unknown.ApiMessage);
         var batchOnly = await CreateIndexAsync(NewIndex("BATCH_UPDATE"));
         Assert.Equal("FAILED_PRECONDITION", (await Assert.ThrowsAsync<GoogleApiException>(() =>

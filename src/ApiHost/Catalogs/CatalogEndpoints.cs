@@ -29,7 +29,8 @@ public static class CatalogEndpoints
                 "whole (complete overwrite), or with delta the changes since the last export")
             .Accepts<ExportDto>("application/json").ProducesProblem(404).ProducesProblem(422).ProducesProblem(503);
         group.MapGet("/{catalog}/sync/dead-letters", DeadLettersAsync)
-            .WithSummary("Changes Matching Engine rejected (never retried; shard stats count them)").ProducesProblem(404);
+            .WithSummary("Changes Matching Engine rejected (never retried; shard stats count them)")
+                .ProducesProblem(404);
         return group;
     }
 

@@ -79,7 +79,12 @@ public sealed class DemoCatalogSeeder(
                 ct)));
             var writes = chunk.Select((item, n) => new ProductWrite(new Datapoint(item.Id, [], Restricts(item), [],
                 item.Label,
-                new JsonObject { ["name"] = item.Label.Replace('-', ' '), ["image"] = $"{Path.GetFileName(folder)}/{item.Path}", ["label"] = item.Label }.ToJsonString(),
+                new JsonObject
+                {
+                    ["name"] = item.Label.Replace('-', ' '),
+                    ["image"] = $"{Path.GetFileName(folder)}/{item.Path}",
+                    ["label"] = item.Label,
+                }.ToJsonString(),
                 DateTimeOffset.UtcNow), images[n])).ToArray();
             await grain.Write(writes, ct);
             done += chunk.Length;

@@ -58,7 +58,8 @@ public static partial class RequestReader
         {
             var at = ex.Path is null or "$" ? "" : $" (in {ex.Path})";
             return CatalogRequestException.Malformed(
-                $"{what} has an unknown member '{unmapped.Groups["name"].Value}'{at}: see the API reference for its members.");
+                $"{what} has an unknown member '{unmapped.Groups["name"].Value}'{at}: " +
+                "see the API reference for its members.");
         }
         if (ex.Path is { } path && ex.Message.StartsWith("The JSON value could not be converted",
             StringComparison.Ordinal))
@@ -77,7 +78,8 @@ public static partial class RequestReader
         {
             form = await request.ReadFormAsync(ct);
         }
-        catch (Exception ex) when (ex is InvalidDataException or IOException or FormatException or InvalidOperationException
+        catch (Exception ex) when (ex is InvalidDataException or IOException or FormatException
+            or InvalidOperationException
                                    && ex is not BadHttpRequestException
                                        && !request.HttpContext.RequestAborted.IsCancellationRequested)
         {

@@ -67,7 +67,10 @@ public static class ProductEndpoints
         // One call: the catalog encodes the image, if any, and writes; the shard keeps the image under its SHA-256.
         await grain.Write([write], ct);
         var stored = write.Image is { } bytes
-            ? write.Datapoint with { ImageSha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)) }
+            ? write.Datapoint with
+            {
+                ImageSha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)),
+            }
             : write.Datapoint;
         return TypedResults.Ok(DatapointView.From(stored, withVector: false));
     }
@@ -104,7 +107,8 @@ public static class ProductEndpoints
                 : throw CatalogRequestException.Malformed($"size '{RequestValidator.Shorten(size)}' is not a whole " +
                     $"number of pixels.");
         if (side is { } pixels && !ProductImage.ThumbnailSizes.Contains(pixels))
-            throw CatalogRequestException.Malformed($"size must be one of {string.Join(", ", ProductImage.ThumbnailSizes)}; got {pixels}.");
+            throw CatalogRequestException.Malformed(
+                $"size must be one of {string.Join(", ", ProductImage.ThumbnailSizes)}; got {pixels}.");
         var image = await grain.GetImage(id, side, ct)
             ?? throw CatalogRequestException.NotFound($"Product '{id}' does not exist in catalog '{catalog}' or has " +
                 $"no image.");

@@ -72,7 +72,8 @@ public sealed class CatalogGrain(
                 if (spec.Dimensions != current.Dimensions) changed.Add("dimensions");
                 if (spec.Shards != current.Shards) changed.Add("shards");
                 if (spec.Index?.Normalized() != (current.Index ?? IndexSpec.Default).Normalized()) changed.Add("index");
-                throw CatalogRequestException.Conflict($"The catalog holds products, so its {string.Join(", ", changed)} cannot change: delete its " +
+                throw CatalogRequestException.Conflict(
+                    $"The catalog holds products, so its {string.Join(", ", changed)} cannot change: delete its " +
                     "products or the catalog first, or create a new catalog.");
             }
         }
@@ -220,7 +221,11 @@ public sealed class CatalogGrain(
             _ => config.DistanceMeasureType == "L1_DISTANCE",
         };
         if (!compatible)
-            throw BadBinding($"matchingEngine.index measures {config.DistanceMeasureType}{(config.FeatureNormType is { } n ? " with " + n : "")}, which does not rank like the catalog's metric {SpecEnumConverter<SimilarityMetric>.Name(metric)}.");
+        {
+            var measure = config.DistanceMeasureType + (config.FeatureNormType is { } n ? " with " + n : "");
+            throw BadBinding($"matchingEngine.index measures {measure}, which does not rank like the catalog's " +
+                $"metric {SpecEnumConverter<SimilarityMetric>.Name(metric)}.");
+        }
         if (index.IndexUpdateMethod is not ("STREAM_UPDATE" or "BATCH_UPDATE"))
             throw BadBinding($"matchingEngine.index has indexUpdateMethod {index.IndexUpdateMethod}; STREAM_UPDATE " +
                 $"(live sync) or BATCH_UPDATE (exports) is needed.");
@@ -478,7 +483,8 @@ public sealed class CatalogGrain(
         if (!ResourceNames.IsGcsUri(gcsPrefix)) throw BadBinding($"'{gcsPrefix}' is not a gs://bucket/prefix URI.");
         var (bucket, prefix) = ResourceNames.SplitGcsUri(gcsPrefix);
         // A fresh folder per export: Vertex reads every object under contentsDeltaUri (removals under delete/).
-        var folder = $"{prefix.TrimEnd('/')}{(prefix.Length > 0 ? "/" : "")}{Name}-{DateTimeOffset.UtcNow:yyyyMMddTHHmmssfff}";
+        var parent = prefix.Length > 0 ? prefix.TrimEnd('/') + "/" : "";
+        var folder = $"{parent}{Name}-{DateTimeOffset.UtcNow:yyyyMMddTHHmmssfff}";
         try
         {
             var parts = await Task.WhenAll(Enumerable.Range(0, spec.Shards).Select(i =>

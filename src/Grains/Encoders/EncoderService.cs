@@ -29,10 +29,15 @@ public sealed class EncoderService(ModelResolver models, EncoderRegistry registr
             throw Invalid($"Model '{model}' is not available: it is in no model folder and has no download address.");
         var path = await PathAsync(model);
         var graph = await GraphAsync(path);
-        var input = draft.Input ?? (graph.Inputs.Count == 1 ? graph.Inputs[0] : throw Invalid($"The model has several inputs ({string.Join(", ", graph.Inputs)}): name one in encoder.input."));
-        if (!graph.Inputs.Contains(input)) throw Invalid($"The model has no input '{input}'; its inputs are {string.Join(", ", graph.Inputs)}.");
+        var inputs = string.Join(", ", graph.Inputs);
+        var input = draft.Input ?? (graph.Inputs.Count == 1
+            ? graph.Inputs[0]
+            : throw Invalid($"The model has several inputs ({inputs}): name one in encoder.input."));
+        if (!graph.Inputs.Contains(input)) throw Invalid($"The model has no input '{input}'; its inputs are {inputs}.");
         var output = draft.Output ?? graph.Outputs[0];
-        if (!graph.ProducedBy.ContainsKey(output)) throw Invalid($"The model has no tensor '{output}'. Its outputs are {string.Join(", ", graph.Outputs)}; any intermediate tensor name is accepted too.");
+        if (!graph.ProducedBy.ContainsKey(output))
+            throw Invalid($"The model has no tensor '{output}'. Its outputs are {string.Join(", ", graph.Outputs)}; " +
+                "any intermediate tensor name is accepted too.");
         var probe = new EncoderOptions(path, input, output, PreprocessOptions.ImageNet(), Pooling.None, false, false);
         bool canDequantize = graph.HasInitializer(probe.ScaleName) && graph.HasInitializer(probe.ZeroPointName);
         if (draft.Dequantize == true && !canDequantize)
