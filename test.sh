@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test. Installs what the tests use when it is missing (Debian). The Python helpers the tests run
+# Runs every test. Installs what the tests use when it is missing (Debian): PostgreSQL, and what the Python helpers
+# import. The Python helpers the tests run
 # (tests/Encoders.Tests/references/*.py) import: sys (stdlib), cv2 + numpy + onnx (the independent encoder
 # reference: OpenCV's DNN runtime, the graph read with onnx) and PIL (the preprocessing reference).
 set -euo pipefail
@@ -11,6 +12,8 @@ need=()
 for module in "${!package[@]}"; do
   /usr/bin/python3 -c "import $module" 2>/dev/null || need+=("${package[$module]}")
 done
+# The PostgreSQL store's tests start their own server from the package's binaries.
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive

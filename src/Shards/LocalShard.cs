@@ -391,7 +391,7 @@ public sealed class LocalShard : IAsyncDisposable
             // Records not yet in Matching Engine stay in the log (it is the outbox), and so does everything after the
             // last export (the next delta export reads it).
             long keepAfter = Math.Min(Math.Min(sequence, KeepLogAfter()), ExportMark ?? long.MaxValue);
-            int deleted = store.DeleteLogThrough(keepAfter);
+            int deleted = await store.DeleteLogThroughAsync(keepAfter);
             if (DateTime.UtcNow - indexSavedAt >= options.IndexSnapshotMinInterval) await SaveIndexAsync();
             logger.LogDebug("Snapshot at {Sequence}: {Count} products, {Deleted} log segments deleted", sequence,
                 items.Length, deleted);

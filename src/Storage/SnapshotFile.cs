@@ -24,49 +24,56 @@ public static class SnapshotFile
 
     /// <summary>Writes a snapshot covering the log up to <paramref name="sequence"/> and keeps the newest
     /// <paramref name="keep"/> snapshots (an older one is the fallback should the newest ever be unreadable).</summary>
-    public static async Task<string> WriteAsync(string directory, long sequence,
+    public static Task<string> WriteAsync(string directory, long sequence,
         IEnumerable<ReadOnlyMemory<byte>> entries, int keep = 2, CancellationToken cancellationToken = default)
     {
         Directory.CreateDirectory(directory);
         var target = NumberedFiles.Name(directory, Prefix, sequence, Suffix);
         var temp = target + ".tmp";
-        var crc = new Crc32();
-        await using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20,
-            useAsync: true))
+        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
         {
-            var header = new byte[20];
-            Magic.CopyTo(header);
-            BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(8), FormatVersion);
-            BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(12), sequence);
-            await Write(stream, crc, header, cancellationToken).ConfigureAwait(false);
-            long count = 0;
-            var prefix = new byte[8];
-            foreach (var entry in entries)
-            {
-                BinaryPrimitives.WriteUInt32LittleEndian(prefix, (uint)entry.Length);
-                BinaryPrimitives.WriteUInt32LittleEndian(prefix.AsSpan(4), Crc32.HashToUInt32(entry.Span));
-                await Write(stream, crc, prefix, cancellationToken).ConfigureAwait(false);
-                await Write(stream, crc, entry, cancellationToken).ConfigureAwait(false);
-                count++;
-            }
-            var trailer = new byte[16];
-            BinaryPrimitives.WriteUInt32LittleEndian(trailer, EndMarker);
-            BinaryPrimitives.WriteInt64LittleEndian(trailer.AsSpan(4), count);
-            crc.Append(trailer.AsSpan(0, 12));
-            BinaryPrimitives.WriteUInt32LittleEndian(trailer.AsSpan(12), crc.GetCurrentHashAsUInt32());
-            await stream.WriteAsync(trailer, cancellationToken).ConfigureAwait(false);
-            await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+            WriteTo(stream, sequence, entries, cancellationToken);
             stream.Flush(flushToDisk: true);
         }
         FileDurability.Publish(temp, target);
         foreach (var old in List(directory).SkipLast(keep)) File.Delete(old.Path);
-        return target;
+        return Task.FromResult(target);
     }
 
-    static async ValueTask Write(Stream stream, Crc32 crc, ReadOnlyMemory<byte> bytes, CancellationToken ct)
+    /// <summary>Writes one snapshot in this format to <paramref name="stream"/> (any store: a file, a blob).</summary>
+    public static void WriteTo(Stream stream, long sequence, IEnumerable<ReadOnlyMemory<byte>> entries,
+        CancellationToken cancellationToken = default)
     {
-        crc.Append(bytes.Span);
-        await stream.WriteAsync(bytes, ct).ConfigureAwait(false);
+        var crc = new Crc32();
+        var header = new byte[20];
+        Magic.CopyTo(header);
+        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(8), FormatVersion);
+        BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(12), sequence);
+        Write(stream, crc, header);
+        long count = 0;
+        var prefix = new byte[8];
+        foreach (var entry in entries)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            BinaryPrimitives.WriteUInt32LittleEndian(prefix, (uint)entry.Length);
+            BinaryPrimitives.WriteUInt32LittleEndian(prefix.AsSpan(4), Crc32.HashToUInt32(entry.Span));
+            Write(stream, crc, prefix);
+            Write(stream, crc, entry.Span);
+            count++;
+        }
+        var trailer = new byte[16];
+        BinaryPrimitives.WriteUInt32LittleEndian(trailer, EndMarker);
+        BinaryPrimitives.WriteInt64LittleEndian(trailer.AsSpan(4), count);
+        crc.Append(trailer.AsSpan(0, 12));
+        BinaryPrimitives.WriteUInt32LittleEndian(trailer.AsSpan(12), crc.GetCurrentHashAsUInt32());
+        stream.Write(trailer);
+        stream.Flush();
+    }
+
+    static void Write(Stream stream, Crc32 crc, ReadOnlySpan<byte> bytes)
+    {
+        crc.Append(bytes);
+        stream.Write(bytes);
     }
 
     /// <summary>The newest readable snapshot, or null when there is none. A damaged newest snapshot is skipped for
@@ -92,8 +99,14 @@ public static class SnapshotFile
     /// <summary>Reads and verifies one snapshot file.</summary>
     public static Snapshot Read(string path)
     {
-        string name = Path.GetFileName(path);
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
+        return ReadFrom(stream, Path.GetFileName(path));
+    }
+
+    /// <summary>Reads and verifies one snapshot from a seekable <paramref name="stream"/>; <paramref name="name"/>
+    /// names it in errors.</summary>
+    public static Snapshot ReadFrom(Stream stream, string name)
+    {
         var crc = new Crc32();
         var header = new byte[20];
         ReadExactly(stream, header, crc, name);

@@ -163,7 +163,7 @@ public class LocalShardTests
                     : inner.AppendAsync(records);
 
             public Task RollLogAsync() => inner.RollLogAsync();
-            public int DeleteLogThrough(long sequence) => inner.DeleteLogThrough(sequence);
+            public Task<int> DeleteLogThroughAsync(long sequence) => inner.DeleteLogThroughAsync(sequence);
             public Snapshot? ReadLatestSnapshot(Action<string> onSkipped) => inner.ReadLatestSnapshot(onSkipped);
             public Task WriteSnapshotAsync(long sequence, IEnumerable<ReadOnlyMemory<byte>> entries) =>
                 inner.WriteSnapshotAsync(sequence, entries);

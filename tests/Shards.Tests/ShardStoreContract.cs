@@ -67,7 +67,7 @@ public abstract class ShardStoreContract
         Assert.Equal(Enumerable.Range(8, 8).Select(i => (long)i), reopened.ReadLog(7).Select(r => r.Sequence));
         Assert.Equal("record 12", Encoding.UTF8.GetString(reopened.ReadLog(11).First().Payload.Span));
         // Sealed segments covered by a snapshot can go; the rest stays.
-        reopened.DeleteLogThrough(10);
+        await reopened.DeleteLogThroughAsync(10);
         Assert.Equal(Enumerable.Range(11, 5).Select(i => (long)i), reopened.ReadLog(10).Select(r => r.Sequence));
     }
 

@@ -35,7 +35,7 @@ public interface IShardWriter : IAsyncDisposable
     Task RollLogAsync();
 
     /// <summary>Deletes sealed log segments holding only sequences ≤ <paramref name="sequence"/>.</summary>
-    int DeleteLogThrough(long sequence);
+    Task<int> DeleteLogThroughAsync(long sequence);
 
     /// <summary>The newest readable product snapshot; damaged ones are reported and skipped.</summary>
     Snapshot? ReadLatestSnapshot(Action<string> onSkipped);

@@ -42,7 +42,7 @@ public sealed class LocalShardStore(string directory) : IShardStore
 
         public Task RollLogAsync() => log.RollAsync();
 
-        public int DeleteLogThrough(long sequence) => log.DeleteSegmentsThrough(sequence);
+        public Task<int> DeleteLogThroughAsync(long sequence) => Task.FromResult(log.DeleteSegmentsThrough(sequence));
 
         public Snapshot? ReadLatestSnapshot(Action<string> onSkipped) => SnapshotFile.ReadLatest(directory, onSkipped);
 

@@ -1,0 +1,52 @@
+using Catalogs.Shards.Storage;
+using Npgsql;
+
+namespace Catalogs.Shards.Postgres;
+
+/// <summary>
+/// One shard's store in PostgreSQL (schema: <see cref="PostgresSchema"/>). The lease is a row whose epoch every
+/// writer raises by one; every mutation runs in a transaction that first takes that row <c>FOR SHARE</c> and
+/// checks the epoch, so a takeover waits for writes in flight and every later write of the old writer is refused.
+/// </summary>
+public sealed class PostgresShardStore(NpgsqlDataSource dataSource, string shardKey) : IShardStore
+{
+    public string ShardKey { get; } = shardKey;
+
+    public byte[]? ReadMetadata(string name) => Read(dataSource, ShardKey, name);
+
+    public async Task<IShardWriter> OpenWriterAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var take = new NpgsqlCommand("""
+            INSERT INTO shard_leases (shard_key, epoch) VALUES (@key, 1)
+            ON CONFLICT (shard_key) DO UPDATE SET epoch = shard_leases.epoch + 1, taken_at = now()
+            RETURNING epoch
+            """, connection);
+        take.Parameters.AddWithValue("key", ShardKey);
+        long epoch = (long)(await take.ExecuteScalarAsync(cancellationToken))!;
+        // Sealed records may all be deleted after a snapshot: the seal remembers how far the log reached.
+        await using var last = new NpgsqlCommand("""
+            SELECT greatest(
+                (SELECT coalesce(max(sequence), 0) FROM shard_log WHERE shard_key = @key),
+                (SELECT coalesce(max(sealed_through), 0) FROM shard_log_seals WHERE shard_key = @key))
+            """, connection);
+        last.Parameters.AddWithValue("key", ShardKey);
+        long lastSequence = (long)(await last.ExecuteScalarAsync(cancellationToken))!;
+        return new PostgresShardWriter(dataSource, ShardKey, epoch, lastSequence);
+    }
+
+    internal static byte[]? Read(NpgsqlDataSource dataSource, string shardKey, string name)
+    {
+        using var command = dataSource.CreateCommand(
+            "SELECT content FROM shard_metadata WHERE shard_key = @key AND name = @name");
+        command.Parameters.AddWithValue("key", shardKey);
+        command.Parameters.AddWithValue("name", name);
+        return command.ExecuteScalar() as byte[];
+    }
+}
+
+/// <summary>Stores by shard key in one PostgreSQL database.</summary>
+public sealed class PostgresShardStoreProvider(NpgsqlDataSource dataSource) : IShardStoreProvider
+{
+    public IShardStore For(string shardKey) => new PostgresShardStore(dataSource, shardKey);
+}

@@ -1,0 +1,134 @@
+using Catalogs.Grains;
+using Catalogs.Shards.Postgres;
+using Catalogs.Shards.Storage;
+using Catalogs.Storage;
+using Catalogs.Tests;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+
+namespace Catalogs.Shards.Tests;
+
+/// <summary>A real PostgreSQL server for the tests of one class, with the project's schema migrated.</summary>
+public sealed class PostgresFixture : IAsyncLifetime
+{
+    PostgresServer? server;
+
+    public PostgresServer Server => server!;
+
+    public NpgsqlDataSource DataSource { get; private set; } = null!;
+
+    public int AppliedMigrations { get; private set; }
+
+    public async Task InitializeAsync()
+    {
+        server = await PostgresServer.StartAsync();
+        DataSource = NpgsqlDataSource.Create(server.ConnectionString());
+        AppliedMigrations = await PostgresSchema.MigrateAsync(DataSource, default);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await DataSource.DisposeAsync();
+        if (server is not null) await server.DisposeAsync();
+    }
+}
+
+/// <summary>The store contract, on PostgreSQL: the same tests the local files pass.</summary>
+public sealed class PostgresShardStoreContractTests(PostgresFixture postgres)
+    : ShardStoreContract, IClassFixture<PostgresFixture>
+{
+    protected override IShardStore NewStore() =>
+        new PostgresShardStore(postgres.DataSource, $"tenant/catalog/{Guid.NewGuid():N}/0");
+
+    // Another process opens the same shard through its own connection pool.
+    protected override IShardStore Reopen(IShardStore store) => new PostgresShardStore(
+        NpgsqlDataSource.Create(postgres.Server.ConnectionString()), ((PostgresShardStore)store).ShardKey);
+}
+
+/// <summary>The shard engine over PostgreSQL: schema migrations, fencing of two open shards, big blobs.</summary>
+public sealed class PostgresShardTests(PostgresFixture postgres) : IClassFixture<PostgresFixture>
+{
+    static readonly ShardSettings Settings = new(0, SimilarityMetric.Cosine, 3, IndexSpec.Default);
+    static readonly LocalShardOptions Options = new(SnapshotEveryRecords: 10, IndexSnapshotMinInterval: TimeSpan.Zero);
+
+    static Datapoint Point(string id, float x) => new(id, [x, 1, 0.5f], [new Restrict("c", ["a"], [])], [], null, null,
+        DateTimeOffset.UnixEpoch);
+
+    Task<LocalShard> Open(string key) => LocalShard.OpenAsync(new PostgresShardStore(
+        NpgsqlDataSource.Create(postgres.Server.ConnectionString()), key), Settings, Options, NullLogger.Instance,
+        default);
+
+    [Fact]
+    public async Task Migrations_apply_once_and_again_change_nothing()
+    {
+        Assert.Equal(PostgresSchema.Migrations.Count, postgres.AppliedMigrations);
+        Assert.Equal(0, await PostgresSchema.MigrateAsync(postgres.DataSource, default));
+        // Processes starting together: the advisory lock lets one migrate and the others find it done.
+        var together = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ =>
+            PostgresSchema.MigrateAsync(NpgsqlDataSource.Create(postgres.Server.ConnectionString()), default)));
+        Assert.All(together, applied => Assert.Equal(0, applied));
+        await using var command = postgres.DataSource.CreateCommand("SELECT max(version) FROM catalogs_schema");
+        Assert.Equal(PostgresSchema.LatestVersion, (int)(await command.ExecuteScalarAsync())!);
+    }
+
+    [Fact]
+    public async Task Of_two_shards_opened_on_one_key_the_older_is_refused_and_nothing_acknowledged_is_lost()
+    {
+        var key = $"t/c/{Guid.NewGuid():N}/0";
+        var older = await Open(key);
+        var acknowledged = new List<string>();
+        for (int i = 0; i < 25; i++)
+        {
+            await older.UpsertAsync([Point($"a{i}", i)]);
+            acknowledged.Add($"a{i}");
+        }
+        // Concurrent writes share transactions (group commit) and are all acknowledged.
+        await Task.WhenAll(Enumerable.Range(0, 20).Select(i => older.UpsertAsync([Point($"g{i}", i)])));
+        acknowledged.AddRange(Enumerable.Range(0, 20).Select(i => $"g{i}"));
+        var newer = await Open(key);
+        Assert.Equal(45, newer.Count);
+        await Assert.ThrowsAsync<FencedException>(() => older.UpsertAsync([Point("lost", 1)]));
+        for (int i = 0; i < 15; i++)
+        {
+            await newer.UpsertAsync([Point($"b{i}", i)]);
+            acknowledged.Add($"b{i}");
+        }
+        Assert.True(await newer.RemoveAsync("a3"));
+        acknowledged.Remove("a3");
+        await older.DisposeAsync();
+        await newer.DisposeAsync();
+
+        await using var reopened = await Open(key);
+        Assert.Equal(acknowledged.Order(), reopened.Products().Select(p => p.Id).Order());
+        Assert.Null(reopened.Get("lost"));
+        Assert.Equal([24f, 1, 0.5f], reopened.Get("a24")!.FeatureVector);
+        var hits = await reopened.SearchAsync(new SearchQuery([24, 1, 0.5f], 1, [], [], null), default);
+        Assert.Equal("a24", hits.Single().Id);
+    }
+
+    [Fact]
+    public async Task Blobs_larger_than_a_chunk_read_back_whole_and_seek()
+    {
+        var store = new PostgresShardStore(postgres.DataSource, $"t/c/{Guid.NewGuid():N}/0");
+        await using var writer = await store.OpenWriterAsync(default);
+        var bytes = new byte[(1 << 20) * 3 + 12345];
+        new Random(5).NextBytes(bytes);
+        await writer.WriteBlobAsync("index.hnsw", s =>
+        {
+            for (int at = 0; at < bytes.Length; at += 70_000)
+            {
+                s.Write(bytes, at, Math.Min(70_000, bytes.Length - at));
+                s.Flush(); // as writers do mid-stream: chunks must keep their one size
+            }
+        });
+        using var blob = writer.OpenBlob("index.hnsw")!;
+        Assert.Equal(bytes.Length, blob.Length);
+        var read = new MemoryStream();
+        blob.CopyTo(read);
+        Assert.Equal(bytes, read.ToArray());
+        blob.Position = (1 << 20) + 7;
+        var part = new byte[10];
+        blob.ReadExactly(part);
+        Assert.Equal(bytes.AsSpan((1 << 20) + 7, 10).ToArray(), part);
+    }
+}
