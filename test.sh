@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test. Installs what the tests use when it is missing (Debian): PostgreSQL, and what the Python helpers
-# import. The Python helpers the tests run
+# Runs every test. Installs what the tests use when it is missing (Debian): PostgreSQL and Redis (the cluster
+# tests start their own servers), and what the Python helpers import. The Python helpers the tests run
 # (tests/Encoders.Tests/references/*.py) import: sys (stdlib), cv2 + numpy + onnx (the independent encoder
 # reference: OpenCV's DNN runtime, the graph read with onnx) and PIL (the preprocessing reference).
 set -euo pipefail
@@ -12,8 +12,9 @@ need=()
 for module in "${!package[@]}"; do
   /usr/bin/python3 -c "import $module" 2>/dev/null || need+=("${package[$module]}")
 done
-# The PostgreSQL store's tests start their own server from the package's binaries.
+# The cluster tests start their own PostgreSQL and Redis servers from the packages' binaries.
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
+[ -x /usr/bin/redis-server ] || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive
@@ -30,7 +31,7 @@ if ! dotnet format Catalogs.sln --verify-no-changes --verbosity quiet; then
 fi
 
 # dotnet format does not wrap lines: the 120-column limit of .editorconfig is checked here (characters, not bytes).
-if ! git ls-files -z '*.cs' | /usr/bin/python3 -c '
+if ! git ls-files -z --cached --others --exclude-standard '*.cs' | /usr/bin/python3 -c '
 import sys
 long = [f"{p}:{n}: {len(l)} characters" for p in sys.stdin.read().split("\0") if p
         for n, l in enumerate(open(p, encoding="utf-8").read().split("\n"), 1) if len(l) > 120]

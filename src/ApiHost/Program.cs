@@ -6,6 +6,7 @@ using Catalogs.ApiHost.Infrastructure;
 using Catalogs.ApiHost.Products;
 using Catalogs.ApiHost.Search;
 using Catalogs.Grains;
+using Catalogs.Grains.Hosting;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Configuration.Json;
 using Scalar.AspNetCore;
@@ -29,14 +30,15 @@ var api = builder.Configuration.GetSection(ApiOptions.Section).Get<ApiOptions>()
 builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = api.MaxRequestBytes);
 builder.Services.Configure<FormOptions>(form => form.MultipartBodyLengthLimit = api.MaxRequestBytes);
 
-// Embedded mode: the silo runs in this process with localhost clustering and file-backed durable state.
-builder.Services.AddCatalogsSiloServices(builder.Configuration);
-builder.UseOrleans(silo =>
+// Embedded mode: the silo runs in this process with localhost clustering and file-backed durable state. Cluster
+// mode: this process is a client of the silos, found through Redis.
+var deployment = ClusterHosting.Deployment(builder.Configuration);
+if (deployment.Mode == HostingMode.Embedded)
 {
-    var ports = builder.Configuration.GetSection("Orleans");
-    silo.UseLocalhostClustering(ports.GetValue("SiloPort", 11111), ports.GetValue("GatewayPort", 30000));
-    silo.AddCatalogsFileStorage();
-});
+    builder.Services.AddCatalogsSiloServices(builder.Configuration);
+    builder.UseOrleans(silo => silo.UseCatalogsHosting(builder.Configuration));
+}
+else builder.UseOrleansClient(client => client.UseCatalogsCluster(deployment));
 
 builder.Services.AddProblemDetails();
 builder.Services.AddExceptionHandler<ProblemExceptionHandler>();

@@ -9,9 +9,11 @@ public interface ICatalogGrain : IGrainWithStringKey
 {
     /// <summary>Creates the catalog or updates its configuration. Throws <see cref="CatalogRequestException"/> for
     /// invalid or conflicting changes.</summary>
+    [ResponseTimeout(CallTimeouts.Long)]
     [Alias("Configure")] Task<CatalogInfo> Configure(CatalogDraft draft, CancellationToken cancellationToken = default);
     [Alias("GetInfo")] Task<CatalogInfo?> GetInfo(CancellationToken cancellationToken = default);
     /// <summary>Deletes the catalog and all its products; false when it did not exist.</summary>
+    [ResponseTimeout(CallTimeouts.Long)]
     [Alias("Drop")] Task<bool> Drop(CancellationToken cancellationToken = default);
 
     /// <summary>Upserts products; completes once all are durable and searchable.</summary>
@@ -19,6 +21,7 @@ public interface ICatalogGrain : IGrainWithStringKey
     /// <summary>Upserts products whose vectors are given or, where a write carries an image, computed here with the
     /// catalog's encoder. All images are encoded before anything is written: one refused image refuses the
     /// batch.</summary>
+    [ResponseTimeout(CallTimeouts.Encoding)]
     [Alias("Write")] Task Write(ProductWrite[] writes, CancellationToken cancellationToken = default);
     [Alias("Remove")] Task<bool> Remove(string id, CancellationToken cancellationToken = default);
     [Alias("Get")] Task<Datapoint?> Get(string id, CancellationToken cancellationToken = default);
@@ -39,7 +42,7 @@ public interface ICatalogGrain : IGrainWithStringKey
     /// the bound index with it, following the operation to its end: the whole catalog (complete overwrite), or with
     /// <paramref name="delta"/> the changes since the last export (upserts, and removals under
     /// <c>delete/</c>).</summary>
-    [Alias("Export")]
+    [Alias("Export"), ResponseTimeout(CallTimeouts.Long)]
     Task<ExportResult> Export(string gcsPrefix, bool delta = false,
         CancellationToken cancellationToken = default);
     /// <summary>Changes Matching Engine rejected, from every shard, oldest first.</summary>

@@ -5,6 +5,7 @@ namespace Catalogs.Grains;
 [Alias("Catalogs.IShardGrain")]
 public interface IShardGrain : IGrainWithStringKey
 {
+    [ResponseTimeout(CallTimeouts.Long)]
     [Alias("Initialize")] Task Initialize(ShardSettings settings, CancellationToken cancellationToken = default);
     /// <summary>Upserts products (with vectors); a write's image is kept as the product's original image.</summary>
     [Alias("Upsert")] Task Upsert(ProductWrite[] writes, CancellationToken cancellationToken = default);
@@ -19,15 +20,17 @@ public interface IShardGrain : IGrainWithStringKey
     [Alias("Search")] Task<SearchHit[]> Search(SearchQuery query, CancellationToken cancellationToken = default);
     [Alias("GetStats")] Task<ShardStats> GetStats(CancellationToken cancellationToken = default);
     /// <summary>Deletes the shard's files and deactivates it.</summary>
+    [ResponseTimeout(CallTimeouts.Long)]
     [Alias("Drop")] Task Drop(CancellationToken cancellationToken = default);
     /// <summary>Starts mirroring into a Matching Engine index (a new index: everything is sent again), or stops
     /// (null).</summary>
+    [ResponseTimeout(CallTimeouts.Long)]
     [Alias("BindSync")] Task BindSync(string? index, CancellationToken cancellationToken = default);
     [Alias("GetDeadLetters")] Task<DeadLetter[]> GetDeadLetters(CancellationToken cancellationToken = default);
     /// <summary>Uploads the shard's products (or, with <paramref name="delta"/>, its changes since the last committed
     /// export) as Vertex JSONL to <paramref name="objectName"/>, and removed ids to <paramref
     /// name="deleteObjectName"/>.</summary>
-    [Alias("ExportTo")]
+    [Alias("ExportTo"), ResponseTimeout(CallTimeouts.Long)]
     Task<ShardExport> ExportTo(string bucket, string objectName, string deleteObjectName,
         bool delta, CancellationToken cancellationToken = default);
     /// <summary>Records that Matching Engine holds the shard's state as of <paramref name="sequence"/> (the next delta

@@ -53,6 +53,15 @@ public static class PostgresSchema
                 data bytea NOT NULL,
                 PRIMARY KEY (version, chunk));
             """),
+        (2, "grain state", """
+            CREATE TABLE grain_state (
+                state_name text NOT NULL,
+                grain_id text NOT NULL,
+                etag bigint NOT NULL,
+                state bytea NOT NULL,
+                updated_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (state_name, grain_id));
+            """),
     ];
 
     public static int LatestVersion => Migrations[^1].Version;

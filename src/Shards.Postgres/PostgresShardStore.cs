@@ -49,4 +49,14 @@ public sealed class PostgresShardStore(NpgsqlDataSource dataSource, string shard
 public sealed class PostgresShardStoreProvider(NpgsqlDataSource dataSource) : IShardStoreProvider
 {
     public IShardStore For(string shardKey) => new PostgresShardStore(dataSource, shardKey);
+
+    public async IAsyncEnumerable<string> ShardsWithMetadataAsync(string name,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(
+            "SELECT shard_key FROM shard_metadata WHERE name = @name ORDER BY shard_key");
+        command.Parameters.AddWithValue("name", name);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken)) yield return reader.GetString(0);
+    }
 }

@@ -1,13 +1,9 @@
 using Catalogs.Grains;
-using Microsoft.Extensions.Configuration;
+using Catalogs.Grains.Hosting;
 using Microsoft.Extensions.Hosting;
 
+// A silo: embedded settings by default (localhost clustering, files), a cluster member with Cluster:Mode=Cluster.
 var builder = Host.CreateApplicationBuilder(args);
 builder.Services.AddCatalogsSiloServices(builder.Configuration);
-builder.UseOrleans(silo =>
-{
-    var ports = builder.Configuration.GetSection("Orleans");
-    silo.UseLocalhostClustering(ports.GetValue("SiloPort", 11111), ports.GetValue("GatewayPort", 30000));
-    silo.AddCatalogsFileStorage();
-});
+builder.UseOrleans(silo => silo.UseCatalogsHosting(builder.Configuration));
 await builder.Build().RunAsync();

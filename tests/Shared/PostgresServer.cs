@@ -33,7 +33,8 @@ public sealed class PostgresServer : IAsyncDisposable
                 "(.ci/run does).");
         var directory = Path.Combine(Path.GetTempPath(), "catalogs-pg-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(directory);
-        if (Environment.UserName == "root") await RunAsync("chown", ["postgres:postgres", directory], asPostgres: false);
+        if (Environment.UserName == "root")
+            await RunAsync("chown", ["postgres:postgres", directory], asPostgres: false);
         int port = FreePort();
         var data = Path.Combine(directory, "data");
         await RunAsync(Path.Combine(bin, "initdb"),

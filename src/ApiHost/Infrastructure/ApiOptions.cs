@@ -13,4 +13,9 @@ public sealed class ApiOptions
     /// <summary>The tenant that owns the catalogs served here (multi-tenant routing comes with
     /// authentication).</summary>
     [Required, RegularExpression("^[a-z0-9-]{1,63}$")] public string Tenant { get; set; } = "default";
+
+    /// <summary>How long an idempotent call (a search, a read, an upsert by id) is retried while part of the
+    /// cluster is unavailable (a silo died and its grains are coming back elsewhere), before the client gets
+    /// 503.</summary>
+    public TimeSpan RetryBudget { get; set; } = TimeSpan.FromSeconds(15);
 }

@@ -1,11 +1,12 @@
 using Catalogs.Grains;
 using Microsoft.Extensions.Options;
+using Orleans.Runtime;
 
 namespace Catalogs.ApiHost.Infrastructure;
 
 /// <summary>Routes a request to the grains of the serving tenant's catalog (the tenant is part of every grain
-/// key).</summary>
-public sealed class CatalogGateway(IGrainFactory grains, IOptions<ApiOptions> options)
+/// key), and retries the idempotent ones through a silo's failure.</summary>
+public sealed class CatalogGateway(IGrainFactory grains, IOptions<ApiOptions> options, ILogger<CatalogGateway> logger)
 {
     public string Tenant => options.Value.Tenant;
 
@@ -16,4 +17,41 @@ public sealed class CatalogGateway(IGrainFactory grains, IOptions<ApiOptions> op
     }
 
     public ITenantGrain TenantGrain => grains.GetGrain<ITenantGrain>(Tenant);
+
+    /// <summary>Runs a call that may safely run twice (a search, a read, an upsert by id with the same body),
+    /// again and again while the cluster answers "unavailable", within <see cref="ApiOptions.RetryBudget"/>: a
+    /// shopper does not see one silo's death. Calls that are not idempotent never come here.</summary>
+    public async Task<T> Idempotent<T>(Func<Task<T>> call, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + options.Value.RetryBudget;
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await call();
+            }
+            catch (Exception ex) when (IsUnavailable(ex) && !cancellationToken.IsCancellationRequested)
+            {
+                var delay = TimeSpan.FromMilliseconds(Math.Min(1000, 50 * (1 << Math.Min(attempt, 5))) *
+                    (0.5 + Random.Shared.NextDouble()));
+                if (DateTime.UtcNow + delay >= deadline) throw;
+                logger.LogDebug("Attempt {Attempt} found part of the cluster unavailable ({Error}); retrying", attempt,
+                    ex.Message);
+                await Task.Delay(delay, cancellationToken);
+            }
+        }
+    }
+
+    public Task Idempotent(Func<Task> call, CancellationToken cancellationToken) =>
+        Idempotent(async () =>
+        {
+            await call();
+            return true;
+        }, cancellationToken);
+
+    /// <summary>The refusals that say "not now" rather than "not this": a dead or replaced silo, a call that timed
+    /// out, a shard whose store is failing over.</summary>
+    public static bool IsUnavailable(Exception ex) => ex is SiloUnavailableException
+        or OrleansMessageRejectionException or TimeoutException
+        or CatalogRequestException { Error: CatalogError.Unavailable };
 }

@@ -57,6 +57,9 @@ public sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILo
     static (CatalogError, string)? Refusal(Exception exception) => exception switch
     {
         CatalogRequestException c => (c.Error, c.Message),
+        // A silo holding part of the catalog died or is being replaced: its grains come back elsewhere shortly.
+        _ when CatalogGateway.IsUnavailable(exception) => (CatalogError.Unavailable,
+            "Part of the cluster holding this catalog is unavailable right now; retry shortly."),
         BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } =>
             (CatalogError.TooLarge, "The request body is larger than the limit."),
         BadHttpRequestException b => (CatalogError.Malformed, b.Message),

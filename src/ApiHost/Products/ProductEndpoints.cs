@@ -65,7 +65,7 @@ public static class ProductEndpoints
         else throw CatalogRequestException.UnsupportedMedia("Send multipart/form-data (image + datapoint) or " +
             "application/json (a datapoint with featureVector or imageUrl).");
         // One call: the catalog encodes the image, if any, and writes; the shard keeps the image under its SHA-256.
-        await grain.Write([write], ct);
+        await gateway.Idempotent(() => WriteAsync(grain, [write], ct), ct);
         var stored = write.Image is { } bytes
             ? write.Datapoint with
             {
@@ -90,7 +90,7 @@ public static class ProductEndpoints
     {
         var grain = gateway.Catalog(catalog);
         validator.ProductIdIsValid(id);
-        return TypedResults.Ok(DatapointView.From(await grain.Get(id, ct)
+        return TypedResults.Ok(DatapointView.From(await gateway.Idempotent(() => grain.Get(id, ct), ct)
             ?? throw CatalogRequestException.NotFound($"Product '{id}' does not exist in catalog '{catalog}'."),
                 withVector: true));
     }
@@ -109,7 +109,7 @@ public static class ProductEndpoints
         if (side is { } pixels && !ProductImage.ThumbnailSizes.Contains(pixels))
             throw CatalogRequestException.Malformed(
                 $"size must be one of {string.Join(", ", ProductImage.ThumbnailSizes)}; got {pixels}.");
-        var image = await grain.GetImage(id, side, ct)
+        var image = await gateway.Idempotent(() => grain.GetImage(id, side, ct), ct)
             ?? throw CatalogRequestException.NotFound($"Product '{id}' does not exist in catalog '{catalog}' or has " +
                 $"no image.");
         // The URL names a product, whose image may change: caches revalidate, and the ETag makes that cheap.
@@ -155,7 +155,7 @@ public static class ProductEndpoints
         // before it writes any: all or nothing.
         var writes = await Task.WhenAll(items.Select((dto, i) => WriteOf(ids[i], dto, fetcher, validator,
             $"datapoints[{i}].", ct)));
-        await grain.Write(writes, ct);
+        await gateway.Idempotent(() => WriteAsync(grain, writes, ct), ct);
         return TypedResults.Ok(new BatchResult(writes.Length));
     }
 
@@ -164,6 +164,13 @@ public static class ProductEndpoints
     static readonly DatapointDto Empty = new(null, null, null, null, null, null, null);
 
     /// <summary>A JSON datapoint as a write: its vector, or the image its imageUrl names (fetched here).</summary>
+    /// <summary>Vectors alone take the quick call (which fails fast when a silo dies); images need encoding
+    /// first.</summary>
+    static Task WriteAsync(ICatalogGrain grain, ProductWrite[] writes, CancellationToken ct) =>
+        writes.Any(w => w.Image is not null)
+            ? grain.Write(writes, ct)
+            : grain.Upsert(writes.Select(w => w.Datapoint).ToArray(), ct);
+
     static async Task<ProductWrite> WriteOf(string id, DatapointDto dto, ImageFetcher fetcher,
         RequestValidator validator,
         string where, CancellationToken ct)

@@ -67,7 +67,7 @@ public static class SearchEndpoints
         bool withVector = dto.ReturnFeatureVector ?? false;
         var query = new SearchQuery(dto.FeatureVector ?? [], k, restricts, numeric, crowding, null, ef, dto.Routing,
             approximate, leaves, ReturnVectors: withVector);
-        var result = await grain.Find(new SearchRequest(query, image, dto.ProductId), ct);
+        var result = await gateway.Idempotent(() => grain.Find(new SearchRequest(query, image, dto.ProductId), ct), ct);
         return TypedResults.Ok(new SearchResponse(result.Hits.Select(h => new NeighborView(h.Id, h.Distance,
             DatapointView.From(h.Datapoint, withVector))).ToArray(),
             result.Source, result.Degraded, result.Warning));

@@ -1,5 +1,6 @@
+using Catalogs.Shards.Storage;
+using Catalogs.Shards.Sync;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 
 namespace Catalogs.Grains.Sync;
 
@@ -7,7 +8,7 @@ namespace Catalogs.Grains.Sync;
 /// Once the silo is up, activates every shard bound to Matching Engine, so a backlog left by a restart drains
 /// without waiting for traffic to wake its shard. Activation is idempotent cluster-wide, so every silo may do it.
 /// </summary>
-sealed class SyncResumer(IGrainFactory grains, IOptions<CatalogsOptions> options, ILogger<SyncResumer> logger)
+sealed class SyncResumer(IGrainFactory grains, IShardStoreProvider stores, ILogger<SyncResumer> logger)
     : ILifecycleParticipant<ISiloLifecycle>
 {
     public void Participate(ISiloLifecycle lifecycle) =>
@@ -22,23 +23,26 @@ sealed class SyncResumer(IGrainFactory grains, IOptions<CatalogsOptions> options
 
     async Task ResumeAsync()
     {
-        var root = Path.Combine(Path.GetFullPath(options.Value.DataPath), "shards");
-        if (!Directory.Exists(root)) return;
-        foreach (var file in Directory.EnumerateFiles(root, "sync.json", SearchOption.AllDirectories))
+        try
         {
-            // shards/{tenant}/{catalog}/{incarnation}/{shard}/sync.json → the shard grain's key.
-            var key = Path.GetRelativePath(root, Path.GetDirectoryName(file)!).Replace(Path.DirectorySeparatorChar,
-                '/');
-            try
+            await foreach (var key in stores.ShardsWithMetadataAsync(ShardSync.MetadataName, CancellationToken.None))
             {
-                var stats = await grains.GetGrain<IShardGrain>(key).GetStats();
-                if (stats.Sync is { Backlog: > 0 } s) logger.LogInformation("Shard {Shard} resumes syncing {Backlog} " +
-                    "changes to {Index}", key, s.Backlog, s.Index);
+                try
+                {
+                    var stats = await grains.GetGrain<IShardGrain>(key).GetStats();
+                    if (stats.Sync is { Backlog: > 0 } s)
+                        logger.LogInformation("Shard {Shard} resumes syncing {Backlog} changes to {Index}", key,
+                            s.Backlog, s.Index);
+                }
+                catch (Exception ex)
+                {
+                    logger.LogWarning(ex, "Shard {Shard} could not be resumed", key);
+                }
             }
-            catch (Exception ex)
-            {
-                logger.LogWarning(ex, "Shard {Shard} could not be resumed", key);
-            }
+        }
+        catch (Exception ex)
+        {
+            logger.LogWarning(ex, "The shards bound to Matching Engine could not be listed");
         }
     }
 }

@@ -65,4 +65,8 @@ public interface IShardWriter : IAsyncDisposable
 public interface IShardStoreProvider
 {
     IShardStore For(string shardKey);
+
+    /// <summary>The keys of every shard that has metadata document <paramref name="name"/> (e.g. the shards bound
+    /// to Matching Engine, to resume their sync at start-up).</summary>
+    IAsyncEnumerable<string> ShardsWithMetadataAsync(string name, CancellationToken cancellationToken);
 }

@@ -100,7 +100,23 @@ public sealed class LocalShardStore(string directory) : IShardStore
 /// <summary>Shard stores under <c>{dataPath}/shards/{tenant}/{catalog}/{incarnation}/{shard}</c>.</summary>
 public sealed class LocalShardStoreProvider(string dataPath) : IShardStoreProvider
 {
+    string Root => Path.Combine(Path.GetFullPath(dataPath), "shards");
+
     public IShardStore For(string shardKey) =>
         // Every part of the key is validated upstream to be file-name safe.
-        new LocalShardStore(Path.Combine(Path.GetFullPath(dataPath), "shards", Path.Combine(shardKey.Split('/'))));
+        new LocalShardStore(Path.Combine(Root, Path.Combine(shardKey.Split('/'))));
+
+    public async IAsyncEnumerable<string> ShardsWithMetadataAsync(string name,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        if (!System.IO.Directory.Exists(Root)) yield break;
+        await Task.Yield(); // the directory walk runs off the caller's turn
+        foreach (var file in System.IO.Directory.EnumerateFiles(Root, name, SearchOption.AllDirectories))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            // shards/{tenant}/{catalog}/{incarnation}/{shard}/{name} → the shard's key.
+            yield return Path.GetRelativePath(Root, Path.GetDirectoryName(file)!).Replace(Path.DirectorySeparatorChar,
+                '/');
+        }
+    }
 }
