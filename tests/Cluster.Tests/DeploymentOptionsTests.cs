@@ -19,11 +19,17 @@ public sealed class DeploymentOptionsTests
     [Fact]
     public void Cluster_mode_without_its_stores_stops_with_the_setting_to_give()
     {
-        var noRedis = Assert.Throws<ValidationException>(() => Read(new() { ["Cluster:Mode"] = "Cluster",
-            ["Cluster:Postgres"] = "Host=127.0.0.1" }));
+        var noRedis = Assert.Throws<ValidationException>(() => Read(new()
+        {
+            ["Cluster:Mode"] = "Cluster",
+            ["Cluster:Postgres"] = "Host=127.0.0.1"
+        }));
         Assert.Contains("Cluster:Redis", noRedis.Message);
-        var noPostgres = Assert.Throws<ValidationException>(() => Read(new() { ["Cluster:Mode"] = "cluster",
-            ["Cluster:Redis"] = "127.0.0.1:6379" }));
+        var noPostgres = Assert.Throws<ValidationException>(() => Read(new()
+        {
+            ["Cluster:Mode"] = "cluster",
+            ["Cluster:Redis"] = "127.0.0.1:6379"
+        }));
         Assert.Contains("Cluster:Postgres", noPostgres.Message);
         var ok = Read(new()
         {
