@@ -204,7 +204,12 @@ public sealed record SearchResult(
     [property: Id(0)] SearchHit[] Hits,
     [property: Id(1)] QueryRouting Source,
     [property: Id(2)] bool Degraded = false,
-    [property: Id(3)] string? Warning = null);
+    [property: Id(3)] string? Warning = null,
+    [property: Id(4)] int[]? MissingShards = null)
+{
+    /// <summary>Some shards could not be reached: the hits are the best of the others (never silently).</summary>
+    public bool Partial => MissingShards is { Length: > 0 };
+}
 
 [GenerateSerializer, Immutable, Alias("Catalogs.SearchHit")]
 public sealed record SearchHit(

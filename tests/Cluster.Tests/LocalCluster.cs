@@ -32,7 +32,10 @@ public sealed class LocalCluster : IAsyncDisposable
 
     public HttpClient Api(int i = 0) => apis[i].Http!;
 
-    public static async Task<LocalCluster> StartAsync(int silos, int apis = 1)
+    /// <summary>Starts the servers, <paramref name="silos"/> silos and <paramref name="apis"/> API hosts;
+    /// <paramref name="apiSettings"/> are extra settings of the API hosts (environment-variable names).</summary>
+    public static async Task<LocalCluster> StartAsync(int silos, int apis = 1,
+        Dictionary<string, string>? apiSettings = null)
     {
         var redis = await RedisServer.StartAsync();
         var postgres = await PostgresServer.StartAsync();
@@ -40,7 +43,7 @@ public sealed class LocalCluster : IAsyncDisposable
         try
         {
             for (int i = 0; i < silos; i++) await cluster.StartSiloAsync();
-            for (int i = 0; i < apis; i++) await cluster.StartApiAsync();
+            for (int i = 0; i < apis; i++) await cluster.StartApiAsync(apiSettings);
             return cluster;
         }
         catch
@@ -81,10 +84,11 @@ public sealed class LocalCluster : IAsyncDisposable
         return member;
     }
 
-    public async Task<Member> StartApiAsync()
+    public async Task<Member> StartApiAsync(Dictionary<string, string>? settings = null)
     {
         var name = $"api{apis.Count}";
         var env = Common(name);
+        foreach (var (key, value) in settings ?? []) env[key] = value;
         int port = FreePort();
         env["Urls"] = $"http://127.0.0.1:{port}";
         env["Demo__Enabled"] = "false";

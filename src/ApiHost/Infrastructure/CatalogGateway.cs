@@ -1,6 +1,5 @@
 using Catalogs.Grains;
 using Microsoft.Extensions.Options;
-using Orleans.Runtime;
 
 namespace Catalogs.ApiHost.Infrastructure;
 
@@ -49,9 +48,5 @@ public sealed class CatalogGateway(IGrainFactory grains, IOptions<ApiOptions> op
             return true;
         }, cancellationToken);
 
-    /// <summary>The refusals that say "not now" rather than "not this": a dead or replaced silo, a call that timed
-    /// out, a shard whose store is failing over.</summary>
-    public static bool IsUnavailable(Exception ex) => ex is SiloUnavailableException
-        or OrleansMessageRejectionException or TimeoutException
-        or CatalogRequestException { Error: CatalogError.Unavailable };
+    public static bool IsUnavailable(Exception ex) => Unavailability.IsTransient(ex);
 }

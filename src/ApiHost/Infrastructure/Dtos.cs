@@ -96,9 +96,10 @@ public sealed record NeighborView(string Id, float Distance, DatapointView Datap
 
 /// <summary><c>source</c>: local, matchingEngine or hybrid; <c>degraded</c>: Matching Engine failed and the local index
 /// answered alone (<c>warning</c> says why).</summary>
-public sealed record SearchResponse(NeighborView[] Neighbors, QueryRouting Source = QueryRouting.Local, bool Degraded =
-    false,
-    string? Warning = null);
+/// <summary>A search's answer. <c>Partial</c>: some shards could not be reached (named in <c>MissingShards</c>);
+/// the neighbours are the best of the others.</summary>
+public sealed record SearchResponse(NeighborView[] Neighbors, QueryRouting Source = QueryRouting.Local,
+    bool Degraded = false, string? Warning = null, bool Partial = false, int[]? MissingShards = null);
 
 public sealed record CatalogView(string Name, CatalogSpec Config, long Version, long Products,
     IReadOnlyList<ShardStats> Shards, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)

@@ -70,7 +70,8 @@ public static class SearchEndpoints
         var result = await gateway.Idempotent(() => grain.Find(new SearchRequest(query, image, dto.ProductId), ct), ct);
         return TypedResults.Ok(new SearchResponse(result.Hits.Select(h => new NeighborView(h.Id, h.Distance,
             DatapointView.From(h.Datapoint, withVector))).ToArray(),
-            result.Source, result.Degraded, result.Warning));
+            result.Source, result.Degraded, result.Warning, result.Partial,
+            result.Partial ? result.MissingShards : null));
     }
 
     static readonly SearchDto Empty = new(null, null, null, null, null, null, null, null);

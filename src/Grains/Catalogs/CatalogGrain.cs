@@ -349,20 +349,38 @@ public sealed class CatalogGrain(
     public async Task<SearchHit[]> Search(SearchQuery query, CancellationToken cancellationToken)
     {
         using var shared = await gate.EnterSharedAsync(cancellationToken);
-        return await SearchCore(query, cancellationToken);
+        var (hits, missing) = await SearchCore(query, cancellationToken);
+        // This answer cannot say it is partial: it must not be.
+        return missing.Length == 0 ? hits : throw Unreachable(missing);
     }
 
-    async Task<SearchHit[]> SearchCore(SearchQuery query, CancellationToken cancellationToken)
+    /// <summary>Every shard's hits merged; shards that cannot be reached now (a silo died, a store fails over) are
+    /// left out and named, so the answer says it is partial. None reachable: 503.</summary>
+    async Task<(SearchHit[] Hits, int[] Missing)> SearchCore(SearchQuery query, CancellationToken cancellationToken)
     {
         var spec = Spec();
         if (query.Vector.Length != spec.Dimensions)
             throw Invalid($"The query vector has {query.Vector.Length} dimensions; the catalog has {spec.Dimensions}.");
-        var perShard = await Task.WhenAll(Enumerable.Range(0, spec.Shards).Select(i => Shard(i).Search(query,
-            cancellationToken)));
-        if (perShard.Length == 1) return perShard[0];
+        var perShard = await Task.WhenAll(Enumerable.Range(0, spec.Shards).Select(async i =>
+        {
+            try
+            {
+                return await Shard(i).Search(query, cancellationToken);
+            }
+            catch (Exception ex) when (Unavailability.IsTransient(ex) && !cancellationToken.IsCancellationRequested)
+            {
+                logger.LogWarning("Shard {Shard} of {Catalog} cannot be reached: {Error}", i, Name, ex.Message);
+                return null;
+            }
+        }));
+        var missing = Enumerable.Range(0, perShard.Length).Where(i => perShard[i] is null).ToArray();
+        if (missing.Length == perShard.Length) throw Unreachable(missing);
         // Each shard returns its crowded top-k, which provably contains its share of the global crowded top-k.
-        return TopK(perShard.SelectMany(h => h), query);
+        return (perShard.Length == 1 ? perShard[0]! : TopK(perShard.SelectMany(h => h ?? []), query), missing);
     }
+
+    static CatalogRequestException Unreachable(int[] shards) => CatalogRequestException.Unavailable(
+        $"Shards {string.Join(", ", shards)} of the catalog cannot be reached right now; retry shortly.");
 
     /// <summary>The query's crowded top-k of <paramref name="hits"/>; an id met again keeps its first hit.</summary>
     static SearchHit[] TopK(IEnumerable<SearchHit> hits, SearchQuery query)
@@ -404,7 +422,10 @@ public sealed class CatalogGrain(
         var routing = Defined(query.Routing ?? spec.MatchingEngine?.QueryRouting ?? QueryRouting.Local, "routing");
         var me = spec.MatchingEngine;
         if (routing == QueryRouting.Local)
-            return new SearchResult(await SearchCore(query, cancellationToken), QueryRouting.Local);
+        {
+            var (hits, missing) = await SearchCore(query, cancellationToken);
+            return new SearchResult(hits, QueryRouting.Local, MissingShards: missing);
+        }
         if (me?.IndexEndpoint is null || me.DeployedIndexId is null)
             throw Invalid($"routing {SpecEnumConverter<QueryRouting>.Name(routing)} needs the catalog's " +
                 $"matchingEngine binding with indexEndpoint and deployedIndexId.");
@@ -424,14 +445,16 @@ public sealed class CatalogGrain(
         {
             var reason = ex is OperationCanceledException
                 ? $"no answer within {options.Value.MatchingEngineQueryTimeout.TotalMilliseconds:F0} ms" : ex.Message;
-            return new SearchResult(await (local ?? SearchCore(query, cancellationToken)), QueryRouting.Local,
-                Degraded: true,
-                Warning: $"Matching Engine failed ({reason}); the local index answered.");
+            var (hits, missing) = await (local ?? SearchCore(query, cancellationToken));
+            return new SearchResult(hits, QueryRouting.Local, Degraded: true,
+                Warning: $"Matching Engine failed ({reason}); the local index answered.", MissingShards: missing);
         }
         if (local is null) return new SearchResult(remote, QueryRouting.MatchingEngine);
         // Both, merged: local hits are current by definition (they come first, so they win); Matching Engine adds what
         // the local walk missed.
-        return new SearchResult(TopK((await local).Concat(remote), query), QueryRouting.Hybrid);
+        var (localHits, localMissing) = await local;
+        return new SearchResult(TopK(localHits.Concat(remote), query), QueryRouting.Hybrid,
+            MissingShards: localMissing);
     }
 
     /// <summary>findNeighbors on the deployed index, then every hit checked against the shards: products deleted

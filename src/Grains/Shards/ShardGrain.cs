@@ -2,6 +2,7 @@ using Catalogs.Shards;
 using Catalogs.Shards.Export;
 using Catalogs.Shards.Storage;
 using Catalogs.Shards.Sync;
+using Catalogs.Storage;
 using Catalogs.VertexAI;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -12,8 +13,9 @@ namespace Catalogs.Grains.Shards;
 /// <summary>
 /// A hash partition of a catalog, keyed <c>tenant/catalog/incarnation/shard</c>: the grain owns the shard's identity,
 /// the order of its calls, its timers and its lifecycle; <see cref="LocalShard"/> does the work. Reentrant, so that
-/// concurrent writes share fsyncs. A write the store refuses (its lease taken by another activation, a failing disk)
-/// answers 503 and deactivates this activation; the next call activates the shard again and replays its log.
+/// concurrent writes share fsyncs. A write the store refuses answers 503. If another activation took the lease, this
+/// one retires. If the store itself failed (a full disk, a database restarting), this activation goes on answering
+/// reads from memory and reopens the shard (new lease, snapshot, log) at the next write.
 /// </summary>
 [Reentrant]
 public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOptions> options,
@@ -21,6 +23,9 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
     ShardExporter exporter, ILogger<ShardGrain> logger) : Grain, IShardGrain
 {
     LocalShard? shard;
+    // Set when the store failed a write: the next write reopens the shard first (one reopening at a time).
+    bool reopen;
+    Task? reopening;
     // The mirror into Matching Engine, when the catalog is bound to an index, and the timer that drives it.
     ShardSync? sync;
     IGrainTimer? syncTimer;
@@ -32,8 +37,18 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        if (LocalShard.Exists(Store)) await OpenAsync(null, cancellationToken);
+        try
+        {
+            if (LocalShard.Exists(Store)) await OpenAsync(null, cancellationToken);
+        }
+        catch (Exception ex) when (IsStoreFailure(ex))
+        {
+            throw CatalogRequestException.Unavailable($"The shard's store cannot be reached: {ex.Message}");
+        }
     }
+
+    /// <summary>The store failing (a full disk, a database restarting), as opposed to a bad request.</summary>
+    static bool IsStoreFailure(Exception ex) => ex is IOException or System.Data.Common.DbException;
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
@@ -129,21 +144,63 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
         if (s is not null) await s.DestroyAsync();
     }
 
-    /// <summary>A write through the shard; a store failure answers 503 and retires this activation.</summary>
+    /// <summary>A write through the shard; a store failure answers 503 (see the class remarks).</summary>
     async Task<T> Guarded<T>(Func<LocalShard, Task<T>> write)
     {
+        if (reopen)
+        {
+            // Concurrent writes share one reopening; a failed one is forgotten, so the next write tries again.
+            var pending = reopening ??= ReopenAsync();
+            try
+            {
+                await pending;
+            }
+            finally
+            {
+                if (ReferenceEquals(reopening, pending)) reopening = null;
+            }
+        }
         var s = Ready();
         try
         {
             return await write(s);
         }
-        catch (IOException ex)
+        catch (FencedException ex)
         {
-            logger.LogError(ex, "Shard {Shard}: its store refused a write; deactivating", this.GetPrimaryKeyString());
+            logger.LogError(ex, "Shard {Shard}: another activation holds its lease; deactivating",
+                this.GetPrimaryKeyString());
             syncTimer?.Dispose();
             DeactivateOnIdle();
-            throw CatalogRequestException.Unavailable("The shard could not write durably and is restarting: try " +
-                "again.");
+            throw CatalogRequestException.Unavailable("The shard moved to another activation: try again.");
+        }
+        catch (Exception ex) when (IsStoreFailure(ex))
+        {
+            logger.LogError(ex, "Shard {Shard}: its store refused a write; reads go on, the next write reopens it",
+                this.GetPrimaryKeyString());
+            reopen = true;
+            throw CatalogRequestException.Unavailable("The shard could not write durably and reopens at the next " +
+                "write: try again.");
+        }
+    }
+
+    /// <summary>Opens the shard anew (its writer failed); the old instance serves reads until the new one is
+    /// ready.</summary>
+    async Task ReopenAsync()
+    {
+        try
+        {
+            var fresh = await LocalShard.OpenAsync(Store, null, ShardOptions, logger, CancellationToken.None);
+            var old = shard;
+            syncTimer?.Dispose();
+            (syncTimer, sync, shard, reopen) = (null, null, fresh, false);
+            if (ShardSync.Load(fresh.Store, vertex, options.Value.Sync, logger) is { } saved)
+                Attach(saved, resume: true);
+            if (old is not null) await old.DisposeAsync(); // its writer is fenced now: it saves nothing
+            logger.LogInformation("Shard {Shard} reopened after a store failure", this.GetPrimaryKeyString());
+        }
+        catch (Exception ex) when (IsStoreFailure(ex))
+        {
+            throw CatalogRequestException.Unavailable($"The shard's store cannot be reached: {ex.Message}");
         }
     }
 

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The whole cluster as plain processes on loopback, for a newcomer: Redis (membership), PostgreSQL (state),
+# 3 silos and 2 API hosts in cluster mode, all from this checkout's Release build. Ctrl-C stops everything.
+#
+#   deploy/local-cluster.sh [silos] [apis]      (defaults: 3 silos, 2 API hosts on http://127.0.0.1:5080, 5081, …)
+#
+# Needs Debian's postgresql and redis-server packages (apt-get install -y postgresql redis-server).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+silos=${1:-3}
+apis=${2:-2}
+work=$(mktemp -d /tmp/catalogs-cluster.XXXXXX)
+pids=()
+cleanup() {
+  echo "stopping…"
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  [ -n "${pgbin:-}" ] && as_postgres "$pgbin/pg_ctl" -D "$work/pg" -m fast -w stop >/dev/null 2>&1 || true
+  wait 2>/dev/null || true
+  echo "logs and data left in $work"
+}
+trap cleanup EXIT INT TERM
+
+# PostgreSQL refuses to run as root: under root it runs as the package's postgres user.
+as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+[ -x "$pgbin/initdb" ] || { echo "PostgreSQL is missing: apt-get install -y postgresql" >&2; exit 1; }
+command -v redis-server >/dev/null || { echo "Redis is missing: apt-get install -y redis-server" >&2; exit 1; }
+
+dotnet build -c Release src/Silo >/dev/null
+dotnet build -c Release src/ApiHost >/dev/null
+
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
+  >"$work/redis.log" 2>&1 &
+pids+=($!)
+
+pg_port=$(free_port)
+[ "$(id -u)" = 0 ] && chown postgres:postgres "$work"
+as_postgres "$pgbin/initdb" -D "$work/pg" -U postgres --auth=trust --encoding=UTF8 >/dev/null
+as_postgres "$pgbin/pg_ctl" -D "$work/pg" -l "$work/postgres.log" -w \
+  -o "-p $pg_port -k $work -c listen_addresses=127.0.0.1" start >/dev/null
+
+export Cluster__Mode=Cluster
+export Cluster__Redis="127.0.0.1:$redis_port"
+export Cluster__Postgres="Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=postgres"
+bin=net10.0/linux-x64
+for i in $(seq 0 $((silos - 1))); do
+  Orleans__SiloPort=$(free_port) Orleans__GatewayPort=$(free_port) Catalogs__DataPath="$work/silo$i" \
+    dotnet "src/Silo/bin/Release/$bin/Catalogs.Silo.dll" >"$work/silo$i.log" 2>&1 &
+  pids+=($!)
+done
+sleep 5 # the silos join through Redis; the API hosts find their gateways there
+for i in $(seq 0 $((apis - 1))); do
+  port=$((5080 + i))
+  Urls="http://127.0.0.1:$port" Demo__Enabled=false \
+    dotnet "src/ApiHost/bin/Release/$bin/Catalogs.ApiHost.dll" >"$work/api$i.log" 2>&1 &
+  pids+=($!)
+done
+for i in $(seq 0 $((apis - 1))); do
+  port=$((5080 + i))
+  until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do sleep 0.5; done
+  echo "API host $i: http://127.0.0.1:$port (docs at /docs)"
+done
+echo "$silos silos, Redis 127.0.0.1:$redis_port, PostgreSQL 127.0.0.1:$pg_port; logs in $work. Ctrl-C stops."
+wait
