@@ -10,10 +10,19 @@ cd "$(dirname "$0")/.."
 silos=${1:-3}
 apis=${2:-2}
 work=$(mktemp -d /tmp/catalogs-cluster.XXXXXX)
-pids=()
+members=() # silos and API hosts: stopped first, while Redis and PostgreSQL still answer their goodbyes
+redis_pid=
 cleanup() {
   echo "stopping…"
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${members[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for _ in $(seq 20); do
+    alive=0
+    for pid in "${members[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.5
+  done
+  for pid in "${members[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null || true
   [ -n "${pgbin:-}" ] && as_postgres "$pgbin/pg_ctl" -D "$work/pg" -m fast -w stop >/dev/null 2>&1 || true
   wait 2>/dev/null || true
   echo "logs and data left in $work"
@@ -34,7 +43,7 @@ dotnet build -c Release src/ApiHost >/dev/null
 redis_port=$(free_port)
 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
   >"$work/redis.log" 2>&1 &
-pids+=($!)
+redis_pid=$!
 
 pg_port=$(free_port)
 [ "$(id -u)" = 0 ] && chown postgres:postgres "$work"
@@ -49,14 +58,14 @@ bin=net10.0/linux-x64
 for i in $(seq 0 $((silos - 1))); do
   Orleans__SiloPort=$(free_port) Orleans__GatewayPort=$(free_port) Catalogs__DataPath="$work/silo$i" \
     dotnet "src/Silo/bin/Release/$bin/Catalogs.Silo.dll" >"$work/silo$i.log" 2>&1 &
-  pids+=($!)
+  members+=($!)
 done
 sleep 5 # the silos join through Redis; the API hosts find their gateways there
 for i in $(seq 0 $((apis - 1))); do
   port=$((5080 + i))
   Urls="http://127.0.0.1:$port" Demo__Enabled=false \
     dotnet "src/ApiHost/bin/Release/$bin/Catalogs.ApiHost.dll" >"$work/api$i.log" 2>&1 &
-  pids+=($!)
+  members+=($!)
 done
 for i in $(seq 0 $((apis - 1))); do
   port=$((5080 + i))

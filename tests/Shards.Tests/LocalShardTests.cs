@@ -45,39 +45,6 @@ public class LocalShardTests
     }
 
     [Fact]
-    public async Task Of_two_shards_opened_on_one_directory_the_older_is_refused_and_nothing_acknowledged_is_lost()
-    {
-        var dir = TestPaths.NewTempDirectory("two-shards");
-        var older = await Open(new LocalShardStore(dir));
-        var acknowledged = new List<string>();
-        for (int i = 0; i < 25; i++)
-        {
-            await older.UpsertAsync([Point($"a{i}", i)]);
-            acknowledged.Add($"a{i}");
-        }
-        // Another activation of the same shard (Orleans may briefly allow two) opens it and takes the lease.
-        var newer = await Open(new LocalShardStore(dir));
-        Assert.Equal(25, newer.Count);
-        await Assert.ThrowsAsync<FencedException>(() => older.UpsertAsync([Point("lost", 1)]));
-        await Assert.ThrowsAsync<IOException>(() => older.RemoveAsync("a0"));
-        for (int i = 0; i < 15; i++)
-        {
-            await newer.UpsertAsync([Point($"b{i}", i)]);
-            acknowledged.Add($"b{i}");
-        }
-        Assert.True(await newer.RemoveAsync("a3"));
-        acknowledged.Remove("a3");
-        await older.DisposeAsync();
-        await newer.DisposeAsync();
-
-        await using var reopened = await Open(new LocalShardStore(dir));
-        Assert.Equal(acknowledged.Order(), reopened.Products().Select(p => p.Id).Order());
-        Assert.Null(reopened.Get("lost"));
-        var hits = await reopened.SearchAsync(new SearchQuery([24, 1, 0.5f], 1, [], [], null), default);
-        Assert.Equal("a24", hits.Single().Id);
-    }
-
-    [Fact]
     public async Task A_disk_that_fills_mid_batch_fails_the_writes_and_a_reopened_shard_has_every_acknowledged_one()
     {
         var dir = TestPaths.NewTempDirectory("full-disk");

@@ -45,19 +45,9 @@ public sealed class PostgresShardStoreContractTests(PostgresFixture postgres)
         NpgsqlDataSource.Create(postgres.Server.ConnectionString()), ((PostgresShardStore)store).ShardKey);
 }
 
-/// <summary>The shard engine over PostgreSQL: schema migrations, fencing of two open shards, big blobs.</summary>
+/// <summary>What only the PostgreSQL store has: schema migrations, blobs in chunks.</summary>
 public sealed class PostgresShardTests(PostgresFixture postgres) : IClassFixture<PostgresFixture>
 {
-    static readonly ShardSettings Settings = new(0, SimilarityMetric.Cosine, 3, IndexSpec.Default);
-    static readonly LocalShardOptions Options = new(SnapshotEveryRecords: 10, IndexSnapshotMinInterval: TimeSpan.Zero);
-
-    static Datapoint Point(string id, float x) => new(id, [x, 1, 0.5f], [new Restrict("c", ["a"], [])], [], null, null,
-        DateTimeOffset.UnixEpoch);
-
-    Task<LocalShard> Open(string key) => LocalShard.OpenAsync(new PostgresShardStore(
-        NpgsqlDataSource.Create(postgres.Server.ConnectionString()), key), Settings, Options, NullLogger.Instance,
-        default);
-
     [Fact]
     public async Task Migrations_apply_once_and_again_change_nothing()
     {
@@ -69,41 +59,6 @@ public sealed class PostgresShardTests(PostgresFixture postgres) : IClassFixture
         Assert.All(together, applied => Assert.Equal(0, applied));
         await using var command = postgres.DataSource.CreateCommand("SELECT max(version) FROM catalogs_schema");
         Assert.Equal(PostgresSchema.LatestVersion, (int)(await command.ExecuteScalarAsync())!);
-    }
-
-    [Fact]
-    public async Task Of_two_shards_opened_on_one_key_the_older_is_refused_and_nothing_acknowledged_is_lost()
-    {
-        var key = $"t/c/{Guid.NewGuid():N}/0";
-        var older = await Open(key);
-        var acknowledged = new List<string>();
-        for (int i = 0; i < 25; i++)
-        {
-            await older.UpsertAsync([Point($"a{i}", i)]);
-            acknowledged.Add($"a{i}");
-        }
-        // Concurrent writes share transactions (group commit) and are all acknowledged.
-        await Task.WhenAll(Enumerable.Range(0, 20).Select(i => older.UpsertAsync([Point($"g{i}", i)])));
-        acknowledged.AddRange(Enumerable.Range(0, 20).Select(i => $"g{i}"));
-        var newer = await Open(key);
-        Assert.Equal(45, newer.Count);
-        await Assert.ThrowsAsync<FencedException>(() => older.UpsertAsync([Point("lost", 1)]));
-        for (int i = 0; i < 15; i++)
-        {
-            await newer.UpsertAsync([Point($"b{i}", i)]);
-            acknowledged.Add($"b{i}");
-        }
-        Assert.True(await newer.RemoveAsync("a3"));
-        acknowledged.Remove("a3");
-        await older.DisposeAsync();
-        await newer.DisposeAsync();
-
-        await using var reopened = await Open(key);
-        Assert.Equal(acknowledged.Order(), reopened.Products().Select(p => p.Id).Order());
-        Assert.Null(reopened.Get("lost"));
-        Assert.Equal([24f, 1, 0.5f], reopened.Get("a24")!.FeatureVector);
-        var hits = await reopened.SearchAsync(new SearchQuery([24, 1, 0.5f], 1, [], [], null), default);
-        Assert.Equal("a24", hits.Single().Id);
     }
 
     [Fact]

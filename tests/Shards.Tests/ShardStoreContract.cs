@@ -1,12 +1,14 @@
 using System.Text;
+using Catalogs.Grains;
 using Catalogs.Shards.Storage;
 using Catalogs.Storage;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Catalogs.Shards.Tests;
 
 /// <summary>
 /// What every shard store must do, whatever keeps the bytes: fencing by lease epochs, the log, snapshots, blobs and
-/// metadata. The local-file store runs it here; a cluster store derives from it and passes the same tests.
+/// metadata, and the shard engine on top of it. The local files and PostgreSQL both derive from it.
 /// </summary>
 public abstract class ShardStoreContract
 {
@@ -17,6 +19,51 @@ public abstract class ShardStoreContract
     protected abstract IShardStore Reopen(IShardStore store);
 
     static LogRecord Record(long sequence) => new(sequence, 1, Encoding.UTF8.GetBytes($"record {sequence}"));
+
+    static Datapoint Point(string id, float x) => new(id, [x, 1, 0.5f], [new Restrict("c", ["a"], [])], [], null, null,
+        DateTimeOffset.UnixEpoch);
+
+    static Task<LocalShard> OpenShard(IShardStore store) => LocalShard.OpenAsync(store,
+        new ShardSettings(0, SimilarityMetric.Cosine, 3, IndexSpec.Default),
+        new LocalShardOptions(SnapshotEveryRecords: 10, IndexSnapshotMinInterval: TimeSpan.Zero),
+        NullLogger.Instance, default);
+
+    [Fact]
+    public async Task Of_two_shards_opened_on_one_store_the_older_is_refused_and_nothing_acknowledged_is_lost()
+    {
+        var store = NewStore();
+        var older = await OpenShard(store);
+        var acknowledged = new List<string>();
+        for (int i = 0; i < 25; i++)
+        {
+            await older.UpsertAsync([Point($"a{i}", i)]);
+            acknowledged.Add($"a{i}");
+        }
+        // Concurrent writes share a commit (group commit), and each is acknowledged.
+        await Task.WhenAll(Enumerable.Range(0, 20).Select(i => older.UpsertAsync([Point($"g{i}", i)])));
+        acknowledged.AddRange(Enumerable.Range(0, 20).Select(i => $"g{i}"));
+        // Another activation of the same shard (Orleans may briefly allow two) opens it and takes the lease.
+        var newer = await OpenShard(Reopen(store));
+        Assert.Equal(45, newer.Count);
+        await Assert.ThrowsAsync<FencedException>(() => older.UpsertAsync([Point("lost", 1)]));
+        await Assert.ThrowsAsync<IOException>(() => older.RemoveAsync("a0"));
+        for (int i = 0; i < 15; i++)
+        {
+            await newer.UpsertAsync([Point($"b{i}", i)]);
+            acknowledged.Add($"b{i}");
+        }
+        Assert.True(await newer.RemoveAsync("a3"));
+        acknowledged.Remove("a3");
+        await older.DisposeAsync();
+        await newer.DisposeAsync();
+
+        await using var reopened = await OpenShard(Reopen(store));
+        Assert.Equal(acknowledged.Order(), reopened.Products().Select(p => p.Id).Order());
+        Assert.Null(reopened.Get("lost"));
+        Assert.Equal([24f, 1, 0.5f], reopened.Get("a24")!.FeatureVector);
+        var hits = await reopened.SearchAsync(new SearchQuery([24, 1, 0.5f], 1, [], [], null), default);
+        Assert.Equal("a24", hits.Single().Id);
+    }
 
     [Fact]
     public async Task Every_writer_takes_a_higher_epoch()
