@@ -1,9 +1,6 @@
-using Catalogs.Grains;
 using Catalogs.Shards.Postgres;
 using Catalogs.Shards.Storage;
-using Catalogs.Storage;
 using Catalogs.Tests;
-using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 
 namespace Catalogs.Shards.Tests;
