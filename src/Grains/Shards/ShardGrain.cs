@@ -165,7 +165,8 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
         {
             return await write(s);
         }
-        catch (FencedException ex)
+        // Fenced now, or fenced earlier and refused since: either way the lease is another activation's.
+        catch (Exception ex) when (ex is FencedException || ex.InnerException is FencedException)
         {
             logger.LogError(ex, "Shard {Shard}: another activation holds its lease; deactivating",
                 this.GetPrimaryKeyString());
