@@ -4,16 +4,6 @@ using Catalogs.Grains;
 
 namespace Catalogs.ApiHost.Demo;
 
-public sealed class DemoOptions
-{
-    public const string Section = "Demo";
-    public bool Enabled { get; set; } = true;
-    /// <summary>Folder with <c>clothing/</c> and <c>food/</c> (each with labels.csv); quietly skipped when
-    /// absent.</summary>
-    public string DatasetsPath { get; set; } = "../shared/datasets";
-    public int Shards { get; set; } = 2;
-}
-
 public static class DemoCatalogs
 {
     public static IServiceCollection AddDemoCatalogs(this IServiceCollection services, IConfiguration configuration)

@@ -39,7 +39,8 @@ public static class ClusterHosting
         }
         silo.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (deployment.ClusterId, deployment.ServiceId));
         silo.UseRedisClustering(deployment.Redis!);
-        silo.ConfigureEndpoints(IPAddress.Parse(deployment.AdvertisedAddress), siloPort, gatewayPort);
+        silo.ConfigureEndpoints(AddressOf(deployment.AdvertisedAddress), siloPort, gatewayPort,
+            listenOnAnyHostAddress: !IPAddress.IsLoopback(AddressOf(deployment.AdvertisedAddress)));
         silo.Configure<ClusterMembershipOptions>(o =>
         {
             o.ProbeTimeout = deployment.ProbeTimeout;
@@ -56,6 +57,11 @@ public static class ClusterHosting
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, SchemaMigrator>();
         return silo;
     }
+
+    /// <summary>An address, or a host name resolved to its first IPv4 address (a container's service name).</summary>
+    static IPAddress AddressOf(string address) => IPAddress.TryParse(address, out var ip)
+        ? ip
+        : Dns.GetHostAddresses(address).First(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork);
 
     /// <summary>A client of the cluster (the API host in cluster mode).</summary>
     public static IClientBuilder UseCatalogsCluster(this IClientBuilder client, DeploymentOptions deployment)

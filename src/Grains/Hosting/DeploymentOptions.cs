@@ -20,7 +20,8 @@ public sealed class DeploymentOptions : IValidatableObject
     /// <summary>Durable state: an Npgsql connection string.</summary>
     public string? Postgres { get; set; }
 
-    /// <summary>The address other silos and clients reach this silo at.</summary>
+    /// <summary>The address other silos and clients reach this silo at: an IP address, or a host name (resolved at
+    /// start-up: a container's service name). A non-loopback address listens on every interface.</summary>
     [Required] public string AdvertisedAddress { get; set; } = "127.0.0.1";
 
     /// <summary>Failure detection: a silo missing this many probes of this timeout in a row is voted dead, and its
