@@ -39,8 +39,11 @@ public abstract class ShardStoreContract
             await older.UpsertAsync([Point($"a{i}", i)]);
             acknowledged.Add($"a{i}");
         }
-        // Concurrent writes share a commit (group commit), and each is acknowledged.
-        await Task.WhenAll(Enumerable.Range(0, 20).Select(i => older.UpsertAsync([Point($"g{i}", i)])));
+        // Concurrent writes share a commit (group commit), and each is acknowledged. A shard takes its writes one
+        // turn at a time, as its grain gives them: an exclusive scheduler gives the same turns here.
+        await Task.Factory.StartNew(() => Task.WhenAll(Enumerable.Range(0, 20).Select(i =>
+                older.UpsertAsync([Point($"g{i}", i)]))), CancellationToken.None, TaskCreationOptions.None,
+            new ConcurrentExclusiveSchedulerPair().ExclusiveScheduler).Unwrap();
         acknowledged.AddRange(Enumerable.Range(0, 20).Select(i => $"g{i}"));
         // Another activation of the same shard (Orleans may briefly allow two) opens it and takes the lease.
         var newer = await OpenShard(Reopen(store));
