@@ -21,16 +21,14 @@ public sealed class PostgresShardStore(NpgsqlDataSource dataSource, string shard
             INSERT INTO shard_leases (shard_key, epoch) VALUES (@key, 1)
             ON CONFLICT (shard_key) DO UPDATE SET epoch = shard_leases.epoch + 1, taken_at = now()
             RETURNING epoch
-            """, connection);
-        take.Parameters.AddWithValue("key", ShardKey);
+            """, connection).WithKey(ShardKey);
         long epoch = (long)(await take.ExecuteScalarAsync(cancellationToken))!;
         // Sealed records may all be deleted after a snapshot: the seal remembers how far the log reached.
         await using var last = new NpgsqlCommand("""
             SELECT greatest(
                 (SELECT coalesce(max(sequence), 0) FROM shard_log WHERE shard_key = @key),
                 (SELECT coalesce(max(sealed_through), 0) FROM shard_log_seals WHERE shard_key = @key))
-            """, connection);
-        last.Parameters.AddWithValue("key", ShardKey);
+            """, connection).WithKey(ShardKey);
         long lastSequence = (long)(await last.ExecuteScalarAsync(cancellationToken))!;
         return new PostgresShardWriter(dataSource, ShardKey, epoch, lastSequence);
     }
@@ -38,8 +36,7 @@ public sealed class PostgresShardStore(NpgsqlDataSource dataSource, string shard
     internal static byte[]? Read(NpgsqlDataSource dataSource, string shardKey, string name)
     {
         using var command = dataSource.CreateCommand(
-            "SELECT content FROM shard_metadata WHERE shard_key = @key AND name = @name");
-        command.Parameters.AddWithValue("key", shardKey);
+            "SELECT content FROM shard_metadata WHERE shard_key = @key AND name = @name").WithKey(shardKey);
         command.Parameters.AddWithValue("name", name);
         return command.ExecuteScalar() as byte[];
     }
@@ -58,5 +55,15 @@ public sealed class PostgresShardStoreProvider(NpgsqlDataSource dataSource) : IS
         command.Parameters.AddWithValue("name", name);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken)) yield return reader.GetString(0);
+    }
+}
+
+static class KeyedCommands
+{
+    /// <summary>Gives the command the shard's key as <c>@key</c>: every statement of a shard store names it.</summary>
+    public static NpgsqlCommand WithKey(this NpgsqlCommand command, string shardKey)
+    {
+        command.Parameters.AddWithValue("key", shardKey);
+        return command;
     }
 }

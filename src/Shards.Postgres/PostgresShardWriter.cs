@@ -31,8 +31,7 @@ sealed class PostgresShardWriter(NpgsqlDataSource dataSource, string shardKey, l
         using var command = new NpgsqlCommand("""
             SELECT sequence, kind, payload FROM shard_log
             WHERE shard_key = @key AND sequence > @after ORDER BY sequence
-            """, connection);
-        command.Parameters.AddWithValue("key", shardKey);
+            """, connection).WithKey(shardKey);
         command.Parameters.AddWithValue("after", afterSequence);
         using var reader = command.ExecuteReader();
         while (reader.Read())
@@ -75,8 +74,7 @@ sealed class PostgresShardWriter(NpgsqlDataSource dataSource, string shardKey, l
                     await using var insert = new NpgsqlCommand("""
                         INSERT INTO shard_log (shard_key, sequence, kind, payload, epoch)
                         SELECT @key, s, k, p, @epoch FROM unnest(@sequences, @kinds, @payloads) AS t(s, k, p)
-                        """, connection, transaction);
-                    insert.Parameters.AddWithValue("key", shardKey);
+                        """, connection, transaction).WithKey(shardKey);
                     insert.Parameters.AddWithValue("epoch", epoch);
                     insert.Parameters.AddWithValue("sequences", records.Select(r => r.Sequence).ToArray());
                     insert.Parameters.AddWithValue("kinds", records.Select(r => (short)r.Kind).ToArray());
@@ -102,8 +100,7 @@ sealed class PostgresShardWriter(NpgsqlDataSource dataSource, string shardKey, l
         await using var seal = new NpgsqlCommand("""
             INSERT INTO shard_log_seals (shard_key, sealed_through) VALUES (@key, @through)
             ON CONFLICT (shard_key) DO UPDATE SET sealed_through = greatest(shard_log_seals.sealed_through, @through)
-            """, connection, transaction);
-        seal.Parameters.AddWithValue("key", shardKey);
+            """, connection, transaction).WithKey(shardKey);
         seal.Parameters.AddWithValue("through", LastSequence);
         return await seal.ExecuteNonQueryAsync();
     });
@@ -113,8 +110,7 @@ sealed class PostgresShardWriter(NpgsqlDataSource dataSource, string shardKey, l
         await using var delete = new NpgsqlCommand("""
             DELETE FROM shard_log WHERE shard_key = @key AND sequence <= least(@through,
                 (SELECT coalesce(max(sealed_through), 0) FROM shard_log_seals WHERE shard_key = @key))
-            """, connection, transaction);
-        delete.Parameters.AddWithValue("key", shardKey);
+            """, connection, transaction).WithKey(shardKey);
         delete.Parameters.AddWithValue("through", sequence);
         return await delete.ExecuteNonQueryAsync();
     });
@@ -149,8 +145,7 @@ sealed class PostgresShardWriter(NpgsqlDataSource dataSource, string shardKey, l
     List<string> BlobNames(string prefix)
     {
         using var command = dataSource.CreateCommand(
-            "SELECT name FROM shard_blobs WHERE shard_key = @key AND starts_with(name, @prefix)");
-        command.Parameters.AddWithValue("key", shardKey);
+            "SELECT name FROM shard_blobs WHERE shard_key = @key AND starts_with(name, @prefix)").WithKey(shardKey);
         command.Parameters.AddWithValue("prefix", prefix);
         using var reader = command.ExecuteReader();
         var names = new List<string>();
@@ -161,8 +156,8 @@ sealed class PostgresShardWriter(NpgsqlDataSource dataSource, string shardKey, l
     public Stream? OpenBlob(string name)
     {
         using var command = dataSource.CreateCommand(
-            "SELECT version, length, chunk_size FROM shard_blobs WHERE shard_key = @key AND name = @name");
-        command.Parameters.AddWithValue("key", shardKey);
+            "SELECT version, length, chunk_size FROM shard_blobs WHERE shard_key = @key AND name = @name")
+                .WithKey(shardKey);
         command.Parameters.AddWithValue("name", name);
         using var reader = command.ExecuteReader();
         return reader.Read()
@@ -191,8 +186,7 @@ sealed class PostgresShardWriter(NpgsqlDataSource dataSource, string shardKey, l
             VALUES (@key, @name, @version, @length, @chunk, @epoch)
             ON CONFLICT (shard_key, name) DO UPDATE SET version = excluded.version, length = excluded.length,
                 chunk_size = excluded.chunk_size, epoch = excluded.epoch, updated_at = now()
-            """, connection, transaction);
-        head.Parameters.AddWithValue("key", shardKey);
+            """, connection, transaction).WithKey(shardKey);
         head.Parameters.AddWithValue("name", name);
         head.Parameters.AddWithValue("version", version);
         head.Parameters.AddWithValue("length", length);
@@ -206,8 +200,7 @@ sealed class PostgresShardWriter(NpgsqlDataSource dataSource, string shardKey, l
         await using var delete = new NpgsqlCommand("""
             WITH gone AS (DELETE FROM shard_blobs WHERE shard_key = @key AND name = @name RETURNING version)
             DELETE FROM shard_blob_chunks WHERE version IN (SELECT version FROM gone)
-            """, connection, transaction);
-        delete.Parameters.AddWithValue("key", shardKey);
+            """, connection, transaction).WithKey(shardKey);
         delete.Parameters.AddWithValue("name", name);
         return await delete.ExecuteNonQueryAsync();
     });
@@ -220,8 +213,7 @@ sealed class PostgresShardWriter(NpgsqlDataSource dataSource, string shardKey, l
             INSERT INTO shard_metadata (shard_key, name, content, epoch) VALUES (@key, @name, @content, @epoch)
             ON CONFLICT (shard_key, name) DO UPDATE
                 SET content = excluded.content, epoch = excluded.epoch, updated_at = now()
-            """, connection, transaction);
-        upsert.Parameters.AddWithValue("key", shardKey);
+            """, connection, transaction).WithKey(shardKey);
         upsert.Parameters.AddWithValue("name", name);
         upsert.Parameters.AddWithValue("content", content);
         upsert.Parameters.AddWithValue("epoch", epoch);
@@ -231,8 +223,8 @@ sealed class PostgresShardWriter(NpgsqlDataSource dataSource, string shardKey, l
     public Task DeleteMetadataAsync(string name) => FencedAsync(async (connection, transaction) =>
     {
         await using var delete = new NpgsqlCommand(
-            "DELETE FROM shard_metadata WHERE shard_key = @key AND name = @name", connection, transaction);
-        delete.Parameters.AddWithValue("key", shardKey);
+            "DELETE FROM shard_metadata WHERE shard_key = @key AND name = @name", connection,
+                transaction).WithKey(shardKey);
         delete.Parameters.AddWithValue("name", name);
         return await delete.ExecuteNonQueryAsync();
     });
@@ -247,8 +239,7 @@ sealed class PostgresShardWriter(NpgsqlDataSource dataSource, string shardKey, l
             DELETE FROM shard_metadata WHERE shard_key = @key;
             DELETE FROM shard_log WHERE shard_key = @key;
             DELETE FROM shard_log_seals WHERE shard_key = @key;
-            """, connection, transaction);
-        delete.Parameters.AddWithValue("key", shardKey);
+            """, connection, transaction).WithKey(shardKey);
         int deleted = await delete.ExecuteNonQueryAsync();
         Volatile.Write(ref last, 0);
         return deleted;
@@ -261,9 +252,9 @@ sealed class PostgresShardWriter(NpgsqlDataSource dataSource, string shardKey, l
         await using var connection = await dataSource.OpenConnectionAsync();
         await using var transaction = await connection.BeginTransactionAsync();
         await using (var check = new NpgsqlCommand(
-            "SELECT epoch FROM shard_leases WHERE shard_key = @key FOR SHARE", connection, transaction))
+            "SELECT epoch FROM shard_leases WHERE shard_key = @key FOR SHARE", connection,
+                transaction).WithKey(shardKey))
         {
-            check.Parameters.AddWithValue("key", shardKey);
             long current = await check.ExecuteScalarAsync() is long e ? e : 0;
             if (current != epoch) throw new FencedException(epoch, current);
         }

@@ -1,5 +1,3 @@
-using System.Numerics.Tensors;
-
 namespace Catalogs.VectorIndex;
 
 /// <summary>
@@ -34,8 +32,7 @@ public sealed class ExactIndex(int dimensions, DistanceMetric metric) : IVectorI
         if (vector.Length != Dimensions)
             throw new ArgumentException($"Expected {Dimensions} dimensions, got {vector.Length}.", nameof(vector));
         var stored = vector.ToArray();
-        float norm = Metric == DistanceMetric.Cosine ? TensorPrimitives.Norm(stored) : 1f;
-        var entry = new Entry(id, stored, norm > 0 ? 1f / norm : 0f, attributes);
+        var entry = new Entry(id, stored, VectorMath.InverseNorm(Metric, stored), attributes);
         lock (writeGate)
         {
             if (!slotOf.TryGetValue(id, out var slot))
@@ -105,9 +102,7 @@ public sealed class ExactIndex(int dimensions, DistanceMetric metric) : IVectorI
             if (e is null) continue;
             if (options.ExcludeId is not null && e.Id == options.ExcludeId) continue;
             if (filter is not null && !filter.Matches(e.Attributes)) continue;
-            float d = Metric == DistanceMetric.Cosine
-                ? 1f - TensorPrimitives.Dot(q, e.Vector) * e.InverseNorm
-                : VectorMath.Distance(Metric, q, e.Vector);
+            float d = VectorMath.Distance(Metric, q, e.Vector, e.InverseNorm);
             if (crowding || d < collector.Threshold) collector.Add(e.Id, d, e.Attributes.CrowdingAttribute);
         }
         return collector.ToList();

@@ -250,8 +250,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
     void WriteVector(int slot, float[] vector, ScalarQuantizer? qz)
     {
         vector.CopyTo(new Span<float>(storage.Floats(slot), Dimensions));
-        float norm = Metric == DistanceMetric.Cosine ? TensorPrimitives.Norm(vector) : 1f;
-        storage.SetInverseNorm(slot, norm > 0 ? 1f / norm : 0f); // a zero vector is as far from everything as can be
+        storage.SetInverseNorm(slot, VectorMath.InverseNorm(Metric, vector));
         if (qz is not null) Encode(slot, qz);
     }
 
@@ -379,11 +378,8 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public float To(int slot)
         {
-            var q = new ReadOnlySpan<float>(query, storage.Dimensions);
-            var x = new ReadOnlySpan<float>(storage.Floats(slot), storage.Dimensions);
-            return metric == DistanceMetric.Cosine
-                ? 1f - TensorPrimitives.Dot(q, x) * storage.InverseNorm(slot)
-                : VectorMath.Distance(metric, q, x);
+            return VectorMath.Distance(metric, new ReadOnlySpan<float>(query, storage.Dimensions),
+                new ReadOnlySpan<float>(storage.Floats(slot), storage.Dimensions), storage.InverseNorm(slot));
         }
     }
 
@@ -423,10 +419,8 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
     float BuildDistance(int a, int b, ScalarQuantizer? qz)
     {
         if (qz is null)
-            return buildMetric == DistanceMetric.Cosine
-                ? 1f - TensorPrimitives.Dot(storage.Vector(a),
-                    storage.Vector(b)) * storage.InverseNorm(a) * storage.InverseNorm(b)
-                : VectorMath.Distance(buildMetric, storage.Vector(a), storage.Vector(b));
+            return VectorMath.Distance(buildMetric, storage.Vector(a), storage.Vector(b),
+                storage.InverseNorm(a) * storage.InverseNorm(b));
         return CodeScale(qz) * (storage.CodeNorm(a) + storage.CodeNorm(b) - 2 * ScalarQuantizer.Dot(storage.Codes(a),
             storage.Codes(b), Dimensions));
     }
@@ -794,9 +788,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
             int i = slots is null ? j : slots[j];
             var id = storage.Id(i);
             if (id is null || storage.IsDeleted(i) || (accept is not null && !accept(i))) continue;
-            float d = Metric == DistanceMetric.Cosine
-                ? 1f - TensorPrimitives.Dot(q, storage.Vector(i)) * storage.InverseNorm(i)
-                : VectorMath.Distance(Metric, q, storage.Vector(i));
+            float d = VectorMath.Distance(Metric, q, storage.Vector(i), storage.InverseNorm(i));
             if (options.PerCrowdingAttribute is not null || d < collector.Threshold) collector.Add(id, d,
                 storage.Attributes(i).CrowdingAttribute);
         }

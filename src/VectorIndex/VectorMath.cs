@@ -18,6 +18,23 @@ public static class VectorMath
         _ => throw new ArgumentOutOfRangeException(nameof(metric)),
     };
 
+    /// <summary><see cref="Distance(DistanceMetric, ReadOnlySpan{float}, ReadOnlySpan{float})"/> for vectors kept as
+    /// given: cosine scales the dot product by <paramref name="inverseNorms"/>, the product of 1/‖v‖ of the vectors
+    /// not of unit length (see <see cref="InverseNorm"/>); the other metrics ignore it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Distance(DistanceMetric metric, ReadOnlySpan<float> a, ReadOnlySpan<float> b,
+        float inverseNorms) => metric == DistanceMetric.Cosine
+        ? 1f - TensorPrimitives.Dot(a, b) * inverseNorms
+        : Distance(metric, a, b);
+
+    /// <summary>1/‖v‖ when <paramref name="metric"/> compares directions (cosine), else 1; 0 for a zero vector,
+    /// which is then as far from everything as can be.</summary>
+    public static float InverseNorm(DistanceMetric metric, ReadOnlySpan<float> vector)
+    {
+        float norm = metric == DistanceMetric.Cosine ? TensorPrimitives.Norm(vector) : 1f;
+        return norm > 0 ? 1f / norm : 0f;
+    }
+
     public static float SquaredL2(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         if (a.Length != b.Length) throw new ArgumentException("Vectors differ in length.");

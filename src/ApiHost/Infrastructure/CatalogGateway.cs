@@ -29,7 +29,7 @@ public sealed class CatalogGateway(IGrainFactory grains, IOptions<ApiOptions> op
             {
                 return await call();
             }
-            catch (Exception ex) when (IsUnavailable(ex) && !cancellationToken.IsCancellationRequested)
+            catch (Exception ex) when (Unavailability.IsTransient(ex) && !cancellationToken.IsCancellationRequested)
             {
                 var delay = TimeSpan.FromMilliseconds(Math.Min(1000, 50 * (1 << Math.Min(attempt, 5))) *
                     (0.5 + Random.Shared.NextDouble()));
@@ -47,6 +47,4 @@ public sealed class CatalogGateway(IGrainFactory grains, IOptions<ApiOptions> op
             await call();
             return true;
         }, cancellationToken);
-
-    public static bool IsUnavailable(Exception ex) => Unavailability.IsTransient(ex);
 }

@@ -58,7 +58,7 @@ public sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILo
     {
         CatalogRequestException c => (c.Error, c.Message),
         // A silo holding part of the catalog died or is being replaced: its grains come back elsewhere shortly.
-        _ when CatalogGateway.IsUnavailable(exception) => (CatalogError.Unavailable,
+        _ when Unavailability.IsTransient(exception) => (CatalogError.Unavailable,
             "Part of the cluster holding this catalog is unavailable right now; retry shortly."),
         BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } =>
             (CatalogError.TooLarge, "The request body is larger than the limit."),

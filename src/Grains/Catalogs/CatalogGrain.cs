@@ -349,6 +349,7 @@ public sealed class CatalogGrain(
     public async Task<SearchHit[]> Search(SearchQuery query, CancellationToken cancellationToken)
     {
         using var shared = await gate.EnterSharedAsync(cancellationToken);
+        QueryFits(Spec(), query);
         var (hits, missing) = await SearchCore(query, cancellationToken);
         // This answer cannot say it is partial: it must not be.
         return missing.Length == 0 ? hits : throw Unreachable(missing);
@@ -359,8 +360,6 @@ public sealed class CatalogGrain(
     async Task<(SearchHit[] Hits, int[] Missing)> SearchCore(SearchQuery query, CancellationToken cancellationToken)
     {
         var spec = Spec();
-        if (query.Vector.Length != spec.Dimensions)
-            throw Invalid($"The query vector has {query.Vector.Length} dimensions; the catalog has {spec.Dimensions}.");
         var perShard = await Task.WhenAll(Enumerable.Range(0, spec.Shards).Select(async i =>
         {
             try
@@ -377,6 +376,14 @@ public sealed class CatalogGrain(
         if (missing.Length == perShard.Length) throw Unreachable(missing);
         // Each shard returns its crowded top-k, which provably contains its share of the global crowded top-k.
         return (perShard.Length == 1 ? perShard[0]! : TopK(perShard.SelectMany(h => h ?? []), query), missing);
+    }
+
+    /// <summary>A query the catalog can answer: its vector has the catalog's dimensions (checked once, before any
+    /// shard or Matching Engine is asked).</summary>
+    static void QueryFits(CatalogSpec spec, SearchQuery query)
+    {
+        if (query.Vector.Length != spec.Dimensions)
+            throw Invalid($"The query vector has {query.Vector.Length} dimensions; the catalog has {spec.Dimensions}.");
     }
 
     static CatalogRequestException Unreachable(int[] shards) => CatalogRequestException.Unavailable(
@@ -423,14 +430,14 @@ public sealed class CatalogGrain(
         var me = spec.MatchingEngine;
         if (routing == QueryRouting.Local)
         {
+            QueryFits(spec, query);
             var (hits, missing) = await SearchCore(query, cancellationToken);
             return new SearchResult(hits, QueryRouting.Local, MissingShards: missing);
         }
         if (me?.IndexEndpoint is null || me.DeployedIndexId is null)
             throw Invalid($"routing {SpecEnumConverter<QueryRouting>.Name(routing)} needs the catalog's " +
                 $"matchingEngine binding with indexEndpoint and deployedIndexId.");
-        if (query.Vector.Length != spec.Dimensions)
-            throw Invalid($"The query vector has {query.Vector.Length} dimensions; the catalog has {spec.Dimensions}.");
+        QueryFits(spec, query);
 
         var local = routing == QueryRouting.Hybrid ? SearchCore(query, cancellationToken) : null;
         SearchHit[] remote;

@@ -43,9 +43,12 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
         }
         catch (Exception ex) when (IsStoreFailure(ex))
         {
-            throw CatalogRequestException.Unavailable($"The shard's store cannot be reached: {ex.Message}");
+            throw Unreachable(ex);
         }
     }
+
+    static CatalogRequestException Unreachable(Exception storeFailure) =>
+        CatalogRequestException.Unavailable($"The shard's store cannot be reached: {storeFailure.Message}");
 
     /// <summary>The store failing (a full disk, a database restarting), as opposed to a bad request.</summary>
     static bool IsStoreFailure(Exception ex) => ex is IOException or System.Data.Common.DbException;
@@ -63,9 +66,13 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
             throw CatalogRequestException.Conflict("The shard already exists with other settings.");
     }
 
-    async Task OpenAsync(ShardSettings? settings, CancellationToken cancellationToken)
+    async Task OpenAsync(ShardSettings? settings, CancellationToken cancellationToken) =>
+        Serve(await LocalShard.OpenAsync(Store, settings, ShardOptions, logger, cancellationToken));
+
+    /// <summary>Makes <paramref name="opened"/> the shard this activation serves, with its saved sync
+    /// resumed.</summary>
+    void Serve(LocalShard opened)
     {
-        var opened = await LocalShard.OpenAsync(Store, settings, ShardOptions, logger, cancellationToken);
         shard = opened;
         if (ShardSync.Load(opened.Store, vertex, options.Value.Sync, logger) is { } saved) Attach(saved, resume: true);
     }
@@ -193,15 +200,14 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
             var fresh = await LocalShard.OpenAsync(Store, null, ShardOptions, logger, CancellationToken.None);
             var old = shard;
             syncTimer?.Dispose();
-            (syncTimer, sync, shard, reopen) = (null, null, fresh, false);
-            if (ShardSync.Load(fresh.Store, vertex, options.Value.Sync, logger) is { } saved)
-                Attach(saved, resume: true);
+            (syncTimer, sync, reopen) = (null, null, false);
+            Serve(fresh);
             if (old is not null) await old.DisposeAsync(); // its writer is fenced now: it saves nothing
             logger.LogInformation("Shard {Shard} reopened after a store failure", this.GetPrimaryKeyString());
         }
         catch (Exception ex) when (IsStoreFailure(ex))
         {
-            throw CatalogRequestException.Unavailable($"The shard's store cannot be reached: {ex.Message}");
+            throw Unreachable(ex);
         }
     }
 

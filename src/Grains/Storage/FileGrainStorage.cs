@@ -19,9 +19,7 @@ public sealed class FileGrainStorage(string root) : IGrainStorage
         var path = PathOf(stateName, grainId);
         if (!File.Exists(path))
         {
-            grainState.State = Activator.CreateInstance<T>();
-            grainState.RecordExists = false;
-            grainState.ETag = null;
+            grainState.Empty();
             return;
         }
         await using var stream = File.OpenRead(path);
@@ -43,9 +41,7 @@ public sealed class FileGrainStorage(string root) : IGrainStorage
     public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         File.Delete(PathOf(stateName, grainId));
-        grainState.State = Activator.CreateInstance<T>();
-        grainState.RecordExists = false;
-        grainState.ETag = null;
+        grainState.Empty();
         return Task.CompletedTask;
     }
 

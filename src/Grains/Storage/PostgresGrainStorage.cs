@@ -24,9 +24,7 @@ public sealed class PostgresGrainStorage(NpgsqlDataSource dataSource) : IGrainSt
         await using var reader = await read.ExecuteReaderAsync();
         if (!await reader.ReadAsync())
         {
-            grainState.State = Activator.CreateInstance<T>();
-            grainState.RecordExists = false;
-            grainState.ETag = null;
+            grainState.Empty();
             return;
         }
         grainState.ETag = reader.GetInt64(0).ToString();
@@ -64,8 +62,6 @@ public sealed class PostgresGrainStorage(NpgsqlDataSource dataSource) : IGrainSt
         delete.Parameters.AddWithValue("name", stateName);
         delete.Parameters.AddWithValue("id", grainId.ToString());
         await delete.ExecuteNonQueryAsync();
-        grainState.State = Activator.CreateInstance<T>();
-        grainState.RecordExists = false;
-        grainState.ETag = null;
+        grainState.Empty();
     }
 }
