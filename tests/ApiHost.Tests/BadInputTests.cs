@@ -73,6 +73,10 @@ public class BadInputTests(ApiFactory factory)
             "needs index.kind hnsw");
         await http.PutJson("/v1/catalogs/bad-config",
             new { dimensions = 3, matchingEngine = new { index = "indexes/1" } }).Problem(400, "matchingEngine.index");
+        await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, index = new { rerankVectors = "disk" } })
+            .Problem(400, "index.rerankVectors 'disk' is not one of memory, mapped");
+        await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, index = new { rerankVectors = "mapped" } })
+            .Problem(422, "rerankVectors mapped needs index.quantization int8");
         await http.GetAsync("/v1/catalogs/bad-config").Problem(404, "does not exist");
     }
 
