@@ -63,9 +63,12 @@ public class CatalogClusterTests
             Assert.Contains(stats.Shards, s => s.SnapshotSequence > 0); // snapshots were taken along the way
 
             // Kill the second silo abruptly: its shards come back on the survivor from their logs and snapshots.
+            // Until the silo is declared dead, calls to its shards fail or time out: retried, as ApiHost does.
             await cluster.KillSiloAsync(cluster.Silos[1]);
-            Assert.Equal(expected, (await catalog.Search(search)).Select(h => h.Id));
-            Assert.Equal(299, (await catalog.GetInfo())!.Products);
+            var afterKill = await Eventually.SucceedsAsync(() => catalog.Search(search), Unavailability.IsTransient);
+            Assert.Equal(expected, afterKill.Select(h => h.Id));
+            Assert.Equal(299, (await Eventually.SucceedsAsync(() => catalog.GetInfo(),
+                Unavailability.IsTransient))!.Products);
         }
         finally { await cluster.DisposeAsync(); }
 

@@ -14,4 +14,23 @@ static class Eventually
         }
         return true;
     }
+
+    /// <summary>The first answer of <paramref name="call"/> that is not a failure <paramref name="retryable"/>
+    /// accepts (a silo being declared dead, a shard moving), as a client that retries would see it.</summary>
+    public static async Task<T> SucceedsAsync<T>(Func<Task<T>> call, Func<Exception, bool> retryable,
+        TimeSpan? within = null)
+    {
+        var until = DateTime.UtcNow + (within ?? TimeSpan.FromSeconds(90));
+        while (true)
+        {
+            try
+            {
+                return await call();
+            }
+            catch (Exception ex) when (retryable(ex) && DateTime.UtcNow < until)
+            {
+                await Task.Delay(200);
+            }
+        }
+    }
 }
