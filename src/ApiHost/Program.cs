@@ -7,6 +7,7 @@ using Catalogs.ApiHost.Products;
 using Catalogs.ApiHost.Search;
 using Catalogs.Grains;
 using Catalogs.Grains.Hosting;
+using Catalogs.ServiceDefaults;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Configuration.Json;
 using Scalar.AspNetCore;
@@ -33,12 +34,18 @@ builder.Services.Configure<FormOptions>(form => form.MultipartBodyLengthLimit = 
 // Embedded mode: the silo runs in this process with localhost clustering and file-backed durable state. Cluster
 // mode: this process is a client of the silos, found through Redis.
 var deployment = ClusterHosting.Deployment(builder.Configuration);
+builder.AddCatalogsServiceDefaults("catalogs-api");
 if (deployment.Mode == HostingMode.Embedded)
 {
     builder.Services.AddCatalogsSiloServices(builder.Configuration);
-    builder.UseOrleans(silo => silo.UseCatalogsHosting(builder.Configuration));
+    builder.UseOrleans(silo => silo.UseCatalogsHosting(builder.Configuration)
+        .AddCatalogsTelemetry(builder.Configuration));
 }
-else builder.UseOrleansClient(client => client.UseCatalogsCluster(deployment));
+else
+{
+    builder.UseOrleansClient(client => client.UseCatalogsCluster(deployment)
+        .AddCatalogsTelemetry(builder.Configuration));
+}
 
 builder.Services.AddProblemDetails();
 builder.Services.AddExceptionHandler<ProblemExceptionHandler>();
@@ -79,7 +86,7 @@ app.MapGet("/", () => Results.Redirect("/docs")).ExcludeFromDescription();
 app.MapCatalogEndpoints();
 app.MapProductEndpoints();
 app.MapSearchEndpoints();
-app.MapHealthEndpoints();
+app.MapCatalogsDefaultEndpoints();
 
 app.Run();
 

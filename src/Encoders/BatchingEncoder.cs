@@ -16,12 +16,14 @@ public sealed class BatchingEncoder : IAsyncDisposable
     readonly BatchingOptions options;
     readonly Channel<Pending> queue = Channel.CreateUnbounded<Pending>(new() { SingleReader = true });
     readonly Task loop;
+    readonly string model;
     long batches, images;
 
     public BatchingEncoder(OnnxEncoder encoder, BatchingOptions? options = null)
     {
         this.encoder = encoder;
         this.options = options ?? new BatchingOptions();
+        model = Path.GetFileName(encoder.Options.ModelPath);
         loop = Task.Factory.StartNew(RunLoop, CancellationToken.None, TaskCreationOptions.LongRunning,
             TaskScheduler.Default).Unwrap();
     }
@@ -103,7 +105,9 @@ public sealed class BatchingEncoder : IAsyncDisposable
                     batch[i].Tensor.AsSpan(0, length).CopyTo(buffer.AsSpan(i * length));
                     if (batch[i].Pooled) ArrayPool<float>.Shared.Return(batch[i].Tensor);
                 }
+                long started = System.Diagnostics.Stopwatch.GetTimestamp();
                 var results = encoder.Run(buffer, batch.Count);
+                EncoderMetrics.Inferred(model, batch.Count, System.Diagnostics.Stopwatch.GetElapsedTime(started));
                 Interlocked.Increment(ref batches);
                 Interlocked.Add(ref images, batch.Count);
                 for (int i = 0; i < batch.Count; i++) batch[i].Done.TrySetResult(results[i]);

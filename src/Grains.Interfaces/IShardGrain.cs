@@ -3,7 +3,7 @@ namespace Catalogs.Grains;
 /// <summary>One hash partition of a catalog, keyed <c>tenant/catalog/incarnation/shard</c>: its hot index, its
 /// products, its write-ahead log and snapshots.</summary>
 [Alias("Catalogs.IShardGrain")]
-public interface IShardGrain : IGrainWithStringKey
+public interface IShardGrain : IShardCopyGrain
 {
     [ResponseTimeout(CallTimeouts.Long)]
     [Alias("Initialize")] Task Initialize(ShardSettings settings, CancellationToken cancellationToken = default);
@@ -15,9 +15,7 @@ public interface IShardGrain : IGrainWithStringKey
     Task<ProductImage?> GetImage(string id, int? size,
         CancellationToken cancellationToken = default);
     [Alias("Remove")] Task<bool> Remove(string id, CancellationToken cancellationToken = default);
-    [Alias("Get")] Task<Datapoint?> Get(string id, CancellationToken cancellationToken = default);
     [Alias("GetMany")] Task<Datapoint?[]> GetMany(string[] ids, CancellationToken cancellationToken = default);
-    [Alias("Search")] Task<SearchHit[]> Search(SearchQuery query, CancellationToken cancellationToken = default);
     [Alias("GetStats")] Task<ShardStats> GetStats(CancellationToken cancellationToken = default);
     /// <summary>Deletes the shard's files and deactivates it.</summary>
     [ResponseTimeout(CallTimeouts.Long)]
@@ -36,4 +34,25 @@ public interface IShardGrain : IGrainWithStringKey
     /// <summary>Records that Matching Engine holds the shard's state as of <paramref name="sequence"/> (the next delta
     /// starts there).</summary>
     [Alias("CommitExport")] Task CommitExport(long sequence, CancellationToken cancellationToken = default);
+}
+
+/// <summary>What every copy of a shard answers: the primary and its read replicas.</summary>
+[Alias("Catalogs.IShardCopyGrain")]
+public interface IShardCopyGrain : IGrainWithStringKey
+{
+    [Alias("Get")] Task<Datapoint?> Get(string id, CancellationToken cancellationToken = default);
+    [Alias("Search")] Task<SearchHit[]> Search(SearchQuery query, CancellationToken cancellationToken = default);
+}
+
+/// <summary>A read replica of a shard, keyed <c>{shard key}/r{copy}</c> (copy ≥ 1): it loads the shard's latest
+/// snapshot from the shared store and follows its log, on another silo than the primary and the other replicas.
+/// Until it has loaded it refuses (503), so callers ask another copy.</summary>
+[Alias("Catalogs.IShardReplicaGrain")]
+public interface IShardReplicaGrain : IShardCopyGrain
+{
+    /// <summary>Activates the replica so that it starts loading.</summary>
+    [Alias("Warm")] Task Warm(CancellationToken cancellationToken = default);
+    [Alias("GetReplicaStats")] Task<ReplicaStats> GetStats(CancellationToken cancellationToken = default);
+    /// <summary>Drops the replica's copy (its catalog dropped it or needs fewer copies).</summary>
+    [Alias("Retire")] Task Retire(CancellationToken cancellationToken = default);
 }

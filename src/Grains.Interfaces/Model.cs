@@ -24,7 +24,9 @@ public sealed record EncoderSpec(
             && Normalize == other.Normalize;
 }
 
-/// <summary>A catalog's resolved configuration. <see cref="Encoder"/> is null for vector-only catalogs.</summary>
+/// <summary>A catalog's resolved configuration. <see cref="Encoder"/> is null for vector-only catalogs.
+/// <see cref="Replicas"/>: the copies of each shard that answer searches, the primary included (2: the primary and
+/// one read replica, on another silo).</summary>
 [GenerateSerializer, Alias("Catalogs.CatalogSpec")]
 public sealed record CatalogSpec(
     [property: Id(0)] EncoderSpec? Encoder,
@@ -32,7 +34,8 @@ public sealed record CatalogSpec(
     [property: Id(2)] int Dimensions,
     [property: Id(3)] int Shards,
     [property: Id(4)] IndexSpec? Index = null,
-    [property: Id(5)] MatchingEngineSpec? MatchingEngine = null);
+    [property: Id(5)] MatchingEngineSpec? MatchingEngine = null,
+    [property: Id(6)] int Replicas = 1);
 
 /// <summary>
 /// A catalog mirrored into a Vertex AI Vector Search index: every acknowledged upsert and delete is streamed to
@@ -111,7 +114,20 @@ public sealed record ShardStats(
     [property: Id(3)] long SnapshotSequence,
     [property: Id(4)] string IndexOrigin = "built",
     [property: Id(5)] int IndexReconciled = 0,
-    [property: Id(6)] SyncStats? Sync = null);
+    [property: Id(6)] SyncStats? Sync = null,
+    [property: Id(7)] string? Silo = null,
+    [property: Id(8)] IReadOnlyList<ReplicaStats>? Replicas = null);
+
+/// <summary>A read replica of a shard: where it runs, how far it has applied the log, how stale it may be (the age
+/// of the newest state it is known to hold), and whether it has loaded (only a loaded replica answers).</summary>
+[GenerateSerializer, Alias("Catalogs.ReplicaStats")]
+public sealed record ReplicaStats(
+    [property: Id(0)] int Copy,
+    [property: Id(1)] string? Silo,
+    [property: Id(2)] bool Loaded,
+    [property: Id(3)] long LastSequence,
+    [property: Id(4)] double StalenessSeconds,
+    [property: Id(5)] int Products);
 
 /// <summary>A shard's mirror into Matching Engine: the last log sequence in effect there, what waits (records, and
 /// the age of the oldest), rejected datapoints, and the last error (null once a batch went through).</summary>
@@ -145,6 +161,10 @@ public sealed record CatalogInfo(
     [property: Id(6)] bool Created = false)
 {
     public long Products => Shards.Sum(s => (long)s.Products);
+
+    /// <summary>Shards with fewer copies answering (the primary and loaded replicas) than the catalog asks
+    /// for.</summary>
+    public int UnderReplicated => Shards.Count(s => 1 + (s.Replicas?.Count(r => r.Loaded) ?? 0) < Spec.Replicas);
 }
 
 /// <summary>Tokens of one namespace (Vertex AI Vector Search <c>Restriction</c>).</summary>
@@ -195,7 +215,8 @@ public sealed record SearchQuery(
     [property: Id(7)] QueryRouting? Routing = null,
     [property: Id(8)] int? ApproximateNeighborCount = null,
     [property: Id(9)] double? FractionLeafNodesToSearchOverride = null,
-    [property: Id(10)] bool ReturnVectors = false);
+    [property: Id(10)] bool ReturnVectors = false,
+    [property: Id(11)] ReadConsistency Consistency = ReadConsistency.Eventual);
 
 /// <summary>A routed search's answer: where it came from (<c>local</c>, <c>matchingEngine</c>, <c>hybrid</c>), and
 /// whether Matching Engine failed so the local index answered alone (<c>Degraded</c>, with the reason).</summary>
@@ -240,7 +261,8 @@ public sealed record CatalogDraft(
     [property: Id(2)] int? Dimensions,
     [property: Id(3)] int? Shards,
     [property: Id(4)] IndexDraft? Index = null,
-    [property: Id(5)] MatchingEngineSpec? MatchingEngine = null);
+    [property: Id(5)] MatchingEngineSpec? MatchingEngine = null,
+    [property: Id(6)] int? Replicas = null);
 
 /// <summary>An encoder with its defaults resolved against the model, and the length of its embeddings.</summary>
 [GenerateSerializer, Alias("Catalogs.EncoderDescription")]

@@ -24,6 +24,11 @@ public enum RerankStorage { Memory, Mapped }
 [JsonConverter(typeof(SpecEnumConverter<QueryRouting>))]
 public enum QueryRouting { Local, MatchingEngine, Hybrid }
 
+/// <summary>Which copy of a shard may answer: any (the primary or a read replica, which may lag by its polling
+/// interval), or only the primary, which has applied every acknowledged write.</summary>
+[JsonConverter(typeof(SpecEnumConverter<ReadConsistency>))]
+public enum ReadConsistency { Eventual, Strong }
+
 /// <summary>How an image is fitted to the encoder's input.</summary>
 [JsonConverter(typeof(SpecEnumConverter<EncoderResize>))]
 public enum EncoderResize { ShorterSideCenterCrop, Stretch }

@@ -42,6 +42,8 @@ public static class CatalogsHosting
             new LocalShardStoreProvider(sp.GetRequiredService<IOptions<CatalogsOptions>>().Value.DataPath));
         services.AddSingleton<ShardExporter>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, Sync.SyncResumer>();
+        services.AddPlacementDirector<Placement.ShardCopyPlacement, Placement.ShardCopyPlacementDirector>();
+        services.AddSingleton<Placement.ShardRebalancer>();
         return services;
     }
 

@@ -29,6 +29,25 @@ public sealed class CatalogsOptions
     /// answers.</summary>
     public TimeSpan MatchingEngineQueryTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>Copies of each shard that answer searches, the primary included, for catalogs whose configuration
+    /// does not say (<c>replicas</c>); a cluster sets 2 so a dying silo leaves every shard searchable.</summary>
+    [Range(1, 8)] public int DefaultReplicas { get; set; } = 1;
+
+    /// <summary>How often a read replica reads what its primary logged since (its lag is about this).</summary>
+    public TimeSpan ReplicaPollInterval { get; set; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>A replica that has not caught up for this long (its store is unreachable) stops answering, so
+    /// searches go to a fresher copy.</summary>
+    public TimeSpan ReplicaMaxStaleness { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>A shard copy slower than this to answer a search gets the next copy asked as well (the first answer
+    /// wins): a silo that died but is not yet declared dead costs this, not a timeout.</summary>
+    public TimeSpan HedgeReadsAfter { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>How often each shard copy checks that it runs on the silo its placement prefers (zero: never,
+    /// copies stay where they were activated).</summary>
+    public TimeSpan PlacementCheckInterval { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Mirroring into Matching Engine.</summary>
     public SyncOptions Sync { get; set; } = new();
 

@@ -33,6 +33,8 @@ public sealed class PostgresShardStore(NpgsqlDataSource dataSource, string shard
         return new PostgresShardWriter(dataSource, ShardKey, epoch, lastSequence);
     }
 
+    public IShardReader OpenReader() => new PostgresShardReader(dataSource, ShardKey);
+
     internal static byte[]? Read(NpgsqlDataSource dataSource, string shardKey, string name)
     {
         using var command = dataSource.CreateCommand(

@@ -11,9 +11,8 @@ namespace Catalogs.Shards.Postgres;
 /// switches to in the same transaction, so readers see the old blob or the new one, whole.
 /// </summary>
 sealed class PostgresShardWriter(NpgsqlDataSource dataSource, string shardKey, long epoch, long lastSequence)
-    : IShardWriter
+    : PostgresShardReader(dataSource, shardKey), IShardWriter
 {
-    const string SnapshotPrefix = "snapshots/";
     const int ChunkSize = 1 << 20, KeepSnapshots = 2;
 
     readonly Lock gate = new();
@@ -24,19 +23,6 @@ sealed class PostgresShardWriter(NpgsqlDataSource dataSource, string shardKey, l
     public long Epoch => epoch;
 
     public long LastSequence => Volatile.Read(ref last);
-
-    public IEnumerable<LogRecord> ReadLog(long afterSequence)
-    {
-        using var connection = dataSource.OpenConnection();
-        using var command = new NpgsqlCommand("""
-            SELECT sequence, kind, payload FROM shard_log
-            WHERE shard_key = @key AND sequence > @after ORDER BY sequence
-            """, connection).WithKey(shardKey);
-        command.Parameters.AddWithValue("after", afterSequence);
-        using var reader = command.ExecuteReader();
-        while (reader.Read())
-            yield return new LogRecord(reader.GetInt64(0), (byte)reader.GetInt16(1), reader.GetFieldValue<byte[]>(2));
-    }
 
     public Task AppendAsync(IReadOnlyList<LogRecord> records)
     {
@@ -74,7 +60,7 @@ sealed class PostgresShardWriter(NpgsqlDataSource dataSource, string shardKey, l
                     await using var insert = new NpgsqlCommand("""
                         INSERT INTO shard_log (shard_key, sequence, kind, payload, epoch)
                         SELECT @key, s, k, p, @epoch FROM unnest(@sequences, @kinds, @payloads) AS t(s, k, p)
-                        """, connection, transaction).WithKey(shardKey);
+                        """, connection, transaction).WithKey(ShardKey);
                     insert.Parameters.AddWithValue("epoch", epoch);
                     insert.Parameters.AddWithValue("sequences", records.Select(r => r.Sequence).ToArray());
                     insert.Parameters.AddWithValue("kinds", records.Select(r => (short)r.Kind).ToArray());
@@ -100,7 +86,7 @@ sealed class PostgresShardWriter(NpgsqlDataSource dataSource, string shardKey, l
         await using var seal = new NpgsqlCommand("""
             INSERT INTO shard_log_seals (shard_key, sealed_through) VALUES (@key, @through)
             ON CONFLICT (shard_key) DO UPDATE SET sealed_through = greatest(shard_log_seals.sealed_through, @through)
-            """, connection, transaction).WithKey(shardKey);
+            """, connection, transaction).WithKey(ShardKey);
         seal.Parameters.AddWithValue("through", LastSequence);
         return await seal.ExecuteNonQueryAsync();
     });
@@ -110,59 +96,16 @@ sealed class PostgresShardWriter(NpgsqlDataSource dataSource, string shardKey, l
         await using var delete = new NpgsqlCommand("""
             DELETE FROM shard_log WHERE shard_key = @key AND sequence <= least(@through,
                 (SELECT coalesce(max(sealed_through), 0) FROM shard_log_seals WHERE shard_key = @key))
-            """, connection, transaction).WithKey(shardKey);
+            """, connection, transaction).WithKey(ShardKey);
         delete.Parameters.AddWithValue("through", sequence);
         return await delete.ExecuteNonQueryAsync();
     });
-
-    public Snapshot? ReadLatestSnapshot(Action<string> onSkipped)
-    {
-        StorageCorruptException? lastError = null;
-        foreach (var name in BlobNames(SnapshotPrefix).OrderDescending(StringComparer.Ordinal))
-        {
-            try
-            {
-                using var stream = OpenBlob(name);
-                if (stream is not null) return SnapshotFile.ReadFrom(stream, name);
-            }
-            catch (StorageCorruptException ex)
-            {
-                lastError = ex;
-                onSkipped(ex.Message);
-            }
-        }
-        // Every snapshot damaged: starting empty would silently lose the products.
-        return lastError is null ? null : throw lastError;
-    }
 
     public async Task WriteSnapshotAsync(long sequence, IEnumerable<ReadOnlyMemory<byte>> entries)
     {
         await WriteBlobAsync($"{SnapshotPrefix}{sequence:D20}", s => SnapshotFile.WriteTo(s, sequence, entries));
         foreach (var old in BlobNames(SnapshotPrefix).OrderDescending(StringComparer.Ordinal).Skip(KeepSnapshots))
             await DeleteBlobAsync(old);
-    }
-
-    List<string> BlobNames(string prefix)
-    {
-        using var command = dataSource.CreateCommand(
-            "SELECT name FROM shard_blobs WHERE shard_key = @key AND starts_with(name, @prefix)").WithKey(shardKey);
-        command.Parameters.AddWithValue("prefix", prefix);
-        using var reader = command.ExecuteReader();
-        var names = new List<string>();
-        while (reader.Read()) names.Add(reader.GetString(0));
-        return names;
-    }
-
-    public Stream? OpenBlob(string name)
-    {
-        using var command = dataSource.CreateCommand(
-            "SELECT version, length, chunk_size FROM shard_blobs WHERE shard_key = @key AND name = @name")
-                .WithKey(shardKey);
-        command.Parameters.AddWithValue("name", name);
-        using var reader = command.ExecuteReader();
-        return reader.Read()
-            ? new PostgresBlobStream(dataSource, reader.GetInt64(0), reader.GetInt64(1), reader.GetInt32(2))
-            : null;
     }
 
     /// <summary>The chunks go in as <paramref name="write"/> produces them (a large index is never held whole),
@@ -186,7 +129,7 @@ sealed class PostgresShardWriter(NpgsqlDataSource dataSource, string shardKey, l
             VALUES (@key, @name, @version, @length, @chunk, @epoch)
             ON CONFLICT (shard_key, name) DO UPDATE SET version = excluded.version, length = excluded.length,
                 chunk_size = excluded.chunk_size, epoch = excluded.epoch, updated_at = now()
-            """, connection, transaction).WithKey(shardKey);
+            """, connection, transaction).WithKey(ShardKey);
         head.Parameters.AddWithValue("name", name);
         head.Parameters.AddWithValue("version", version);
         head.Parameters.AddWithValue("length", length);
@@ -200,12 +143,10 @@ sealed class PostgresShardWriter(NpgsqlDataSource dataSource, string shardKey, l
         await using var delete = new NpgsqlCommand("""
             WITH gone AS (DELETE FROM shard_blobs WHERE shard_key = @key AND name = @name RETURNING version)
             DELETE FROM shard_blob_chunks WHERE version IN (SELECT version FROM gone)
-            """, connection, transaction).WithKey(shardKey);
+            """, connection, transaction).WithKey(ShardKey);
         delete.Parameters.AddWithValue("name", name);
         return await delete.ExecuteNonQueryAsync();
     });
-
-    public byte[]? ReadMetadata(string name) => PostgresShardStore.Read(dataSource, shardKey, name);
 
     public Task WriteMetadataAsync(string name, byte[] content) => FencedAsync(async (connection, transaction) =>
     {
@@ -213,7 +154,7 @@ sealed class PostgresShardWriter(NpgsqlDataSource dataSource, string shardKey, l
             INSERT INTO shard_metadata (shard_key, name, content, epoch) VALUES (@key, @name, @content, @epoch)
             ON CONFLICT (shard_key, name) DO UPDATE
                 SET content = excluded.content, epoch = excluded.epoch, updated_at = now()
-            """, connection, transaction).WithKey(shardKey);
+            """, connection, transaction).WithKey(ShardKey);
         upsert.Parameters.AddWithValue("name", name);
         upsert.Parameters.AddWithValue("content", content);
         upsert.Parameters.AddWithValue("epoch", epoch);
@@ -224,7 +165,7 @@ sealed class PostgresShardWriter(NpgsqlDataSource dataSource, string shardKey, l
     {
         await using var delete = new NpgsqlCommand(
             "DELETE FROM shard_metadata WHERE shard_key = @key AND name = @name", connection,
-                transaction).WithKey(shardKey);
+                transaction).WithKey(ShardKey);
         delete.Parameters.AddWithValue("name", name);
         return await delete.ExecuteNonQueryAsync();
     });
@@ -239,7 +180,7 @@ sealed class PostgresShardWriter(NpgsqlDataSource dataSource, string shardKey, l
             DELETE FROM shard_metadata WHERE shard_key = @key;
             DELETE FROM shard_log WHERE shard_key = @key;
             DELETE FROM shard_log_seals WHERE shard_key = @key;
-            """, connection, transaction).WithKey(shardKey);
+            """, connection, transaction).WithKey(ShardKey);
         int deleted = await delete.ExecuteNonQueryAsync();
         Volatile.Write(ref last, 0);
         return deleted;
@@ -249,11 +190,11 @@ sealed class PostgresShardWriter(NpgsqlDataSource dataSource, string shardKey, l
     /// this writer's epoch is still the current one.</summary>
     async Task<T> FencedAsync<T>(Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> body)
     {
-        await using var connection = await dataSource.OpenConnectionAsync();
+        await using var connection = await DataSource.OpenConnectionAsync();
         await using var transaction = await connection.BeginTransactionAsync();
         await using (var check = new NpgsqlCommand(
             "SELECT epoch FROM shard_leases WHERE shard_key = @key FOR SHARE", connection,
-                transaction).WithKey(shardKey))
+                transaction).WithKey(ShardKey))
         {
             long current = await check.ExecuteScalarAsync() is long e ? e : 0;
             if (current != epoch) throw new FencedException(epoch, current);

@@ -34,7 +34,9 @@ public sealed class LocalShard : IAsyncDisposable
     const string SettingsName = "shard.json", IndexBlobName = "index.hnsw", ExportMarkName = "export.json";
     static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    readonly IShardWriter store;
+    readonly IShardReader reader;
+    // Null on a read replica, which applies what the lease holder logs and never writes.
+    readonly IShardWriter? writer;
     readonly LocalShardOptions options;
     readonly ILogger logger;
     readonly Dictionary<string, Datapoint> points;
@@ -52,10 +54,12 @@ public sealed class LocalShard : IAsyncDisposable
     DateTime indexSavedAt = DateTime.UtcNow; // the minimum interval between graph saves counts from opening
     Exception? failure;
 
-    LocalShard(IShardWriter store, ShardSettings settings, LocalShardOptions options, ILogger logger,
-        Dictionary<string, Datapoint> points, IVectorIndex index, long last, long snapshotSequence, IndexLoad load)
+    LocalShard(IShardReader reader, IShardWriter? writer, ShardSettings settings, LocalShardOptions options,
+        ILogger logger, Dictionary<string, Datapoint> points, IVectorIndex index, long last, long snapshotSequence,
+        IndexLoad load)
     {
-        this.store = store;
+        this.reader = reader;
+        this.writer = writer;
         Settings = settings;
         this.options = options;
         this.logger = logger;
@@ -67,14 +71,28 @@ public sealed class LocalShard : IAsyncDisposable
         IndexOrigin = load.Origin;
         IndexReconciled = load.Reconciled;
         indexSavedSequence = load.Origin == "snapshot" && load.Reconciled == 0 ? last : -1;
-        ExportMark = store.ReadMetadata(ExportMarkName) is { } mark ? JsonSerializer.Deserialize<long>(mark) : null;
+        ExportMark = reader.ReadMetadata(ExportMarkName) is { } mark ? JsonSerializer.Deserialize<long>(mark) : null;
         foreach (var p in points.Values) Retain(p.ImageSha256);
+        Tags = [new("shard", options.Name), new("role", writer is null ? "replica" : "primary")];
+        ShardMetrics.Opened(this);
     }
+
+    /// <summary>The tags of this shard's measurements: its name and role.</summary>
+    internal KeyValuePair<string, object?>[] Tags { get; }
+
+    /// <summary>A read replica: it follows the store (<see cref="CatchUpAsync"/>) and refuses writes.</summary>
+    public bool IsReplica => writer is null;
+
+    /// <summary>When a replica last found nothing more to apply (how stale it can be); a primary is never
+    /// stale.</summary>
+    public DateTime CaughtUpAt { get; private set; } = DateTime.UtcNow;
+
+    public IndexMemory IndexMemory => index.Memory;
 
     public ShardSettings Settings { get; }
 
     /// <summary>The store this shard holds the lease of (for collaborators' metadata).</summary>
-    public IShardWriter Store => store;
+    public IShardWriter Store => writer ?? throw new InvalidOperationException("A read replica does not write.");
 
     /// <summary>The last applied (acknowledged) log sequence.</summary>
     public long LastSequence => applied;
@@ -118,8 +136,9 @@ public sealed class LocalShard : IAsyncDisposable
         {
             if (saved is null)
                 await writer.WriteMetadataAsync(SettingsName, JsonSerializer.SerializeToUtf8Bytes(effective, Json));
+            ShardMetrics.LeaseTaken(options.Name);
             // Loading reads every vector: on the thread pool.
-            return await Task.Run(() => Load(writer, effective, options, logger), cancellationToken);
+            return await Task.Run(() => Load(writer, writer, effective, options, logger), cancellationToken);
         }
         catch
         {
@@ -128,18 +147,32 @@ public sealed class LocalShard : IAsyncDisposable
         }
     }
 
-    static LocalShard Load(IShardWriter store, ShardSettings settings, LocalShardOptions options, ILogger logger)
+    /// <summary>Opens a read replica of the shard in <paramref name="store"/> (which must exist): no lease, no
+    /// writes; <see cref="CatchUpAsync"/> brings it up to date.</summary>
+    public static async Task<LocalShard> OpenReplicaAsync(IShardStore store, LocalShardOptions options,
+        ILogger logger, CancellationToken cancellationToken)
+    {
+        var reader = store.OpenReader();
+        var settings = reader.ReadMetadata(SettingsName) is { } bytes
+            ? JsonSerializer.Deserialize<ShardSettings>(bytes, Json)!
+            : throw CatalogRequestException.NotFound("The shard is not initialized (its catalog does not exist).");
+        return await Task.Run(() => Load(reader, null, settings, options, logger), cancellationToken);
+    }
+
+    static LocalShard Load(IShardReader store, IShardWriter? writer, ShardSettings settings,
+        LocalShardOptions options, ILogger logger)
     {
         var map = new Dictionary<string, Datapoint>(StringComparer.Ordinal);
         var snapshot = store.ReadLatestSnapshot(message => logger.LogWarning("Skipping damaged snapshot: {Message}",
             message));
         foreach (var entry in snapshot?.Entries ?? []) { var p = DatapointCodec.Decode(entry); map[p.Id] = p; }
-        long snapshotAt = snapshot?.Sequence ?? 0, replayed = 0;
+        long snapshotAt = snapshot?.Sequence ?? 0, replayed = 0, lastLogged = snapshotAt;
         foreach (var change in Changes(store.ReadLog(snapshotAt)))
         {
             if (change.Upsert is { } p) map[p.Id] = p;
             else map.Remove(change.Id);
             replayed++;
+            lastLogged = change.Sequence;
         }
         var final = map.Values.Select(p => (p.Id, p.FeatureVector, FilterMapping.ToAttributes(p))).ToList();
         var (index, load) = LoadIndex(store, settings, RerankDirectory(settings, options), map, final, logger);
@@ -148,15 +181,15 @@ public sealed class LocalShard : IAsyncDisposable
         logger.LogInformation("Shard loaded {Points} products (snapshot at {Snapshot}, {Replayed} log records " +
             "replayed), " +
             "index {Origin} ({Reconciled} reconciled)", map.Count, snapshotAt, replayed, load.Origin, load.Reconciled);
-        return new LocalShard(store, settings, options, logger, map, index, Math.Max(store.LastSequence, snapshotAt),
-            snapshotAt, load);
+        return new LocalShard(store, writer, settings, options, logger, map, index,
+            Math.Max(writer?.LastSequence ?? lastLogged, snapshotAt), snapshotAt, load);
     }
 
     readonly record struct IndexLoad(string Origin, int Reconciled);
 
     /// <summary>The index for the final product state: the saved graph when readable and built with the same
     /// settings, brought up to date (products changed or removed since it was saved), else a fresh build.</summary>
-    static (IVectorIndex, IndexLoad) LoadIndex(IShardWriter store, ShardSettings settings, string? rerankDirectory,
+    static (IVectorIndex, IndexLoad) LoadIndex(IShardReader store, ShardSettings settings, string? rerankDirectory,
         Dictionary<string, Datapoint> products,
         List<(string Id, float[] Vector, PointAttributes Attributes)> final, ILogger logger)
     {
@@ -218,7 +251,7 @@ public sealed class LocalShard : IAsyncDisposable
     {
         var changes = new List<ShardChange>();
         long expected = afterSequence + 1;
-        foreach (var change in Changes(store.ReadLog(afterSequence)))
+        foreach (var change in Changes(reader.ReadLog(afterSequence)))
         {
             if (change.Sequence > throughSequence) break;
             if (change.Sequence != expected) return null;
@@ -312,13 +345,46 @@ public sealed class LocalShard : IAsyncDisposable
         return await removed.Task;
     }
 
+    /// <summary>A replica applies what the lease holder logged since its last call. False when the log no longer
+    /// reaches back to this replica's position (a snapshot covered the records and they were deleted): open the
+    /// replica again. Calls must not overlap.</summary>
+    public async Task<bool> CatchUpAsync(CancellationToken cancellationToken)
+    {
+        if (writer is not null) throw new InvalidOperationException("A primary is always up to date.");
+        long from = applied;
+        var reading = DateTime.UtcNow; // everything committed before now is read
+        var changes = await Task.Run(() => Changes(reader.ReadLog(from)).ToList(), cancellationToken);
+        if (changes.Count == 0)
+        {
+            // Nothing new, or everything after this replica's position is gone into a snapshot already.
+            if (await Task.Run(reader.LogFloor, cancellationToken) > from) return false;
+            CaughtUpAt = reading;
+            return true;
+        }
+        for (int i = 0; i < changes.Count; i++)
+            if (changes[i].Sequence != from + 1 + i) return false;
+        foreach (var change in changes)
+        {
+            if (change.Upsert is { } p) Retain(p.ImageSha256);
+            durableNotApplied.Enqueue((change.Sequence, change.Id, change.Upsert, null));
+        }
+        assigned = changes[^1].Sequence;
+        await ApplyDurableThrough(assigned);
+        foreach (var change in changes)
+            if (change.Upsert is { } p && points.TryGetValue(p.Id, out var current) && ReferenceEquals(current, p))
+                points[p.Id] = WithoutVector(p);
+        ShardMetrics.CaughtUp(this, DateTime.UtcNow - reading);
+        CaughtUpAt = reading;
+        return true;
+    }
+
     /// <summary>A failed append leaves this instance unusable: sequences were handed out that may never be
     /// written.</summary>
     async Task AppendAsync(IReadOnlyList<LogRecord> records)
     {
         try
         {
-            await store.AppendAsync(records);
+            await Store.AppendAsync(records);
         }
         catch (Exception ex)
         {
@@ -329,6 +395,7 @@ public sealed class LocalShard : IAsyncDisposable
 
     void ThrowIfFailed()
     {
+        if (writer is null) throw new InvalidOperationException("A read replica does not write.");
         if (failure is not null)
             throw new IOException("The shard's store refused a write; the shard must be opened again.", failure);
     }
@@ -344,14 +411,18 @@ public sealed class LocalShard : IAsyncDisposable
             durableNotApplied.Dequeue();
             var previous = points.GetValueOrDefault(next.Id);
             if (next.Upsert is { } p) points[p.Id] = p;
-            else next.Removed?.TrySetResult(points.Remove(next.Id));
+            else
+            {
+                bool removed = points.Remove(next.Id);
+                next.Removed?.TrySetResult(removed);
+            }
             Release(previous?.ImageSha256);
             Changed?.Invoke(new ShardChange(next.Sequence, next.Id, next.Upsert));
             changes.Add((next.Id, next.Upsert));
             applied = next.Sequence;
             sinceSnapshot++;
         }
-        MaybeSnapshot();
+        if (writer is not null) MaybeSnapshot();
         if (changes.Count == 0) return indexing;
         var idx = index;
         return indexing = indexing.ContinueWith(_ =>
@@ -384,14 +455,14 @@ public sealed class LocalShard : IAsyncDisposable
         sinceSnapshot = 0;
         try
         {
-            await store.RollLogAsync();
-            await Task.Run(() => store.WriteSnapshotAsync(sequence, WithVectors(items).Select(p =>
+            await Store.RollLogAsync();
+            await Task.Run(() => Store.WriteSnapshotAsync(sequence, WithVectors(items).Select(p =>
                 (ReadOnlyMemory<byte>)DatapointCodec.Encode(p))));
             SnapshotSequence = sequence;
             // Records not yet in Matching Engine stay in the log (it is the outbox), and so does everything after the
             // last export (the next delta export reads it).
             long keepAfter = Math.Min(Math.Min(sequence, KeepLogAfter()), ExportMark ?? long.MaxValue);
-            int deleted = await store.DeleteLogThroughAsync(keepAfter);
+            int deleted = await Store.DeleteLogThroughAsync(keepAfter);
             if (DateTime.UtcNow - indexSavedAt >= options.IndexSnapshotMinInterval) await SaveIndexAsync();
             logger.LogDebug("Snapshot at {Sequence}: {Count} products, {Deleted} log segments deleted", sequence,
                 items.Length, deleted);
@@ -412,7 +483,7 @@ public sealed class LocalShard : IAsyncDisposable
         try
         {
             await indexing.ContinueWith(_ => { }, TaskScheduler.Default);
-            await Task.Run(() => store.WriteBlobAsync(IndexBlobName, index.Save));
+            await Task.Run(() => Store.WriteBlobAsync(IndexBlobName, index.Save));
             indexSavedSequence = sequence;
             indexSavedAt = DateTime.UtcNow;
         }
@@ -431,7 +502,9 @@ public sealed class LocalShard : IAsyncDisposable
         var searchOptions = new SearchOptions(query.NeighborCount, FilterMapping.ToFilter(query),
             query.PerCrowdingAttributeNeighborCount, query.ExcludeId, query.Ef);
         var idx = index;
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
         var neighbors = await Task.Run(() => idx.Search(query.Vector, searchOptions), cancellationToken);
+        ShardMetrics.Searched(this, System.Diagnostics.Stopwatch.GetElapsedTime(started));
         var hits = new List<SearchHit>(neighbors.Count);
         foreach (var n in neighbors)
             if (points.TryGetValue(n.Id, out var p) && (query.ReturnVectors ? WithVector(p) : p) is { } hit)
@@ -458,6 +531,7 @@ public sealed class LocalShard : IAsyncDisposable
             return;
         }
         imageReferences.Remove(hash);
+        if (writer is null) return; // the primary deletes what no product references
         var deletion = DeleteImageAsync(hash);
         imageDeletions[hash] = deletion;
         // Forgotten once done (unless a newer deletion of the same image took its place), so the map stays small.
@@ -469,8 +543,8 @@ public sealed class LocalShard : IAsyncDisposable
     {
         try
         {
-            await store.DeleteBlobAsync(ImageBlob(hash));
-            foreach (var size in ProductImage.ThumbnailSizes) await store.DeleteBlobAsync(ThumbnailBlob(hash, size));
+            await Store.DeleteBlobAsync(ImageBlob(hash));
+            foreach (var size in ProductImage.ThumbnailSizes) await Store.DeleteBlobAsync(ThumbnailBlob(hash, size));
         }
         catch (Exception ex)
         {
@@ -482,8 +556,8 @@ public sealed class LocalShard : IAsyncDisposable
     {
         // A deletion of the same image still under way finishes first, so it cannot remove the copy written now.
         if (imageDeletions.TryRemove(hash, out var deletion)) await deletion;
-        using (var existing = store.OpenBlob(ImageBlob(hash))) if (existing is not null) return;
-        await store.WriteBlobAsync(ImageBlob(hash), s => s.Write(image));
+        using (var existing = reader.OpenBlob(ImageBlob(hash))) if (existing is not null) return;
+        await Store.WriteBlobAsync(ImageBlob(hash), s => s.Write(image));
     }
 
     /// <summary>A product's original image, or a thumbnail (made once, then kept); null when either is
@@ -512,7 +586,8 @@ public sealed class LocalShard : IAsyncDisposable
                 thumbnail = ImageThumbnails.Create(source, size.Value);
                 try
                 {
-                    await store.WriteBlobAsync(name, s => s.Write(thumbnail));
+                    // A replica serves it without keeping it: the primary keeps its own when asked.
+                    if (writer is not null) await writer.WriteBlobAsync(name, s => s.Write(thumbnail));
                 }
                 catch (IOException ex)
                 {
@@ -525,7 +600,7 @@ public sealed class LocalShard : IAsyncDisposable
 
     byte[]? ReadBlob(string name)
     {
-        using var stream = store.OpenBlob(name);
+        using var stream = reader.OpenBlob(name);
         if (stream is null) return null;
         var buffer = new MemoryStream();
         stream.CopyTo(buffer);
@@ -535,7 +610,7 @@ public sealed class LocalShard : IAsyncDisposable
     /// <summary>Records that Matching Engine holds this shard's state as of <paramref name="sequence"/>.</summary>
     public async Task CommitExportAsync(long sequence)
     {
-        await store.WriteMetadataAsync(ExportMarkName, JsonSerializer.SerializeToUtf8Bytes(sequence));
+        await Store.WriteMetadataAsync(ExportMarkName, JsonSerializer.SerializeToUtf8Bytes(sequence));
         ExportMark = sequence;
     }
 
@@ -545,7 +620,8 @@ public sealed class LocalShard : IAsyncDisposable
         await snapshotTask;
         await indexing.ContinueWith(_ => { }, TaskScheduler.Default);
         points.Clear();
-        await store.DestroyAsync();
+        await Store.DestroyAsync();
+        ShardMetrics.Closed(this);
         (index as IDisposable)?.Dispose();
     }
 
@@ -555,8 +631,12 @@ public sealed class LocalShard : IAsyncDisposable
     {
         await snapshotTask;
         await indexing.ContinueWith(_ => { }, TaskScheduler.Default);
-        if (failure is null) await SaveIndexAsync();
-        await store.DisposeAsync();
+        ShardMetrics.Closed(this);
+        if (writer is not null)
+        {
+            if (failure is null) await SaveIndexAsync();
+            await writer.DisposeAsync();
+        }
         (index as IDisposable)?.Dispose();
     }
 }

@@ -78,8 +78,19 @@ public sealed class WriteAheadLog : IAsyncDisposable
     }
 
     /// <summary>Every record with a sequence above <paramref name="afterSequence"/>, in log order.</summary>
-    public IEnumerable<LogRecord> ReadFrom(long afterSequence)
+    public IEnumerable<LogRecord> ReadFrom(long afterSequence) => Read(directory, afterSequence);
+
+    /// <summary>The last sequence before the oldest segment kept in <paramref name="directory"/> (deleted, or never
+    /// there); 0 when there is no segment.</summary>
+    public static long Floor(string directory) =>
+        Directory.Exists(directory) && ListSegments(directory) is { Count: > 0 } segments ? segments[0].First - 1 : 0;
+
+    /// <summary>The records above <paramref name="afterSequence"/> of the log in <paramref name="directory"/>, read
+    /// without opening it (beside its writer, maybe in another process): a record being appended reads as not yet
+    /// there.</summary>
+    public static IEnumerable<LogRecord> Read(string directory, long afterSequence)
     {
+        if (!Directory.Exists(directory)) yield break;
         var segments = ListSegments(directory);
         for (int i = 0; i < segments.Count; i++)
         {

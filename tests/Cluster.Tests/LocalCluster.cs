@@ -25,6 +25,9 @@ public sealed class LocalCluster : IAsyncDisposable
     /// <summary>One process of the cluster.</summary>
     public sealed record Member(string Name, Process Process, string Log, int Port, HttpClient? Http)
     {
+        /// <summary>A silo's silo-to-silo port (its address in grain placement: <c>S127.0.0.1:{port}:…</c>).</summary>
+        public int SiloPort { get; init; }
+
         public bool Alive => !Process.HasExited;
     }
 
@@ -35,13 +38,14 @@ public sealed class LocalCluster : IAsyncDisposable
     /// <summary>Starts the servers, <paramref name="silos"/> silos and <paramref name="apis"/> API hosts;
     /// <paramref name="apiSettings"/> are extra settings of the API hosts (environment-variable names).</summary>
     public static async Task<LocalCluster> StartAsync(int silos, int apis = 1,
-        Dictionary<string, string>? apiSettings = null)
+        Dictionary<string, string>? apiSettings = null, Dictionary<string, string>? siloSettings = null)
     {
         var redis = await RedisServer.StartAsync();
         var postgres = await PostgresServer.StartAsync();
         var cluster = new LocalCluster(redis, postgres, TestPaths.NewTempDirectory("cluster"));
         try
         {
+            cluster.siloSettings = siloSettings ?? [];
             for (int i = 0; i < silos; i++) await cluster.StartSiloAsync();
             for (int i = 0; i < apis; i++) await cluster.StartApiAsync(apiSettings);
             return cluster;
@@ -65,24 +69,28 @@ public sealed class LocalCluster : IAsyncDisposable
         ["Logging__Console__FormatterName"] = "simple",
     };
 
+    Dictionary<string, string> siloSettings = [];
+
+    /// <summary>Starts a silo and waits until it is an active member (its <c>/readyz</c>).</summary>
     public async Task<Member> StartSiloAsync()
     {
         var name = $"silo{silos.Count}";
         var env = Common(name);
-        int siloPort = FreePort(), gatewayPort = FreePort();
+        foreach (var (key, value) in siloSettings) env[key] = value;
+        int siloPort = FreePort(), gatewayPort = FreePort(), httpPort = FreePort();
         env["Orleans__SiloPort"] = siloPort.ToString();
         env["Orleans__GatewayPort"] = gatewayPort.ToString();
-        var member = Start(name, Binary("Silo", "Catalogs.Silo.dll"), env, gatewayPort, http: null);
+        env["Urls"] = $"http://127.0.0.1:{httpPort}";
+        var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}") };
+        var member = Start(name, Binary("Silo", "Catalogs.Silo.dll"), env, gatewayPort, http) with
+        { SiloPort = siloPort };
         silos.Add(member);
-        // Joined once its gateway port accepts connections.
-        await WaitUntilAsync(member, async () =>
-        {
-            using var tcp = new TcpClient();
-            await tcp.ConnectAsync(IPAddress.Loopback, gatewayPort);
-            return true;
-        });
+        await WaitUntilAsync(member, async () => (await http.GetAsync("/readyz")).IsSuccessStatusCode);
         return member;
     }
+
+    /// <summary>The silo whose address is <paramref name="siloAddress"/> (as shard stats name it).</summary>
+    public Member SiloAt(string siloAddress) => silos.Single(s => siloAddress.Contains($":{s.SiloPort}:"));
 
     public async Task<Member> StartApiAsync(Dictionary<string, string>? settings = null)
     {

@@ -118,6 +118,8 @@ public class LocalShardTests
         public async Task<IShardWriter> OpenWriterAsync(CancellationToken cancellationToken) =>
             new Writer(await inner.OpenWriterAsync(cancellationToken), FailAfterAppends);
 
+        public IShardReader OpenReader() => inner.OpenReader();
+
         sealed class Writer(IShardWriter inner, int failAfter) : IShardWriter
         {
             int appends;
@@ -125,6 +127,7 @@ public class LocalShardTests
             public long Epoch => inner.Epoch;
             public long LastSequence => inner.LastSequence;
             public IEnumerable<LogRecord> ReadLog(long afterSequence) => inner.ReadLog(afterSequence);
+            public long LogFloor() => inner.LogFloor();
 
             public Task AppendAsync(IReadOnlyList<LogRecord> records) =>
                 ++appends > failAfter ? Task.FromException(new IOException("No space left on device"))

@@ -2,6 +2,7 @@ using System.Text;
 using Catalogs.Grains;
 using Catalogs.Shards.Storage;
 using Catalogs.Storage;
+using Catalogs.Tests;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Catalogs.Shards.Tests;
@@ -66,6 +67,52 @@ public abstract class ShardStoreContract
         Assert.Equal([24f, 1, 0.5f], reopened.Get("a24")!.FeatureVector);
         var hits = await reopened.SearchAsync(new SearchQuery([24, 1, 0.5f], 1, [], [], null), default);
         Assert.Equal("a24", hits.Single().Id);
+    }
+
+    static Task<LocalShard> OpenReplica(IShardStore store) => LocalShard.OpenReplicaAsync(store,
+        new LocalShardOptions(SnapshotEveryRecords: 10, IndexSnapshotMinInterval: TimeSpan.Zero), NullLogger.Instance,
+        default);
+
+    [Fact]
+    public async Task A_replica_follows_the_primary_without_its_lease_and_reloads_when_the_log_moved_on()
+    {
+        var store = NewStore();
+        await using var primary = await OpenShard(store);
+        // Fewer records than a snapshot takes (10) until the sleeper below: the log keeps them all.
+        for (int i = 0; i < 5; i++) await primary.UpsertAsync([Point($"a{i}", i)]);
+        await using var replica = await OpenReplica(Reopen(store));
+        Assert.True(replica.IsReplica);
+        Assert.Equal(5, replica.Count);
+        Assert.Equal(primary.LastSequence, replica.LastSequence);
+
+        // What the primary acknowledges next, the replica applies at its next catch-up: upserts, changes, removals.
+        await primary.UpsertAsync([Point("a1", 100), Point("b0", 50)]);
+        Assert.True(await primary.RemoveAsync("a2"));
+        Assert.Equal(5, replica.Count); // nothing until it polls
+        Assert.True(await replica.CatchUpAsync(default));
+        Assert.Equal(primary.LastSequence, replica.LastSequence);
+        Assert.Equal(primary.Products().Select(p => p.Id).Order(), replica.Products().Select(p => p.Id).Order());
+        Assert.Equal([100f, 1, 0.5f], replica.Get("a1")!.FeatureVector);
+        Assert.Null(replica.Get("a2"));
+        var hits = await replica.SearchAsync(new SearchQuery([50, 1, 0.5f], 1, [], [], null), default);
+        Assert.Equal("b0", hits.Single().Id);
+
+        // It holds no lease: the primary goes on writing, and a replica refuses writes.
+        await Assert.ThrowsAsync<InvalidOperationException>(() => replica.UpsertAsync([Point("x", 1)]));
+        await primary.UpsertAsync([Point("c0", 3)]);
+        Assert.True(await replica.CatchUpAsync(default));
+        Assert.NotNull(replica.Get("c0"));
+
+        // Snapshots every 10 records delete the log they cover: a replica that slept through them cannot catch up
+        // and says so; a new one loads the snapshot and the rest of the log.
+        await using var sleeper = await OpenReplica(Reopen(store));
+        for (int i = 0; i < 40; i++) await primary.UpsertAsync([Point($"d{i}", i)]);
+        Assert.True(await Eventually.HoldsAsync(() => primary.SnapshotSequence >= 40));
+        await primary.UpsertAsync([Point("after", 9)]);
+        Assert.False(await sleeper.CatchUpAsync(default));
+        await using var fresh = await OpenReplica(Reopen(store));
+        Assert.Equal(primary.Products().Select(p => p.Id).Order(), fresh.Products().Select(p => p.Id).Order());
+        Assert.Equal(primary.LastSequence, fresh.LastSequence);
     }
 
     [Fact]

@@ -3,20 +3,13 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Catalogs.ApiHost.Health;
 
-/// <summary><c>/healthz</c>: the process serves HTTP. <c>/readyz</c>: the grains answer too.</summary>
+/// <summary>The API host is ready (<c>/readyz</c>, mapped with the service defaults) once the grains answer.</summary>
 public static class HealthEndpoints
 {
     public static IServiceCollection AddCatalogHealthChecks(this IServiceCollection services)
     {
         services.AddHealthChecks().AddCheck<GrainsReadyCheck>("grains", tags: ["ready"]);
         return services;
-    }
-
-    public static IEndpointRouteBuilder MapHealthEndpoints(this IEndpointRouteBuilder app)
-    {
-        app.MapHealthChecks("/healthz", new() { Predicate = _ => false }).WithTags("Health");
-        app.MapHealthChecks("/readyz", new() { Predicate = c => c.Tags.Contains("ready") }).WithTags("Health");
-        return app;
     }
 
     sealed class GrainsReadyCheck(CatalogGateway gateway) : IHealthCheck

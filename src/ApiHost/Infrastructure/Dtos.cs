@@ -64,7 +64,8 @@ public sealed record SearchDto(
     int? Ef = null,
     QueryRouting? Routing = null,
     int? ApproximateNeighborCount = null,
-    double? FractionLeafNodesToSearchOverride = null);
+    double? FractionLeafNodesToSearchOverride = null,
+    ReadConsistency? Consistency = null);
 
 public sealed record RestrictView(string Namespace, string[] AllowList, string[] DenyList);
 
@@ -94,18 +95,19 @@ public sealed record DatapointView(
 
 public sealed record NeighborView(string Id, float Distance, DatapointView Datapoint);
 
-/// <summary><c>source</c>: local, matchingEngine or hybrid; <c>degraded</c>: Matching Engine failed and the local index
-/// answered alone (<c>warning</c> says why).</summary>
-/// <summary>A search's answer. <c>Partial</c>: some shards could not be reached (named in <c>MissingShards</c>);
-/// the neighbours are the best of the others.</summary>
+/// <summary>A search's answer. <c>source</c>: local, matchingEngine or hybrid; <c>degraded</c>: Matching Engine failed
+/// and the local index answered alone (<c>warning</c> says why). <c>Partial</c>: some shards could not be reached
+/// (named in <c>MissingShards</c>); the neighbours are the best of the others.</summary>
 public sealed record SearchResponse(NeighborView[] Neighbors, QueryRouting Source = QueryRouting.Local,
     bool Degraded = false, string? Warning = null, bool Partial = false, int[]? MissingShards = null);
 
+/// <summary>A catalog with its shards' stats. <c>UnderReplicated</c>: shards with fewer copies answering than
+/// <c>config.replicas</c> (a replica loading, or its silo gone).</summary>
 public sealed record CatalogView(string Name, CatalogSpec Config, long Version, long Products,
-    IReadOnlyList<ShardStats> Shards, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)
+    IReadOnlyList<ShardStats> Shards, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, int UnderReplicated = 0)
 {
     public static CatalogView From(CatalogInfo i) => new(i.Name, i.Spec, i.Version, i.Products, i.Shards, i.CreatedAt,
-        i.UpdatedAt);
+        i.UpdatedAt, i.UnderReplicated);
 }
 
 public sealed record CatalogListView(CatalogView[] Catalogs);

@@ -66,7 +66,7 @@ public static class SearchEndpoints
         // One call: the catalog encodes the image or looks the product up, then searches.
         bool withVector = dto.ReturnFeatureVector ?? false;
         var query = new SearchQuery(dto.FeatureVector ?? [], k, restricts, numeric, crowding, null, ef, dto.Routing,
-            approximate, leaves, ReturnVectors: withVector);
+            approximate, leaves, ReturnVectors: withVector, Consistency: dto.Consistency ?? ReadConsistency.Eventual);
         var result = await gateway.Idempotent(() => grain.Find(new SearchRequest(query, image, dto.ProductId), ct), ct);
         return TypedResults.Ok(new SearchResponse(result.Hits.Select(h => new NeighborView(h.Id, h.Distance,
             DatapointView.From(h.Datapoint, withVector))).ToArray(),

@@ -21,8 +21,18 @@ public sealed class CatalogGrain(
     Microsoft.Extensions.Options.IOptions<CatalogsOptions> options,
     ILogger<CatalogGrain> logger) : Grain, ICatalogGrain
 {
-    public const int MaxShards = 64, MaxDimensions = 65_536;
+    public const int MaxShards = 64, MaxDimensions = 65_536, MaxReplicas = 8;
     readonly AsyncReaderWriterGate gate = new();
+    ShardCopies? copies;
+
+    ShardCopies Copies => copies ??= new(GrainFactory, options.Value.HedgeReadsAfter);
+
+    /// <summary>Replicas start loading as soon as the catalog is in use, not at their first search.</summary>
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (state.State.Spec is { } spec) _ = WarmReplicasAsync(spec, state.State.Incarnation);
+        return Task.CompletedTask;
+    }
 
     string Tenant => this.GetPrimaryKeyString().Split('/')[0];
     string Name => this.GetPrimaryKeyString().Split('/')[1];
@@ -40,10 +50,12 @@ public sealed class CatalogGrain(
             var current = previous.Spec!;
             if (SameSpec(current, spec))
             {
-                if (current.MatchingEngine == spec.MatchingEngine) return await GetInfoCore(cancellationToken);
-                // Only the Matching Engine binding changed: allowed with products; shards rebind (a new index gets
-                // everything again). Should persisting fail, the shards go back to the old binding.
-                await BindShardsAsync(spec, previous.Incarnation, cancellationToken);
+                if (current.MatchingEngine == spec.MatchingEngine && current.Replicas == spec.Replicas)
+                    return await GetInfoCore(cancellationToken);
+                // Only the Matching Engine binding or the replicas changed: allowed with products; shards rebind (a
+                // new index gets everything again). Should persisting fail, the shards go back to the old binding.
+                if (current.MatchingEngine != spec.MatchingEngine)
+                    await BindShardsAsync(spec, previous.Incarnation, cancellationToken);
                 try
                 {
                     await PublishAsync(new CatalogState
@@ -57,10 +69,13 @@ public sealed class CatalogGrain(
                 }
                 catch
                 {
-                    await BindShardsAsync(current, previous.Incarnation, CancellationToken.None);
+                    if (current.MatchingEngine != spec.MatchingEngine)
+                        await BindShardsAsync(current, previous.Incarnation, CancellationToken.None);
                     throw;
                 }
                 publicDomain = null;
+                await RetireReplicasAsync(current.Shards, previous.Incarnation, spec.Replicas, current.Replicas);
+                await WarmReplicasAsync(spec, previous.Incarnation);
                 return await GetInfoCore(cancellationToken);
             }
             var stats = await ShardStatsAsync(cancellationToken);
@@ -102,7 +117,12 @@ public sealed class CatalogGrain(
             throw;
         }
         publicDomain = null;
-        if (previous.Spec is { } old) await DropShardsQuietlyAsync(old.Shards, previous.Incarnation);
+        if (previous.Spec is { } old)
+        {
+            await DropShardsQuietlyAsync(old.Shards, previous.Incarnation);
+            await RetireReplicasAsync(old.Shards, previous.Incarnation, 1, old.Replicas);
+        }
+        await WarmReplicasAsync(spec, next.Incarnation);
         return await GetInfoCore(cancellationToken) with { Created = previous.Spec is null };
     }
 
@@ -119,6 +139,38 @@ public sealed class CatalogGrain(
         {
             state.State = previous;
             throw;
+        }
+    }
+
+    /// <summary>Activates every replica, so that each loads before searches need it; failures only mean it loads
+    /// later.</summary>
+    async Task WarmReplicasAsync(CatalogSpec spec, string incarnation)
+    {
+        try
+        {
+            await Task.WhenAll(Enumerable.Range(0, spec.Shards).SelectMany(i => Enumerable.Range(1, spec.Replicas - 1)
+                .Select(copy => Copies.Replica(ShardKey(incarnation, i), copy).Warm())));
+        }
+        catch (Exception ex)
+        {
+            logger.LogWarning("Replicas of {Catalog} will load later: {Error}", this.GetPrimaryKeyString(), ex.Message);
+        }
+    }
+
+    /// <summary>Retires replicas <paramref name="from"/> … <paramref name="to"/> − 1 of every shard.</summary>
+    async Task RetireReplicasAsync(int shards, string incarnation, int from, int to)
+    {
+        try
+        {
+            await Task.WhenAll(Enumerable.Range(0, shards).SelectMany(i => Enumerable.Range(from, Math.Max(0,
+                to - from)).Select(copy => Copies.Replica(ShardKey(incarnation, i), copy).Retire())));
+        }
+        catch (Exception ex)
+        {
+            // A replica left behind serves nobody (searches ask only the copies the catalog has) and retires when
+            // its shard is gone.
+            logger.LogWarning("Could not retire replicas of {Catalog}: {Error}", this.GetPrimaryKeyString(),
+                ex.Message);
         }
     }
 
@@ -144,6 +196,9 @@ public sealed class CatalogGrain(
         var metric = Defined(draft.Metric ?? SimilarityMetric.Cosine, "metric");
         int shards = draft.Shards ?? 1;
         if (shards is < 1 or > MaxShards) throw Invalid($"shards must be between 1 and {MaxShards}.");
+        int replicas = draft.Replicas ?? options.Value.DefaultReplicas;
+        if (replicas is < 1 or > MaxReplicas)
+            throw Invalid($"replicas must be between 1 (the primary alone) and {MaxReplicas}.");
         EncoderSpec? encoder = null;
         int dimensions;
         if (draft.Encoder is { } encoderDraft)
@@ -163,7 +218,8 @@ public sealed class CatalogGrain(
         }
         var matchingEngine = draft.MatchingEngine is { } me ? await ResolveMatchingEngineAsync(me, metric, dimensions,
             cancellationToken) : null;
-        return new CatalogSpec(encoder, metric, dimensions, shards, ResolveIndex(draft.Index, metric), matchingEngine);
+        return new CatalogSpec(encoder, metric, dimensions, shards, ResolveIndex(draft.Index, metric), matchingEngine,
+            replicas);
     }
 
     /// <summary>Shards stream their changes into a STREAM_UPDATE index; a BATCH_UPDATE index is loaded by
@@ -269,15 +325,41 @@ public sealed class CatalogGrain(
         Name, state.State.Spec!, state.State.Version, state.State.CreatedAt, state.State.UpdatedAt,
             await ShardStatsAsync(cancellationToken));
 
-    async Task<ShardStats[]> ShardStatsAsync(CancellationToken cancellationToken) =>
-        await Task.WhenAll(Enumerable.Range(0, state.State.Spec!.Shards).Select(i =>
-            Shard(i).GetStats(cancellationToken)));
+    async Task<ShardStats[]> ShardStatsAsync(CancellationToken cancellationToken)
+    {
+        var spec = state.State.Spec!;
+        return await Task.WhenAll(Enumerable.Range(0, spec.Shards).Select(async i =>
+        {
+            var replicas = Task.WhenAll(Enumerable.Range(1, spec.Replicas - 1).Select(copy =>
+                ReplicaStatsAsync(i, copy, cancellationToken)));
+            var primary = await Shard(i).GetStats(cancellationToken);
+            return spec.Replicas == 1 ? primary : primary with { Replicas = await replicas };
+        }));
+    }
+
+    /// <summary>A replica's stats; one that cannot answer within a second counts as not loaded.</summary>
+    async Task<ReplicaStats> ReplicaStatsAsync(int shard, int copy, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(TimeSpan.FromSeconds(1));
+            return await Copies.Replica(ShardKey(state.State.Incarnation, shard), copy).GetStats(timeout.Token)
+                .WaitAsync(timeout.Token);
+        }
+        catch (Exception ex) when (Unavailability.IsTransient(ex) || ex is OperationCanceledException)
+        {
+            return new ReplicaStats(copy, null, false, 0, 0, 0);
+        }
+    }
 
     public async Task<bool> Drop(CancellationToken cancellationToken)
     {
         using var exclusive = await gate.EnterExclusiveAsync(cancellationToken);
         if (!Exists) return false;
-        await DropShardsAsync(state.State.Spec!.Shards, state.State.Incarnation, cancellationToken);
+        var dropped = state.State.Spec!;
+        await DropShardsAsync(dropped.Shards, state.State.Incarnation, cancellationToken);
+        await RetireReplicasAsync(dropped.Shards, state.State.Incarnation, 1, dropped.Replicas);
         await state.ClearStateAsync(cancellationToken);
         await GrainFactory.GetGrain<ITenantGrain>(Tenant).Remove(Name, cancellationToken);
         return true;
@@ -337,7 +419,15 @@ public sealed class CatalogGrain(
     public async Task<Datapoint?> Get(string id, CancellationToken cancellationToken)
     {
         using var shared = await gate.EnterSharedAsync(cancellationToken);
-        return await Shard(ShardOf(id, Spec().Shards)).Get(id, cancellationToken);
+        return await GetCore(Spec(), id, cancellationToken);
+    }
+
+    /// <summary>A product from its shard's primary, or from a replica while the primary cannot answer.</summary>
+    Task<Datapoint?> GetCore(CatalogSpec spec, string id, CancellationToken cancellationToken)
+    {
+        int shard = ShardOf(id, spec.Shards);
+        return Copies.ReadAsync(ShardKey(state.State.Incarnation, shard), spec.Replicas, ReadConsistency.Eventual,
+            primaryFirst: true, c => c.Get(id, cancellationToken), cancellationToken);
     }
 
     public async Task<ProductImage?> GetImage(string id, int? size, CancellationToken cancellationToken)
@@ -364,7 +454,8 @@ public sealed class CatalogGrain(
         {
             try
             {
-                return await Shard(i).Search(query, cancellationToken);
+                return await Copies.ReadAsync(ShardKey(state.State.Incarnation, i), spec.Replicas, query.Consistency,
+                    primaryFirst: false, c => c.Search(query, cancellationToken), cancellationToken);
             }
             catch (Exception ex) when (Unavailability.IsTransient(ex) && !cancellationToken.IsCancellationRequested)
             {
@@ -416,7 +507,7 @@ public sealed class CatalogGrain(
             query with { Vector = await EncodeAsync(spec, image, "", cancellationToken) };
         else if (request.ProductId is { } id)
         {
-            var product = await Shard(ShardOf(id, spec.Shards)).Get(id, cancellationToken)
+            var product = await GetCore(spec, id, cancellationToken)
                 ?? throw CatalogRequestException.NotFound($"Product '{id}' does not exist in catalog '{Name}'.");
             query = query with { Vector = product.FeatureVector, ExcludeId = id };
         }
@@ -559,8 +650,9 @@ public sealed class CatalogGrain(
 
     IShardGrain Shard(int i) => Shard(state.State.Incarnation, i);
 
-    IShardGrain Shard(string incarnation, int i) =>
-        GrainFactory.GetGrain<IShardGrain>($"{Tenant}/{Name}/{incarnation}/{i}");
+    IShardGrain Shard(string incarnation, int i) => GrainFactory.GetGrain<IShardGrain>(ShardKey(incarnation, i));
+
+    string ShardKey(string incarnation, int i) => $"{Tenant}/{Name}/{incarnation}/{i}";
 
     CatalogSpec Spec() => state.State.Spec
         ?? throw CatalogRequestException.NotFound($"Catalog '{Name}' does not exist.");

@@ -1,3 +1,4 @@
+using Catalogs.Grains.Placement;
 using Catalogs.Shards;
 using Catalogs.Shards.Export;
 using Catalogs.Shards.Storage;
@@ -17,10 +18,10 @@ namespace Catalogs.Grains.Shards;
 /// one retires. If the store itself failed (a full disk, a database restarting), this activation goes on answering
 /// reads from memory and reopens the shard (new lease, snapshot, log) at the next write.
 /// </summary>
-[Reentrant]
+[Reentrant, ShardCopyPlacement]
 public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOptions> options,
-    MatchingEngineClient vertex,
-    ShardExporter exporter, ILogger<ShardGrain> logger) : Grain, IShardGrain
+    MatchingEngineClient vertex, ShardExporter exporter, ShardRebalancer rebalancer, ILogger<ShardGrain> logger)
+    : Grain, IShardGrain
 {
     LocalShard? shard;
     // Set when the store failed a write: the next write reopens the shard first (one reopening at a time).
@@ -33,10 +34,11 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
     IShardStore Store => stores.For(this.GetPrimaryKeyString());
 
     LocalShardOptions ShardOptions => new(options.Value.SnapshotEveryRecords, options.Value.IndexSnapshotMinInterval,
-        Path.Combine(Path.GetFullPath(options.Value.DataPath), "scratch"));
+        Path.Combine(Path.GetFullPath(options.Value.DataPath), "scratch"), this.GetPrimaryKeyString());
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        rebalancer.Watch(this);
         try
         {
             if (LocalShard.Exists(Store)) await OpenAsync(null, cancellationToken);
@@ -107,8 +109,7 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
     {
         var s = Ready();
         return Task.FromResult(new ShardStats(s.Settings.Shard, s.Count, s.LastSequence, s.SnapshotSequence,
-            s.IndexOrigin,
-            s.IndexReconciled, sync?.Stats()));
+            s.IndexOrigin, s.IndexReconciled, sync?.Stats(), rebalancer.Silo.ToString()));
     }
 
     public Task BindSync(string? index, CancellationToken cancellationToken) => Guarded(async s =>

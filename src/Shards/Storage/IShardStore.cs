@@ -15,18 +15,38 @@ public interface IShardStore
 
     /// <summary>Takes the shard's lease (an epoch higher than any before) and opens its log for appending.</summary>
     Task<IShardWriter> OpenWriterAsync(CancellationToken cancellationToken);
+
+    /// <summary>A view that reads what the lease holder writes, without a lease (a read replica's).</summary>
+    IShardReader OpenReader();
+}
+
+/// <summary>Reading a shard's store. A reader may run beside the writer (in another process): it sees each log
+/// record whole or not yet, and a snapshot or blob as it was before a write or after it.</summary>
+public interface IShardReader
+{
+    /// <summary>Every log record above <paramref name="afterSequence"/>, in order. Records a snapshot covers may be
+    /// gone: a reader that finds a gap after its position reads the latest snapshot again.</summary>
+    IEnumerable<LogRecord> ReadLog(long afterSequence);
+
+    /// <summary>The last sequence deleted from the log (a snapshot holds it); 0 when none was.</summary>
+    long LogFloor();
+
+    /// <summary>The newest readable product snapshot; damaged ones are reported and skipped.</summary>
+    Snapshot? ReadLatestSnapshot(Action<string> onSkipped);
+
+    /// <summary>A blob to read, or null when there is none.</summary>
+    Stream? OpenBlob(string name);
+
+    byte[]? ReadMetadata(string name);
 }
 
 /// <summary>The lease holder's view of a shard's store. Every mutation is fenced by <see cref="Epoch"/>.</summary>
-public interface IShardWriter : IAsyncDisposable
+public interface IShardWriter : IShardReader, IAsyncDisposable
 {
     long Epoch { get; }
 
     /// <summary>The last sequence in the log (0 when empty).</summary>
     long LastSequence { get; }
-
-    /// <summary>Every log record above <paramref name="afterSequence"/>, in order.</summary>
-    IEnumerable<LogRecord> ReadLog(long afterSequence);
 
     /// <summary>Appends records (sequences must grow); completes once they are durable.</summary>
     Task AppendAsync(IReadOnlyList<LogRecord> records);
@@ -37,21 +57,13 @@ public interface IShardWriter : IAsyncDisposable
     /// <summary>Deletes sealed log segments holding only sequences ≤ <paramref name="sequence"/>.</summary>
     Task<int> DeleteLogThroughAsync(long sequence);
 
-    /// <summary>The newest readable product snapshot; damaged ones are reported and skipped.</summary>
-    Snapshot? ReadLatestSnapshot(Action<string> onSkipped);
-
     Task WriteSnapshotAsync(long sequence, IEnumerable<ReadOnlyMemory<byte>> entries);
-
-    /// <summary>A blob to read, or null when there is none.</summary>
-    Stream? OpenBlob(string name);
 
     /// <summary>Writes a blob durably and atomically: readers see the old one or the new one, whole. Names may hold
     /// '/' (folders).</summary>
     Task WriteBlobAsync(string name, Action<Stream> write);
 
     Task DeleteBlobAsync(string name);
-
-    byte[]? ReadMetadata(string name);
 
     Task WriteMetadataAsync(string name, byte[] content);
 

@@ -30,27 +30,20 @@ public sealed class LocalShardStore(string directory) : IShardStore
         }
     }, cancellationToken);
 
-    sealed class Writer(string directory, FileLease lease, WriteAheadLog log) : IShardWriter
+    public IShardReader OpenReader() => new Reader(Directory);
+
+    /// <summary>Reads files as the writer leaves them: every file it replaces is replaced atomically, and the log's
+    /// torn tail (an append under way) reads as not yet there.</summary>
+    class Reader(string directory) : IShardReader
     {
-        public long Epoch => lease.Epoch;
+        protected string Root => directory;
 
-        public long LastSequence => log.LastSequence;
+        public virtual IEnumerable<LogRecord> ReadLog(long afterSequence) =>
+            WriteAheadLog.Read(Path.Combine(directory, "log"), afterSequence);
 
-        public IEnumerable<LogRecord> ReadLog(long afterSequence) => log.ReadFrom(afterSequence);
-
-        public Task AppendAsync(IReadOnlyList<LogRecord> records) => log.AppendAsync(records);
-
-        public Task RollLogAsync() => log.RollAsync();
-
-        public Task<int> DeleteLogThroughAsync(long sequence) => Task.FromResult(log.DeleteSegmentsThrough(sequence));
+        public long LogFloor() => WriteAheadLog.Floor(Path.Combine(directory, "log"));
 
         public Snapshot? ReadLatestSnapshot(Action<string> onSkipped) => SnapshotFile.ReadLatest(directory, onSkipped);
-
-        public async Task WriteSnapshotAsync(long sequence, IEnumerable<ReadOnlyMemory<byte>> entries)
-        {
-            using var admitted = lease.Enter();
-            await SnapshotFile.WriteAsync(directory, sequence, entries);
-        }
 
         public Stream? OpenBlob(string name)
         {
@@ -59,28 +52,49 @@ public sealed class LocalShardStore(string directory) : IShardStore
                 1 << 20) : null;
         }
 
+        public byte[]? ReadMetadata(string name) => ReadFile(Path.Combine(directory, name));
+    }
+
+    sealed class Writer(string directory, FileLease lease, WriteAheadLog log) : Reader(directory), IShardWriter
+    {
+        public long Epoch => lease.Epoch;
+
+        public long LastSequence => log.LastSequence;
+
+        public override IEnumerable<LogRecord> ReadLog(long afterSequence) => log.ReadFrom(afterSequence);
+
+        public Task AppendAsync(IReadOnlyList<LogRecord> records) => log.AppendAsync(records);
+
+        public Task RollLogAsync() => log.RollAsync();
+
+        public Task<int> DeleteLogThroughAsync(long sequence) => Task.FromResult(log.DeleteSegmentsThrough(sequence));
+
+        public async Task WriteSnapshotAsync(long sequence, IEnumerable<ReadOnlyMemory<byte>> entries)
+        {
+            using var admitted = lease.Enter();
+            await SnapshotFile.WriteAsync(Root, sequence, entries);
+        }
+
         public Task WriteBlobAsync(string name, Action<Stream> write) => Fenced(() =>
         {
-            var path = Path.Combine(directory, name);
+            var path = Path.Combine(Root, name);
             System.IO.Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             FileDurability.WriteAtomically(path, write, bufferSize: 1 << 20);
         });
 
-        public Task DeleteBlobAsync(string name) => Fenced(() => File.Delete(Path.Combine(directory, name)));
-
-        public byte[]? ReadMetadata(string name) => ReadFile(Path.Combine(directory, name));
+        public Task DeleteBlobAsync(string name) => Fenced(() => File.Delete(Path.Combine(Root, name)));
 
         public Task WriteMetadataAsync(string name, byte[] content) => Fenced(() =>
-            FileDurability.WriteAllBytesAtomically(Path.Combine(directory, name), content));
+            FileDurability.WriteAllBytesAtomically(Path.Combine(Root, name), content));
 
-        public Task DeleteMetadataAsync(string name) => Fenced(() => File.Delete(Path.Combine(directory, name)));
+        public Task DeleteMetadataAsync(string name) => Fenced(() => File.Delete(Path.Combine(Root, name)));
 
         public async Task DestroyAsync()
         {
             using (lease.Enter()) { } // only the lease holder may destroy
             await log.DisposeAsync();
             lease.Dispose();
-            if (System.IO.Directory.Exists(directory)) System.IO.Directory.Delete(directory, recursive: true);
+            if (System.IO.Directory.Exists(Root)) System.IO.Directory.Delete(Root, recursive: true);
         }
 
         Task Fenced(Action write) => Task.Run(() =>

@@ -1,0 +1,113 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+using Orleans.Dashboard;
+using Orleans.Runtime;
+
+namespace Catalogs.ServiceDefaults;
+
+/// <summary>The same probes, metrics and traces in every Catalogs process (API host, silo), as eShop's service
+/// defaults do it.</summary>
+public static class ServiceDefaultsExtensions
+{
+    /// <summary>Meters of the Catalogs libraries (encoders, shards, sync) and of Orleans.</summary>
+    public static readonly string[] Meters = ["Catalogs.*", "Microsoft.Orleans"];
+
+    /// <summary>Activity sources: the Catalogs libraries and the Orleans calls between processes.</summary>
+    public static readonly string[] ActivitySources =
+        ["Catalogs.*", "Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application"];
+
+    public static TelemetryOptions Telemetry(IConfiguration configuration)
+    {
+        var options = configuration.GetSection(TelemetryOptions.Section).Get<TelemetryOptions>() ?? new();
+        Validator.ValidateObject(options, new ValidationContext(options), validateAllProperties: true);
+        return options;
+    }
+
+    /// <summary>OpenTelemetry metrics (always, for <c>/metrics</c> and OTLP), traces and logs (when an OTLP endpoint
+    /// is set: an unexported trace costs without helping), and the liveness check.</summary>
+    public static IHostApplicationBuilder AddCatalogsServiceDefaults(this IHostApplicationBuilder builder,
+        string serviceName)
+    {
+        var options = Telemetry(builder.Configuration);
+        builder.Services.AddSingleton(options);
+        builder.Services.AddHealthChecks();
+        var otlp = options.OtlpEndpoint ?? (Uri.TryCreate(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"],
+            UriKind.Absolute, out var fromEnvironment) ? fromEnvironment : null);
+        var telemetry = builder.Services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService(serviceName,
+                serviceInstanceId: $"{Environment.MachineName}-{Environment.ProcessId}"))
+            .WithMetrics(metrics =>
+            {
+                metrics.AddMeter(Meters).AddAspNetCoreInstrumentation().AddHttpClientInstrumentation()
+                    .AddRuntimeInstrumentation();
+                if (options.Prometheus) metrics.AddPrometheusExporter();
+            });
+        if (otlp is not null)
+        {
+            telemetry.WithTracing(tracing => tracing.AddSource(ActivitySources)
+                .SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(options.TraceSampleRatio)))
+                .AddAspNetCoreInstrumentation(o => o.Filter = http => !IsProbe(http.Request.Path))
+                .AddHttpClientInstrumentation());
+            telemetry.WithLogging();
+            telemetry.UseOtlpExporter(OpenTelemetry.Exporter.OtlpExportProtocol.Grpc, otlp);
+        }
+        return builder;
+    }
+
+    static bool IsProbe(PathString path) =>
+        path.StartsWithSegments("/healthz") || path.StartsWithSegments("/readyz")
+        || path.StartsWithSegments("/metrics");
+
+    /// <summary>Orleans call tracing, and the dashboard's collectors when it is on.</summary>
+    public static ISiloBuilder AddCatalogsTelemetry(this ISiloBuilder silo, IConfiguration configuration)
+    {
+        silo.AddActivityPropagation();
+        if (Telemetry(configuration).Dashboard) silo.AddDashboard();
+        return silo;
+    }
+
+    public static IClientBuilder AddCatalogsTelemetry(this IClientBuilder client, IConfiguration configuration)
+    {
+        client.AddActivityPropagation();
+        if (Telemetry(configuration).Dashboard) client.AddDashboard();
+        return client;
+    }
+
+    /// <summary><c>/healthz</c>: the process serves HTTP. <c>/readyz</c>: the checks tagged <c>ready</c> pass.
+    /// <c>/metrics</c>: Prometheus. <c>/dashboard</c>: the Orleans Dashboard, when on.</summary>
+    public static WebApplication MapCatalogsDefaultEndpoints(this WebApplication app)
+    {
+        app.MapHealthChecks("/healthz", new() { Predicate = _ => false }).WithTags("Health");
+        app.MapHealthChecks("/readyz", new() { Predicate = c => c.Tags.Contains("ready") }).WithTags("Health");
+        var options = app.Services.GetRequiredService<TelemetryOptions>();
+        if (options.Prometheus) app.MapPrometheusScrapingEndpoint("/metrics");
+        if (options.Dashboard) app.MapOrleansDashboard("/dashboard");
+        return app;
+    }
+
+    /// <summary>Ready once this silo is an active member of its cluster (it takes grain calls).</summary>
+    public static IHealthChecksBuilder AddSiloReadyCheck(this IHealthChecksBuilder checks) =>
+        checks.AddCheck<SiloActiveCheck>("silo", tags: ["ready"]);
+
+    sealed class SiloActiveCheck(IClusterMembershipService membership, ILocalSiloDetails silo) : IHealthCheck
+    {
+        public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context,
+            CancellationToken cancellationToken)
+        {
+            var status = membership.CurrentSnapshot.GetSiloStatus(silo.SiloAddress);
+            return Task.FromResult(status == SiloStatus.Active
+                ? HealthCheckResult.Healthy($"{silo.SiloAddress} is active")
+                : HealthCheckResult.Unhealthy($"{silo.SiloAddress} is {status}"));
+        }
+    }
+}
