@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 
 namespace Catalogs.ApiHost.Tests;
 
@@ -27,5 +28,27 @@ public class DocsAndHealthTests(ApiFactory factory)
         Assert.Equal("Healthy", await http.GetStringAsync("/healthz"));
         Assert.Equal("Healthy", await http.GetStringAsync("/readyz"));
         await http.GetAsync("/v1/nothing-here").Problem(404, "no endpoint");
+    }
+
+    [Fact]
+    public async Task Metrics_are_served_for_Prometheus_with_the_shards_and_the_requests()
+    {
+        Assert.True((await http.PutAsJsonAsync("/v1/catalogs/metered", new { dimensions = 2, metric = "dot" }))
+            .IsSuccessStatusCode);
+        Assert.True((await http.PutAsJsonAsync("/v1/catalogs/metered/products/a", new { featureVector =
+            new[] { 1f, 2 } })).IsSuccessStatusCode);
+        var search = await http.PostAsJsonAsync("/v1/catalogs/metered/search", new { featureVector = new[] { 1f, 0 },
+            consistency = "strong" });
+        Assert.Equal(HttpStatusCode.OK, search.StatusCode);
+        var metrics = await http.GetAsync("/metrics");
+        Assert.Equal(HttpStatusCode.OK, metrics.StatusCode);
+        var text = await metrics.Content.ReadAsStringAsync();
+        // The exporter names instruments the Prometheus way: dots to underscores, the unit appended.
+        Assert.Contains("catalogs_shard_search_duration_seconds_bucket{", text);
+        Assert.Matches(@"catalogs_shard_products\{[^}]*shard=""default/metered/[^""]+/0""[^}]*\} 1", text);
+        Assert.Contains("catalogs_shard_lease_acquired_total{", text);
+        Assert.Contains("http_server_request_duration_seconds_bucket{", text);
+        await http.PostAsJsonAsync("/v1/catalogs/metered/search", new { featureVector = new[] { 1f, 0 },
+            consistency = "sometimes" }).Problem(400, "consistency");
     }
 }

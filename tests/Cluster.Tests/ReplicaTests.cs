@@ -98,6 +98,13 @@ public sealed class ReplicaTests(ITestOutputHelper output)
         }
         Assert.Equal(expected, await SearchAsync(http, query, "eventual"));
         Assert.Equal(Products + 1 + Shards, (await CatalogAsync(http))["products"]!.GetValue<long>());
+
+        // Every silo reports its copies to Prometheus, replicas with their staleness.
+        var scraped = string.Join("\n", await Task.WhenAll(cluster.Silos.Where(s => s.Alive).Select(s =>
+            s.Http!.GetStringAsync("/metrics"))));
+        Assert.Contains("role=\"replica\"", scraped);
+        Assert.Contains("catalogs_replica_staleness_seconds{", scraped);
+        Assert.Contains("catalogs_shard_search_duration_seconds_bucket{", scraped);
     }
 
     sealed record ShardCopies(int Shard, string Silo, string? ReplicaSilo);
