@@ -35,10 +35,16 @@ public class DocsAndHealthTests(ApiFactory factory)
     {
         Assert.True((await http.PutAsJsonAsync("/v1/catalogs/metered", new { dimensions = 2, metric = "dot" }))
             .IsSuccessStatusCode);
-        Assert.True((await http.PutAsJsonAsync("/v1/catalogs/metered/products/a", new { featureVector =
-            new[] { 1f, 2 } })).IsSuccessStatusCode);
-        var search = await http.PostAsJsonAsync("/v1/catalogs/metered/search", new { featureVector = new[] { 1f, 0 },
-            consistency = "strong" });
+        Assert.True((await http.PutAsJsonAsync("/v1/catalogs/metered/products/a", new
+        {
+            featureVector =
+            new[] { 1f, 2 }
+        })).IsSuccessStatusCode);
+        var search = await http.PostAsJsonAsync("/v1/catalogs/metered/search", new
+        {
+            featureVector = new[] { 1f, 0 },
+            consistency = "strong"
+        });
         Assert.Equal(HttpStatusCode.OK, search.StatusCode);
         var metrics = await http.GetAsync("/metrics");
         Assert.Equal(HttpStatusCode.OK, metrics.StatusCode);
@@ -48,7 +54,10 @@ public class DocsAndHealthTests(ApiFactory factory)
         Assert.Matches(@"catalogs_shard_products\{[^}]*shard=""default/metered/[^""]+/0""[^}]*\} 1", text);
         Assert.Contains("catalogs_shard_lease_acquired_total{", text);
         Assert.Contains("http_server_request_duration_seconds_bucket{", text);
-        await http.PostAsJsonAsync("/v1/catalogs/metered/search", new { featureVector = new[] { 1f, 0 },
-            consistency = "sometimes" }).Problem(400, "consistency");
+        await http.PostAsJsonAsync("/v1/catalogs/metered/search", new
+        {
+            featureVector = new[] { 1f, 0 },
+            consistency = "sometimes"
+        }).Problem(400, "consistency");
     }
 }

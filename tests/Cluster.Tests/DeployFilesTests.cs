@@ -96,9 +96,18 @@ public sealed partial class DeployFilesTests
             ["Orleans"] = KeysRead("src/Grains/Hosting/ClusterHosting.cs", "ports"),
             ["Demo"] = SourceProperties("src/ApiHost/Demo/DemoOptions.cs"),
             ["Api"] = SourceProperties("src/ApiHost/Infrastructure/ApiOptions.cs"),
+            ["Telemetry"] = SourceProperties("src/ServiceDefaults/TelemetryOptions.cs"),
         };
+        var manifests = Manifests();
+        var kubernetes = manifests.Where(m => Kind(m) is "ConfigMap")
+            .SelectMany(m => ((YamlMappingNode)m["data"]).Children.Keys.Cast<YamlScalarNode>().Select(k => k.Value!))
+            .Concat(manifests.Where(m => Kind(m) is "Secret")
+                .SelectMany(m => ((YamlMappingNode)m["stringData"]).Children.Keys.Cast<YamlScalarNode>()
+                    .Select(k => k.Value!)))
+            .Concat(manifests.Where(m => Kind(m) is "Deployment").SelectMany(Containers)
+                .SelectMany(c => Sequence(c, "env")).Select(e => Scalar(e, "name")!));
         var given = Services().Values.SelectMany(Environment).Select(e => e.Key)
-            .Concat(DockerfileSettings()).Where(k => k.Contains("__")).Distinct().ToList();
+            .Concat(DockerfileSettings()).Concat(kubernetes).Where(k => k.Contains("__")).Distinct().ToList();
         Assert.NotEmpty(given);
         foreach (var key in given)
         {
@@ -123,9 +132,125 @@ public sealed partial class DeployFilesTests
         var api = Stage("apihost");
         Assert.Contains("Catalogs.ApiHost.dll", api);
         Assert.Matches($@"EXPOSE {Regex.Match(api, @"Urls=http://\+:(\d+)").Groups[1].Value}\b", api);
-        // The readiness path the compose file names is the API host's.
-        Assert.Contains("\"/readyz\"", File.ReadAllText(Path.Combine(TestPaths.RepoRoot,
-            "src/ApiHost/Health/HealthEndpoints.cs")));
+        Assert.Matches(@"EXPOSE .*\b8080\b", silo); // probes and metrics
+        // The readiness path the compose file names is served by both.
+        Assert.Contains("\"/readyz\"", ServiceDefaults);
+    }
+
+    static string ServiceDefaults => File.ReadAllText(Path.Combine(TestPaths.RepoRoot,
+        "src/ServiceDefaults/ServiceDefaultsExtensions.cs"));
+
+    /// <summary>Every document of every manifest under deploy/kubernetes.</summary>
+    static List<YamlMappingNode> Manifests()
+    {
+        var documents = new List<YamlMappingNode>();
+        foreach (var file in Directory.GetFiles(Path.Combine(Deploy, "kubernetes"), "*.yaml").Order())
+        {
+            var yaml = new YamlStream();
+            using (var reader = File.OpenText(file)) yaml.Load(reader);
+            documents.AddRange(yaml.Documents.Select(d => (YamlMappingNode)d.RootNode));
+        }
+        return documents;
+    }
+
+    static string? Kind(YamlMappingNode manifest) => Scalar(manifest, "kind");
+
+    static string Name(YamlMappingNode manifest) => Scalar(manifest, "metadata", "name")!;
+
+    static IEnumerable<YamlMappingNode> Sequence(YamlMappingNode node, params string[] path)
+    {
+        YamlNode current = node;
+        foreach (var key in path)
+            if (current is not YamlMappingNode m || !m.Children.TryGetValue(new YamlScalarNode(key), out current!))
+                return [];
+        return ((YamlSequenceNode)current).Children.Cast<YamlMappingNode>();
+    }
+
+    static IEnumerable<YamlMappingNode> Containers(YamlMappingNode deployment) =>
+        Sequence(deployment, "spec", "template", "spec", "containers");
+
+    static Dictionary<string, string> Labels(YamlMappingNode node, params string[] path)
+    {
+        YamlNode current = node;
+        foreach (var key in path) current = ((YamlMappingNode)current)[key];
+        return ((YamlMappingNode)current).Children.ToDictionary(l => ((YamlScalarNode)l.Key).Value!,
+            l => ((YamlScalarNode)l.Value).Value!);
+    }
+
+    [Fact]
+    public void Kubernetes_manifests_run_silos_with_Orleans_hosting_and_API_hosts_behind_a_service_with_probes()
+    {
+        var manifests = Manifests();
+        YamlMappingNode One(string kind, string name) => manifests.Single(m => Kind(m) == kind && Name(m) == name);
+        var silo = One("Deployment", "catalogs-silo");
+        var api = One("Deployment", "catalogs-api");
+        var config = One("ConfigMap", "catalogs-config");
+        var secret = One("Secret", "catalogs-secrets");
+        Assert.Equal("Cluster", Scalar(config, "data", "Cluster__Mode"));
+        Assert.Equal("true", Scalar(config, "data", "Cluster__Kubernetes"));
+
+        // Orleans' Kubernetes hosting: the pod's identity in the environment, its labels, and a service account
+        // allowed to watch and delete pods.
+        var podLabels = Labels(silo, "spec", "template", "metadata", "labels");
+        Assert.Contains("orleans/serviceId", podLabels.Keys);
+        Assert.Contains("orleans/clusterId", podLabels.Keys);
+        var siloContainer = Containers(silo).Single();
+        var siloEnv = Sequence(siloContainer, "env").Select(e => Scalar(e, "name")).ToHashSet();
+        foreach (var name in new[] { "POD_NAME", "POD_NAMESPACE", "POD_IP", "ORLEANS_SERVICE_ID", "ORLEANS_CLUSTER_ID" })
+            Assert.Contains(name, siloEnv);
+        var account = Scalar(silo, "spec", "template", "spec", "serviceAccountName")!;
+        One("ServiceAccount", account);
+        var binding = manifests.Single(m => Kind(m) == "RoleBinding"
+            && Sequence(m, "subjects").Any(s => Scalar(s, "name") == account));
+        var role = One("Role", Scalar(binding, "roleRef", "name")!);
+        var rule = Sequence(role, "rules").Single(r => ((YamlSequenceNode)r["resources"]).Children
+            .Cast<YamlScalarNode>().Any(v => v.Value == "pods"));
+        var verbs = ((YamlSequenceNode)rule["verbs"]).Children.Cast<YamlScalarNode>().Select(v => v.Value).ToList();
+        foreach (var verb in new[] { "get", "watch", "list", "delete" }) Assert.Contains(verb, verbs);
+
+        var dockerfile = File.ReadAllText(Path.Combine(Deploy, "Dockerfile"));
+        foreach (var (deployment, target) in new[] { (silo, "silo"), (api, "apihost") })
+        {
+            var container = Containers(deployment).Single();
+            // The image is the Dockerfile target's, its ports the ones that target listens on.
+            Assert.StartsWith($"catalogs-{target}:", Scalar(container, "image"));
+            Assert.Matches($@"(?m)^FROM \S+ AS {target}$", dockerfile);
+            var ports = Sequence(container, "ports").ToDictionary(p => Scalar(p, "name")!,
+                p => Scalar(p, "containerPort")!);
+            Assert.Equal("8080", ports["http"]);
+            if (target == "silo")
+            {
+                Assert.Equal("11111", ports["silo"]);
+                Assert.Equal("30000", ports["gateway"]);
+            }
+            // Probes hit the health endpoints every process maps, on a port the container declares.
+            foreach (var (probe, path) in new[] { ("livenessProbe", "/healthz"), ("readinessProbe", "/readyz") })
+            {
+                Assert.Equal(path, Scalar(container, probe, "httpGet", "path"));
+                Assert.Contains(Scalar(container, probe, "httpGet", "port")!, ports.Keys);
+                Assert.Contains($"\"{path}\"", ServiceDefaults);
+            }
+            Assert.NotNull(Scalar(container, "resources", "requests", "memory"));
+            Assert.NotNull(Scalar(container, "resources", "limits", "memory"));
+            // Settings come from the ConfigMap and the Secret, by keys they hold.
+            Assert.Contains(Sequence(container, "envFrom"), e => Scalar(e, "configMapRef", "name") == Name(config));
+            foreach (var key in Sequence(container, "env").Select(e => Scalar(e, "valueFrom", "secretKeyRef", "key"))
+                .OfType<string>())
+                Assert.NotNull(Scalar(secret, "stringData", key));
+            // A disruption budget covers each deployment's pods.
+            var labels = Labels(deployment, "spec", "template", "metadata", "labels");
+            Assert.Contains(manifests.Where(m => Kind(m) == "PodDisruptionBudget"), pdb =>
+                Labels(pdb, "spec", "selector", "matchLabels").All(l => labels.GetValueOrDefault(l.Key) == l.Value));
+        }
+        var service = manifests.Single(m => Kind(m) == "Service");
+        var apiLabels = Labels(api, "spec", "template", "metadata", "labels");
+        Assert.All(Labels(service, "spec", "selector"), l => Assert.Equal(l.Value, apiLabels[l.Key]));
+        Assert.Equal("http", Scalar(Sequence(service, "spec", "ports").Single(), "targetPort"));
+        // The silo mounts the Vertex credentials the Secret holds where GOOGLE_APPLICATION_CREDENTIALS says.
+        var credentials = Sequence(siloContainer, "env").Single(e => Scalar(e, "name") ==
+            "GOOGLE_APPLICATION_CREDENTIALS");
+        Assert.EndsWith("/vertex-credentials.json", Scalar(credentials, "value"));
+        Assert.NotNull(Scalar(secret, "stringData", "vertex-credentials.json"));
     }
 
     static IEnumerable<string> DockerfileSettings() =>

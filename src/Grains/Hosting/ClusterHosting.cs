@@ -49,6 +49,8 @@ public static class ClusterHosting
             o.TableRefreshTimeout = deployment.ProbeTimeout * 2;
         });
         silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = deployment.ResponseTimeout);
+        // After the endpoints above: the pod's address and name win.
+        if (deployment.Kubernetes) silo.UseKubernetesHosting();
         silo.Services.AddSingleton(_ => NpgsqlDataSource.Create(deployment.Postgres!));
         silo.Services.AddSingleton<IShardStoreProvider>(sp =>
             new PostgresShardStoreProvider(sp.GetRequiredService<NpgsqlDataSource>()));
