@@ -196,7 +196,8 @@ public sealed partial class DeployFilesTests
         Assert.Contains("orleans/clusterId", podLabels.Keys);
         var siloContainer = Containers(silo).Single();
         var siloEnv = Sequence(siloContainer, "env").Select(e => Scalar(e, "name")).ToHashSet();
-        foreach (var name in new[] { "POD_NAME", "POD_NAMESPACE", "POD_IP", "ORLEANS_SERVICE_ID", "ORLEANS_CLUSTER_ID" })
+        string[] podIdentity = ["POD_NAME", "POD_NAMESPACE", "POD_IP", "ORLEANS_SERVICE_ID", "ORLEANS_CLUSTER_ID"];
+        foreach (var name in podIdentity)
             Assert.Contains(name, siloEnv);
         var account = Scalar(silo, "spec", "template", "spec", "serviceAccountName")!;
         One("ServiceAccount", account);
