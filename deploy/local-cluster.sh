@@ -51,16 +51,24 @@ as_postgres "$pgbin/initdb" -D "$work/pg" -U postgres --auth=trust --encoding=UT
 as_postgres "$pgbin/pg_ctl" -D "$work/pg" -l "$work/postgres.log" -w \
   -o "-p $pg_port -k $work -c listen_addresses=127.0.0.1" start >/dev/null
 
+silo_http=()
 export Cluster__Mode=Cluster
+export Catalogs__DefaultReplicas=$(( silos > 1 ? 2 : 1 )) # a read replica of every shard on another silo
 export Cluster__Redis="127.0.0.1:$redis_port"
 export Cluster__Postgres="Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=postgres"
 bin=net10.0/linux-x64
 for i in $(seq 0 $((silos - 1))); do
+  silo_http[$i]=$(free_port)
   Orleans__SiloPort=$(free_port) Orleans__GatewayPort=$(free_port) Catalogs__DataPath="$work/silo$i" \
+    Urls="http://127.0.0.1:${silo_http[$i]}" \
     dotnet "src/Silo/bin/Release/$bin/Catalogs.Silo.dll" >"$work/silo$i.log" 2>&1 &
   members+=($!)
 done
-sleep 5 # the silos join through Redis; the API hosts find their gateways there
+# Each silo is ready once it is an active member (its /readyz); the API hosts find their gateways through Redis.
+for i in $(seq 0 $((silos - 1))); do
+  until curl -sf "http://127.0.0.1:${silo_http[$i]}/readyz" >/dev/null; do sleep 0.5; done
+  echo "silo $i: metrics at http://127.0.0.1:${silo_http[$i]}/metrics"
+done
 for i in $(seq 0 $((apis - 1))); do
   port=$((5080 + i))
   Urls="http://127.0.0.1:$port" Demo__Enabled=false \

@@ -104,8 +104,10 @@ public sealed record IndexDraft(
     [property: Id(4)] IndexQuantization? Quantization = null,
     [property: Id(5)] RerankStorage? RerankVectors = null);
 
-/// <summary>A shard's state. <c>IndexOrigin</c>: <c>built</c> (from the products at activation) or <c>snapshot</c>
-/// (its saved graph, loaded, with <c>IndexReconciled</c> records brought up to date from the products).</summary>
+/// <summary>A shard's state. <c>IndexOrigin</c>: <c>built</c> (from the products at activation), <c>snapshot</c>
+/// (its saved graph, loaded, with <c>IndexReconciled</c> records brought up to date from the products) or
+/// <c>promoted</c> (a read replica on this silo became the primary in place). <c>Silo</c>: where the primary runs;
+/// <c>Replicas</c>: its read replicas.</summary>
 [GenerateSerializer, Alias("Catalogs.ShardStats")]
 public sealed record ShardStats(
     [property: Id(0)] int Shard,

@@ -34,9 +34,9 @@ public sealed class LocalShard : IAsyncDisposable
     const string SettingsName = "shard.json", IndexBlobName = "index.hnsw", ExportMarkName = "export.json";
     static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    readonly IShardReader reader;
-    // Null on a read replica, which applies what the lease holder logs and never writes.
-    readonly IShardWriter? writer;
+    IShardReader reader;
+    // Null on a read replica, which applies what the lease holder logs and never writes (until promoted).
+    IShardWriter? writer;
     readonly LocalShardOptions options;
     readonly ILogger logger;
     readonly Dictionary<string, Datapoint> points;
@@ -73,12 +73,15 @@ public sealed class LocalShard : IAsyncDisposable
         indexSavedSequence = load.Origin == "snapshot" && load.Reconciled == 0 ? last : -1;
         ExportMark = reader.ReadMetadata(ExportMarkName) is { } mark ? JsonSerializer.Deserialize<long>(mark) : null;
         foreach (var p in points.Values) Retain(p.ImageSha256);
-        Tags = [new("shard", options.Name), new("role", writer is null ? "replica" : "primary")];
+        Tags = TagsFor(options.Name, writer is null);
         ShardMetrics.Opened(this);
     }
 
     /// <summary>The tags of this shard's measurements: its name and role.</summary>
-    internal KeyValuePair<string, object?>[] Tags { get; }
+    internal KeyValuePair<string, object?>[] Tags { get; private set; }
+
+    static KeyValuePair<string, object?>[] TagsFor(string name, bool replica) =>
+        [new("shard", name), new("role", replica ? "replica" : "primary")];
 
     /// <summary>A read replica: it follows the store (<see cref="CatchUpAsync"/>) and refuses writes.</summary>
     public bool IsReplica => writer is null;
@@ -102,7 +105,7 @@ public sealed class LocalShard : IAsyncDisposable
     public int Count => points.Count;
 
     /// <summary>How the index was obtained at opening: <c>snapshot</c> (loaded) or <c>built</c>.</summary>
-    public string IndexOrigin { get; }
+    public string IndexOrigin { get; private set; }
 
     public int IndexReconciled { get; }
 
@@ -375,6 +378,37 @@ public sealed class LocalShard : IAsyncDisposable
                 points[p.Id] = WithoutVector(p);
         ShardMetrics.CaughtUp(this, DateTime.UtcNow - reading);
         CaughtUpAt = reading;
+        return true;
+    }
+
+    /// <summary>Makes this replica the shard's primary, in place (no snapshot to load, no index to build): takes the
+    /// lease first — from then on the old primary's writes are refused, and those it committed before are in the
+    /// log — then applies the rest of the log. False (and still a replica) when the log no longer reaches back to
+    /// this replica: open the primary from the store instead.</summary>
+    public async Task<bool> PromoteAsync(IShardStore store, CancellationToken cancellationToken)
+    {
+        if (writer is not null) throw new InvalidOperationException("The shard is a primary already.");
+        var lease = await store.OpenWriterAsync(cancellationToken);
+        try
+        {
+            if (!await CatchUpAsync(cancellationToken) || lease.LastSequence != applied)
+            {
+                await lease.DisposeAsync();
+                return false;
+            }
+        }
+        catch
+        {
+            await lease.DisposeAsync();
+            throw;
+        }
+        (writer, reader) = (lease, lease);
+        assigned = applied;
+        sinceSnapshot = applied - SnapshotSequence;
+        indexSavedSequence = -1; // the saved graph predates what this replica applied since
+        IndexOrigin = "promoted";
+        Tags = TagsFor(options.Name, replica: false);
+        ShardMetrics.LeaseTaken(options.Name);
         return true;
     }
 

@@ -73,7 +73,7 @@ public sealed class ReplicaTests(ITestOutputHelper output)
         }
         output.WriteLine($"{searches} searches after killing {victim.Name}, all complete; slowest {slowest:F2} s");
 
-        // The dead silo's primaries come back on the survivors: every shard takes writes again.
+        // The dead silo's primaries came back where their replicas ran, and every shard takes writes again.
         foreach (var shard in Enumerable.Range(0, Shards))
         {
             var id = Enumerable.Range(0, 1000).Select(n => $"after{n}")
@@ -82,7 +82,16 @@ public sealed class ReplicaTests(ITestOutputHelper output)
                 new { featureVector = new[] { 9f, 9, 9, 9 } });
             Assert.True(put.IsSuccessStatusCode, $"shard {shard}: {await put.Content.ReadAsStringAsync()}");
         }
-        await SettledAsync(http, cluster, "the survivors did not hold both copies of every shard");
+        var after = await SettledAsync(http, cluster, "the survivors did not hold both copies of every shard");
+        var origins = (await CatalogAsync(http))["shards"]!.AsArray().ToDictionary(s => s!["shard"]!.GetValue<int>(),
+            s => s!["indexOrigin"]!.GetValue<string>());
+        // In place when the replica was loaded as the primary came back; loaded from the store when the replica was
+        // itself re-activating then (its directory entry lived on the dead silo): both are correct, one is faster.
+        var moved = primaries.Where(p => cluster.SiloAt(p.Value) == victim).Select(p => origins[p.Key]).ToList();
+        Assert.All(moved, origin => Assert.Contains(origin, new[] { "promoted", "built", "snapshot" }));
+        output.WriteLine($"{moved.Count(o => o == "promoted")} of {moved.Count} primaries of the dead silo were " +
+            "taken over in place by their replicas");
+        Assert.All(after, s => Assert.NotEqual(victim, cluster.SiloAt(s.Silo)));
 
         // A fourth silo joins: copies whose placement now prefers it move there, and still no two copies of a shard
         // share a silo.

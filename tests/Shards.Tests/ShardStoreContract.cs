@@ -116,6 +116,32 @@ public abstract class ShardStoreContract
     }
 
     [Fact]
+    public async Task A_promoted_replica_fences_the_old_primary_and_holds_every_acknowledged_write()
+    {
+        var store = NewStore();
+        var primary = await OpenShard(store);
+        for (int i = 0; i < 4; i++) await primary.UpsertAsync([Point($"a{i}", i)]);
+        await using var replica = await OpenReplica(Reopen(store));
+        // Acknowledged after the replica's last catch-up: the promotion must pick them up.
+        await primary.UpsertAsync([Point("late", 7)]);
+        Assert.True(await primary.RemoveAsync("a0"));
+
+        Assert.True(await replica.PromoteAsync(Reopen(store), default));
+        Assert.False(replica.IsReplica);
+        Assert.Equal("promoted", replica.IndexOrigin);
+        Assert.Equal(primary.Products().Select(p => p.Id).Order(), replica.Products().Select(p => p.Id).Order());
+        await Assert.ThrowsAsync<FencedException>(() => primary.UpsertAsync([Point("lost", 1)]));
+        await replica.UpsertAsync([Point("next", 2)]);
+        Assert.True(await replica.RemoveAsync("a1"));
+        await primary.DisposeAsync();
+        await replica.DisposeAsync();
+
+        await using var reopened = await OpenShard(Reopen(store));
+        Assert.Equal(["a2", "a3", "late", "next"], reopened.Products().Select(p => p.Id).Order());
+        Assert.Equal([7f, 1, 0.5f], reopened.Get("late")!.FeatureVector);
+    }
+
+    [Fact]
     public async Task Every_writer_takes_a_higher_epoch()
     {
         var store = NewStore();

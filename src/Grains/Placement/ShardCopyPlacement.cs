@@ -69,15 +69,16 @@ public sealed class ShardRebalancer(IClusterMembershipService membership, ILocal
 {
     public SiloAddress Silo => silo.SiloAddress;
 
-    /// <summary>Registers the check on <paramref name="grain"/>'s activation.</summary>
-    public void Watch(Grain grain)
+    /// <summary>Registers the check on <paramref name="grain"/>'s activation; while <paramref name="stay"/> says so,
+    /// the copy stays where it is.</summary>
+    public void Watch(Grain grain, Func<bool>? stay = null)
     {
         var every = options.Value.PlacementCheckInterval;
         if (every <= TimeSpan.Zero) return;
         var key = grain.GetPrimaryKeyString();
         grain.RegisterGrainTimer(_ =>
         {
-            if (Preferred(key) is { } preferred && !preferred.Equals(silo.SiloAddress))
+            if (Preferred(key) is { } preferred && !preferred.Equals(silo.SiloAddress) && stay?.Invoke() != true)
             {
                 logger.LogInformation("Shard copy {Key} moves from {From} to {To}", key, silo.SiloAddress, preferred);
                 // A migration, not a deactivation: the grain directory points callers at the new activation at once
@@ -87,6 +88,9 @@ public sealed class ShardRebalancer(IClusterMembershipService membership, ILocal
             return Task.CompletedTask;
         }, new GrainTimerCreationOptions(every, every) { Interleave = true, KeepAlive = false });
     }
+
+    /// <summary>Whether the copy <paramref name="key"/> belongs on this silo now.</summary>
+    public bool BelongsHere(string key) => Preferred(key)?.Equals(silo.SiloAddress) == true;
 
     /// <summary>Where the copy belongs among the active silos; null while this silo is not one of them (it is
     /// joining or leaving: no decision).</summary>

@@ -20,7 +20,8 @@ namespace Catalogs.Grains.Shards;
 /// </summary>
 [Reentrant, ShardCopyPlacement]
 public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOptions> options,
-    MatchingEngineClient vertex, ShardExporter exporter, ShardRebalancer rebalancer, ILogger<ShardGrain> logger)
+    MatchingEngineClient vertex, ShardExporter exporter, ShardRebalancer rebalancer, ReplicaHandover handover,
+    ILogger<ShardGrain> logger)
     : Grain, IShardGrain
 {
     LocalShard? shard;
@@ -58,6 +59,7 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         syncTimer?.Dispose();
+        handover.PrimaryClosed(this.GetPrimaryKeyString());
         if (shard is not null) await shard.DisposeAsync();
     }
 
@@ -68,14 +70,18 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
             throw CatalogRequestException.Conflict("The shard already exists with other settings.");
     }
 
+    /// <summary>Opens the shard: in place from a replica loaded on this silo when there is one (failover, a move),
+    /// else from the store.</summary>
     async Task OpenAsync(ShardSettings? settings, CancellationToken cancellationToken) =>
-        Serve(await LocalShard.OpenAsync(Store, settings, ShardOptions, logger, cancellationToken));
+        Serve((settings is null ? await handover.TakeAsync(this.GetPrimaryKeyString(), Store, cancellationToken)
+            : null) ?? await LocalShard.OpenAsync(Store, settings, ShardOptions, logger, cancellationToken));
 
     /// <summary>Makes <paramref name="opened"/> the shard this activation serves, with its saved sync
     /// resumed.</summary>
     void Serve(LocalShard opened)
     {
         shard = opened;
+        handover.PrimaryOpened(this.GetPrimaryKeyString());
         if (ShardSync.Load(opened.Store, vertex, options.Value.Sync, logger) is { } saved) Attach(saved, resume: true);
     }
 

@@ -15,17 +15,25 @@ namespace Catalogs.Grains.Shards;
 /// </summary>
 [Reentrant, ShardCopyPlacement]
 public sealed class ShardReplicaGrain(IShardStoreProvider stores, IOptions<CatalogsOptions> options,
-    ShardRebalancer rebalancer, ILogger<ShardReplicaGrain> logger) : Grain, IShardReplicaGrain
+    ShardRebalancer rebalancer, ReplicaHandover handover, ILogger<ShardReplicaGrain> logger)
+    : Grain, IShardReplicaGrain
 {
     LocalShard? replica;
     Task? loading;
-    bool polling;
+    Task polling = Task.CompletedTask;
+    // Searches under way on the replica: a hand-over waits for them (the shard is not shared between turns).
+    readonly HashSet<Task> searches = [];
+    // Given to the primary: this activation loads nothing more and moves on (its placement is elsewhere now).
+    bool handedOver;
 
     string Key => this.GetPrimaryKeyString();
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        rebalancer.Watch(this);
+        // A replica on the silo its primary now belongs on (the primary's silo died) stays there until the primary
+        // opens: it is the copy the primary takes over in place.
+        rebalancer.Watch(this, stay: () => replica is not null && rebalancer.BelongsHere(Shard)
+            && !handover.IsPrimaryHere(Shard));
         var every = options.Value.ReplicaPollInterval;
         // Kept alive by its timer: a replica is a warm standby, not a cache that may go cold.
         this.RegisterGrainTimer(PollAsync, new GrainTimerCreationOptions(TimeSpan.Zero, every)
@@ -35,24 +43,36 @@ public sealed class ShardReplicaGrain(IShardStoreProvider stores, IOptions<Catal
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        if (loading is not null) await loading.ContinueWith(_ => { }, TaskScheduler.Default);
-        if (replica is not null) await replica.DisposeAsync();
+        await polling.ContinueWith(_ => { }, TaskScheduler.Default);
+        if (replica is not null)
+        {
+            handover.Unloaded(Shard, Key);
+            await replica.DisposeAsync();
+        }
         replica = null;
     }
 
-    /// <summary>Loads the replica when it has none, else applies what the log holds since.</summary>
-    async Task PollAsync(CancellationToken cancellationToken)
+    string Shard => ShardCopyPlacement.Parse(Key).Shard;
+
+    Task PollAsync(CancellationToken cancellationToken)
     {
-        if (polling) return;
-        polling = true;
+        if (!polling.IsCompleted) return Task.CompletedTask;
+        return polling = PollCoreAsync(cancellationToken);
+    }
+
+    /// <summary>Loads the replica when it has none, else applies what the log holds since.</summary>
+    async Task PollCoreAsync(CancellationToken cancellationToken)
+    {
         try
         {
+            if (handedOver) return;
             if (replica is null) await (loading ??= LoadAsync(cancellationToken));
             else if (!await replica.CatchUpAsync(cancellationToken))
             {
                 logger.LogInformation("Replica {Key} fell behind the log's retention; loading again", Key);
                 var stale = replica;
                 replica = null;
+                handover.Unloaded(Shard, Key);
                 await stale.DisposeAsync();
             }
         }
@@ -60,19 +80,16 @@ public sealed class ShardReplicaGrain(IShardStoreProvider stores, IOptions<Catal
         {
             logger.LogWarning("Replica {Key} cannot read its store now: {Error}", Key, ex.Message);
         }
-        finally
-        {
-            polling = false;
-        }
     }
 
     async Task LoadAsync(CancellationToken cancellationToken)
     {
-        var (shard, _) = ShardCopyPlacement.Parse(Key);
+        var shard = Shard;
         try
         {
             replica = await LocalShard.OpenReplicaAsync(stores.For(shard), ShardOptions(shard), logger,
                 cancellationToken);
+            handover.Loaded(shard, Key);
             logger.LogInformation("Replica {Key} loaded {Count} products through sequence {Sequence}", Key,
                 replica.Count, replica.LastSequence);
         }
@@ -92,14 +109,25 @@ public sealed class ShardReplicaGrain(IShardStoreProvider stores, IOptions<Catal
 
     LocalShard Ready() => replica is { } r && DateTime.UtcNow - r.CaughtUpAt <= options.Value.ReplicaMaxStaleness
         ? r
-        : throw CatalogRequestException.Unavailable(replica is null
-            ? "This replica is still loading: ask another copy."
+        : throw CatalogRequestException.Unavailable(handedOver ? "This replica became the primary: ask another copy."
+            : replica is null ? "This replica is still loading: ask another copy."
             : "This replica cannot reach its store: ask another copy.");
 
     public Task Warm(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    public Task<SearchHit[]> Search(SearchQuery query, CancellationToken cancellationToken) =>
-        Ready().SearchAsync(query, cancellationToken);
+    public async Task<SearchHit[]> Search(SearchQuery query, CancellationToken cancellationToken)
+    {
+        var search = Ready().SearchAsync(query, cancellationToken);
+        searches.Add(search);
+        try
+        {
+            return await search;
+        }
+        finally
+        {
+            searches.Remove(search);
+        }
+    }
 
     public Task<Datapoint?> Get(string id, CancellationToken cancellationToken) => Task.FromResult(Ready().Get(id));
 
@@ -107,6 +135,18 @@ public sealed class ShardReplicaGrain(IShardStoreProvider stores, IOptions<Catal
         ShardCopyPlacement.Parse(Key).Copy, rebalancer.Silo.ToString(), replica is not null,
         replica?.LastSequence ?? 0, replica is null ? 0 : (DateTime.UtcNow - replica.CaughtUpAt).TotalSeconds,
         replica?.Count ?? 0));
+
+    public async Task<bool> HandOver(CancellationToken cancellationToken)
+    {
+        await polling.ContinueWith(_ => { }, TaskScheduler.Default); // no catch-up may run on a shard given away
+        if (replica is not { } given) return false;
+        (replica, handedOver) = (null, true);
+        await Task.WhenAll(searches.Select(s => s.ContinueWith(_ => { }, TaskScheduler.Default)));
+        handover.Unloaded(Shard, Key);
+        handover.Release(Shard, given);
+        MigrateOnIdle();
+        return true;
+    }
 
     public Task Retire(CancellationToken cancellationToken)
     {
