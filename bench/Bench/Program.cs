@@ -180,7 +180,25 @@ kernels.SetAction(parse =>
     return 0;
 });
 
-var root = new RootCommand("Catalogs benchmarks") { encoder, upserts, search, ann, embed, kernels };
+var storePoints =
+    new Option<int>("--points") { Description = "Products in the shard", DefaultValueFactory = _ => 100_000 };
+var storeDims = new Option<int>("--dims") { Description = "Vector dimensions", DefaultValueFactory = _ => 1280 };
+var storeQuantization =
+    new Option<string>("--quantization") { Description = "none or int8", DefaultValueFactory = _ => "int8" };
+var store = new Command("store",
+    "One shard in each store (local files, PostgreSQL): ingest, snapshot, graph save, primary open, replica load, " +
+    "promotion")
+{
+    storePoints, storeDims, storeQuantization,
+};
+store.SetAction(async (parse, _) =>
+{
+    await StoreBenchmark.RunAsync(parse.GetValue(storePoints), parse.GetValue(storeDims),
+        parse.GetValue(storeQuantization)!);
+    return 0;
+});
+
+var root = new RootCommand("Catalogs benchmarks") { encoder, upserts, search, ann, embed, kernels, store };
 return await root.Parse(args).InvokeAsync();
 
 static string FindRepoRoot()

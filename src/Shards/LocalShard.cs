@@ -508,6 +508,14 @@ public sealed class LocalShard : IAsyncDisposable
         }
     }
 
+    /// <summary>Writes a product snapshot of the state as of now (after any under way), and truncates the log it
+    /// covers as the thresholds would (before a planned move, or to measure).</summary>
+    public async Task SnapshotAsync()
+    {
+        await snapshotTask;
+        await (snapshotTask = WriteSnapshotAsync());
+    }
+
     /// <summary>Saves the index (its exact sequence does not matter: a load reconciles it against the
     /// products).</summary>
     public async Task SaveIndexAsync()

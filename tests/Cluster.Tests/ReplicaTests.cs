@@ -40,6 +40,22 @@ public sealed class ReplicaTests(ITestOutputHelper output)
 
         // Each replica loads and catches up with its primary, on another silo.
         var stats = await SettledAsync(http, cluster, "the replicas never caught up");
+
+        // More copies than silos is accepted, and reported: the fourth copy of each shard has no silo of its own.
+        var crowded = await http.PutAsJsonAsync("/v1/catalogs/crowded",
+            new { dimensions = 2, shards = 2, replicas = 4 });
+        Assert.True(crowded.IsSuccessStatusCode, await crowded.Content.ReadAsStringAsync());
+        var underReplicated = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        JsonNode view;
+        do
+        {
+            await Task.Delay(250);
+            view = JsonNode.Parse(await http.GetStringAsync("/v1/catalogs/crowded"))!;
+        }
+        while (view["shards"]!.AsArray().Any(s => s!["replicas"]!.AsArray().Count(r => r!["loaded"]!.GetValue<bool>())
+            < 2) && DateTime.UtcNow < underReplicated);
+        Assert.Equal(2, view["underReplicated"]!.GetValue<int>());
+        Assert.All(view["shards"]!.AsArray(), s => Assert.False(s!["replicas"]![2]!["loaded"]!.GetValue<bool>()));
         var primaries = stats.ToDictionary(s => s.Shard, s => s.Silo);
         output.WriteLine("primaries on " + string.Join(", ", primaries.Values.Select(s => cluster.SiloAt(s).Name)));
 

@@ -96,8 +96,14 @@ public sealed class ShardRebalancer(IClusterMembershipService membership, ILocal
     /// joining or leaving: no decision).</summary>
     SiloAddress? Preferred(string key)
     {
-        var active = membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Active)
-            .Select(m => m.SiloAddress).ToList();
+        var active = ActiveSilos();
         return active.Contains(silo.SiloAddress) ? ShardCopyPlacement.Choose(key, active) : null;
     }
+
+    List<SiloAddress> ActiveSilos() => membership.CurrentSnapshot.Members.Values
+        .Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress).ToList();
+
+    /// <summary>Whether the cluster has a silo of its own for copy <paramref name="key"/> (copy n needs n + 1
+    /// silos): a copy without one would share a silo with another copy of its shard, so it holds nothing.</summary>
+    public bool HasOwnSilo(string key) => ShardCopyPlacement.Parse(key).Copy < ActiveSilos().Count;
 }

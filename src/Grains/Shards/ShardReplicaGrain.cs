@@ -66,6 +66,17 @@ public sealed class ShardReplicaGrain(IShardStoreProvider stores, IOptions<Catal
         try
         {
             if (handedOver) return;
+            if (!rebalancer.HasOwnSilo(Key))
+            {
+                // More copies than silos: this one waits (not loaded, so the catalog reports it under-replicated).
+                if (replica is { } idle)
+                {
+                    replica = null;
+                    handover.Unloaded(Shard, Key);
+                    await idle.DisposeAsync();
+                }
+                return;
+            }
             if (replica is null) await (loading ??= LoadAsync(cancellationToken));
             else if (!await replica.CatchUpAsync(cancellationToken))
             {
