@@ -71,6 +71,10 @@ for i in $(seq 0 $((silos - 1))); do
 done
 for i in $(seq 0 $((apis - 1))); do
   port=$((5080 + i))
+  if curl -s -o /dev/null "http://127.0.0.1:$port/"; then
+    echo "Port $port is taken (another cluster still running?): stop that first." >&2
+    exit 1
+  fi
   Urls="http://127.0.0.1:$port" Demo__Enabled=false \
     dotnet "src/ApiHost/bin/Release/$bin/Catalogs.ApiHost.dll" >"$work/api$i.log" 2>&1 &
   members+=($!)

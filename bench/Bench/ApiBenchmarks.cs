@@ -23,11 +23,14 @@ static class ApiBenchmarks
     }
 
     /// <summary>Open-loop upserts at a steady rate: each latency runs from the request's scheduled time to its
-    /// acknowledgement, and an acknowledged upsert is durable and searchable by contract (checked on a
-    /// sample).</summary>
-    public static async Task UpsertAsync(ApiProcess api, int rate, int seconds, int dims, int shards)
+    /// acknowledgement, and an acknowledged upsert is durable and searchable by contract (checked on a sample).
+    /// With read replicas (a cluster's API host as <paramref name="http"/>), how far they lag is sampled
+    /// meanwhile.</summary>
+    public static async Task UpsertAsync(HttpClient http, int rate, int seconds, int dims, int shards)
     {
-        await CreateCatalog(api.Http, "upserts", dims, shards);
+        await CreateCatalog(http, "upserts", dims, shards);
+        using var stop = new CancellationTokenSource();
+        var lag = Task.Run(() => SampleReplicaLagAsync(http, "upserts", stop.Token));
         var rng = new Random(1);
         int total = rate * seconds;
         var vectors = Enumerable.Range(0, total).Select(_ => RandomVector(rng, dims)).ToArray();
@@ -42,7 +45,7 @@ static class ApiBenchmarks
             int n = i;
             tasks.Add(Task.Run(async () =>
             {
-                var r = await api.Http.PutAsJsonAsync($"/v1/catalogs/upserts/products/p{n}",
+                var r = await http.PutAsJsonAsync($"/v1/catalogs/upserts/products/p{n}",
                     new { featureVector = vectors[n] });
                 r.EnsureSuccessStatusCode();
                 latencies[n] = Stopwatch.GetElapsedTime(due).TotalMilliseconds;
@@ -50,27 +53,55 @@ static class ApiBenchmarks
         }
         await Task.WhenAll(tasks);
         double wall = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        await stop.CancelAsync();
+        var (records, staleness) = await lag;
         // Every acknowledged upsert must be found at once: sample some and search for them.
         int found = 0;
         foreach (var n in Enumerable.Range(0, 50).Select(i => i * (total / 50)))
         {
-            var r = await api.Http.PostAsJsonAsync("/v1/catalogs/upserts/search",
-                new { featureVector = vectors[n], neighborCount = 1 });
+            var r = await http.PostAsJsonAsync("/v1/catalogs/upserts/search",
+                new { featureVector = vectors[n], neighborCount = 1, consistency = "strong" });
             var body = await r.Content.ReadFromJsonAsync<JsonObject>();
             if (body!["neighbors"]![0]!["id"]!.GetValue<string>() == $"p{n}") found++;
         }
         Console.WriteLine($"Upsert → acknowledged (durable + searchable): {total} upserts of {dims}-d vectors at " +
             $"{rate}/s for {seconds} s " +
             $"({total / wall:F0}/s achieved, {shards} shards): {Stats.Latencies([.. latencies])}; {found}/50 sampled " +
-                $"found by search right after");
+                $"found by search right after" + (staleness.Count == 0 ? "" : $"; replica lag: at most " +
+                $"{records.Max()} records behind (median {records.Order().ElementAt(records.Count / 2)}), staleness " +
+                $"median {staleness.Order().ElementAt(staleness.Count / 2) * 1000:F0} ms, max " +
+                $"{staleness.Max() * 1000:F0} ms ({staleness.Count} samples)"));
+    }
+
+    /// <summary>Every 200 ms until stopped: how many records each loaded replica is behind its primary, and its
+    /// staleness, from the catalog's stats.</summary>
+    static async Task<(List<long> Records, List<double> Staleness)> SampleReplicaLagAsync(HttpClient http,
+        string catalog, CancellationToken stop)
+    {
+        var (records, staleness) = (new List<long>(), new List<double>());
+        while (!stop.IsCancellationRequested)
+        {
+            var stats = await http.GetFromJsonAsync<JsonObject>($"/v1/catalogs/{catalog}", CancellationToken.None);
+            foreach (var shard in stats!["shards"]!.AsArray())
+                foreach (var replica in shard!["replicas"]?.AsArray() ?? [])
+                    if (replica!["loaded"]!.GetValue<bool>())
+                    {
+                        records.Add(shard["lastSequence"]!.GetValue<long>()
+                            - replica["lastSequence"]!.GetValue<long>());
+                        staleness.Add(replica["stalenessSeconds"]!.GetValue<double>());
+                    }
+            try { await Task.Delay(200, stop); } catch (OperationCanceledException) { }
+        }
+        return (records, staleness);
     }
 
     /// <summary>Loads <paramref name="points"/> vectors through the batch endpoint, then searches by vector
-    /// closed-loop.</summary>
-    public static async Task SearchAsync(ApiProcess api, int points, int dims, int shards, int seconds,
-        int[] concurrencies, int k, string quantization = "none", string rerank = "memory")
+    /// closed-loop, through <paramref name="http"/>: an API host this benchmark started (<paramref name="api"/>,
+    /// whose memory is reported too) or one of a running cluster.</summary>
+    public static async Task SearchAsync(HttpClient http, ApiProcess? api, int points, int dims, int shards,
+        int seconds, int[] concurrencies, int k, string quantization = "none", string rerank = "memory")
     {
-        await CreateCatalog(api.Http, "search", dims, shards, quantization == "none" ? null
+        await CreateCatalog(http, "search", dims, shards, quantization == "none" ? null
             : new { quantization, rerankVectors = rerank });
         // Clustered data, as embeddings are (uniform random vectors in 1280 dimensions have no neighbourhoods to find).
         var all = VectorFiles.Synthetic(points + 200, dims, seed: 42); // queries drawn from the same clusters
@@ -95,7 +126,7 @@ static class ApiBenchmarks
                 {
                     try
                     {
-                        var r = await api.Http.PostAsJsonAsync("/v1/catalogs/search/products:batch",
+                        var r = await http.PostAsJsonAsync("/v1/catalogs/search/products:batch",
                             new { datapoints = items });
                         if (!r.IsSuccessStatusCode)
                             throw new InvalidOperationException(await r.Content.ReadAsStringAsync());
@@ -110,9 +141,10 @@ static class ApiBenchmarks
             $"16, efConstruction 200, ef 64, quantization {quantization}" +
             (quantization == "none" ? "" : $", re-rank vectors {rerank}"));
         double raw = (double)points * dims * sizeof(float);
-        var (rss, anonymous, file) = api.Resident();
-        Console.WriteLine($"  process RSS after loading: {rss / 1048576.0:F0} MiB = {rss / points / 1024:F1} KiB per " +
-            $"product, " +
+        var (rss, anonymous, file) = api?.Resident() ?? (0, 0, 0);
+        if (api is not null)
+            Console.WriteLine($"  process RSS after loading: {rss / 1048576.0:F0} MiB = " +
+            $"{rss / points / 1024:F1} KiB per product, " +
             $"{rss / raw:F2}× the raw float32 vectors (anonymous {anonymous / 1048576.0:F0} MiB = " +
                 $"{anonymous / raw:F2}×, " +
             $"file-backed {file / 1048576.0:F0} MiB)");
@@ -129,7 +161,7 @@ static class ApiBenchmarks
                 {
                     int qi = n % queries.Length;
                     var t = Stopwatch.GetTimestamp();
-                    var r = await api.Http.PostAsJsonAsync("/v1/catalogs/search/search",
+                    var r = await http.PostAsJsonAsync("/v1/catalogs/search/search",
                         new { featureVector = queries[qi], neighborCount = k });
                     r.EnsureSuccessStatusCode();
                     var body = await r.Content.ReadFromJsonAsync<JsonObject>();

@@ -24,16 +24,23 @@ var rate = new Option<int>("--rate") { Description = "Upserts per second", Defau
 var seconds = new Option<int>("--seconds") { Description = "Duration", DefaultValueFactory = _ => 30 };
 var dims = new Option<int>("--dims") { Description = "Vector dimensions", DefaultValueFactory = _ => 1280 };
 var shards = new Option<int>("--shards") { Description = "Shards of the catalog", DefaultValueFactory = _ => 2 };
+var url = new Option<string?>("--url")
+{
+    Description = "A running API host (e.g. of deploy/local-cluster.sh) instead of an embedded one started here",
+};
 var upserts = new Command("upserts",
     "Upsert → acknowledged (durable and searchable) latency through the API at a steady rate")
 {
-    rate, seconds, dims, shards,
+    rate, seconds, dims, shards, url,
 };
 upserts.SetAction(async (parse, _) =>
 {
-    await using var api = await ApiProcess.StartAsync(repoRoot, "Release");
-    await ApiBenchmarks.UpsertAsync(api, parse.GetValue(rate), parse.GetValue(seconds), parse.GetValue(dims),
-        parse.GetValue(shards));
+    await using var api = parse.GetValue(url) is null ? await ApiProcess.StartAsync(repoRoot, "Release") : null;
+    using var external = parse.GetValue(url) is { } target
+        ? new HttpClient { BaseAddress = new Uri(target), Timeout = TimeSpan.FromMinutes(5) }
+        : null;
+    await ApiBenchmarks.UpsertAsync(external ?? api!.Http, parse.GetValue(rate), parse.GetValue(seconds),
+        parse.GetValue(dims), parse.GetValue(shards));
     return 0;
 });
 
@@ -54,13 +61,16 @@ var rerank = new Option<string>("--rerank")
 };
 var search = new Command("search", "Search-by-vector latency and throughput through the API")
 {
-    points, dims, shards, seconds, clients, k, apiQuantization, rerank,
+    points, dims, shards, seconds, clients, k, apiQuantization, rerank, url,
 };
 search.SetAction(async (parse, _) =>
 {
-    await using var api = await ApiProcess.StartAsync(repoRoot, "Release");
-    await ApiBenchmarks.SearchAsync(api, parse.GetValue(points), parse.GetValue(dims), parse.GetValue(shards),
-        parse.GetValue(seconds), parse.GetValue(clients)!, parse.GetValue(k),
+    await using var api = parse.GetValue(url) is null ? await ApiProcess.StartAsync(repoRoot, "Release") : null;
+    using var external = parse.GetValue(url) is { } target
+        ? new HttpClient { BaseAddress = new Uri(target), Timeout = TimeSpan.FromMinutes(5) }
+        : null;
+    await ApiBenchmarks.SearchAsync(external ?? api!.Http, api, parse.GetValue(points), parse.GetValue(dims),
+        parse.GetValue(shards), parse.GetValue(seconds), parse.GetValue(clients)!, parse.GetValue(k),
         parse.GetValue(apiQuantization)!, parse.GetValue(rerank)!);
     return 0;
 });

@@ -47,6 +47,9 @@ public static class ClusterHosting
             o.NumMissedProbesLimit = deployment.MissedProbesLimit;
             o.NumVotesForDeathDeclaration = 1;
             o.TableRefreshTimeout = deployment.ProbeTimeout * 2;
+            // A silo joining ignores members that stopped refreshing their row this long ago (2 × the period):
+            // after the whole cluster died, the first silo back joins in ~10 s, not after the default minute.
+            o.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(5);
         });
         silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = deployment.ResponseTimeout);
         // After the endpoints above: the pod's address and name win.
@@ -72,6 +75,9 @@ public static class ClusterHosting
             deployment.ServiceId));
         client.UseRedisClustering(deployment.Redis!);
         client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = deployment.ResponseTimeout);
+        // Silos that replaced every known gateway (a restart of the whole cluster) are found in seconds, not the
+        // default minute.
+        client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(5));
         return client;
     }
 
