@@ -27,7 +27,8 @@ cleanup() {
   wait 2>/dev/null || true
   echo "logs and data left in $work"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM # then the EXIT trap cleans up, once; a trap that returns would let the script go on
 
 # PostgreSQL refuses to run as root: under root it runs as the package's postgres user.
 as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
