@@ -159,7 +159,19 @@ public sealed class LocalShard : IAsyncDisposable
         var settings = reader.ReadMetadata(SettingsName) is { } bytes
             ? JsonSerializer.Deserialize<ShardSettings>(bytes, Json)!
             : throw CatalogRequestException.NotFound("The shard is not initialized (its catalog does not exist).");
-        return await Task.Run(() => Load(reader, null, settings, options, logger), cancellationToken);
+        // Read beside a writer, a blob can be replaced under the reader (a newer graph or snapshot): read again.
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await Task.Run(() => Load(reader, null, settings, options, logger), cancellationToken);
+            }
+            catch (IOException ex) when (attempt < 5)
+            {
+                logger.LogDebug("Loading the replica again ({Attempt}): {Error}", attempt, ex.Message);
+                await Task.Delay(TimeSpan.FromMilliseconds(50 * attempt), cancellationToken);
+            }
+        }
     }
 
     static LocalShard Load(IShardReader store, IShardWriter? writer, ShardSettings settings,
@@ -172,11 +184,15 @@ public sealed class LocalShard : IAsyncDisposable
         long snapshotAt = snapshot?.Sequence ?? 0, replayed = 0, lastLogged = snapshotAt;
         foreach (var change in Changes(store.ReadLog(snapshotAt)))
         {
+            // A replica reads beside the writer, which may snapshot and truncate the log meanwhile: a gap after the
+            // snapshot it read means records it would miss. (A primary holds the lease: nobody truncates.)
+            if (writer is null && change.Sequence != lastLogged + 1) throw LogMovedOn();
             if (change.Upsert is { } p) map[p.Id] = p;
             else map.Remove(change.Id);
             replayed++;
             lastLogged = change.Sequence;
         }
+        if (writer is null && replayed == 0 && store.LogFloor() > snapshotAt) throw LogMovedOn();
         var final = map.Values.Select(p => (p.Id, p.FeatureVector, FilterMapping.ToAttributes(p))).ToList();
         var (index, load) = LoadIndex(store, settings, RerankDirectory(settings, options), map, final, logger);
         final.Clear();
@@ -187,6 +203,9 @@ public sealed class LocalShard : IAsyncDisposable
         return new LocalShard(store, writer, settings, options, logger, map, index,
             Math.Max(writer?.LastSequence ?? lastLogged, snapshotAt), snapshotAt, load);
     }
+
+    static IOException LogMovedOn() =>
+        new("The log was truncated past the snapshot while it was read (a newer snapshot is there).");
 
     readonly record struct IndexLoad(string Origin, int Reconciled);
 

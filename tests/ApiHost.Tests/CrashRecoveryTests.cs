@@ -86,12 +86,7 @@ public class CrashRecoveryTests
         services.AddVertexClients(new ConfigurationBuilder().AddInMemoryCollection(vertexSettings!).Build());
         await using var provider = services.BuildServiceProvider();
         var vertex = provider.GetRequiredService<MatchingEngineClient>();
-        var index =
-            (await vertex.WaitAsync(await vertex.CreateIndexAsync("projects/catalogs-dev/locations/europe-west4",
-            new IndexResource(null, "crash",
-            new IndexMetadata(new IndexConfig(8, "COSINE_DISTANCE",
-                new AlgorithmConfig(BruteForceConfig: new BruteForceConfig()))), "STREAM_UPDATE"))))
-            .Response!.Value.GetProperty("name").GetString()!;
+        var index = await vertex.CreateTestIndexAsync(8);
         using var admin = new HttpClient { BaseAddress = emulatorBase };
         (await admin.PutAsJsonAsync("emulator/faults", new FaultSettings(ErrorRate: 0.08, QuotaRate: 0.04,
             DropBeforeRate: 0.04, DropAfterRate: 0.04, Seed: 3, PathContains: "/indexes/"))).EnsureSuccessStatusCode();
@@ -197,10 +192,7 @@ public class CrashRecoveryTests
                 await Task.Delay(100);
             }
             (await admin.PutAsJsonAsync("emulator/faults", new FaultSettings())).EnsureSuccessStatusCode();
-            var endpoint = (await vertex.WaitAsync(await vertex.CreateIndexEndpointAsync(
-            "projects/catalogs-dev/locations/europe-west4", new IndexEndpoint(null, "check"))))
-                .Response!.Value.Deserialize<IndexEndpoint>(GoogleJson.Options)!;
-            await vertex.WaitAsync(await vertex.DeployIndexAsync(endpoint.Name!, new DeployedIndex("check", index)));
+            var endpoint = await vertex.DeployOnNewEndpointAsync(index, "check");
             var mirrored = (await vertex.ReadIndexDatapointsAsync(endpoint.PublicEndpointDomainName!, endpoint.Name!,
                 new ReadIndexDatapointsRequest("check",
                     acknowledged.Keys.Concat(inFlight.Keys).Distinct().ToArray()))).Datapoints!.ToDictionary(d =>

@@ -60,10 +60,7 @@ public sealed class MatchingEngineClusterTests(ITestOutputHelper output) : IAsyn
         await using var cluster = await LocalCluster.StartAsync(silos: 3, apiSettings: vertexSettings,
             siloSettings: vertexSettings);
         var http = cluster.Api();
-        var create = await Vertex.CreateIndexAsync("projects/catalogs-dev/locations/europe-west4", new IndexResource(
-            null, "mirror", new IndexMetadata(new IndexConfig(Dimensions, "SQUARED_L2_DISTANCE",
-                new AlgorithmConfig(BruteForceConfig: new BruteForceConfig()))), "STREAM_UPDATE"));
-        var index = (await Vertex.WaitAsync(create)).Response!.Value.GetProperty("name").GetString()!;
+        var index = await Vertex.CreateTestIndexAsync(Dimensions, "SQUARED_L2_DISTANCE");
         var created = await http.PutAsJsonAsync("/v1/catalogs/mirror", new
         {
             dimensions = Dimensions,
@@ -129,10 +126,7 @@ public sealed class MatchingEngineClusterTests(ITestOutputHelper output) : IAsyn
             await Task.Delay(200);
         }
         Assert.Equal(expected.Count, (await Vertex.GetIndexAsync(index)).IndexStats!.VectorsCount);
-        var endpoint = (await Vertex.WaitAsync(await Vertex.CreateIndexEndpointAsync(
-            "projects/catalogs-dev/locations/europe-west4", new IndexEndpoint(null, "check"))))
-            .Response!.Value.Deserialize<IndexEndpoint>(GoogleJson.Options)!;
-        await Vertex.WaitAsync(await Vertex.DeployIndexAsync(endpoint.Name!, new DeployedIndex("check", index)));
+        var endpoint = await Vertex.DeployOnNewEndpointAsync(index, "check");
         var read = await Vertex.ReadIndexDatapointsAsync(endpoint.PublicEndpointDomainName!, endpoint.Name!,
             new ReadIndexDatapointsRequest("check", [.. expected.Keys]));
         Assert.Equal(expected.Count, read.Datapoints!.Count);

@@ -63,15 +63,8 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
 
     MatchingEngineClient Vertex => clients.GetRequiredService<MatchingEngineClient>();
 
-    async Task<string> CreateIndexAsync(string update = "STREAM_UPDATE", int dimensions = Dimensions, string distance =
-        "COSINE_DISTANCE")
-    {
-        var op = await Vertex.CreateIndexAsync("projects/catalogs-dev/locations/europe-west4", new IndexResource(null,
-            "test",
-            new IndexMetadata(new IndexConfig(dimensions, distance,
-                new AlgorithmConfig(BruteForceConfig: new BruteForceConfig()))), update));
-        return (await Vertex.WaitAsync(op)).Response!.Value.GetProperty("name").GetString()!;
-    }
+    Task<string> CreateIndexAsync(string update = "STREAM_UPDATE", int dimensions = Dimensions, string distance =
+        "COSINE_DISTANCE") => Vertex.CreateTestIndexAsync(dimensions, distance, update);
 
     async Task<EmulatorStats> Stats() =>
         JsonSerializer.Deserialize<EmulatorStats>(await admin.GetStringAsync("emulator/stats"),
@@ -317,10 +310,7 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
         var data = TestPaths.NewTempDirectory("routing");
         var rng = new Random(13);
         var index = await CreateIndexAsync();
-        var endpoint = (await Vertex.WaitAsync(await Vertex.CreateIndexEndpointAsync(
-            "projects/catalogs-dev/locations/europe-west4", new IndexEndpoint(null, "live"))))
-            .Response!.Value.Deserialize<IndexEndpoint>(GoogleJson.Options)!;
-        await Vertex.WaitAsync(await Vertex.DeployIndexAsync(endpoint.Name!, new DeployedIndex("live", index)));
+        var endpoint = await Vertex.DeployOnNewEndpointAsync(index, "live");
         var cluster = await StartCluster(data);
         try
         {
@@ -406,10 +396,7 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
     {
         await SetFaults(new FaultSettings());
         Assert.Equal(expected.Count, (await Vertex.GetIndexAsync(index)).IndexStats!.VectorsCount);
-        var endpoint = (await Vertex.WaitAsync(await Vertex.CreateIndexEndpointAsync(
-            "projects/catalogs-dev/locations/europe-west4", new IndexEndpoint(null, "check"))))
-            .Response!.Value.Deserialize<IndexEndpoint>(GoogleJson.Options)!;
-        await Vertex.WaitAsync(await Vertex.DeployIndexAsync(endpoint.Name!, new DeployedIndex("check", index)));
+        var endpoint = await Vertex.DeployOnNewEndpointAsync(index, "check");
         var read = await Vertex.ReadIndexDatapointsAsync(endpoint.PublicEndpointDomainName!, endpoint.Name!,
             new ReadIndexDatapointsRequest("check", expected.Keys.ToArray()));
         Assert.Equal(expected.Count, read.Datapoints!.Count);

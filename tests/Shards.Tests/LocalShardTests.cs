@@ -84,8 +84,9 @@ public class LocalShardTests
         shard.KeepLogAfter = () => 5; // a consumer that is at sequence 5
         for (int i = 0; i < 40; i++) await shard.UpsertAsync([Point($"p{i % 7}", i)]);
         Assert.Equal(Enumerable.Range(1, 40).Select(i => (long)i), seen);
-        // The snapshots run in the background: the one at 30 (or later) comes.
-        Assert.True(await Eventually.HoldsAsync(() => shard.SnapshotSequence >= 30),
+        // The snapshots run in the background, one at a time: at least the one at 20 comes (on a busy machine the
+        // next threshold may pass while it runs).
+        Assert.True(await Eventually.HoldsAsync(() => shard.SnapshotSequence >= 20),
             $"snapshot at {shard.SnapshotSequence}");
         var changes = shard.ReadChanges(5, shard.LastSequence)!;
         Assert.Equal(35, changes.Count);
