@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Catalogs.Shards;
 using Catalogs.Shards.Sync;
 
 namespace Catalogs.Grains;
@@ -50,6 +51,11 @@ public sealed class CatalogsOptions
 
     /// <summary>Mirroring into Matching Engine.</summary>
     public SyncOptions Sync { get; set; } = new();
+
+    /// <summary>How the shard <paramref name="shardKey"/> snapshots and where its scratch files go, for each of its
+    /// copies.</summary>
+    public LocalShardOptions ShardOptions(string shardKey) => new(SnapshotEveryRecords,
+        IndexSnapshotMinInterval, Path.Combine(Path.GetFullPath(DataPath), "scratch"), shardKey);
 
     /// <summary>Folders searched for models before downloading (default: $CATALOGS_MODELS, ./models,
     /// ../shared/models).</summary>

@@ -349,8 +349,14 @@ public sealed class LocalShard : IAsyncDisposable
         }
         await AppendAsync(records);
         await ApplyDurableThrough(last);
-        // The index holds these vectors now: records still current give theirs up (a newer write keeps its own).
-        foreach (var p in datapoints)
+        GiveUpVectors(datapoints);
+    }
+
+    /// <summary>The index holds these products' vectors now: records still current give theirs up (a newer write
+    /// keeps its own).</summary>
+    void GiveUpVectors(IEnumerable<Datapoint> indexed)
+    {
+        foreach (var p in indexed)
             if (points.TryGetValue(p.Id, out var current) && ReferenceEquals(current, p)) points[p.Id] =
                 WithoutVector(p);
     }
@@ -392,9 +398,7 @@ public sealed class LocalShard : IAsyncDisposable
         }
         assigned = changes[^1].Sequence;
         await ApplyDurableThrough(assigned);
-        foreach (var change in changes)
-            if (change.Upsert is { } p && points.TryGetValue(p.Id, out var current) && ReferenceEquals(current, p))
-                points[p.Id] = WithoutVector(p);
+        GiveUpVectors(changes.Select(c => c.Upsert).OfType<Datapoint>());
         ShardMetrics.CaughtUp(this, DateTime.UtcNow - reading);
         CaughtUpAt = reading;
         return true;

@@ -44,6 +44,12 @@ public class BadInputTests(ApiFactory factory)
         await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, metric = "hamming" })
             .Problem(400, "metric 'hamming' is not one of cosine, dot, squaredL2, l1");
         await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, shards = 0 }).Problem(422, "shards");
+        await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, replicas = 0 }).Problem(422,
+            "replicas must be between 1");
+        await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, replicas = 9 }).Problem(422,
+            "replicas must be between 1");
+        await http.PutJson("/v1/catalogs/bad-config", new { dimensions = 3, replicas = "two" }).Problem(400,
+            "replicas");
         await http.PutJson("/v1/catalogs/bad-config", new { encoder = new { model = "../../etc/passwd" } }).Problem(422,
             "not a model file name");
         await http.PutJson("/v1/catalogs/bad-config", new { encoder = new { model = "nope.onnx" } }).Problem(422,

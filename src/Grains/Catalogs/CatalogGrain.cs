@@ -148,8 +148,7 @@ public sealed class CatalogGrain(
     {
         try
         {
-            await Task.WhenAll(Enumerable.Range(0, spec.Shards).SelectMany(i => Enumerable.Range(1, spec.Replicas - 1)
-                .Select(copy => Copies.Replica(ShardKey(incarnation, i), copy).Warm())));
+            await EachReplicaAsync(spec.Shards, incarnation, 1, spec.Replicas, r => r.Warm());
         }
         catch (Exception ex)
         {
@@ -162,8 +161,7 @@ public sealed class CatalogGrain(
     {
         try
         {
-            await Task.WhenAll(Enumerable.Range(0, shards).SelectMany(i => Enumerable.Range(from, Math.Max(0,
-                to - from)).Select(copy => Copies.Replica(ShardKey(incarnation, i), copy).Retire())));
+            await EachReplicaAsync(shards, incarnation, from, to, r => r.Retire());
         }
         catch (Exception ex)
         {
@@ -173,6 +171,12 @@ public sealed class CatalogGrain(
                 ex.Message);
         }
     }
+
+    /// <summary><paramref name="call"/> on replicas <paramref name="from"/> … <paramref name="to"/> − 1 of every
+    /// shard, all at once.</summary>
+    Task EachReplicaAsync(int shards, string incarnation, int from, int to, Func<IShardReplicaGrain, Task> call) =>
+        Task.WhenAll(Enumerable.Range(0, shards).SelectMany(i => Enumerable.Range(from, Math.Max(0, to - from))
+            .Select(copy => call(Copies.Replica(ShardKey(incarnation, i), copy)))));
 
     Task DropShardsAsync(int shards, string incarnation, CancellationToken cancellationToken) =>
         Task.WhenAll(Enumerable.Range(0, shards).Select(i => Shard(incarnation, i).Drop(cancellationToken)));

@@ -13,7 +13,7 @@ sealed class ShardCopies(IGrainFactory grains, TimeSpan hedgeAfter)
     public IShardGrain Primary(string shard) => grains.GetGrain<IShardGrain>(shard);
 
     public IShardReplicaGrain Replica(string shard, int copy) =>
-        grains.GetGrain<IShardReplicaGrain>($"{shard}/r{copy}");
+        grains.GetGrain<IShardReplicaGrain>(Placement.ShardCopyPlacement.ReplicaKey(shard, copy));
 
     IShardCopyGrain Copy(string shard, int copy) => copy == 0 ? Primary(shard) : Replica(shard, copy);
 

@@ -18,6 +18,9 @@ public sealed class ShardCopyPlacement : PlacementStrategy
 {
     public static readonly ShardCopyPlacement Instance = new();
 
+    /// <summary>The key of read replica <paramref name="copy"/> (≥ 1) of <paramref name="shard"/>.</summary>
+    public static string ReplicaKey(string shard, int copy) => $"{shard}/r{copy}";
+
     /// <summary>The shard a copy belongs to, and which copy it is (0: the primary).</summary>
     public static (string Shard, int Copy) Parse(string key)
     {

@@ -55,7 +55,7 @@ public sealed class ReplicaHandover(IGrainFactory grains, ILogger<ReplicaHandove
                 return replica;
             }
         }
-        catch (Exception ex) when (ex is IOException or System.Data.Common.DbException)
+        catch (Exception ex) when (ShardGrain.IsStoreFailure(ex))
         {
             logger.LogWarning("Shard {Shard}: promoting the replica failed ({Error}); loading from the store", shard,
                 ex.Message);

@@ -34,8 +34,7 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
 
     IShardStore Store => stores.For(this.GetPrimaryKeyString());
 
-    LocalShardOptions ShardOptions => new(options.Value.SnapshotEveryRecords, options.Value.IndexSnapshotMinInterval,
-        Path.Combine(Path.GetFullPath(options.Value.DataPath), "scratch"), this.GetPrimaryKeyString());
+    LocalShardOptions ShardOptions => options.Value.ShardOptions(this.GetPrimaryKeyString());
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -54,7 +53,7 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
         CatalogRequestException.Unavailable($"The shard's store cannot be reached: {storeFailure.Message}");
 
     /// <summary>The store failing (a full disk, a database restarting), as opposed to a bad request.</summary>
-    static bool IsStoreFailure(Exception ex) => ex is IOException or System.Data.Common.DbException;
+    internal static bool IsStoreFailure(Exception ex) => ex is IOException or System.Data.Common.DbException;
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {

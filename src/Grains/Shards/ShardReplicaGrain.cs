@@ -19,7 +19,7 @@ public sealed class ShardReplicaGrain(IShardStoreProvider stores, IOptions<Catal
     : Grain, IShardReplicaGrain
 {
     LocalShard? replica;
-    Task? loading;
+    // The load or catch-up under way (one at a time).
     Task polling = Task.CompletedTask;
     // Searches under way on the replica: a hand-over waits for them (the shard is not shared between turns).
     readonly HashSet<Task> searches = [];
@@ -44,12 +44,16 @@ public sealed class ShardReplicaGrain(IShardStoreProvider stores, IOptions<Catal
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         await polling.ContinueWith(_ => { }, TaskScheduler.Default);
-        if (replica is not null)
-        {
-            handover.Unloaded(Shard, Key);
-            await replica.DisposeAsync();
-        }
+        await UnloadAsync();
+    }
+
+    /// <summary>Drops the loaded copy, if any.</summary>
+    async Task UnloadAsync()
+    {
+        if (replica is not { } loaded) return;
         replica = null;
+        handover.Unloaded(Shard, Key);
+        await loaded.DisposeAsync();
     }
 
     string Shard => ShardCopyPlacement.Parse(Key).Shard;
@@ -69,25 +73,17 @@ public sealed class ShardReplicaGrain(IShardStoreProvider stores, IOptions<Catal
             if (!rebalancer.HasOwnSilo(Key))
             {
                 // More copies than silos: this one waits (not loaded, so the catalog reports it under-replicated).
-                if (replica is { } idle)
-                {
-                    replica = null;
-                    handover.Unloaded(Shard, Key);
-                    await idle.DisposeAsync();
-                }
+                await UnloadAsync();
                 return;
             }
-            if (replica is null) await (loading ??= LoadAsync(cancellationToken));
+            if (replica is null) await LoadAsync(cancellationToken);
             else if (!await replica.CatchUpAsync(cancellationToken))
             {
                 logger.LogInformation("Replica {Key} fell behind the log's retention; loading again", Key);
-                var stale = replica;
-                replica = null;
-                handover.Unloaded(Shard, Key);
-                await stale.DisposeAsync();
+                await UnloadAsync();
             }
         }
-        catch (Exception ex) when (ex is IOException or System.Data.Common.DbException)
+        catch (Exception ex) when (ShardGrain.IsStoreFailure(ex))
         {
             logger.LogWarning("Replica {Key} cannot read its store now: {Error}", Key, ex.Message);
         }
@@ -98,7 +94,7 @@ public sealed class ShardReplicaGrain(IShardStoreProvider stores, IOptions<Catal
         var shard = Shard;
         try
         {
-            replica = await LocalShard.OpenReplicaAsync(stores.For(shard), ShardOptions(shard), logger,
+            replica = await LocalShard.OpenReplicaAsync(stores.For(shard), options.Value.ShardOptions(shard), logger,
                 cancellationToken);
             handover.Loaded(shard, Key);
             logger.LogInformation("Replica {Key} loaded {Count} products through sequence {Sequence}", Key,
@@ -108,15 +104,7 @@ public sealed class ShardReplicaGrain(IShardStoreProvider stores, IOptions<Catal
         {
             DeactivateOnIdle(); // the shard is gone (its catalog was dropped)
         }
-        finally
-        {
-            loading = null;
-        }
     }
-
-    LocalShardOptions ShardOptions(string shard) => new(options.Value.SnapshotEveryRecords,
-        options.Value.IndexSnapshotMinInterval, Path.Combine(Path.GetFullPath(options.Value.DataPath), "scratch"),
-        Name: shard);
 
     LocalShard Ready() => replica is { } r && DateTime.UtcNow - r.CaughtUpAt <= options.Value.ReplicaMaxStaleness
         ? r

@@ -38,7 +38,7 @@ public sealed class LocalShardStore(string directory) : IShardStore
     {
         protected string Root => directory;
 
-        public virtual IEnumerable<LogRecord> ReadLog(long afterSequence) =>
+        public IEnumerable<LogRecord> ReadLog(long afterSequence) =>
             WriteAheadLog.Read(Path.Combine(directory, "log"), afterSequence);
 
         public long LogFloor() => WriteAheadLog.Floor(Path.Combine(directory, "log"));
@@ -60,8 +60,6 @@ public sealed class LocalShardStore(string directory) : IShardStore
         public long Epoch => lease.Epoch;
 
         public long LastSequence => log.LastSequence;
-
-        public override IEnumerable<LogRecord> ReadLog(long afterSequence) => log.ReadFrom(afterSequence);
 
         public Task AppendAsync(IReadOnlyList<LogRecord> records) => log.AppendAsync(records);
 
