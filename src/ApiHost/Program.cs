@@ -10,6 +10,7 @@ using Catalogs.Grains.Hosting;
 using Catalogs.ServiceDefaults;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Configuration.Json;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Scalar.AspNetCore;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -53,6 +54,7 @@ builder.Services.AddOpenApi();
 builder.Services.AddOptions<RequestLimits>().Bind(builder.Configuration.GetSection(RequestLimits.Section))
     .ValidateDataAnnotations().ValidateOnStart();
 builder.Services.AddSingleton<RequestValidator>();
+builder.Services.TryAddSingleton<StartupWaits>(); // cluster mode registers it with the client
 builder.Services.AddSingleton<CatalogGateway>();
 builder.Services.AddImageFetching(builder.Configuration);
 builder.Services.AddCatalogHealthChecks();

@@ -88,12 +88,30 @@ public static class ServiceDefaultsExtensions
     public static WebApplication MapCatalogsDefaultEndpoints(this WebApplication app)
     {
         app.MapHealthChecks("/healthz", new() { Predicate = _ => false }).WithTags("Health");
-        app.MapHealthChecks("/readyz", new() { Predicate = c => c.Tags.Contains("ready") }).WithTags("Health");
+        app.MapHealthChecks("/readyz", new()
+        {
+            Predicate = c => c.Tags.Contains("ready"),
+            ResponseWriter = WriteReadinessAsync,
+        }).WithTags("Health");
         var options = app.Services.GetRequiredService<TelemetryOptions>();
         if (options.Prometheus) app.MapPrometheusScrapingEndpoint("/metrics");
         if (options.Dashboard) app.MapOrleansDashboard("/dashboard");
         return app;
     }
+
+    /// <summary>Each check with its verdict and reason, so a probe's log (or a person with curl) sees why a
+    /// process is not ready.</summary>
+    static Task WriteReadinessAsync(HttpContext context, HealthReport report) =>
+        context.Response.WriteAsJsonAsync(new
+        {
+            status = report.Status.ToString(),
+            checks = report.Entries.Select(e => new
+            {
+                name = e.Key,
+                status = e.Value.Status.ToString(),
+                description = e.Value.Description ?? e.Value.Exception?.Message,
+            }),
+        });
 
     /// <summary>Ready once this silo is an active member of its cluster (it takes grain calls).</summary>
     public static IHealthChecksBuilder AddSiloReadyCheck(this IHealthChecksBuilder checks) =>

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
+using System.Text.Json;
 
 namespace Catalogs.ApiHost.Tests;
 
@@ -26,7 +27,11 @@ public class DocsAndHealthTests(ApiFactory factory)
     public async Task Health_and_readiness_answer()
     {
         Assert.Equal("Healthy", await http.GetStringAsync("/healthz"));
-        Assert.Equal("Healthy", await http.GetStringAsync("/readyz"));
+        var ready = await http.GetFromJsonAsync<JsonElement>("/readyz");
+        Assert.Equal("Healthy", ready.GetProperty("status").GetString());
+        var grains = ready.GetProperty("checks").EnumerateArray()
+            .Single(c => c.GetProperty("name").GetString() == "grains");
+        Assert.Matches("^[0-9]+ catalogs$", grains.GetProperty("description").GetString());
         await http.GetAsync("/v1/nothing-here").Problem(404, "no endpoint");
     }
 

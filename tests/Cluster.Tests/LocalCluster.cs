@@ -71,8 +71,9 @@ public sealed class LocalCluster : IAsyncDisposable
 
     Dictionary<string, string> siloSettings = [];
 
-    /// <summary>Starts a silo and waits until it is an active member (its <c>/readyz</c>).</summary>
-    public async Task<Member> StartSiloAsync()
+    /// <summary>Starts a silo and waits until it is an active member (its <c>/readyz</c>), unless
+    /// <paramref name="untilReady"/> is false.</summary>
+    public async Task<Member> StartSiloAsync(bool untilReady = true)
     {
         var name = $"silo{silos.Count}";
         var env = Common(name);
@@ -85,14 +86,14 @@ public sealed class LocalCluster : IAsyncDisposable
         var member = Start(name, Binary("Silo", "Catalogs.Silo.dll"), env, gatewayPort, http) with
         { SiloPort = siloPort };
         silos.Add(member);
-        await WaitUntilAsync(member, async () => (await http.GetAsync("/readyz")).IsSuccessStatusCode);
+        if (untilReady) await WaitUntilAsync(member, async () => (await http.GetAsync("/readyz")).IsSuccessStatusCode);
         return member;
     }
 
     /// <summary>The silo whose address is <paramref name="siloAddress"/> (as shard stats name it).</summary>
     public Member SiloAt(string siloAddress) => silos.Single(s => siloAddress.Contains($":{s.SiloPort}:"));
 
-    public async Task<Member> StartApiAsync(Dictionary<string, string>? settings = null)
+    public async Task<Member> StartApiAsync(Dictionary<string, string>? settings = null, bool untilReady = true)
     {
         var name = $"api{apis.Count}";
         var env = Common(name);
@@ -107,7 +108,7 @@ public sealed class LocalCluster : IAsyncDisposable
         };
         var member = Start(name, Binary("ApiHost", "Catalogs.ApiHost.dll"), env, port, http);
         apis.Add(member);
-        await WaitUntilAsync(member, async () => (await http.GetAsync("/readyz")).IsSuccessStatusCode);
+        if (untilReady) await WaitUntilAsync(member, async () => (await http.GetAsync("/readyz")).IsSuccessStatusCode);
         return member;
     }
 

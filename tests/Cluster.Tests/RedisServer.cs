@@ -8,15 +8,14 @@ namespace Catalogs.Cluster.Tests;
 /// loopback port, without persistence; killed on dispose.</summary>
 public sealed class RedisServer : IDisposable
 {
-    readonly Process process;
     readonly string directory;
+    Process? process;
 
     public int Port { get; }
 
     public string ConnectionString => $"127.0.0.1:{Port}";
 
-    RedisServer(Process process, string directory, int port) => (this.process, this.directory, Port) =
-        (process, directory, port);
+    RedisServer(string directory, int port) => (this.directory, Port) = (directory, port);
 
     public static async Task<RedisServer> StartAsync()
     {
@@ -25,17 +24,24 @@ public sealed class RedisServer : IDisposable
                 "(.ci/run does).");
         var directory = Path.Combine(Path.GetTempPath(), "catalogs-redis-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(directory);
-        int port = FreePort();
+        var redis = new RedisServer(directory, FreePort());
+        await redis.StartAgainAsync();
+        return redis;
+    }
+
+    /// <summary>Starts the server (again) on its port; it keeps nothing from before (no persistence).</summary>
+    public async Task StartAgainAsync()
+    {
         var info = new ProcessStartInfo("/usr/bin/redis-server")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             WorkingDirectory = directory,
         };
-        foreach (var a in new[] { "--port", port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        foreach (var a in new[] { "--port", Port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
             "--dir", directory })
             info.ArgumentList.Add(a);
-        var process = Process.Start(info)!;
+        process = Process.Start(info)!;
         process.OutputDataReceived += (_, _) => { };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
@@ -44,13 +50,25 @@ public sealed class RedisServer : IDisposable
             try
             {
                 using var client = new TcpClient();
-                await client.ConnectAsync(IPAddress.Loopback, port);
-                return new RedisServer(process, directory, port);
+                await client.ConnectAsync(IPAddress.Loopback, Port);
+                return;
             }
             catch (SocketException) { await Task.Delay(50); }
         }
-        process.Kill();
+        Stop();
         throw new TimeoutException("redis-server did not start.");
+    }
+
+    /// <summary>Kills the server: its clients see connections refused.</summary>
+    public void Stop()
+    {
+        if (process is { HasExited: false })
+        {
+            process.Kill();
+            process.WaitForExit();
+        }
+        process?.Dispose();
+        process = null;
     }
 
     static int FreePort()
@@ -62,8 +80,7 @@ public sealed class RedisServer : IDisposable
 
     public void Dispose()
     {
-        if (!process.HasExited) process.Kill();
-        process.Dispose();
+        Stop();
         try { Directory.Delete(directory, recursive: true); } catch (IOException) { }
     }
 }

@@ -49,12 +49,19 @@ public sealed class PostgresServer : IAsyncDisposable
     /// data: what a database restart looks like to its clients.</summary>
     public async Task RestartAsync(TimeSpan downtime)
     {
-        var data = Path.Combine(directory, "data");
-        await RunAsync(Path.Combine(bin, "pg_ctl"), ["-D", data, "-m", "fast", "-w", "stop"]);
+        await StopAsync();
         await Task.Delay(downtime);
-        await RunAsync(Path.Combine(bin, "pg_ctl"), ["-D", data, "-l", Path.Combine(directory, "server.log"), "-w",
-            "-o", $"-p {Port} -k {directory} -c listen_addresses=127.0.0.1", "start"]);
+        await StartAgainAsync();
     }
+
+    /// <summary>Stops the server (fast shutdown); <see cref="StartAgainAsync"/> brings it back.</summary>
+    public Task StopAsync() =>
+        RunAsync(Path.Combine(bin, "pg_ctl"), ["-D", Path.Combine(directory, "data"), "-m", "fast", "-w", "stop"]);
+
+    public Task StartAgainAsync() =>
+        RunAsync(Path.Combine(bin, "pg_ctl"), ["-D", Path.Combine(directory, "data"), "-l",
+            Path.Combine(directory, "server.log"), "-w", "-o",
+            $"-p {Port} -k {directory} -c listen_addresses=127.0.0.1", "start"]);
 
     static async Task RunAsync(string file, string[] arguments, bool asPostgres = true)
     {

@@ -1,21 +1,31 @@
 using Catalogs.Grains;
+using Catalogs.Grains.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace Catalogs.ApiHost.Infrastructure;
 
 /// <summary>Routes a request to the grains of the serving tenant's catalog (the tenant is part of every grain
 /// key), and retries the idempotent ones through a silo's failure.</summary>
-public sealed class CatalogGateway(IGrainFactory grains, IOptions<ApiOptions> options, ILogger<CatalogGateway> logger)
+public sealed class CatalogGateway(IGrainFactory grains, StartupWaits waits, IOptions<ApiOptions> options,
+    ILogger<CatalogGateway> logger)
 {
     public string Tenant => options.Value.Tenant;
 
     public ICatalogGrain Catalog(string name)
     {
         RequestValidator.CatalogNameIsValid(name);
+        waits.ThrowIfNotConnected();
         return grains.GetGrain<ICatalogGrain>($"{Tenant}/{name}");
     }
 
-    public ITenantGrain TenantGrain => grains.GetGrain<ITenantGrain>(Tenant);
+    public ITenantGrain TenantGrain
+    {
+        get
+        {
+            waits.ThrowIfNotConnected();
+            return grains.GetGrain<ITenantGrain>(Tenant);
+        }
+    }
 
     /// <summary>Runs a call that may safely run twice (a search, a read, an upsert by id with the same body),
     /// again and again while the cluster answers "unavailable", within <see cref="ApiOptions.RetryBudget"/>: a

@@ -5,11 +5,13 @@ using Catalogs.Shards.Postgres;
 using Catalogs.Shards.Storage;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 using Orleans.Configuration;
 using Orleans.Storage;
+using StackExchange.Redis;
 
 namespace Catalogs.Grains.Hosting;
 
@@ -59,7 +61,9 @@ public static class ClusterHosting
             new PostgresShardStoreProvider(sp.GetRequiredService<NpgsqlDataSource>()));
         silo.Services.AddKeyedSingleton<IGrainStorage>(CatalogsHosting.StorageName, (sp, _) =>
             new PostgresGrainStorage(sp.GetRequiredService<NpgsqlDataSource>()));
-        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, SchemaMigrator>();
+        silo.Services.AddSingleton(deployment);
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, DependencyGate>();
+        AwaitDependencies(silo.Services);
         return silo;
     }
 
@@ -78,34 +82,98 @@ public static class ClusterHosting
         // Silos that replaced every known gateway (a restart of the whole cluster) are found in seconds, not the
         // default minute.
         client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(5));
+        client.Services.AddSingleton<IClientConnectionRetryFilter, ClusterConnectionRetry>();
+        client.Services.AddSingleton<ILifecycleParticipant<IClusterClientLifecycle>, ClusterConnected>();
+        AwaitDependencies(client.Services);
         return client;
     }
 
-    /// <summary>Brings the PostgreSQL schema up to date before any grain runs. An unreachable database is reported
-    /// and retried, never a crash loop without a reason.</summary>
-    sealed class SchemaMigrator(NpgsqlDataSource dataSource, ILogger<SchemaMigrator> logger)
-        : ILifecycleParticipant<ISiloLifecycle>
+    /// <summary>The host serves <c>/healthz</c> and <c>/readyz</c> while Orleans starts (its services start together,
+    /// not one after the other), and readiness says what the start still waits for.</summary>
+    static void AwaitDependencies(IServiceCollection services)
+    {
+        services.Configure<HostOptions>(o => o.ServicesStartConcurrently = true);
+        services.TryAddSingleton<StartupWaits>();
+        services.AddHealthChecks().AddCheck<StartupWaitsCheck>("dependencies", tags: ["ready"]);
+    }
+
+    /// <summary>Holds the silo's start until Redis answers and the PostgreSQL schema is up to date, before
+    /// membership or any grain runs. An unreachable server is logged with the reason, shown by <c>/readyz</c> and
+    /// retried: never a crash loop without a message.</summary>
+    sealed class DependencyGate(DeploymentOptions deployment, NpgsqlDataSource dataSource, StartupWaits waits,
+        ILogger<DependencyGate> logger) : ILifecycleParticipant<ISiloLifecycle>
     {
         public void Participate(ISiloLifecycle lifecycle) =>
-            lifecycle.Subscribe(nameof(SchemaMigrator), ServiceLifecycleStage.RuntimeInitialize, MigrateAsync);
+            lifecycle.Subscribe(nameof(DependencyGate), ServiceLifecycleStage.RuntimeInitialize, OpenAsync);
 
-        async Task MigrateAsync(CancellationToken cancellationToken)
+        async Task OpenAsync(CancellationToken cancellationToken)
+        {
+            await UntilReachedAsync("Redis", $"Redis (membership) at {deployment.Redis}", async () =>
+            {
+                var options = ConfigurationOptions.Parse(deployment.Redis!);
+                options.ConnectTimeout = 2_000;
+                await using var redis = await ConnectionMultiplexer.ConnectAsync(options);
+                await redis.GetDatabase().PingAsync();
+                return "answers";
+            }, ex => ex is RedisException, cancellationToken);
+            await UntilReachedAsync("PostgreSQL", $"PostgreSQL at {dataSource.ConnectionString.Split(';')[0]}",
+                async () =>
+                {
+                    int applied = await PostgresSchema.MigrateAsync(dataSource, cancellationToken);
+                    return $"schema at version {PostgresSchema.LatestVersion} ({applied} migrations applied now)";
+                }, ex => ex is NpgsqlException, cancellationToken);
+        }
+
+        async Task UntilReachedAsync(string dependency, string what, Func<Task<string>> reach,
+            Func<Exception, bool> unreachable, CancellationToken cancellationToken)
         {
             for (int attempt = 1; ; attempt++)
             {
                 try
                 {
-                    int applied = await PostgresSchema.MigrateAsync(dataSource, cancellationToken);
-                    logger.LogInformation("PostgreSQL schema at version {Version} ({Applied} migrations applied now)",
-                        PostgresSchema.LatestVersion, applied);
+                    var state = await reach();
+                    waits.Reached(dependency);
+                    logger.LogInformation("{What}: {State}", what, state);
                     return;
                 }
-                catch (NpgsqlException ex) when (!cancellationToken.IsCancellationRequested)
+                catch (Exception ex) when (unreachable(ex) && !cancellationToken.IsCancellationRequested)
                 {
-                    logger.LogError("PostgreSQL cannot be reached ({Attempt}): {Error}; retrying", attempt, ex.Message);
+                    var error = ex.Message.Split(". ")[0]; // Redis goes on with advice on its own options
+                    waits.Waiting(dependency, $"{what} cannot be reached: {error}");
+                    logger.LogError("{What} cannot be reached (attempt {Attempt}): {Error}; retrying", what, attempt,
+                        error);
                     await Task.Delay(TimeSpan.FromSeconds(Math.Min(10, attempt)), cancellationToken);
                 }
             }
         }
+    }
+
+    /// <summary>A client whose cluster cannot be reached (Redis down, no silo yet) keeps trying, says why in its
+    /// log and in <c>/readyz</c>, and answers 503 meanwhile.</summary>
+    sealed class ClusterConnectionRetry(StartupWaits waits, ILogger<ClusterConnectionRetry> logger)
+        : IClientConnectionRetryFilter
+    {
+        int attempt;
+
+        public async Task<bool> ShouldRetryConnectionAttempt(Exception exception, CancellationToken cancellationToken)
+        {
+            int n = Interlocked.Increment(ref attempt);
+            waits.Waiting(StartupWaits.Cluster, exception.Message.Split(". ")[0]);
+            logger.LogError("The cluster cannot be reached (attempt {Attempt}): {Error}; retrying", n,
+                exception.Message.Split(". ")[0]);
+            await Task.Delay(TimeSpan.FromSeconds(Math.Min(5, n)), cancellationToken);
+            return !cancellationToken.IsCancellationRequested;
+        }
+    }
+
+    /// <summary>Marks the client connected once its start completes.</summary>
+    sealed class ClusterConnected(StartupWaits waits) : ILifecycleParticipant<IClusterClientLifecycle>
+    {
+        public void Participate(IClusterClientLifecycle lifecycle) =>
+            lifecycle.Subscribe(nameof(ClusterConnected), ServiceLifecycleStage.Active, _ =>
+            {
+                waits.Reached(StartupWaits.Cluster);
+                return Task.CompletedTask;
+            });
     }
 }
