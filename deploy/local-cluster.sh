@@ -70,6 +70,9 @@ for i in $(seq 0 $((silos - 1))); do
   until curl -sf "http://127.0.0.1:${silo_http[$i]}/readyz" >/dev/null; do sleep 0.5; done
   echo "silo $i: metrics at http://127.0.0.1:${silo_http[$i]}/metrics"
 done
+# A fresh operator key for /v1/admin; requests without a key act as tenant 'default' (a local trial, not production).
+operator_key=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+export Access__OperatorKey=$operator_key Access__AnonymousTenant=default
 for i in $(seq 0 $((apis - 1))); do
   port=$((5080 + i))
   if curl -s -o /dev/null "http://127.0.0.1:$port/"; then
@@ -85,5 +88,6 @@ for i in $(seq 0 $((apis - 1))); do
   until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do sleep 0.5; done
   echo "API host $i: http://127.0.0.1:$port (docs at /docs)"
 done
+echo "operator key (Authorization: Bearer …, for /v1/admin): $operator_key"
 echo "$silos silos, Redis 127.0.0.1:$redis_port, PostgreSQL 127.0.0.1:$pg_port; logs in $work. Ctrl-C stops."
 wait

@@ -37,6 +37,7 @@ sealed class ApiProcess : IAsyncDisposable
         info.Environment["Urls"] = $"http://127.0.0.1:{port}";
         info.Environment["Catalogs__DataPath"] = data;
         info.Environment["Demo__Enabled"] = "false";
+        info.Environment["ASPNETCORE_ENVIRONMENT"] = "Development"; // requests without a key
         info.Environment["Logging__LogLevel__Default"] = "Warning";
         info.Environment["Orleans__SiloPort"] = FreePort().ToString();
         info.Environment["Orleans__GatewayPort"] = FreePort().ToString();

@@ -1,3 +1,4 @@
+using Catalogs.ApiHost.Access;
 using Catalogs.ApiHost.Catalogs;
 using Catalogs.ApiHost.Demo;
 using Catalogs.ApiHost.Health;
@@ -5,6 +6,7 @@ using Catalogs.ApiHost.ImageFetching;
 using Catalogs.ApiHost.Infrastructure;
 using Catalogs.ApiHost.Products;
 using Catalogs.ApiHost.Search;
+using Catalogs.ApiHost.Tenants;
 using Catalogs.Grains;
 using Catalogs.Grains.Hosting;
 using Catalogs.ServiceDefaults;
@@ -50,7 +52,8 @@ else
 
 builder.Services.AddProblemDetails();
 builder.Services.AddExceptionHandler<ProblemExceptionHandler>();
-builder.Services.AddOpenApi();
+builder.AddCatalogsAccess(); // API keys, scopes, per-tenant rate limits, the OpenAPI security scheme
+builder.Services.AddSingleton<TenantEndpoints.TenantServices>();
 builder.Services.AddOptions<RequestLimits>().Bind(builder.Configuration.GetSection(RequestLimits.Section))
     .ValidateDataAnnotations().ValidateOnStart();
 builder.Services.AddSingleton<RequestValidator>();
@@ -82,12 +85,14 @@ app.UseStatusCodePages(async context =>
         ProblemDetails = { Status = http.Response.StatusCode, Detail = detail },
     });
 });
-app.MapOpenApi();
-app.MapScalarApiReference("/docs");
-app.MapGet("/", () => Results.Redirect("/docs")).ExcludeFromDescription();
+app.UseCatalogsAccess();
+app.MapOpenApi().AllowAnonymous();
+app.MapScalarApiReference("/docs").AllowAnonymous();
+app.MapGet("/", () => Results.Redirect("/docs")).ExcludeFromDescription().AllowAnonymous();
 app.MapCatalogEndpoints();
 app.MapProductEndpoints();
 app.MapSearchEndpoints();
+app.MapTenantEndpoints();
 app.MapCatalogsDefaultEndpoints();
 
 app.Run();

@@ -24,6 +24,9 @@ public enum CatalogError
     /// <summary>The body or image exceeds a size limit.</summary>
     TooLarge,
 
+    /// <summary>The request would take the tenant past one of its quotas (catalogs, products).</summary>
+    QuotaExceeded,
+
     /// <summary>Something the request depends on (storage, Matching Engine) cannot be reached now; retry
     /// later.</summary>
     Unavailable,

@@ -16,5 +16,6 @@ public sealed class CatalogRequestException : Exception
     public static CatalogRequestException UnsupportedMedia(string message) => new(CatalogError.UnsupportedMedia,
         message);
     public static CatalogRequestException TooLarge(string message) => new(CatalogError.TooLarge, message);
+    public static CatalogRequestException QuotaExceeded(string message) => new(CatalogError.QuotaExceeded, message);
     public static CatalogRequestException Unavailable(string message) => new(CatalogError.Unavailable, message);
 }

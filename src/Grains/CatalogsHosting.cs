@@ -6,6 +6,7 @@ using Catalogs.Shards.Storage;
 using Catalogs.VertexAI;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Storage;
@@ -23,6 +24,7 @@ public static class CatalogsHosting
     {
         services.AddOptions<CatalogsOptions>().Bind(configuration.GetSection(CatalogsOptions.Section))
             .ValidateDataAnnotations().ValidateOnStart();
+        services.TryAddSingleton(TimeProvider.System);
         services.AddHttpClient("models", c => c.Timeout = TimeSpan.FromMinutes(5));
         services.AddSingleton(sp =>
         {

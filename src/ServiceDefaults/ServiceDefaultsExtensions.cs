@@ -87,15 +87,15 @@ public static class ServiceDefaultsExtensions
     /// <c>/metrics</c>: Prometheus. <c>/dashboard</c>: the Orleans Dashboard, when on.</summary>
     public static WebApplication MapCatalogsDefaultEndpoints(this WebApplication app)
     {
-        app.MapHealthChecks("/healthz", new() { Predicate = _ => false }).WithTags("Health");
+        app.MapHealthChecks("/healthz", new() { Predicate = _ => false }).WithTags("Health").AllowAnonymous();
         app.MapHealthChecks("/readyz", new()
         {
             Predicate = c => c.Tags.Contains("ready"),
             ResponseWriter = WriteReadinessAsync,
-        }).WithTags("Health");
+        }).WithTags("Health").AllowAnonymous();
         var options = app.Services.GetRequiredService<TelemetryOptions>();
-        if (options.Prometheus) app.MapPrometheusScrapingEndpoint("/metrics");
-        if (options.Dashboard) app.MapOrleansDashboard("/dashboard");
+        if (options.Prometheus) app.MapPrometheusScrapingEndpoint("/metrics").AllowAnonymous();
+        if (options.Dashboard) app.MapOrleansDashboard("/dashboard"); // behind the API host's keys, if any
         return app;
     }
 

@@ -40,6 +40,7 @@ public class CrashRecoveryTests
         // snapshots and log truncation happen during the run
         info.Environment["Catalogs__SnapshotEveryRecords"] = "300";
         info.Environment["Demo__Enabled"] = "false";
+        info.Environment["ASPNETCORE_ENVIRONMENT"] = "Development"; // requests without a key, as the README runs it
         info.Environment["Orleans__SiloPort"] = ApiFactory.FreePort().ToString();
         info.Environment["Orleans__GatewayPort"] = ApiFactory.FreePort().ToString();
         info.Environment["Catalogs__Sync__MaxBackoff"] = "00:00:00.500";

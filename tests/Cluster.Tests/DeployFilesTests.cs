@@ -97,6 +97,7 @@ public sealed partial class DeployFilesTests
             ["Demo"] = SourceProperties("src/ApiHost/Demo/DemoOptions.cs"),
             ["Api"] = SourceProperties("src/ApiHost/Infrastructure/ApiOptions.cs"),
             ["Telemetry"] = SourceProperties("src/ServiceDefaults/TelemetryOptions.cs"),
+            ["Access"] = SourceProperties("src/ApiHost/Access/AccessOptions.cs"),
         };
         var manifests = Manifests();
         var kubernetes = manifests.Where(m => Kind(m) is "ConfigMap")

@@ -33,6 +33,8 @@ public sealed class LocalCluster : IAsyncDisposable
 
     public IReadOnlyList<Member> Silos => silos;
 
+    public const string OperatorKey = "operator-key-of-the-cluster-tests-0123456789";
+
     public HttpClient Api(int i = 0) => apis[i].Http!;
 
     /// <summary>Starts the servers, <paramref name="silos"/> silos and <paramref name="apis"/> API hosts;
@@ -101,6 +103,8 @@ public sealed class LocalCluster : IAsyncDisposable
         int port = FreePort();
         env["Urls"] = $"http://127.0.0.1:{port}";
         env["Demo__Enabled"] = "false";
+        env["Access__OperatorKey"] = OperatorKey;
+        env["Access__AnonymousTenant"] = "default"; // the cluster tests' requests carry no key
         var http = new HttpClient
         {
             BaseAddress = new Uri($"http://127.0.0.1:{port}"),

@@ -1,3 +1,4 @@
+using Catalogs.ApiHost.Access;
 using Catalogs.ApiHost.Infrastructure;
 using Catalogs.Grains;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -19,18 +20,21 @@ public static class CatalogEndpoints
                 "matchingEngine {index, indexEndpoint, deployedIndexId, queryRouting} mirrors the catalog into a " +
                     "Vertex AI Vector Search STREAM_UPDATE index; it may change at any time.")
             .Accepts<CatalogDraft>("application/json")
-            .ProducesProblem(400).ProducesProblem(409).ProducesProblem(422).ProducesProblem(503);
-        group.MapGet("/{catalog}", GetAsync).WithSummary("A catalog's configuration and stats").ProducesProblem(404);
-        group.MapGet("/", ListAsync).WithSummary("All catalogs");
-        group.MapDelete("/{catalog}",
-            DeleteAsync).WithSummary("Delete a catalog and its products").ProducesProblem(404);
+            .ProducesProblem(400).ProducesProblem(403).ProducesProblem(409).ProducesProblem(422).ProducesProblem(503)
+            .RequireScope(ApiKeyScopes.Admin);
+        group.MapGet("/{catalog}", GetAsync).WithSummary("A catalog's configuration and stats").ProducesProblem(404)
+            .RequireScope(ApiKeyScopes.Search);
+        group.MapGet("/", ListAsync).WithSummary("All catalogs").RequireScope(ApiKeyScopes.Search);
+        group.MapDelete("/{catalog}", DeleteAsync).WithSummary("Delete a catalog and its products")
+            .ProducesProblem(404).RequireScope(ApiKeyScopes.Admin);
         group.MapPost("/{catalog}/matchingEngine:export", ExportAsync)
             .WithSummary("Write the catalog as Vertex JSONL to gs://bucket/prefix and load it into the bound index: " +
                 "whole (complete overwrite), or with delta the changes since the last export")
-            .Accepts<ExportDto>("application/json").ProducesProblem(404).ProducesProblem(422).ProducesProblem(503);
+            .Accepts<ExportDto>("application/json").ProducesProblem(404).ProducesProblem(422).ProducesProblem(503)
+            .RequireScope(ApiKeyScopes.Admin);
         group.MapGet("/{catalog}/sync/dead-letters", DeadLettersAsync)
             .WithSummary("Changes Matching Engine rejected (never retried; shard stats count them)")
-                .ProducesProblem(404);
+                .ProducesProblem(404).RequireScope(ApiKeyScopes.Admin);
         return group;
     }
 

@@ -1,3 +1,4 @@
+using Catalogs.ApiHost.Access;
 using Catalogs.Grains;
 using Catalogs.Grains.Hosting;
 using Microsoft.Extensions.Options;
@@ -7,9 +8,12 @@ namespace Catalogs.ApiHost.Infrastructure;
 /// <summary>Routes a request to the grains of the serving tenant's catalog (the tenant is part of every grain
 /// key), and retries the idempotent ones through a silo's failure.</summary>
 public sealed class CatalogGateway(IGrainFactory grains, StartupWaits waits, IOptions<ApiOptions> options,
-    ILogger<CatalogGateway> logger)
+    IHttpContextAccessor http, ILogger<CatalogGateway> logger)
 {
-    public string Tenant => options.Value.Tenant;
+    /// <summary>The tenant of the request's key; outside a request (the demo seeder), the configured one.</summary>
+    public string Tenant => http.HttpContext is { } context
+        ? Callers.TenantOf(context.User) ?? throw CatalogRequestException.NotFound("This key belongs to no tenant.")
+        : options.Value.Tenant;
 
     public ICatalogGrain Catalog(string name)
     {

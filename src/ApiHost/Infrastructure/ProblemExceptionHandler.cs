@@ -49,6 +49,7 @@ public sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILo
         CatalogError.Conflict => StatusCodes.Status409Conflict,
         CatalogError.UnsupportedMedia => StatusCodes.Status415UnsupportedMediaType,
         CatalogError.TooLarge => StatusCodes.Status413PayloadTooLarge,
+        CatalogError.QuotaExceeded => StatusCodes.Status403Forbidden,
         CatalogError.Unavailable => StatusCodes.Status503ServiceUnavailable,
         _ => StatusCodes.Status500InternalServerError,
     };
@@ -73,11 +74,14 @@ public sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILo
     static string Title(int status) => status switch
     {
         400 => "Bad request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
         404 => "Not found",
         409 => "Conflict",
         413 => "Content too large",
         415 => "Unsupported media type",
         422 => "Unprocessable content",
+        429 => "Too many requests",
         499 => "Client closed request",
         503 => "Service unavailable",
         _ => "Error",

@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using Catalogs.ApiHost.Access;
 using Catalogs.ApiHost.ImageFetching;
 using Catalogs.ApiHost.Infrastructure;
 using Catalogs.Grains;
@@ -21,31 +22,37 @@ public static class ProductEndpoints
                 "(restricts, numericRestricts, crowdingTag, attributes), " +
                 "or a JSON datapoint carrying featureVector or imageUrl. Acknowledged once durable and searchable.")
             .Accepts<DatapointDto>("application/json", "multipart/form-data")
-            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(413).ProducesProblem(415).ProducesProblem(422);
-        group.MapGet("/products/{id}", GetAsync).WithSummary("A stored product").ProducesProblem(404);
-        group.MapDelete("/products/{id}", DeleteAsync).WithSummary("Delete a product").ProducesProblem(404);
+            .ProducesProblem(400).ProducesProblem(403).ProducesProblem(404).ProducesProblem(413).ProducesProblem(415)
+            .ProducesProblem(422).RequireScope(ApiKeyScopes.Write);
+        group.MapGet("/products/{id}", GetAsync).WithSummary("A stored product").ProducesProblem(404)
+            .RequireScope(ApiKeyScopes.Search);
+        group.MapDelete("/products/{id}", DeleteAsync).WithSummary("Delete a product").ProducesProblem(404)
+            .RequireScope(ApiKeyScopes.Write);
         group.MapGet("/products/{id}/image", ImageAsync)
             .WithSummary("A product's original image, or with size (64, 128, 256 or 512) a JPEG thumbnail of that " +
                 "longer side")
             .WithDescription("Served with an ETag from the image's SHA-256: send If-None-Match to get 304 when " +
                 "unchanged.")
-            .Produces(200, contentType: "image/jpeg").ProducesProblem(400).ProducesProblem(404);
+            .Produces(200, contentType: "image/jpeg").ProducesProblem(400).ProducesProblem(404)
+            .RequireScope(ApiKeyScopes.Search);
         group.MapPost("/products:batch", BatchAsync)
             .WithSummary("Upsert many products")
             .WithDescription($"Up to {MaxBatch} JSON datapoints, each with id and featureVector or imageUrl. All are " +
                 $"validated (and images encoded) before any is stored.")
             .Accepts<BatchDto>("application/json")
-            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(415).ProducesProblem(422);
+            .ProducesProblem(400).ProducesProblem(403).ProducesProblem(404).ProducesProblem(415).ProducesProblem(422)
+            .RequireScope(ApiKeyScopes.Write);
         return group;
     }
 
     static async Task<Ok<DatapointView>> PutAsync(string catalog,
         [Description(RequestValidator.ProductIdRules)] string id,
         HttpRequest request, CatalogGateway gateway, ImageFetcher fetcher, RequestValidator validator,
-            CancellationToken ct)
+            ProductQuota quota, CancellationToken ct)
     {
         var grain = gateway.Catalog(catalog);
         validator.ProductIdIsValid(id);
+        await quota.EnsureRoomAsync(request.HttpContext, 1, ct);
         ProductWrite write;
         if (request.HasFormContentType)
         {
@@ -128,7 +135,7 @@ public static class ProductEndpoints
     }
 
     static async Task<Ok<BatchResult>> BatchAsync(string catalog, HttpRequest request, CatalogGateway gateway,
-        ImageFetcher fetcher, RequestValidator validator, CancellationToken ct)
+        ImageFetcher fetcher, RequestValidator validator, ProductQuota quota, CancellationToken ct)
     {
         var grain = gateway.Catalog(catalog);
         if (!request.HasJsonContentType())
@@ -139,6 +146,7 @@ public static class ProductEndpoints
         if (items.Length is 0 or > MaxBatch)
             throw CatalogRequestException.Malformed($"datapoints must hold 1 to {MaxBatch} items; it holds " +
                 $"{items.Length}.");
+        await quota.EnsureRoomAsync(request.HttpContext, items.Length, ct);
         var ids = new string[items.Length];
         var seen = new HashSet<string>(StringComparer.Ordinal);
         for (int i = 0; i < items.Length; i++)

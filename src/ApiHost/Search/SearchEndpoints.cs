@@ -1,3 +1,4 @@
+using Catalogs.ApiHost.Access;
 using Catalogs.ApiHost.ImageFetching;
 using Catalogs.ApiHost.Infrastructure;
 using Catalogs.Grains;
@@ -21,7 +22,8 @@ public static class SearchEndpoints
                     "returnFeatureVector, ef (HNSW candidate list size: recall against speed). Distances: lower is " +
                     "closer.")
             .Accepts<SearchDto>("application/json", "multipart/form-data")
-            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(413).ProducesProblem(415).ProducesProblem(422);
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(413).ProducesProblem(415).ProducesProblem(422)
+            .RequireScope(ApiKeyScopes.Search);
         return group;
     }
 
