@@ -13,6 +13,7 @@ using Catalogs.ServiceDefaults;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Configuration.Json;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.FileProviders;
 using Scalar.AspNetCore;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -85,10 +86,13 @@ app.UseStatusCodePages(async context =>
         ProblemDetails = { Status = http.Response.StatusCode, Detail = detail },
     });
 });
+// The web UI: static files shipped beside the binary, served to anyone (the data it shows needs a key).
+var webRoot = new PhysicalFileProvider(Path.Combine(AppContext.BaseDirectory, "wwwroot"));
+app.UseDefaultFiles(new DefaultFilesOptions { FileProvider = webRoot });
+app.UseStaticFiles(new StaticFileOptions { FileProvider = webRoot });
 app.UseCatalogsAccess();
 app.MapOpenApi().AllowAnonymous();
-app.MapScalarApiReference("/docs").AllowAnonymous();
-app.MapGet("/", () => Results.Redirect("/docs")).ExcludeFromDescription().AllowAnonymous();
+app.MapScalarApiReference("/docs", o => o.AddPreferredSecuritySchemes([Callers.Scheme])).AllowAnonymous();
 app.MapCatalogEndpoints();
 app.MapProductEndpoints();
 app.MapSearchEndpoints();

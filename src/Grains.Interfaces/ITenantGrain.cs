@@ -1,6 +1,16 @@
 namespace Catalogs.Grains;
 
 /// <summary>A tenant, keyed by its name: its catalogs, its settings (quotas, rate limit) and its API keys.</summary>
+/// <summary>The names of the tenants the operator created (one activation, key <see cref="Key"/>).</summary>
+[Alias("Catalogs.ITenantDirectoryGrain")]
+public interface ITenantDirectoryGrain : IGrainWithStringKey
+{
+    const string Key = "tenants";
+
+    [Alias("List")] Task<string[]> List(CancellationToken cancellationToken = default);
+    [Alias("Add")] Task Add(string tenant, CancellationToken cancellationToken = default);
+}
+
 [Alias("Catalogs.ITenantGrain")]
 public interface ITenantGrain : IGrainWithStringKey
 {

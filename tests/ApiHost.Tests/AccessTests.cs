@@ -253,5 +253,19 @@ public sealed class AccessTests(ProductionFactory factory) : IClassFixture<Produ
         Assert.Equal("bearer", doc["components"]!["securitySchemes"]!["ApiKey"]!["scheme"]!.GetValue<string>());
         Assert.NotNull(doc["security"]);
         Assert.NotNull(doc["paths"]!["/v1/admin/tenants/{tenant}/keys"]);
+        var docs = await Client().GetAsync("/docs/");
+        Assert.Equal(HttpStatusCode.OK, docs.StatusCode);
+    }
+
+    [Fact]
+    public async Task The_operator_lists_the_tenants_it_created()
+    {
+        await NewTenantAsync("listed-one");
+        await NewTenantAsync("listed-two");
+        var list = (await Operator.GetFromJsonAsync<JsonNode>("/v1/admin/tenants"))!["tenants"]!.AsArray()
+            .Select(t => t!.GetValue<string>()).ToArray();
+        Assert.Contains("listed-one", list);
+        Assert.Contains("listed-two", list);
+        await Client(await NewKeyAsync("listed-one", "admin")).GetAsync("/v1/admin/tenants").Problem(403, "scope");
     }
 }

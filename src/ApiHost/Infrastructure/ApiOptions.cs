@@ -10,8 +10,8 @@ public sealed class ApiOptions
     /// <summary>Largest request body, images included (default 20 MB); larger bodies get 413.</summary>
     [Range(1024, 1L << 31)] public long MaxRequestBytes { get; set; } = 20 * 1024 * 1024;
 
-    /// <summary>The tenant that owns the catalogs served here (multi-tenant routing comes with
-    /// authentication).</summary>
+    /// <summary>The tenant of work done outside a request (the demo catalogs); a request's tenant is its API
+    /// key's (or <c>Access:AnonymousTenant</c>).</summary>
     [Required, RegularExpression("^[a-z0-9-]{1,63}$")] public string Tenant { get; set; } = "default";
 
     /// <summary>How long an idempotent call (a search, a read, an upsert by id) is retried while part of the

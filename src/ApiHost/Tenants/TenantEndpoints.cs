@@ -29,6 +29,8 @@ public static class TenantEndpoints
     /// <summary>A new key: the only time its secret is shown.</summary>
     public sealed record CreatedKey(string Id, string Key, string Name, string[] Scopes, DateTimeOffset CreatedAt);
 
+    public sealed record TenantList(string[] Tenants);
+
     public sealed record TenantStats(string Name, QuotasDto Quotas, RateLimitDto RateLimit, DateTimeOffset CreatedAt,
         IReadOnlyList<string> Catalogs, TenantUsage Usage, long RateLimitedHere, IReadOnlyList<KeyView> Keys);
 
@@ -36,6 +38,9 @@ public static class TenantEndpoints
     {
         var admin = app.MapGroup("/v1/admin/tenants").WithTags("Operator")
             .RequireAuthorization(Callers.OperatorPolicy);
+        admin.MapGet("/", async (TenantServices s, CancellationToken ct) => TypedResults.Ok(
+                new TenantList(await s.Directory.List(ct))))
+            .WithSummary("The tenants the operator created");
         admin.MapPut("/{tenant}", PutTenantAsync).WithSummary("Create a tenant or change its quotas and rate limit")
             .Accepts<TenantDto>("application/json").ProducesProblem(400).ProducesProblem(422);
         admin.MapGet("/{tenant}", GetTenantAsync)
@@ -77,6 +82,8 @@ public static class TenantEndpoints
             RequestValidator.CatalogNameIsValid(name); // tenant names follow the catalog-name rule
             return grains.GetGrain<ITenantGrain>(name);
         }
+
+        public ITenantDirectoryGrain Directory => grains.GetGrain<ITenantDirectoryGrain>(ITenantDirectoryGrain.Key);
 
         public KeyVerifier Verifier => verifier;
         public AccessOptions Access => access.Value;

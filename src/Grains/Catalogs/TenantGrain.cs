@@ -2,6 +2,19 @@ using System.Security.Cryptography;
 
 namespace Catalogs.Grains.Catalogs;
 
+/// <summary>The operator's list of tenants.</summary>
+public sealed class TenantDirectoryGrain(
+    [PersistentState("tenants", CatalogsHosting.StorageName)] IPersistentState<SortedSet<string>> state)
+    : Grain, ITenantDirectoryGrain
+{
+    public Task<string[]> List(CancellationToken cancellationToken) => Task.FromResult(state.State.ToArray());
+
+    public async Task Add(string tenant, CancellationToken cancellationToken)
+    {
+        if (state.State.Add(tenant)) await state.WriteStateAsync(cancellationToken);
+    }
+}
+
 /// <summary>A tenant: the list of its catalogs (for <c>GET /v1/catalogs</c>), its settings and its API keys. Small
 /// state, written whole on each change (keys change rarely; catalogs are listed, not their products).</summary>
 public sealed class TenantGrain(
@@ -32,6 +45,9 @@ public sealed class TenantGrain(
     public async Task<bool> Configure(TenantSettings settings, CancellationToken cancellationToken)
     {
         bool created = State.Settings is null;
+        // Listed first: a tenant whose own write then fails is listed without settings, never the reverse.
+        if (created) await GrainFactory.GetGrain<ITenantDirectoryGrain>(ITenantDirectoryGrain.Key)
+            .Add(Name, cancellationToken);
         State.Settings = settings;
         if (created) State.CreatedAt = clock.GetUtcNow();
         await state.WriteStateAsync(cancellationToken);
