@@ -18,54 +18,15 @@ namespace Catalogs.ApiHost.Tests;
 /// </summary>
 public class CrashRecoveryTests
 {
-    static string ApiHostDll()
-    {
-        var configuration = AppContext.BaseDirectory.Contains("/Release/") ? "Release" : "Debug";
-        var path = Path.Combine(TestPaths.RepoRoot, "src", "ApiHost", "bin", configuration, "net10.0", "linux-x64",
-            "Catalogs.ApiHost.dll");
-        Assert.True(File.Exists(path), $"ApiHost build not found at {path}");
-        return path;
-    }
-
-    static Process Start(string dataPath, int port, IReadOnlyDictionary<string, string> vertex)
-    {
-        var info = new ProcessStartInfo("dotnet", [ApiHostDll()])
+    /// <summary>The binary on <paramref name="port"/> (the same before and after the kill), snapshots and log
+    /// truncation happening during the run, the Matching Engine mirror on the emulator.</summary>
+    static Task<ApiHostProcess> StartAsync(string dataPath, int port, IReadOnlyDictionary<string, string> vertex) =>
+        ApiHostProcess.StartAsync(dataPath, port, new Dictionary<string, string>(
+            vertex.Select(p => KeyValuePair.Create(p.Key.Replace(":", "__"), p.Value)))
         {
-            WorkingDirectory = TestPaths.RepoRoot,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        info.Environment["Urls"] = $"http://127.0.0.1:{port}";
-        info.Environment["Catalogs__DataPath"] = dataPath;
-        // snapshots and log truncation happen during the run
-        info.Environment["Catalogs__SnapshotEveryRecords"] = "300";
-        info.Environment["Demo__Enabled"] = "false";
-        info.Environment["ASPNETCORE_ENVIRONMENT"] = "Development"; // requests without a key, as the README runs it
-        info.Environment["Orleans__SiloPort"] = ApiFactory.FreePort().ToString();
-        info.Environment["Orleans__GatewayPort"] = ApiFactory.FreePort().ToString();
-        info.Environment["Catalogs__Sync__MaxBackoff"] = "00:00:00.500";
-        foreach (var (key, value) in vertex) info.Environment[key.Replace(":", "__")] = value;
-        var process = Process.Start(info)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return process;
-    }
-
-    static async Task WaitReady(HttpClient http)
-    {
-        for (int i = 0; i < 300; i++)
-        {
-            try
-            {
-                if ((await http.GetAsync("/readyz")).IsSuccessStatusCode) return;
-            }
-            catch (HttpRequestException) { }
-            await Task.Delay(100);
-        }
-        throw new TimeoutException("ApiHost did not become ready.");
-    }
+            ["Catalogs__SnapshotEveryRecords"] = "300",
+            ["Catalogs__Sync__MaxBackoff"] = "00:00:00.500",
+        });
 
     [Fact]
     public async Task Kill_9_during_a_write_stream_loses_no_acknowledged_write()
@@ -93,13 +54,12 @@ public class CrashRecoveryTests
             DropBeforeRate: 0.04, DropAfterRate: 0.04, Seed: 3, PathContains: "/indexes/"))).EnsureSuccessStatusCode();
         using var http =
             new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(10) };
-        var first = Start(data, port, vertexSettings);
+        var first = await StartAsync(data, port, vertexSettings);
         var acknowledged = new System.Collections.Concurrent.ConcurrentDictionary<string, float[]?>(); // null: deleted
         // The one request per id that may be in flight at the kill: it may have landed without being acknowledged.
         var inFlight = new System.Collections.Concurrent.ConcurrentDictionary<string, float[]?>();
         try
         {
-            await WaitReady(http);
             // the binding check needs it up
             (await admin.PutAsJsonAsync("emulator/faults", new FaultSettings())).EnsureSuccessStatusCode();
             var r = await http.PutAsJsonAsync("/v1/catalogs/crash",
@@ -140,20 +100,18 @@ public class CrashRecoveryTests
             })).ToArray();
             // Let acknowledged writes pile up (snapshots included), then SIGKILL in the middle of the stream.
             while (acknowledged.Count < 600) await Task.Delay(50);
-            first.Kill(entireProcessTree: true);
+            first.Kill();
             stop.Cancel();
             await Task.WhenAll(writers);
         }
         finally
         {
-            if (!first.HasExited) first.Kill(entireProcessTree: true);
-            await first.WaitForExitAsync();
+            await first.DisposeAsync();
         }
 
-        var second = Start(data, port, vertexSettings);
+        var second = await StartAsync(data, port, vertexSettings);
         try
         {
-            await WaitReady(http);
             // A write in flight at the kill may or may not have landed, but only its key is in doubt, never an earlier
             // one:
             // each writer's last request per id is acknowledged or not; acknowledged state must be there exactly.
@@ -221,8 +179,7 @@ public class CrashRecoveryTests
         }
         finally
         {
-            second.Kill(entireProcessTree: true);
-            await second.WaitForExitAsync();
+            await second.DisposeAsync();
         }
     }
 

@@ -17,7 +17,7 @@ public sealed class SearchPageTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        api = await ApiHostProcess.StartAsync();
+        api = await ApiHostProcess.StartAsync(TestPaths.NewTempDirectory("web"));
         var created = await api.Http.PutAsJsonAsync("/v1/catalogs/fashion", new
         {
             encoder = new { model = "mobilenetv2-12-int8.onnx", output = "464_quantized" },
