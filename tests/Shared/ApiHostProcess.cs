@@ -49,7 +49,8 @@ public sealed class ApiHostProcess : IAsyncDisposable
         info.Environment["ASPNETCORE_ENVIRONMENT"] = "Development";
         info.Environment["Urls"] = address.ToString().TrimEnd('/');
         info.Environment["Catalogs__DataPath"] = dataPath;
-        info.Environment["Catalogs__ModelPaths__0"] = Path.GetFullPath(Path.Combine(repoRoot, "..", "shared", "models"));
+        info.Environment["Catalogs__ModelPaths__0"] =
+            Path.GetFullPath(Path.Combine(repoRoot, "..", "shared", "models"));
         info.Environment["Demo__Enabled"] = "false";
         info.Environment["Orleans__SiloPort"] = FreePort().ToString();
         info.Environment["Orleans__GatewayPort"] = FreePort().ToString();
