@@ -108,15 +108,19 @@ public static class ClusterHosting
 
         async Task OpenAsync(CancellationToken cancellationToken)
         {
-            await UntilReachedAsync("Redis", $"Redis (membership) at {deployment.Redis}", async () =>
-            {
-                var options = ConfigurationOptions.Parse(deployment.Redis!);
-                options.ConnectTimeout = 2_000;
-                await using var redis = await ConnectionMultiplexer.ConnectAsync(options);
-                await redis.GetDatabase().PingAsync();
-                return "answers";
-            }, ex => ex is RedisException, cancellationToken);
-            await UntilReachedAsync("PostgreSQL", $"PostgreSQL at {dataSource.ConnectionString.Split(';')[0]}",
+            // Named by host and port only: connection strings may carry passwords, and /readyz shows the reason.
+            var redisOptions = ConfigurationOptions.Parse(deployment.Redis!);
+            var postgres = new NpgsqlConnectionStringBuilder(dataSource.ConnectionString);
+            await UntilReachedAsync("Redis", $"Redis (membership) at {string.Join(", ", redisOptions.EndPoints)}",
+                async () =>
+                {
+                    var options = redisOptions.Clone();
+                    options.ConnectTimeout = 2_000;
+                    await using var redis = await ConnectionMultiplexer.ConnectAsync(options);
+                    await redis.GetDatabase().PingAsync();
+                    return "answers";
+                }, ex => ex is RedisException, cancellationToken);
+            await UntilReachedAsync("PostgreSQL", $"PostgreSQL at {postgres.Host}:{postgres.Port}",
                 async () =>
                 {
                     int applied = await PostgresSchema.MigrateAsync(dataSource, cancellationToken);
