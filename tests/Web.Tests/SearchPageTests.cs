@@ -142,6 +142,51 @@ public sealed class SearchPageTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task With_tenant_Bs_key_the_page_cannot_see_tenant_As_catalog_and_with_As_key_it_searches_it()
+    {
+        // Development's generated operator key creates two tenants, A holding a catalog of one product.
+        using var admin = new HttpClient { BaseAddress = api.Address };
+        admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer",
+            (await File.ReadAllTextAsync(Path.Combine(api.DataPath, "operator-key"))).Trim());
+        async Task<string> TenantKeyAsync(string tenant)
+        {
+            Assert.True((await admin.PutAsJsonAsync($"/v1/admin/tenants/{tenant}", new { })).IsSuccessStatusCode);
+            var created = await admin.PostAsJsonAsync($"/v1/admin/tenants/{tenant}/keys",
+                new { scopes = new[] { "search", "write", "admin" } });
+            return (await created.Content.ReadFromJsonAsync<System.Text.Json.Nodes.JsonNode>())!["key"]!
+                .GetValue<string>();
+        }
+        string keyA = await TenantKeyAsync("web-a"), keyB = await TenantKeyAsync("web-b");
+        using var a = new HttpClient { BaseAddress = api.Address };
+        a.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", keyA);
+        Assert.True((await a.PutAsJsonAsync("/v1/catalogs/a-only", new
+        {
+            encoder = new { model = "mobilenetv2-12-int8.onnx", output = "464_quantized" },
+            metric = "cosine",
+        })).IsSuccessStatusCode);
+        using (var form = new MultipartFormDataContent())
+        {
+            form.Add(new ByteArrayContent(await File.ReadAllBytesAsync(products[3].Path)), "image", "a.jpg");
+            Assert.True((await a.PutAsync("/v1/catalogs/a-only/products/a-1", form)).IsSuccessStatusCode);
+        }
+
+        var (page, errors) = await OpenAsync(); // anonymous: tenant default, which holds "fashion"
+        await page.Locator("#key").FillAsync(keyB);
+        await page.Locator("#key").DispatchEventAsync("change");
+        await Assertions.Expect(page.Locator("#status")).ToHaveTextAsync("No catalogs yet.");
+        await Assertions.Expect(page.Locator("#catalog option")).ToHaveCountAsync(0);
+
+        await page.Locator("#key").FillAsync(keyA);
+        await page.Locator("#key").DispatchEventAsync("change");
+        await Assertions.Expect(page.Locator("#catalog option")).ToHaveTextAsync(["a-only (1)"]);
+        await page.Locator("#file").SetInputFilesAsync(products[3].Path);
+        await Assertions.Expect(FirstResult(page).Locator(".id")).ToHaveTextAsync("a-1");
+        // The thumbnail came through with A's key.
+        await Assertions.Expect(FirstResult(page).Locator("img")).ToHaveAttributeAsync("src", new Regex("^blob:"));
+        Assert.Empty(errors);
+    }
+
+    [Fact]
     public async Task A_refused_search_shows_the_APIs_message()
     {
         var (page, errors) = await OpenAsync();
