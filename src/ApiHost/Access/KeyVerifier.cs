@@ -15,12 +15,13 @@ public sealed class KeyVerifier(IGrainFactory grains, IOptions<AccessOptions> op
     public async Task<KeyGrant?> VerifyAsync(ApiKeys.Parsed key, CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
-        var cacheKey = $"{key.Tenant}_{key.Id}_{Convert.ToHexString(ApiKeys.Hash(key.Secret))}";
+        var hash = ApiKeys.Hash(key.Secret);
+        var cacheKey = $"{key.Tenant}_{key.Id}_{Convert.ToHexString(hash)}";
         if (cache.TryGetValue(cacheKey, out var hit) && hit.Until > now
             && (hit.Grant?.ExpiresAt is not { } expires || expires > now))
             return hit.Grant;
         var grant = await grains.GetGrain<ITenantGrain>(key.Tenant)
-            .Authenticate(key.Id, ApiKeys.Hash(key.Secret), cancellationToken);
+            .Authenticate(key.Id, hash, cancellationToken);
         if (cache.Count > 100_000) cache.Clear(); // a flood of made-up keys must not grow it without bound
         cache[cacheKey] = new Entry(grant, now + options.Value.KeyCacheTtl);
         return grant;

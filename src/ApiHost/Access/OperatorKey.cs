@@ -1,3 +1,6 @@
+using System.Security.Cryptography;
+using System.Text;
+
 namespace Catalogs.ApiHost.Access;
 
 /// <summary>
@@ -9,6 +12,12 @@ namespace Catalogs.ApiHost.Access;
 public sealed class OperatorKey(string value)
 {
     public string Value { get; } = value;
+
+    readonly byte[] hash = SHA256.HashData(Encoding.UTF8.GetBytes(value));
+
+    /// <summary>Whether <paramref name="key"/> is this key, in time independent of where they differ.</summary>
+    public bool Matches(string key) =>
+        CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(key)), hash);
 
     public static OperatorKey Resolve(IConfiguration configuration, IHostEnvironment environment,
         Action<string> log)

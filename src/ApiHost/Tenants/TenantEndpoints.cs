@@ -108,7 +108,7 @@ public static class TenantEndpoints
     static async Task<TenantStats> StatsAsync(string tenant, TenantServices s, CancellationToken ct)
     {
         var grain = s.Tenant(tenant);
-        var view = await grain.GetView(ct) ?? throw CatalogRequestException.NotFound($"There is no tenant '{tenant}'.");
+        var view = await ViewAsync(grain, tenant, ct);
         var rate = view.Settings.RateLimit ?? new TenantRateLimit(s.Access.DefaultRequestsPerSecond,
             s.Access.DefaultBurst);
         return new TenantStats(view.Name, new QuotasDto(view.Settings.Quotas.Catalogs, view.Settings.Quotas.Products),
@@ -141,8 +141,7 @@ public static class TenantEndpoints
 
     static async Task<Ok<KeyView[]>> ListKeysAsync(string tenant, TenantServices s, CancellationToken ct)
     {
-        var view = await s.Tenant(tenant).GetView(ct)
-            ?? throw CatalogRequestException.NotFound($"There is no tenant '{tenant}'.");
+        var view = await ViewAsync(s.Tenant(tenant), tenant, ct);
         return TypedResults.Ok(view.Keys.Select(ToView).ToArray());
     }
 
@@ -167,6 +166,9 @@ public static class TenantEndpoints
         s.Verifier.Forget(tenant, id);
         return TypedResults.NoContent();
     }
+
+    static async Task<TenantView> ViewAsync(ITenantGrain grain, string tenant, CancellationToken ct) =>
+        await grain.GetView(ct) ?? throw CatalogRequestException.NotFound($"There is no tenant '{tenant}'.");
 
     static KeyView ToView(ApiKeyInfo k) =>
         new(k.Id, k.Name, ApiKeys.Names(k.Scopes), k.CreatedAt, k.ExpiresAt, k.RevokedAt, k.ReplacedBy);

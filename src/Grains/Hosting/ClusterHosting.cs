@@ -162,9 +162,9 @@ public static class ClusterHosting
         public async Task<bool> ShouldRetryConnectionAttempt(Exception exception, CancellationToken cancellationToken)
         {
             int n = Interlocked.Increment(ref attempt);
-            waits.Waiting(StartupWaits.Cluster, exception.Message.Split(". ")[0]);
-            logger.LogError("The cluster cannot be reached (attempt {Attempt}): {Error}; retrying", n,
-                exception.Message.Split(". ")[0]);
+            var error = exception.Message.Split(". ")[0]; // Redis goes on with advice on its own options
+            waits.Waiting(StartupWaits.Cluster, error);
+            logger.LogError("The cluster cannot be reached (attempt {Attempt}): {Error}; retrying", n, error);
             await Task.Delay(TimeSpan.FromSeconds(Math.Min(5, n)), cancellationToken);
             return !cancellationToken.IsCancellationRequested;
         }
