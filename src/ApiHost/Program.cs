@@ -3,6 +3,7 @@ using Catalogs.ApiHost.Catalogs;
 using Catalogs.ApiHost.Demo;
 using Catalogs.ApiHost.Health;
 using Catalogs.ApiHost.ImageFetching;
+using Catalogs.ApiHost.Imports;
 using Catalogs.ApiHost.Infrastructure;
 using Catalogs.ApiHost.Products;
 using Catalogs.ApiHost.Search;
@@ -63,6 +64,10 @@ builder.Services.AddSingleton<CatalogGateway>();
 builder.Services.AddImageFetching(builder.Configuration);
 builder.Services.AddCatalogHealthChecks();
 builder.Services.AddDemoCatalogs(builder.Configuration);
+builder.Services.AddOptions<ImportOptions>().Bind(builder.Configuration.GetSection(ImportOptions.Section))
+    .ValidateDataAnnotations().ValidateOnStart();
+builder.Services.AddSingleton<ImportJobs>();
+builder.Services.AddHostedService<ImportRunner>();
 
 var app = builder.Build();
 
@@ -76,8 +81,8 @@ app.UseStatusCodePages(async context =>
     {
         404 => $"There is no endpoint at {http.Request.Path}.",
         405 => $"{http.Request.Method} is not allowed on {http.Request.Path}.",
-        415 => $"Content-Type '{http.Request.ContentType}' is not accepted here: send application/json or " +
-            $"multipart/form-data as the endpoint documents.",
+        415 => $"Content-Type '{http.Request.ContentType}' is not accepted here: send a type the endpoint " +
+            $"documents (see /docs).",
         _ => null,
     };
     await http.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
@@ -97,6 +102,7 @@ app.MapCatalogEndpoints();
 app.MapProductEndpoints();
 app.MapSearchEndpoints();
 app.MapTenantEndpoints();
+app.MapImportEndpoints();
 app.MapCatalogsDefaultEndpoints();
 
 app.Run();

@@ -23,6 +23,12 @@ public interface ICatalogGrain : IGrainWithStringKey
     /// batch.</summary>
     [ResponseTimeout(CallTimeouts.Encoding)]
     [Alias("Write")] Task Write(ProductWrite[] writes, CancellationToken cancellationToken = default);
+    /// <summary>Upserts products one by one as far as each goes (an import's batch): a product already stored with
+    /// the same image (SHA-256) and datapoint is left alone, one with the same image but another datapoint keeps its
+    /// vector (no encoding), and a refused product fails alone, its reason in its outcome.</summary>
+    [ResponseTimeout(CallTimeouts.Encoding)]
+    [Alias("Import")]
+    Task<ImportOutcome[]> Import(ProductWrite[] writes, CancellationToken cancellationToken = default);
     [Alias("Remove")] Task<bool> Remove(string id, CancellationToken cancellationToken = default);
     [Alias("Get")] Task<Datapoint?> Get(string id, CancellationToken cancellationToken = default);
     /// <summary>A product's original image, or a cached thumbnail of it (longer side <paramref

@@ -107,6 +107,10 @@ public sealed class AccessTests(ProductionFactory factory) : IClassFixture<Produ
         var a = Client(await NewTenantAsync("tenant-a"));
         var b = Client(await NewTenantAsync("tenant-b"));
         await CreateCatalogAsync(a, "secret-shoes");
+        var import = await a.PostAsync("/v1/catalogs/secret-shoes/imports", new StringContent(
+            "{\"id\":\"p9\",\"featureVector\":[0,1]}\n", System.Text.Encoding.UTF8, "application/x-ndjson"));
+        Assert.Equal(HttpStatusCode.Accepted, import.StatusCode);
+        var job = import.Headers.Location!.ToString().Split('/')[^1];
 
         Assert.Empty((await b.GetFromJsonAsync<JsonNode>("/v1/catalogs"))!["catalogs"]!.AsArray());
         Assert.Single((await a.GetFromJsonAsync<JsonNode>("/v1/catalogs"))!["catalogs"]!.AsArray());
@@ -119,6 +123,10 @@ public sealed class AccessTests(ProductionFactory factory) : IClassFixture<Produ
             ("DELETE", "/v1/catalogs/{0}/products/p1", null),
             ("POST", "/v1/catalogs/{0}/search", new { featureVector = new[] { 1f, 0 } }),
             ("PUT", "/v1/catalogs/{0}/products/p2", new { featureVector = new[] { 1f, 0 } }),
+            ("GET", "/v1/catalogs/{0}/imports", null),
+            ("GET", $"/v1/catalogs/{{0}}/imports/{job}", null),
+            ("POST", $"/v1/catalogs/{{0}}/imports/{job}:cancel", null),
+            ("POST", "/v1/catalogs/{0}/imports", new { folder = "any" }),
             ("DELETE", "/v1/catalogs/{0}", null),
         ];
         foreach (var (method, path, body) in probes)

@@ -10,7 +10,7 @@ namespace Catalogs.ApiHost.Tests;
 /// Image URLs may name the tests' loopback image servers (a setting operators use for internal image hosts).</summary>
 public class ApiFactory : WebApplicationFactory<Program>
 {
-    public string DataPath { get; } = TestPaths.NewTempDirectory("api");
+    public string DataPath { get; init; } = TestPaths.NewTempDirectory("api");
 
     public int SiloPort { get; } = FreePort();
 

@@ -14,8 +14,13 @@ public sealed class ProductQuota(IGrainFactory grains, IOptions<AccessOptions> o
 
     public async Task EnsureRoomAsync(HttpContext context, int adding, CancellationToken cancellationToken)
     {
-        if (Callers.ProductQuotaOf(context.User) is not { } quota || Callers.TenantOf(context.User) is not { } tenant)
-            return;
+        if (Callers.ProductQuotaOf(context.User) is { } quota && Callers.TenantOf(context.User) is { } tenant)
+            await EnsureRoomAsync(tenant, quota, adding, cancellationToken);
+    }
+
+    /// <summary>The same check outside a request (an import job, with the quota its key had).</summary>
+    public async Task EnsureRoomAsync(string tenant, long quota, int adding, CancellationToken cancellationToken)
+    {
         var now = clock.GetUtcNow();
         if (!usage.TryGetValue(tenant, out var known) || known.Until <= now)
         {

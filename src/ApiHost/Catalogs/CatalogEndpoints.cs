@@ -78,6 +78,6 @@ public static class CatalogEndpoints
     static async Task<NoContent> DeleteAsync(string catalog, CatalogGateway gateway, CancellationToken ct) =>
         await gateway.Catalog(catalog).Drop(ct) ? TypedResults.NoContent() : throw NotFound(catalog);
 
-    static CatalogRequestException NotFound(string catalog) =>
+    public static CatalogRequestException NotFound(string catalog) =>
         CatalogRequestException.NotFound($"Catalog '{catalog}' does not exist.");
 }

@@ -387,6 +387,52 @@ public sealed class CatalogGrain(
         await UpsertCore(spec, encoded.ToArray(), cancellationToken);
     }
 
+    public async Task<ImportOutcome[]> Import(ProductWrite[] writes, CancellationToken cancellationToken)
+    {
+        using var shared = await gate.EnterSharedAsync(cancellationToken);
+        var spec = Spec();
+        var outcomes = new ImportOutcome[writes.Length];
+        var stored = await GetManyCore(spec, writes.Select(w => w.Datapoint.Id).ToArray(), cancellationToken);
+        var toWrite = await Task.WhenAll(writes.Select(async (w, i) =>
+        {
+            try
+            {
+                var (write, encode) = ImportPlanner.Plan(w, stored[i]);
+                if (write is null) outcomes[i] = ImportOutcome.Unchanged;
+                else if (encode)
+                    write = write with
+                    {
+                        Datapoint = write.Datapoint with
+                        {
+                            FeatureVector = await EncodeAsync(spec, write.Image!, "", cancellationToken),
+                        },
+                    };
+                if (write is not null && write.Datapoint.FeatureVector.Length != spec.Dimensions)
+                    throw Invalid($"It has {write.Datapoint.FeatureVector.Length} dimensions; the catalog has " +
+                        $"{spec.Dimensions}.");
+                return write;
+            }
+            catch (CatalogRequestException ex) when (ex.Error is not CatalogError.Unavailable)
+            {
+                outcomes[i] = new ImportOutcome(ImportRowStatus.Failed, ex.Message);
+                return null;
+            }
+        }));
+        await UpsertCore(spec, toWrite.OfType<ProductWrite>().ToArray(), cancellationToken);
+        for (int i = 0; i < outcomes.Length; i++) outcomes[i] ??= ImportOutcome.Written;
+        return outcomes;
+    }
+
+    /// <summary>Stored products from their shards' primaries, in the order of <paramref name="ids"/>.</summary>
+    async Task<Datapoint?[]> GetManyCore(CatalogSpec spec, string[] ids, CancellationToken cancellationToken)
+    {
+        var found = new Dictionary<string, Datapoint?>(StringComparer.Ordinal);
+        foreach (var group in await Task.WhenAll(ids.Distinct().GroupBy(id => ShardOf(id, spec.Shards))
+            .Select(async g => g.Zip(await Shard(g.Key).GetMany(g.ToArray(), cancellationToken)))))
+            foreach (var (id, product) in group) found[id] = product;
+        return ids.Select(id => found[id]).ToArray();
+    }
+
     async Task UpsertCore(CatalogSpec spec, ProductWrite[] writes, CancellationToken cancellationToken)
     {
         // Checked here for the whole batch before any shard writes, so a bad datapoint refuses all of them.

@@ -1,0 +1,357 @@
+using System.IO.Compression;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+using Catalogs.Tests;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+
+namespace Catalogs.ApiHost.Tests;
+
+/// <summary>The API host with small import limits and a server-side import folder.</summary>
+public sealed class ImportFactory : ApiFactory
+{
+    public string Folder { get; } = TestPaths.NewTempDirectory("import-folder");
+
+    protected override void Configure(IWebHostBuilder builder)
+    {
+        base.Configure(builder);
+        builder.UseSetting("Imports:MaxManifestBytes", "100000");
+        builder.UseSetting("Imports:MaxUncompressedBytes", (50 << 20).ToString());
+        builder.UseSetting("Imports:MaxImageBytes", (4 << 20).ToString());
+        builder.UseSetting("Imports:Folders:shop", Folder);
+    }
+}
+
+/// <summary>Bulk imports over the real model: zips with and without manifests, URL manifests with slow and failing
+/// hosts, server folders; per-row errors, idempotent re-runs, cancellation, and the archive defences.</summary>
+public class ImportTests(ImportFactory factory) : IClassFixture<ImportFactory>, IAsyncLifetime
+{
+    readonly HttpClient http = factory.CreateClient();
+    const string Catalog = "/v1/catalogs/imports-test";
+
+    static string Photo(string label, int n) => Directory.GetFiles(TestPaths.Image("clothing/images/" + label))
+        .Order().ElementAt(n);
+
+    public async Task InitializeAsync()
+    {
+        var encoder = new { model = "mobilenetv2-12-int8.onnx", output = "464_quantized" };
+        var r = await http.PutJson(Catalog, new { encoder, metric = "cosine", shards = 2 });
+        Assert.True(r.IsSuccessStatusCode, await r.Content.ReadAsStringAsync());
+    }
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    static byte[] Zip(Action<ZipArchive> fill)
+    {
+        var bytes = new MemoryStream();
+        using (var zip = new ZipArchive(bytes, ZipArchiveMode.Create, leaveOpen: true)) fill(zip);
+        return bytes.ToArray();
+    }
+
+    static void Add(ZipArchive zip, string name, byte[] content, CompressionLevel level = CompressionLevel.Fastest)
+    {
+        using var s = zip.CreateEntry(name, level).Open();
+        s.Write(content);
+    }
+
+    static void Add(ZipArchive zip, string name, string text) => Add(zip, name, Encoding.UTF8.GetBytes(text));
+
+    Task<HttpResponseMessage> Upload(byte[] body, string type, string catalog = Catalog)
+    {
+        var content = new ByteArrayContent(body);
+        content.Headers.ContentType = new MediaTypeHeaderValue(type);
+        return http.PostAsync(catalog + "/imports", content);
+    }
+
+    async Task<string> StartAsync(byte[] body, string type)
+    {
+        var r = await Upload(body, type);
+        var job = await r.Json(HttpStatusCode.Accepted);
+        Assert.Equal("queued", job["state"]!.GetValue<string>());
+        return r.Headers.Location!.ToString();
+    }
+
+    async Task<JsonNode> EndAsync(string job)
+    {
+        JsonNode view = new JsonObject();
+        Assert.True(await Eventually.HoldsAsync(async () =>
+        {
+            view = await (await http.GetAsync(job)).Json(HttpStatusCode.OK);
+            return view["state"]!.GetValue<string>() is not ("queued" or "running");
+        }, TimeSpan.FromSeconds(90)), "the import did not end");
+        return view;
+    }
+
+    static int N(JsonNode view, string name) => view[name]!.GetValue<int>();
+
+    async Task<string[]> ErrorLines(string job) =>
+        (await http.GetStringAsync(job + "/errors")).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+
+    [Fact]
+    public async Task A_zip_with_a_csv_manifest_imports_its_rows_reports_bad_ones_and_reruns_as_unchanged()
+    {
+        string[] labels = ["Dress", "Shoes", "Hat", "Pants", "Shorts", "Skirt"];
+        string Manifest(string extraPrice) =>
+            "id,image,crowdingTag,restrict:category,numeric:price,attr:name\n" +
+            string.Join("", labels.Select((l, i) =>
+                $"csv-{i},images/{l}.jpg,brand-{i % 2},{l}|clothing,{(i == 0 ? extraPrice : "10")},\"{l}, nice\"\n")) +
+            "bad-missing,images/none.jpg,,,,\n" +
+            "bad-garbage,images/garbage.jpg,,,,\n" +
+            "bad-price,images/Dress.jpg,,,cheap,\n" +
+            "csv-1,images/Hat.jpg,,,,\n" +
+            "bad-slip,../../../etc/passwd,,,,\n" +
+            "bad/id,images/Dress.jpg,,,,\n" +
+            "short-row\n";
+        byte[] Archive(string price) => Zip(zip =>
+        {
+            for (int i = 0; i < labels.Length; i++)
+                Add(zip, $"images/{labels[i]}.jpg", File.ReadAllBytes(Photo(labels[i], i)));
+            Add(zip, "images/garbage.jpg", new byte[] { 1, 2, 3, 4, 5, 6, 7, 8 });
+            Add(zip, "manifest.csv", Manifest(price));
+        });
+
+        var job = await StartAsync(Archive("12.5"), "application/zip");
+        var view = await EndAsync(job);
+        Assert.Equal("completed", view["state"]!.GetValue<string>());
+        Assert.Equal(13, N(view, "total"));
+        Assert.Equal(6, N(view, "written"));
+        Assert.Equal(7, N(view, "failed"));
+        var errors = await ErrorLines(job);
+        Assert.Equal("row,id,error", errors[0]);
+        Assert.Equal(8, errors.Length);
+        Assert.Contains(errors, e => e.StartsWith("7,bad-missing,") && e.Contains("not in the archive"));
+        Assert.Contains(errors, e => e.StartsWith("8,bad-garbage,"));
+        Assert.Contains(errors, e => e.StartsWith("9,bad-price,") && e.Contains("not a number"));
+        Assert.Contains(errors, e => e.StartsWith("10,csv-1,") && e.Contains("row 2"));
+        Assert.Contains(errors, e => e.StartsWith("11,bad-slip,") && e.Contains("'..'"));
+        Assert.Contains(errors, e => e.StartsWith("12,bad/id,") && e.Contains("'/'"));
+        Assert.Contains(errors, e => e.StartsWith("13,,") && e.Contains("fields"));
+
+        var product = await (await http.GetAsync(Catalog + "/products/csv-0")).Json(HttpStatusCode.OK);
+        Assert.Equal("Dress, nice", product["attributes"]!["name"]!.GetValue<string>());
+        Assert.Equal("brand-0", product["crowdingTag"]!["crowdingAttribute"]!.GetValue<string>());
+        Assert.Equal(12.5, product["numericRestricts"]![0]!["valueDouble"]!.GetValue<double>());
+        var photo = new ByteArrayContent(File.ReadAllBytes(Photo("Hat", 2)));
+        var form = new MultipartFormDataContent { { photo, "image", "hat.jpg" } };
+        var found = await (await http.PostAsync(Catalog + "/search", form)).Json(HttpStatusCode.OK);
+        Assert.Equal("csv-2", Api.Ids(found)[0]);
+
+        // The same archive again: nothing changed, nothing written. With one price changed, that product alone is
+        // written again (its image is the same: its vector is kept).
+        var again = await EndAsync(await StartAsync(Archive("12.5"), "application/zip"));
+        Assert.Equal((0, 6, 7), (N(again, "written"), N(again, "unchanged"), N(again, "failed")));
+        var changed = await EndAsync(await StartAsync(Archive("99"), "application/zip"));
+        Assert.Equal((1, 5), (N(changed, "written"), N(changed, "unchanged")));
+        product = await (await http.GetAsync(Catalog + "/products/csv-0")).Json(HttpStatusCode.OK);
+        Assert.Equal(99, product["numericRestricts"]![0]!["valueInt"]!.GetValue<long>());
+
+        var list = await (await http.GetAsync(Catalog + "/imports")).Json(HttpStatusCode.OK);
+        Assert.Equal(3, list["imports"]!.AsArray().Count);
+    }
+
+    [Fact]
+    public async Task Zip_slip_entries_and_symbolic_links_are_never_read_and_are_reported()
+    {
+        var zip = Zip(zip =>
+        {
+            Add(zip, "Dress/a.jpg", File.ReadAllBytes(Photo("Dress", 3)));
+            Add(zip, "Hat/b.jpg", File.ReadAllBytes(Photo("Hat", 4)));
+            Add(zip, "../escape.jpg", File.ReadAllBytes(Photo("Hat", 5)));
+            Add(zip, "/etc/absolute.jpg", File.ReadAllBytes(Photo("Hat", 5)));
+            Add(zip, "C:\\windows\\drive.jpg", File.ReadAllBytes(Photo("Hat", 5)));
+            var link = zip.CreateEntry("Hat/link.jpg");
+            link.ExternalAttributes = (0xA000 | 0x1FF) << 16; // a symbolic link to /etc/passwd
+            using (var s = link.Open()) s.Write(Encoding.UTF8.GetBytes("/etc/passwd"));
+        });
+        var job = await StartAsync(zip, "application/zip");
+        var view = await EndAsync(job);
+        var errors = string.Join('\n', await ErrorLines(job));
+        Assert.True((2, 4) == (N(view, "written"), N(view, "failed")), view + errors);
+        Assert.Contains("'../escape.jpg' leaves the archive", errors);
+        Assert.Contains("'/etc/absolute.jpg' is an absolute path", errors);
+        Assert.Contains("drive.jpg' is an absolute path", errors);
+        Assert.Contains("'Hat/link.jpg' is a symbolic link", errors);
+        // Without a manifest: ids from paths, the top folder as a restrict.
+        var b = await (await http.GetAsync(Catalog + "/products/Hat_b")).Json(HttpStatusCode.OK);
+        Assert.Equal("Hat", b["restricts"]![0]!["allowList"]![0]!.GetValue<string>());
+        await http.GetAsync(Catalog + "/products/Hat_link").Problem(404, "does not exist");
+    }
+
+    [Fact]
+    public async Task Zip_bombs_and_oversized_manifests_are_refused()
+    {
+        // Entries that unpack far beyond their size: each fails alone, the real image imports.
+        var bomb = Zip(zip =>
+        {
+            Add(zip, "ok.jpg", File.ReadAllBytes(Photo("Shoes", 9)));
+            Add(zip, "zeros.jpg", new byte[3 << 20], CompressionLevel.SmallestSize); // 3 MiB → a few KiB
+            Add(zip, "huge.jpg", new byte[5 << 20], CompressionLevel.SmallestSize); // above Imports:MaxImageBytes
+        });
+        var job = await StartAsync(bomb, "application/zip");
+        var view = await EndAsync(job);
+        Assert.Equal((1, 2), (N(view, "written"), N(view, "failed")));
+        var errors = string.Join('\n', await ErrorLines(job));
+        Assert.Contains("'zeros.jpg' compresses", errors);
+        Assert.Contains("'huge.jpg' is 5,242,880 bytes uncompressed", errors);
+
+        // An archive whose entries add up to more than Imports:MaxUncompressedBytes is refused whole.
+        var total = Zip(zip =>
+        {
+            for (int i = 0; i < 14; i++) Add(zip, $"z{i}.jpg", new byte[4 << 20], CompressionLevel.SmallestSize);
+        });
+        await Upload(total, "application/zip").Problem(413, "Imports:MaxUncompressedBytes");
+
+        var manifest = "id,image\n" + string.Concat(Enumerable.Range(0, 5000).Select(i =>
+            $"p{i},http://127.0.0.1:9/{i}.jpg\n"));
+        await Upload(Encoding.UTF8.GetBytes(manifest), "text/csv").Problem(413, "Imports:MaxManifestBytes");
+        await Upload(Zip(zip => Add(zip, "manifest.csv", manifest)), "application/zip")
+            .Problem(413, "Imports:MaxManifestBytes");
+        await Upload([1, 2, 3], "application/zip").Problem(422, "not a readable zip");
+        await Upload(Encoding.UTF8.GetBytes("name,url\na,b\n"), "text/csv").Problem(400, "'id' and 'image'");
+        await Upload([1], "image/png").Problem(415, "is not accepted here");
+        await Upload(Zip(_ => { }), "application/zip", "/v1/catalogs/no-such-catalog").Problem(404, "does not exist");
+    }
+
+    [Fact]
+    public async Task A_slow_image_host_holds_up_only_its_own_rows_and_a_failing_one_fails_its_rows()
+    {
+        var release = new TaskCompletionSource();
+        await using var fast = await LoopbackServer.StartAsync(app => app.MapGet("/{n:int}.jpg", (int n) =>
+            Results.File(File.ReadAllBytes(Photo("Shirt", n)), "image/jpeg")));
+        await using var slow = await LoopbackServer.StartAsync(app => app.MapGet("/{n:int}.jpg", async (int n) =>
+        {
+            await release.Task;
+            return Results.File(File.ReadAllBytes(Photo("Longsleeve", n)), "image/jpeg");
+        }));
+        await using var failing = await LoopbackServer.StartAsync(app => app.MapGet("/{n:int}.jpg",
+            () => Results.StatusCode(500)));
+        var lines = new List<string> { "id,image" };
+        for (int i = 0; i < 6; i++) lines.Add($"slow-{i},{slow.Urls.First()}/{i}.jpg");
+        for (int i = 0; i < 24; i++) lines.Add($"fast-{i},{fast.Urls.First()}/{i}.jpg");
+        for (int i = 0; i < 3; i++) lines.Add($"failing-{i},{failing.Urls.First()}/{i}.jpg");
+        var job = await StartAsync(Encoding.UTF8.GetBytes(string.Join('\n', lines)), "text/csv");
+
+        // Everything but the slow host's rows gets done while that host still holds its answers back.
+        Assert.True(await Eventually.HoldsAsync(async () =>
+        {
+            var v = await (await http.GetAsync(job)).Json(HttpStatusCode.OK);
+            return N(v, "written") == 24 && N(v, "failed") == 3;
+        }, TimeSpan.FromSeconds(60)));
+        var during = await (await http.GetAsync(job)).Json(HttpStatusCode.OK);
+        Assert.Equal("running", during["state"]!.GetValue<string>());
+        Assert.Equal(27, N(during, "done"));
+        release.SetResult();
+        var view = await EndAsync(job);
+        Assert.Equal((30, 3), (N(view, "written"), N(view, "failed")));
+        Assert.Contains(await ErrorLines(job),
+            e => e.StartsWith("31,failing-0,") && e.Contains("could not be fetched"));
+    }
+
+    [Fact]
+    public async Task A_cancelled_import_stops_and_progress_streams_as_server_sent_events()
+    {
+        var never = new TaskCompletionSource();
+        await using var stuck = await LoopbackServer.StartAsync(app => app.MapGet("/{n:int}.jpg", async (int n) =>
+        {
+            await never.Task;
+            return Results.NotFound();
+        }));
+        var manifest = "{\"id\":\"v1\",\"featureVector\":[" + string.Join(",", Enumerable.Repeat("0.5", 1280)) +
+            "],\"restricts\":[{\"namespace\":\"kind\",\"allowList\":[\"vector\"]}]}\n" +
+            string.Concat(Enumerable.Range(0, 8).Select(i => $"{{\"id\":\"stuck-{i}\",\"image\":\"" +
+                $"{stuck.Urls.First()}/{i}.jpg\"}}\n"));
+        var job = await StartAsync(Encoding.UTF8.GetBytes(manifest), "application/x-ndjson");
+        Assert.True(await Eventually.HoldsAsync(async () =>
+            N(await (await http.GetAsync(job)).Json(HttpStatusCode.OK), "written") == 1));
+        var events = http.GetStreamAsync(job + "/events");
+        var cancelled = await (await http.PostAsync(job + ":cancel", null)).Json(HttpStatusCode.Accepted);
+        Assert.Equal(job.Split('/')[^1], cancelled["id"]!.GetValue<string>());
+        var view = await EndAsync(job);
+        Assert.Equal("cancelled", view["state"]!.GetValue<string>());
+        await http.PostAsync(job + ":cancel", null).Problem(409, "already ended");
+        var stored = await (await http.GetAsync(Catalog + "/products/v1")).Json(HttpStatusCode.OK);
+        Assert.Equal("vector", stored["restricts"]![0]!["allowList"]![0]!.GetValue<string>());
+
+        using var reader = new StreamReader(await events);
+        var text = await reader.ReadToEndAsync();
+        Assert.StartsWith("event: progress", text);
+        Assert.Contains("\"state\":\"cancelled\"", text);
+        never.SetResult();
+    }
+
+    [Fact]
+    public async Task A_server_folder_imports_without_following_links_out_of_it()
+    {
+        Directory.CreateDirectory(Path.Combine(factory.Folder, "Skirt"));
+        File.Copy(Photo("Skirt", 1), Path.Combine(factory.Folder, "Skirt", "one.jpg"));
+        File.Copy(Photo("Skirt", 2), Path.Combine(factory.Folder, "two.jpg"));
+        var outside = TestPaths.NewTempDirectory("outside");
+        File.Copy(Photo("Hat", 8), Path.Combine(outside, "secret.jpg"));
+        File.CreateSymbolicLink(Path.Combine(factory.Folder, "Skirt", "link.jpg"), Path.Combine(outside,
+            "secret.jpg"));
+        Directory.CreateSymbolicLink(Path.Combine(factory.Folder, "elsewhere"), outside);
+
+        var r = await http.PostJson(Catalog + "/imports", new { folder = "shop" });
+        await r.Json(HttpStatusCode.Accepted);
+        var view = await EndAsync(r.Headers.Location!.ToString());
+        Assert.Equal((2, 0), (N(view, "written"), N(view, "failed")));
+        await (await http.GetAsync(Catalog + "/products/Skirt_one")).Json(HttpStatusCode.OK);
+        await (await http.GetAsync(Catalog + "/products/two")).Json(HttpStatusCode.OK);
+        await http.GetAsync(Catalog + "/products/Skirt_link").Problem(404, "does not exist");
+        await http.GetAsync(Catalog + "/products/elsewhere_secret").Problem(404, "does not exist");
+        await http.PostJson(Catalog + "/imports", new { folder = "other" }).Problem(422, "no import folder");
+    }
+
+    [Fact]
+    public async Task An_import_interrupted_by_a_restart_resumes_where_it_was()
+    {
+        int fastRequests = 0;
+        var release = new TaskCompletionSource();
+        await using var fast = await LoopbackServer.StartAsync(app => app.MapGet("/{n:int}.jpg", (int n) =>
+        {
+            Interlocked.Increment(ref fastRequests);
+            return Results.File(File.ReadAllBytes(Photo("Polo", n)), "image/jpeg");
+        }));
+        await using var held = await LoopbackServer.StartAsync(app => app.MapGet("/{n:int}.jpg", async (int n) =>
+        {
+            await release.Task;
+            return Results.File(File.ReadAllBytes(Photo("Blazer", n)), "image/jpeg");
+        }));
+        var manifest = string.Concat(Enumerable.Range(0, 10).Select(i =>
+            $"{{\"id\":\"polo-{i}\",\"image\":\"{fast.Urls.First()}/{i}.jpg\"}}\n")) +
+            string.Concat(Enumerable.Range(0, 3).Select(i =>
+            $"{{\"id\":\"blazer-{i}\",\"image\":\"{held.Urls.First()}/{i}.jpg\"}}\n"));
+        var dataPath = TestPaths.NewTempDirectory("import-restart");
+        string job;
+        await using (var first = new ImportFactory { DataPath = dataPath })
+        {
+            var client = first.CreateClient();
+            var encoder = new { model = "mobilenetv2-12-int8.onnx", output = "464_quantized" };
+            await (await client.PutJson("/v1/catalogs/restart", new { encoder, metric = "cosine" }))
+                .Json(HttpStatusCode.Created);
+            var content = new StringContent(manifest, Encoding.UTF8, "application/x-ndjson");
+            var r = await client.PostAsync("/v1/catalogs/restart/imports", content);
+            await r.Json(HttpStatusCode.Accepted);
+            job = r.Headers.Location!.ToString();
+            Assert.True(await Eventually.HoldsAsync(async () =>
+                N(await (await client.GetAsync(job)).Json(HttpStatusCode.OK), "written") == 10));
+        }
+        Assert.Equal(10, fastRequests);
+
+        release.SetResult();
+        await using var second = new ImportFactory { DataPath = dataPath };
+        var again = second.CreateClient();
+        JsonNode view = new JsonObject();
+        Assert.True(await Eventually.HoldsAsync(async () =>
+        {
+            view = await (await again.GetAsync(job)).Json(HttpStatusCode.OK);
+            return view["state"]!.GetValue<string>() == "completed";
+        }, TimeSpan.FromSeconds(60)), view.ToJsonString());
+        Assert.Equal((13, 0), (N(view, "written"), N(view, "failed")));
+        Assert.Equal(10, fastRequests); // the rows done before the restart were not fetched again
+        await (await again.GetAsync("/v1/catalogs/restart/products/blazer-2")).Json(HttpStatusCode.OK);
+    }
+}
