@@ -354,4 +354,36 @@ public class ImportTests(ImportFactory factory) : IClassFixture<ImportFactory>, 
         Assert.Equal(10, fastRequests); // the rows done before the restart were not fetched again
         await (await again.GetAsync("/v1/catalogs/restart/products/blazer-2")).Json(HttpStatusCode.OK);
     }
+
+    [Fact]
+    public async Task The_cli_zips_a_folder_follows_the_import_and_reports_failed_rows()
+    {
+        var folder = TestPaths.NewTempDirectory("cli-import");
+        Directory.CreateDirectory(Path.Combine(folder, "pics"));
+        File.Copy(Photo("Top", 1), Path.Combine(folder, "pics", "top.jpg"));
+        File.Copy(Photo("Hoodie", 1), Path.Combine(folder, "pics", "hoodie.jpg"));
+        File.WriteAllText(Path.Combine(folder, "manifest.csv"), "id,image,restrict:category\n" +
+            "cli-top,pics/top.jpg,Top\ncli-hoodie,pics/hoodie.jpg,Hoodie\ncli-none,pics/none.jpg,Top\n");
+        var output = new StringWriter();
+        var console = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings
+        {
+            Ansi = Spectre.Console.AnsiSupport.No,
+            Interactive = Spectre.Console.InteractionSupport.No,
+            Out = new Spectre.Console.AnsiConsoleOutput(output),
+        });
+        var errors = Path.Combine(folder, "errors.csv");
+        int exit = await Cli.CatalogsCommands.RunAsync(["import", "imports-test", folder, "--errors", errors],
+            console, _ => factory.CreateClient());
+        Assert.True(exit == 2, output.ToString()); // some rows failed
+        Assert.Contains("completed", output.ToString());
+        Assert.Contains("3,cli-none,", File.ReadAllText(errors));
+        var top = await (await http.GetAsync(Catalog + "/products/cli-top")).Json(HttpStatusCode.OK);
+        Assert.Equal("Top", top["restricts"]![0]!["allowList"]![0]!.GetValue<string>());
+
+        output.GetStringBuilder().Clear();
+        exit = await Cli.CatalogsCommands.RunAsync(["import", "no-such-catalog", folder], console,
+            _ => factory.CreateClient());
+        Assert.Equal(1, exit);
+        Assert.Contains("refused (404)", output.ToString());
+    }
 }

@@ -1,0 +1,56 @@
+using System.CommandLine;
+using System.Net.Http.Headers;
+using Spectre.Console;
+
+namespace Catalogs.Cli;
+
+/// <summary><c>catalogs</c>: commands that drive a Catalogs deployment through its REST API.</summary>
+public static class CatalogsCommands
+{
+    /// <summary>Runs the command line; <paramref name="connect"/> makes the API client (tests pass one onto an
+    /// in-memory host).</summary>
+    public static Task<int> RunAsync(string[] args, IAnsiConsole console,
+        Func<Uri, HttpClient>? connect = null) =>
+        Build(console, connect ?? (api => new HttpClient { BaseAddress = api })).Parse(args).InvokeAsync();
+
+    static RootCommand Build(IAnsiConsole console, Func<Uri, HttpClient> connect)
+    {
+        var api = new Option<Uri>("--api")
+        {
+            Description = "The API's base URL (env CATALOGS_API)",
+            DefaultValueFactory = _ => new Uri(Environment.GetEnvironmentVariable("CATALOGS_API")
+                ?? "http://localhost:5080/"),
+            Recursive = true,
+        };
+        var key = new Option<string?>("--key")
+        {
+            Description = "API key with the write scope (env CATALOGS_API_KEY; none in Development)",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("CATALOGS_API_KEY"),
+            Recursive = true,
+        };
+        var root = new RootCommand("Catalogs: visual similarity search over product catalogs") { api, key };
+
+        var catalog = new Argument<string>("catalog") { Description = "The catalog to import into" };
+        var source = new Argument<string>("source")
+        {
+            Description = "A folder of images (zipped on the way; a manifest.csv or manifest.jsonl inside is used), " +
+                "a zip, or a manifest (.csv, .jsonl) of image URLs",
+        };
+        var detach = new Option<bool>("--detach") { Description = "Start the import and print its id; do not wait" };
+        var errors = new Option<string?>("--errors") { Description = "Write the failed rows (CSV) to this file" };
+        var import = new Command("import", "Bulk-import products into a catalog, with a progress bar")
+        {
+            catalog, source, detach, errors,
+        };
+        import.SetAction((parse, ct) =>
+        {
+            var http = connect(parse.GetValue(api)!);
+            if (parse.GetValue(key) is { Length: > 0 } k)
+                http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", k);
+            return new ImportCommand(http, console).RunAsync(parse.GetValue(catalog)!, parse.GetValue(source)!,
+                parse.GetValue(detach), parse.GetValue(errors), ct);
+        });
+        root.Subcommands.Add(import);
+        return root;
+    }
+}
