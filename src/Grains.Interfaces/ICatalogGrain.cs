@@ -30,6 +30,10 @@ public interface ICatalogGrain : IGrainWithStringKey
     [Alias("Import")]
     Task<ImportOutcome[]> Import(ProductWrite[] writes, CancellationToken cancellationToken = default);
     [Alias("Remove")] Task<bool> Remove(string id, CancellationToken cancellationToken = default);
+    /// <summary>The restrict tokens (with product counts, the <paramref name="maxTokens"/> most frequent of each
+    /// namespace) and numeric ranges of the catalog's products.</summary>
+    [Alias("GetFacets")]
+    Task<CatalogFacets> GetFacets(int maxTokens, CancellationToken cancellationToken = default);
     [Alias("Get")] Task<Datapoint?> Get(string id, CancellationToken cancellationToken = default);
     /// <summary>A product's original image, or a cached thumbnail of it (longer side <paramref
     /// name="size"/>).</summary>

@@ -17,6 +17,7 @@ public interface IShardGrain : IShardCopyGrain
     [Alias("Remove")] Task<bool> Remove(string id, CancellationToken cancellationToken = default);
     [Alias("GetMany")] Task<Datapoint?[]> GetMany(string[] ids, CancellationToken cancellationToken = default);
     [Alias("GetStats")] Task<ShardStats> GetStats(CancellationToken cancellationToken = default);
+    [Alias("GetFacets")] Task<CatalogFacets> GetFacets(int maxTokens, CancellationToken cancellationToken = default);
     /// <summary>Deletes the shard's files and deactivates it.</summary>
     [ResponseTimeout(CallTimeouts.Long)]
     [Alias("Drop")] Task Drop(CancellationToken cancellationToken = default);

@@ -40,6 +40,7 @@ public sealed class LocalShard : IAsyncDisposable
     readonly LocalShardOptions options;
     readonly ILogger logger;
     readonly Dictionary<string, Datapoint> points;
+    readonly FacetCounts facets = new();
     readonly Queue<(long Sequence, string Id, Datapoint? Upsert,
         TaskCompletionSource<bool>? Removed)> durableNotApplied = new();
     readonly IVectorIndex index;
@@ -72,7 +73,11 @@ public sealed class LocalShard : IAsyncDisposable
         IndexReconciled = load.Reconciled;
         indexSavedSequence = load.Origin == "snapshot" && load.Reconciled == 0 ? last : -1;
         ExportMark = reader.ReadMetadata(ExportMarkName) is { } mark ? JsonSerializer.Deserialize<long>(mark) : null;
-        foreach (var p in points.Values) Retain(p.ImageSha256);
+        foreach (var p in points.Values)
+        {
+            Retain(p.ImageSha256);
+            facets.Add(p);
+        }
         Tags = TagsFor(options.Name, writer is null);
         ShardMetrics.Opened(this);
     }
@@ -103,6 +108,9 @@ public sealed class LocalShard : IAsyncDisposable
     public long SnapshotSequence { get; private set; }
 
     public int Count => points.Count;
+
+    /// <summary>The products' restrict tokens with counts and numeric ranges, as applied.</summary>
+    public CatalogFacets Facets(int maxTokens) => facets.Read(maxTokens);
 
     /// <summary>How the index was obtained at opening: <c>snapshot</c> (loaded) or <c>built</c>.</summary>
     public string IndexOrigin { get; private set; }
@@ -473,6 +481,8 @@ public sealed class LocalShard : IAsyncDisposable
                 bool removed = points.Remove(next.Id);
                 next.Removed?.TrySetResult(removed);
             }
+            facets.Remove(previous);
+            if (next.Upsert is { } added) facets.Add(added);
             Release(previous?.ImageSha256);
             Changed?.Invoke(new ShardChange(next.Sequence, next.Id, next.Upsert));
             changes.Add((next.Id, next.Upsert));
@@ -685,6 +695,7 @@ public sealed class LocalShard : IAsyncDisposable
         await snapshotTask;
         await indexing.ContinueWith(_ => { }, TaskScheduler.Default);
         points.Clear();
+        facets.Clear();
         await Store.DestroyAsync();
         ShardMetrics.Closed(this);
         (index as IDisposable)?.Dispose();

@@ -142,4 +142,49 @@ public class VectorCatalogTests(ApiFactory factory)
             Assert.Equal(expected, found["neighbors"]!.AsArray().Select(n => n!["id"]!.GetValue<string>()).ToArray());
         }
     }
+
+    [Fact]
+    public async Task Facets_count_the_tokens_and_span_the_numbers_of_the_products_as_they_change()
+    {
+        const string url = "/v1/catalogs/vectors-facets";
+        await (await http.PutJson(url, new { dimensions = 2, metric = "dot", shards = 3 })).Json(HttpStatusCode.Created);
+        string[] colors = ["red", "red", "red", "blue", "blue", "green"];
+        var batch = new
+        {
+            datapoints = colors.Select((c, i) => new
+            {
+                id = $"f{i}",
+                featureVector = new[] { 1f, i },
+                restricts = new[]
+                {
+                    new { @namespace = "color", allowList = new[] { c } },
+                    new { @namespace = "size", allowList = i % 2 == 0 ? new[] { "s", "m" } : new[] { "l" } },
+                },
+                numericRestricts = new[] { new { @namespace = "price", valueDouble = 10.0 * (i + 1) } },
+            }).ToArray(),
+        };
+        await (await http.PostJson(url + "/products:batch", batch)).Json(HttpStatusCode.OK);
+        // Changes move the counts: f0 becomes green, f5 (the dearest) goes.
+        await (await http.PutJson(url + "/products/f0", new
+        {
+            featureVector = new[] { 1f, 0 },
+            restricts = new[] { new { @namespace = "color", allowList = new[] { "green" } } },
+            numericRestricts = new[] { new { @namespace = "price", valueDouble = 5.0 } },
+        })).Json(HttpStatusCode.OK);
+        Assert.Equal(HttpStatusCode.NoContent, (await http.DeleteAsync(url + "/products/f5")).StatusCode);
+
+        var facets = await (await http.GetAsync(url + "/facets?tokens=2")).Json(HttpStatusCode.OK);
+        var color = facets["restricts"]!.AsArray().Single(r => r!["namespace"]!.GetValue<string>() == "color")!;
+        Assert.Equal("blue:2,red:2", string.Join(",", color["tokens"]!.AsArray().Select(t =>
+            $"{t!["token"]}:{t["products"]}")));
+        Assert.Equal(3, color["distinctTokens"]!.GetValue<int>()); // green: 1, left out by tokens=2
+        var size = facets["restricts"]!.AsArray().Single(r => r!["namespace"]!.GetValue<string>() == "size")!;
+        Assert.Equal("l:2,m:2", string.Join(",", size["tokens"]!.AsArray().Select(t =>
+            $"{t!["token"]}:{t["products"]}")));
+        var price = facets["numeric"]!.AsArray().Single()!;
+        Assert.Equal((5, 5.0, 50.0), (price["products"]!.GetValue<int>(), price["min"]!.GetValue<double>(),
+            price["max"]!.GetValue<double>()));
+        await http.GetAsync(url + "/facets?tokens=0").Problem(400, "tokens");
+        await http.GetAsync("/v1/catalogs/no-such-facets/facets").Problem(404, "does not exist");
+    }
 }

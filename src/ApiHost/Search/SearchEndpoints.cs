@@ -24,7 +24,21 @@ public static class SearchEndpoints
             .Accepts<SearchDto>("application/json", "multipart/form-data")
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(413).ProducesProblem(415).ProducesProblem(422)
             .RequireScope(ApiKeyScopes.Search);
+        group.MapGet("/facets", FacetsAsync)
+            .WithSummary("What the catalog's products can be filtered by: restrict namespaces with the products per " +
+                "token (the most frequent 'tokens' of each, default 20, at most 1000) and numeric namespaces with " +
+                "their ranges")
+            .ProducesProblem(400).ProducesProblem(404).RequireScope(ApiKeyScopes.Search);
         return group;
+    }
+
+    static async Task<Ok<CatalogFacets>> FacetsAsync(string catalog, int? tokens, CatalogGateway gateway,
+        CancellationToken ct)
+    {
+        var grain = gateway.Catalog(catalog);
+        if (tokens is < 1 or > CatalogFacets.MaxTokens)
+            throw CatalogRequestException.Malformed($"tokens must lie within 1–{CatalogFacets.MaxTokens}; got {tokens}.");
+        return TypedResults.Ok(await gateway.Idempotent(() => grain.GetFacets(tokens ?? 20, ct), ct));
     }
 
     static async Task<Ok<SearchResponse>> SearchAsync(string catalog, HttpRequest request, CatalogGateway gateway,

@@ -466,6 +466,14 @@ public sealed class CatalogGrain(
         return await Shard(ShardOf(id, Spec().Shards)).Remove(id, cancellationToken);
     }
 
+    public async Task<CatalogFacets> GetFacets(int maxTokens, CancellationToken cancellationToken)
+    {
+        using var shared = await gate.EnterSharedAsync(cancellationToken);
+        var spec = Spec();
+        return CatalogFacets.Merge(await Task.WhenAll(Enumerable.Range(0, spec.Shards).Select(i =>
+            Shard(i).GetFacets(CatalogFacets.MaxTokens, cancellationToken))), maxTokens);
+    }
+
     public async Task<Datapoint?> Get(string id, CancellationToken cancellationToken)
     {
         using var shared = await gate.EnterSharedAsync(cancellationToken);

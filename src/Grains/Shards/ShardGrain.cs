@@ -110,6 +110,9 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
     public Task<SearchHit[]> Search(SearchQuery query, CancellationToken cancellationToken) =>
         Ready().SearchAsync(query, cancellationToken);
 
+    public Task<CatalogFacets> GetFacets(int maxTokens, CancellationToken cancellationToken) =>
+        Task.FromResult(Ready().Facets(maxTokens));
+
     public Task<ShardStats> GetStats(CancellationToken cancellationToken)
     {
         var s = Ready();
