@@ -81,8 +81,9 @@ app.UseStatusCodePages(async context =>
     {
         404 => $"There is no endpoint at {http.Request.Path}.",
         405 => $"{http.Request.Method} is not allowed on {http.Request.Path}.",
-        415 => $"Content-Type '{http.Request.ContentType}' is not accepted here: send a type the endpoint " +
-            $"documents (see /docs).",
+        415 => $"Content-Type '{http.Request.ContentType}' is not accepted here: send " +
+            (AcceptedContentTypes.For(http) is { Length: > 0 } types ? string.Join(" or ", types)
+                : "a type the endpoint documents") + " (see /docs).",
         _ => null,
     };
     await http.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext

@@ -27,7 +27,8 @@ sealed class ImportCommand(HttpClient http, IAnsiConsole console)
             var (path, type) = Upload(source, ref temp);
             if (path is null)
             {
-                console.MarkupLineInterpolated($"[red]{source} is not a folder, a .zip or a manifest (.csv, .jsonl).[/]");
+                console.MarkupLineInterpolated(
+                    $"[red]{source} is not a folder, a .zip or a manifest (.csv, .jsonl).[/]");
                 return Failed;
             }
             await using var file = File.OpenRead(path);
@@ -45,7 +46,8 @@ sealed class ImportCommand(HttpClient http, IAnsiConsole console)
             var job = response.Headers.Location?.ToString().TrimStart('/')
                 ?? $"v1/catalogs/{catalog}/imports/{body["id"]}";
             var id = body["id"]?.GetValue<string>();
-            console.MarkupLineInterpolated($"Import [bold]{id}[/] of {source} into [bold]{catalog}[/]: {body["total"]} rows");
+            var total = body["total"]?.GetValue<int>();
+            console.MarkupLineInterpolated($"Import [bold]{id}[/] of {source} into [bold]{catalog}[/]: {total} rows");
             if (detach) return Ok;
             var end = await FollowAsync(job, ct);
             return await ReportAsync(job, end, errorsPath, ct);

@@ -118,7 +118,9 @@ public sealed record ShardStats(
     [property: Id(5)] int IndexReconciled = 0,
     [property: Id(6)] SyncStats? Sync = null,
     [property: Id(7)] string? Silo = null,
-    [property: Id(8)] IReadOnlyList<ReplicaStats>? Replicas = null);
+    [property: Id(8)] IReadOnlyList<ReplicaStats>? Replicas = null,
+    [property: Id(9)] long IndexBytes = 0,
+    [property: Id(10)] long IndexMappedBytes = 0);
 
 /// <summary>A read replica of a shard: where it runs, how far it has applied the log, how stale it may be (the age
 /// of the newest state it is known to hold), and whether it has loaded (only a loaded replica answers).</summary>

@@ -211,7 +211,7 @@ public class ImportTests(ImportFactory factory) : IClassFixture<ImportFactory>, 
             .Problem(413, "Imports:MaxManifestBytes");
         await Upload([1, 2, 3], "application/zip").Problem(422, "not a readable zip");
         await Upload(Encoding.UTF8.GetBytes("name,url\na,b\n"), "text/csv").Problem(400, "'id' and 'image'");
-        await Upload([1], "image/png").Problem(415, "is not accepted here");
+        await Upload([1], "image/png").Problem(415, "application/json or application/zip or");
         await Upload(Zip(_ => { }), "application/zip", "/v1/catalogs/no-such-catalog").Problem(404, "does not exist");
     }
 

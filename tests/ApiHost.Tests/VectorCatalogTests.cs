@@ -147,7 +147,8 @@ public class VectorCatalogTests(ApiFactory factory)
     public async Task Facets_count_the_tokens_and_span_the_numbers_of_the_products_as_they_change()
     {
         const string url = "/v1/catalogs/vectors-facets";
-        await (await http.PutJson(url, new { dimensions = 2, metric = "dot", shards = 3 })).Json(HttpStatusCode.Created);
+        await (await http.PutJson(url, new { dimensions = 2, metric = "dot", shards = 3 }))
+            .Json(HttpStatusCode.Created);
         string[] colors = ["red", "red", "red", "blue", "blue", "green"];
         var batch = new
         {

@@ -37,7 +37,8 @@ public static class SearchEndpoints
     {
         var grain = gateway.Catalog(catalog);
         if (tokens is < 1 or > CatalogFacets.MaxTokens)
-            throw CatalogRequestException.Malformed($"tokens must lie within 1–{CatalogFacets.MaxTokens}; got {tokens}.");
+            throw CatalogRequestException.Malformed(
+                $"tokens must lie within 1–{CatalogFacets.MaxTokens}; got {tokens}.");
         return TypedResults.Ok(await gateway.Idempotent(() => grain.GetFacets(tokens ?? 20, ct), ct));
     }
 

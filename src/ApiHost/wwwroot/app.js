@@ -1,57 +1,100 @@
 // The shopper's search page: pick a catalog, search by a dropped or chosen photo, an image URL, or a result
-// ("more like this"). Plain modules of the browser, nothing fetched from elsewhere; every call goes to this API.
+// ("more like this"), narrowed by facets (the catalog's restrict tokens and numeric ranges) and a per-crowding-tag
+// limit. Every call goes to this API (common.js).
 'use strict';
 
-const $ = (id) => document.getElementById(id);
-const keyInput = $('key');
-keyInput.value = sessionStorage.getItem('catalogs-key') ?? '';
-
-function headers(extra = {}) {
-  const key = keyInput.value.trim();
-  return key ? { ...extra, Authorization: `Bearer ${key}` } : extra;
-}
-
-async function api(path, init = {}) {
-  const response = await fetch(path, { ...init, headers: headers(init.headers) });
-  if (!response.ok) {
-    let detail = response.statusText;
-    try { detail = (await response.json()).detail ?? detail; } catch { /* not problem+json */ }
-    throw new Error(`${response.status}: ${detail}`);
-  }
-  return response;
-}
-
-function status(text, isError = false) {
-  $('status').textContent = text;
-  $('status').classList.toggle('error', isError);
-}
+const status = (text, isError = false) => say($('status'), text, isError);
+const catalog = () => $('catalog').value;
+const k = () => Number($('k').value);
+let lastQuery = null; // re-run when a facet or a limit changes
 
 async function loadCatalogs() {
-  const select = $('catalog');
   try {
-    const { catalogs } = await (await api('/v1/catalogs')).json();
-    const previous = select.value || sessionStorage.getItem('catalogs-catalog');
-    select.replaceChildren(...catalogs.map((c) => new Option(`${c.name} (${c.products})`, c.name)));
-    if (catalogs.some((c) => c.name === previous)) select.value = previous;
+    const catalogs = await fillCatalogs($('catalog'));
     status(catalogs.length ? '' : 'No catalogs yet.');
+    await loadFacets();
   } catch (e) {
-    select.replaceChildren();
+    $('catalog').replaceChildren();
+    $('facets').replaceChildren();
     status(`Catalogs could not be listed — ${e.message}`, true);
   }
 }
 
-const catalog = () => $('catalog').value;
-const k = () => Number($('k').value);
+async function loadFacets() {
+  const form = $('facets');
+  form.replaceChildren();
+  if (!catalog()) return;
+  try {
+    const { restricts, numeric } = await json(`${catalogPath(catalog())}/facets?tokens=12`);
+    for (const r of restricts) {
+      const set = fieldset(r.namespace);
+      for (const t of r.tokens) {
+        const label = document.createElement('label');
+        const box = Object.assign(document.createElement('input'), { type: 'checkbox', value: t.token });
+        box.dataset.namespace = r.namespace;
+        label.append(box, ` ${t.token} `, Object.assign(document.createElement('span'),
+          { className: 'count', textContent: `(${t.products})` }));
+        set.append(label);
+      }
+      form.append(set);
+    }
+    for (const n of numeric) {
+      const set = fieldset(n.namespace);
+      for (const [op, word, value] of [['GREATER_EQUAL', 'from', n.min], ['LESS_EQUAL', 'to', n.max]]) {
+        const label = Object.assign(document.createElement('label'), { textContent: `${word} ` });
+        const input = Object.assign(document.createElement('input'),
+          { type: 'number', step: 'any', placeholder: String(value), min: n.min, max: n.max });
+        Object.assign(input.dataset, { namespace: n.namespace, op });
+        input.setAttribute('aria-label', `${n.namespace} ${word}`);
+        label.append(input);
+        set.append(label);
+      }
+      form.append(set);
+    }
+  } catch (e) {
+    status(`Filters could not be loaded — ${e.message}`, true);
+  }
+}
 
-async function search(body, label) {
+function fieldset(legend) {
+  const set = document.createElement('fieldset');
+  set.append(Object.assign(document.createElement('legend'), { textContent: legend }));
+  return set;
+}
+
+/** neighborCount, the crowding limit and the facets chosen, as the search API takes them. */
+function options() {
+  const restricts = new Map();
+  for (const box of $('facets').querySelectorAll('input[type=checkbox]:checked')) {
+    restricts.set(box.dataset.namespace, [...(restricts.get(box.dataset.namespace) ?? []), box.value]);
+  }
+  const numericRestricts = [...$('facets').querySelectorAll('input[type=number]')]
+    .filter((i) => i.value !== '' && Number.isFinite(Number(i.value)))
+    .map((i) => ({ namespace: i.dataset.namespace, valueDouble: Number(i.value), op: i.dataset.op }));
+  const query = { neighborCount: k() };
+  if (restricts.size) {
+    query.restricts = [...restricts].map(([namespace, allowList]) => ({ namespace, allowList }));
+  }
+  if (numericRestricts.length) query.numericRestricts = numericRestricts;
+  if ($('crowding').value) query.perCrowdingAttributeNeighborCount = Number($('crowding').value);
+  return query;
+}
+
+async function search(query, label) {
+  lastQuery = { ...query, label };
   if (!catalog()) { status('Choose a catalog first.', true); return; }
   status(`Searching ${catalog()} for ${label}…`);
   const started = performance.now();
   try {
-    const init = body instanceof FormData
-      ? { method: 'POST', body }
-      : { method: 'POST', body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } };
-    const { neighbors } = await (await api(`/v1/catalogs/${encodeURIComponent(catalog())}/search`, init)).json();
+    let init;
+    if (query.file) {
+      init = { method: 'POST', body: new FormData() };
+      init.body.append('image', query.file);
+      init.body.append('query', JSON.stringify(options()));
+    } else {
+      init = sendJson('POST', { ...query.body, ...options() });
+    }
+    const { neighbors } = await json(`${catalogPath(catalog())}/search`, init);
     render(neighbors);
     status(`${neighbors.length} similar products for ${label} in ${Math.round(performance.now() - started)} ms.`);
   } catch (e) {
@@ -62,38 +105,25 @@ async function search(body, label) {
 function showProbe(src, caption) {
   const probe = $('probe');
   probe.hidden = false;
-  probe.querySelector('img').src = src;
+  if (src) probe.querySelector('img').src = src;
   probe.querySelector('figcaption').textContent = caption;
 }
 
 function searchFile(file) {
   if (!file) return;
   showProbe(URL.createObjectURL(file), file.name);
-  const form = new FormData();
-  form.append('image', file);
-  form.append('query', JSON.stringify({ neighborCount: k() }));
-  search(form, file.name);
+  search({ file }, file.name);
 }
 
 function searchProduct(id) {
-  loadThumbnail(id, $('probe').querySelector('img'));
-  $('probe').hidden = false;
-  $('probe').querySelector('figcaption').textContent = id;
-  search({ productId: id, neighborCount: k() }, id);
-}
-
-// Thumbnails go through fetch so that they carry the key; a product without an image keeps the grey tile.
-async function loadThumbnail(id, img) {
-  try {
-    const path = `/v1/catalogs/${encodeURIComponent(catalog())}/products/${encodeURIComponent(id)}/image?size=256`;
-    img.src = URL.createObjectURL(await (await api(path)).blob());
-  } catch { img.removeAttribute('src'); }
+  loadThumbnail(catalog(), id, $('probe').querySelector('img'));
+  showProbe(null, id);
+  search({ body: { productId: id } }, id);
 }
 
 function render(neighbors) {
-  const list = $('results');
   const template = $('card');
-  list.replaceChildren(...neighbors.map((n) => {
+  $('results').replaceChildren(...neighbors.map((n) => {
     const card = template.content.firstElementChild.cloneNode(true);
     const id = n.id;
     card.querySelector('.id').textContent = id;
@@ -105,11 +135,18 @@ function render(neighbors) {
         `${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`).join(' · ');
     const img = card.querySelector('img');
     img.alt = id;
-    loadThumbnail(id, img);
+    loadThumbnail(catalog(), id, img);
     card.querySelector('button').addEventListener('click', () => searchProduct(id));
+    card.querySelector('.details').href =
+      `admin.html#product=${encodeURIComponent(catalog())}/${encodeURIComponent(id)}`;
+    card.querySelector('.details').setAttribute('aria-label', `Details of ${id}`);
     card.dataset.id = id;
     return card;
   }));
+}
+
+function again() {
+  if (lastQuery) search(lastQuery, lastQuery.label);
 }
 
 const drop = $('drop');
@@ -129,11 +166,12 @@ $('by-url').addEventListener('submit', (e) => {
   const url = $('url').value.trim();
   if (!url) return;
   showProbe(url, url);
-  search({ imageUrl: url, neighborCount: k() }, url);
+  search({ body: { imageUrl: url } }, url);
 });
-$('catalog').addEventListener('change', () => sessionStorage.setItem('catalogs-catalog', catalog()));
-keyInput.addEventListener('change', () => {
-  sessionStorage.setItem('catalogs-key', keyInput.value.trim());
-  loadCatalogs();
-});
+$('catalog').addEventListener('change', () => { lastQuery = null; loadFacets(); });
+$('facets').addEventListener('change', again);
+$('facets').addEventListener('submit', (e) => { e.preventDefault(); again(); });
+$('crowding').addEventListener('change', again);
+$('k').addEventListener('change', again);
+document.addEventListener('keychange', loadCatalogs);
 loadCatalogs();
