@@ -120,7 +120,8 @@ public sealed record ShardStats(
     [property: Id(7)] string? Silo = null,
     [property: Id(8)] IReadOnlyList<ReplicaStats>? Replicas = null,
     [property: Id(9)] long IndexBytes = 0,
-    [property: Id(10)] long IndexMappedBytes = 0);
+    [property: Id(10)] long IndexMappedBytes = 0,
+    [property: Id(11)] long StoredBytes = 0);
 
 /// <summary>A read replica of a shard: where it runs, how far it has applied the log, how stale it may be (the age
 /// of the newest state it is known to hold), and whether it has loaded (only a loaded replica answers).</summary>
@@ -166,6 +167,9 @@ public sealed record CatalogInfo(
 {
     public long Products => Shards.Sum(s => (long)s.Products);
 
+    /// <summary>What the products take, as quotas count it: their images as uploaded and their vectors.</summary>
+    public long StoredBytes => Shards.Sum(s => s.StoredBytes);
+
     /// <summary>Shards with fewer copies answering (the primary and loaded replicas) than the catalog asks
     /// for.</summary>
     public int UnderReplicated => Shards.Count(s => 1 + (s.Replicas?.Count(r => r.Loaded) ?? 0) < Spec.Replicas);
@@ -196,6 +200,7 @@ public sealed record NumericRestrict(
 /// <param name="AttributesJson">A JSON object of free-form attributes (name, url, price…), kept verbatim.</param>
 /// <param name="ImageSha256">The SHA-256 (hex) of the product's original image, kept by its shard; null without
 /// one.</param>
+/// <param name="ImageBytes">That image's size as uploaded (what byte quotas count); 0 without one.</param>
 [GenerateSerializer, Immutable, Alias("Catalogs.Datapoint")]
 public sealed record Datapoint(
     [property: Id(0)] string Id,
@@ -205,7 +210,8 @@ public sealed record Datapoint(
     [property: Id(4)] string? CrowdingTag,
     [property: Id(5)] string? AttributesJson,
     [property: Id(6)] DateTimeOffset UpdatedAt,
-    [property: Id(7)] string? ImageSha256 = null);
+    [property: Id(7)] string? ImageSha256 = null,
+    [property: Id(8)] long ImageBytes = 0);
 
 [GenerateSerializer, Immutable, Alias("Catalogs.SearchQuery")]
 public sealed record SearchQuery(

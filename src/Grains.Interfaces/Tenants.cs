@@ -20,7 +20,8 @@ public enum ApiKeyScopes
 [GenerateSerializer, Alias("Catalogs.TenantQuotas")]
 public sealed record TenantQuotas(
     [property: Id(0)] int? Catalogs = null,
-    [property: Id(1)] long? Products = null);
+    [property: Id(1)] long? Products = null,
+    [property: Id(2)] long? Bytes = null);
 
 /// <summary>Requests a tenant's keys may make together: a token bucket refilled at
 /// <see cref="RequestsPerSecond"/>, holding at most <see cref="Burst"/>.</summary>
@@ -72,4 +73,5 @@ public sealed record TenantView(
 
 /// <summary>What a tenant holds now, against its quotas.</summary>
 [GenerateSerializer, Alias("Catalogs.TenantUsage")]
-public sealed record TenantUsage([property: Id(0)] int Catalogs, [property: Id(1)] long Products);
+public sealed record TenantUsage([property: Id(0)] int Catalogs, [property: Id(1)] long Products,
+    [property: Id(2)] long Bytes = 0);

@@ -77,6 +77,7 @@ public sealed class LocalShard : IAsyncDisposable
         {
             Retain(p.ImageSha256);
             facets.Add(p);
+            StoredBytes += BytesOf(p);
         }
         Tags = TagsFor(options.Name, writer is null);
         ShardMetrics.Opened(this);
@@ -111,6 +112,12 @@ public sealed class LocalShard : IAsyncDisposable
 
     /// <summary>The products' restrict tokens with counts and numeric ranges, as applied.</summary>
     public CatalogFacets Facets(int maxTokens) => facets.Read(maxTokens);
+
+    /// <summary>What the products take, as tenant quotas count it: each one's image as uploaded and its vector
+    /// (records written before images were measured count their vectors only).</summary>
+    public long StoredBytes { get; private set; }
+
+    long BytesOf(Datapoint? p) => p is null ? 0 : p.ImageBytes + (long)Settings.Dimensions * sizeof(float);
 
     /// <summary>How the index was obtained at opening: <c>snapshot</c> (loaded) or <c>built</c>.</summary>
     public string IndexOrigin { get; private set; }
@@ -333,7 +340,7 @@ public sealed class LocalShard : IAsyncDisposable
         {
             if (images?[i] is not { } image) continue;
             var hash = Convert.ToHexStringLower(SHA256.HashData(image));
-            datapoints[i] = datapoints[i] with { ImageSha256 = hash };
+            datapoints[i] = datapoints[i] with { ImageSha256 = hash, ImageBytes = image.Length };
             toStore.TryAdd(hash, image);
         }
         // Referenced at once, in this turn: a removal applied meanwhile cannot delete an image this write needs.
@@ -483,6 +490,7 @@ public sealed class LocalShard : IAsyncDisposable
             }
             facets.Remove(previous);
             if (next.Upsert is { } added) facets.Add(added);
+            StoredBytes += BytesOf(next.Upsert) - BytesOf(previous);
             Release(previous?.ImageSha256);
             Changed?.Invoke(new ShardChange(next.Sequence, next.Id, next.Upsert));
             changes.Add((next.Id, next.Upsert));

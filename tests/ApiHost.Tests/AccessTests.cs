@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
+using Catalogs.Tests;
 using Microsoft.AspNetCore.Hosting;
 
 namespace Catalogs.ApiHost.Tests;
@@ -252,6 +253,29 @@ public sealed class AccessTests(ProductionFactory factory) : IClassFixture<Produ
         Assert.Equal(1, stats["usage"]!["catalogs"]!.GetValue<int>());
         Assert.Equal(2, stats["usage"]!["products"]!.GetValue<long>());
         Assert.Equal(2, stats["quotas"]!["products"]!.GetValue<long>());
+    }
+
+    [Fact]
+    public async Task A_byte_quota_refuses_writes_once_the_products_take_it_and_stats_show_the_bytes()
+    {
+        var http = Client(await NewTenantAsync("bytes", new { quotas = new { bytes = 20 } }));
+        await CreateCatalogAsync(http, "tiny"); // one product: a 2-dimensional vector, 8 bytes
+        int n = 1;
+        HttpResponseMessage last = null!;
+        // Writes pass until the usage seen (reused for Access:UsageCacheTtl) reaches the quota.
+        Assert.True(await Eventually.HoldsAsync(async () =>
+        {
+            last = await http.PutAsJsonAsync($"/v1/catalogs/tiny/products/b{n++}", new { featureVector = new[] { 1f, 0 } });
+            return last.StatusCode == HttpStatusCode.Forbidden;
+        }, TimeSpan.FromSeconds(30)));
+        Assert.Contains("quota of 20 stored bytes", await last.Content.ReadAsStringAsync());
+        var stats = (await Operator.GetFromJsonAsync<JsonNode>("/v1/admin/tenants/bytes"))!;
+        var products = stats["usage"]!["products"]!.GetValue<long>();
+        Assert.True(products >= 3, $"{products} products");
+        Assert.Equal(8 * products, stats["usage"]!["bytes"]!.GetValue<long>());
+        Assert.Equal(20, stats["quotas"]!["bytes"]!.GetValue<long>());
+        await Operator.PutAsJsonAsync("/v1/admin/tenants/bytes", new { quotas = new { bytes = -1 } })
+            .Problem(422, "negative");
     }
 
     [Fact]

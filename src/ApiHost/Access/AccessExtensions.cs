@@ -29,7 +29,7 @@ public static class AccessExtensions
                 message)));
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<KeyVerifier>();
-        services.AddSingleton<ProductQuota>();
+        services.AddSingleton<StorageQuota>();
         services.AddSingleton<RequestCounters>();
         services.AddHttpContextAccessor();
         services.AddAuthentication(Callers.Scheme)

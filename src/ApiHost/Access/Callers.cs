@@ -13,7 +13,7 @@ public static class Callers
     const string ScopeClaim = "catalogs:scope";
     const string KeyClaim = "catalogs:key";
     const string RateClaim = "catalogs:rate";
-    const string ProductQuotaClaim = "catalogs:products";
+    const string ProductQuotaClaim = "catalogs:products", ByteQuotaClaim = "catalogs:bytes";
 
     /// <summary>A tenant's caller; <paramref name="rate"/> null: not rate-limited.</summary>
     public static ClaimsPrincipal Tenant(KeyGrant grant, TenantRateLimit? rate)
@@ -23,6 +23,8 @@ public static class Callers
         claims.AddRange(ApiKeys.Names(grant.Scopes).Select(s => new Claim(ScopeClaim, s)));
         if (grant.Settings.Quotas.Products is { } products)
             claims.Add(new(ProductQuotaClaim, products.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        if (grant.Settings.Quotas.Bytes is { } bytes)
+            claims.Add(new(ByteQuotaClaim, bytes.ToString(System.Globalization.CultureInfo.InvariantCulture)));
         return new ClaimsPrincipal(new ClaimsIdentity(claims, Scheme));
     }
 
@@ -39,8 +41,12 @@ public static class Callers
             ? new TenantRateLimit(int.Parse(rps), int.Parse(burst))
             : null;
 
-    public static long? ProductQuotaOf(ClaimsPrincipal user) =>
-        user.FindFirst(ProductQuotaClaim)?.Value is { } v ? long.Parse(v) : null;
+    /// <summary>The caller's tenant's product and byte quotas (catalogs are checked by the tenant grain).</summary>
+    public static TenantQuotas QuotasOf(ClaimsPrincipal user) =>
+        new(null, Long(user, ProductQuotaClaim), Long(user, ByteQuotaClaim));
+
+    static long? Long(ClaimsPrincipal user, string claim) =>
+        user.FindFirst(claim)?.Value is { } v ? long.Parse(v, System.Globalization.CultureInfo.InvariantCulture) : null;
 
     /// <summary>The policy name of each scope, and of the operator.</summary>
     public static string Policy(ApiKeyScopes scope) => "scope:" + ApiKeys.Names(scope)[0];

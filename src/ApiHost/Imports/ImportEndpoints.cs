@@ -89,7 +89,7 @@ public static class ImportEndpoints
                 };
         }
         var job = await jobs.CreateAsync(gateway.Tenant, catalog, kind, source,
-            Callers.ProductQuotaOf(request.HttpContext.User), upload, ct);
+            Callers.QuotasOf(request.HttpContext.User), upload, ct);
         return TypedResults.Accepted($"/v1/catalogs/{catalog}/imports/{job.Id}", job.View());
     }
 

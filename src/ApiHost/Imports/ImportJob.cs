@@ -31,7 +31,7 @@ public enum ImportSourceKind
 /// <summary>What a job's <c>job.json</c> holds: what it imports and how far its life has come (the rows' progress
 /// is in <c>rows.bin</c>, one status byte per row).</summary>
 public sealed record ImportJobFile(
-    string Id, string Tenant, string Catalog, ImportSourceKind Source, string SourceName, long? ProductQuota,
+    string Id, string Tenant, string Catalog, ImportSourceKind Source, string SourceName, TenantQuotas? Quotas,
     DateTimeOffset CreatedAt, ImportJobState State, int Total, DateTimeOffset? StartedAt = null,
     DateTimeOffset? FinishedAt = null, string? Error = null);
 

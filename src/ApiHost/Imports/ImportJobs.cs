@@ -70,7 +70,7 @@ public sealed class ImportJobs
     /// <see cref="ImportOptions.MaxUploadBytes"/>) or a folder; the source is opened once to check it as a whole,
     /// before the job is accepted. Throws <see cref="CatalogRequestException"/> for a source that cannot run.</summary>
     public async Task<ImportJob> CreateAsync(string tenant, string catalog, ImportSourceKind kind, string name,
-        long? productQuota, Stream? upload, CancellationToken cancellationToken)
+        TenantQuotas? quotas, Stream? upload, CancellationToken cancellationToken)
     {
         var id = Guid.CreateVersion7().ToString("N");
         var dir = Path.Combine(Root, tenant, catalog, id);
@@ -78,7 +78,7 @@ public sealed class ImportJobs
         try
         {
             if (upload is not null) await SaveUploadAsync(upload, Path.Combine(dir, "source"), cancellationToken);
-            var file = new ImportJobFile(id, tenant, catalog, kind, name, productQuota, DateTimeOffset.UtcNow,
+            var file = new ImportJobFile(id, tenant, catalog, kind, name, quotas, DateTimeOffset.UtcNow,
                 ImportJobState.Queued, 0);
             using (var source = Open(dir, file)) file = file with { Total = source.Rows.Count };
             var job = ImportJob.Create(dir, file);

@@ -15,7 +15,7 @@ namespace Catalogs.ApiHost.Imports;
 /// (<see cref="ICatalogGrain.Import"/>), which skips unchanged products and refuses rows one by one.
 /// </summary>
 public sealed class ImportRunner(ImportJobs jobs, IGrainFactory grains, ImageFetcher fetcher,
-    RequestValidator validator, ProductQuota quota, IOptions<ImportOptions> options, ILogger<ImportRunner> logger)
+    RequestValidator validator, StorageQuota quota, IOptions<ImportOptions> options, ILogger<ImportRunner> logger)
     : BackgroundService
 {
     const int Writers = 4;
@@ -198,8 +198,8 @@ public sealed class ImportRunner(ImportJobs jobs, IGrainFactory grains, ImageFet
             ImportOutcome[] outcomes;
             try
             {
-                if (job.File.ProductQuota is { } limit)
-                    await quota.EnsureRoomAsync(job.File.Tenant, limit, batch.Count, ct);
+                if (job.File.Quotas is { } quotas)
+                    await quota.EnsureRoomAsync(job.File.Tenant, quotas, batch.Count, ct);
                 outcomes = await ImportWithRetriesAsync(catalog, batch.Select(b => b.Write).ToArray(), ct);
             }
             catch (CatalogRequestException ex)

@@ -48,7 +48,7 @@ public static class ProductEndpoints
     static async Task<Ok<DatapointView>> PutAsync(string catalog,
         [Description(RequestValidator.ProductIdRules)] string id,
         HttpRequest request, CatalogGateway gateway, ImageFetcher fetcher, RequestValidator validator,
-            ProductQuota quota, CancellationToken ct)
+            StorageQuota quota, CancellationToken ct)
     {
         var grain = gateway.Catalog(catalog);
         validator.ProductIdIsValid(id);
@@ -135,7 +135,7 @@ public static class ProductEndpoints
     }
 
     static async Task<Ok<BatchResult>> BatchAsync(string catalog, HttpRequest request, CatalogGateway gateway,
-        ImageFetcher fetcher, RequestValidator validator, ProductQuota quota, CancellationToken ct)
+        ImageFetcher fetcher, RequestValidator validator, StorageQuota quota, CancellationToken ct)
     {
         var grain = gateway.Catalog(catalog);
         if (!request.HasJsonContentType())

@@ -13,7 +13,8 @@ namespace Catalogs.ApiHost.Tenants;
 /// </summary>
 public static class TenantEndpoints
 {
-    public sealed record QuotasDto(int? Catalogs, long? Products);
+    /// <summary>Bytes: the products' images as uploaded plus their vectors (4 bytes per dimension).</summary>
+    public sealed record QuotasDto(int? Catalogs, long? Products, long? Bytes = null);
 
     public sealed record RateLimitDto(int RequestsPerSecond, int? Burst);
 
@@ -111,18 +112,20 @@ public static class TenantEndpoints
         var view = await ViewAsync(grain, tenant, ct);
         var rate = view.Settings.RateLimit ?? new TenantRateLimit(s.Access.DefaultRequestsPerSecond,
             s.Access.DefaultBurst);
-        return new TenantStats(view.Name, new QuotasDto(view.Settings.Quotas.Catalogs, view.Settings.Quotas.Products),
+        return new TenantStats(view.Name, new QuotasDto(view.Settings.Quotas.Catalogs, view.Settings.Quotas.Products,
+                view.Settings.Quotas.Bytes),
             new RateLimitDto(rate.RequestsPerSecond, rate.Burst), view.CreatedAt, view.Catalogs,
             await grain.GetUsage(ct), s.Counters.RateLimitedOf(tenant), view.Keys.Select(ToView).ToArray());
     }
 
     static TenantSettings Validate(TenantDto body, AccessOptions access)
     {
-        if (body.Quotas is { Catalogs: < 0 } or { Products: < 0 })
+        if (body.Quotas is { Catalogs: < 0 } or { Products: < 0 } or { Bytes: < 0 })
             throw CatalogRequestException.Invalid("Quotas cannot be negative.");
         if (body.RateLimit is { } r && (r.RequestsPerSecond is < 1 or > 1_000_000 || r.Burst is < 1 or > 1_000_000))
             throw CatalogRequestException.Invalid("rateLimit.requestsPerSecond and burst must be 1–1,000,000.");
-        return new TenantSettings(new TenantQuotas(body.Quotas?.Catalogs, body.Quotas?.Products),
+        return new TenantSettings(new TenantQuotas(body.Quotas?.Catalogs, body.Quotas?.Products,
+                body.Quotas?.Bytes),
             body.RateLimit is { } rate
                 ? new TenantRateLimit(rate.RequestsPerSecond, rate.Burst ?? rate.RequestsPerSecond * 2)
                 : null);

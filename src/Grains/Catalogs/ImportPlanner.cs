@@ -13,7 +13,12 @@ static class ImportPlanner
         if (write.Image is not { } image) return (UnchangedOrNull(write.Datapoint, stored) ? null : write, false);
         var hash = Convert.ToHexStringLower(SHA256.HashData(image));
         if (stored is null || stored.ImageSha256 != hash || stored.FeatureVector.Length == 0) return (write, true);
-        var point = write.Datapoint with { FeatureVector = stored.FeatureVector, ImageSha256 = hash };
+        var point = write.Datapoint with
+        {
+            FeatureVector = stored.FeatureVector,
+            ImageSha256 = hash,
+            ImageBytes = image.Length,
+        };
         // The image is kept already (the shard references it by hash): the write need not carry it again.
         return SamePayload(point, stored) ? (null, false) : (new ProductWrite(point), false);
     }

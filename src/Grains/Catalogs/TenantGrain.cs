@@ -64,7 +64,8 @@ public sealed class TenantGrain(
     {
         var infos = await Task.WhenAll(State.Catalogs.Select(c =>
             GrainFactory.GetGrain<ICatalogGrain>($"{Name}/{c}").GetInfo(cancellationToken)));
-        return new TenantUsage(State.Catalogs.Count, infos.Sum(i => i?.Products ?? 0));
+        return new TenantUsage(State.Catalogs.Count, infos.Sum(i => i?.Products ?? 0),
+            infos.Sum(i => i?.StoredBytes ?? 0));
     }
 
     public async Task<ApiKeyInfo> AddKey(ApiKeyDraft key, CancellationToken cancellationToken)

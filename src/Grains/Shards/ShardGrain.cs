@@ -118,7 +118,7 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
         var s = Ready();
         return Task.FromResult(new ShardStats(s.Settings.Shard, s.Count, s.LastSequence, s.SnapshotSequence,
             s.IndexOrigin, s.IndexReconciled, sync?.Stats(), rebalancer.Silo.ToString(),
-            IndexBytes: s.IndexMemory.Total, IndexMappedBytes: s.IndexMemory.MappedBytes));
+            IndexBytes: s.IndexMemory.Total, IndexMappedBytes: s.IndexMemory.MappedBytes, StoredBytes: s.StoredBytes));
     }
 
     public Task BindSync(string? index, CancellationToken cancellationToken) => Guarded(async s =>
