@@ -79,7 +79,7 @@ for i in $(seq 0 $((apis - 1))); do
     echo "Port $port is taken (another cluster still running?): stop that first." >&2
     exit 1
   fi
-  Urls="http://127.0.0.1:$port" Demo__Enabled=false \
+  Urls="http://127.0.0.1:$port" Demo__Enabled=false Imports__Path="$work/imports" \
     dotnet "src/ApiHost/bin/Release/$bin/Catalogs.ApiHost.dll" >"$work/api$i.log" 2>&1 &
   members+=($!)
 done

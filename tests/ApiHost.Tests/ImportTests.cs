@@ -15,6 +15,9 @@ public sealed class ImportFactory : ApiFactory
 {
     public string Folder { get; } = TestPaths.NewTempDirectory("import-folder");
 
+    /// <summary>Imports:Path shared with other hosts (default: under the data path).</summary>
+    public string? ImportsPath { get; init; }
+
     protected override void Configure(IWebHostBuilder builder)
     {
         base.Configure(builder);
@@ -22,6 +25,8 @@ public sealed class ImportFactory : ApiFactory
         builder.UseSetting("Imports:MaxUncompressedBytes", (50 << 20).ToString());
         builder.UseSetting("Imports:MaxImageBytes", (4 << 20).ToString());
         builder.UseSetting("Imports:Folders:shop", Folder);
+        builder.UseSetting("Imports:ResumeInterval", "00:00:01");
+        if (ImportsPath is not null) builder.UseSetting("Imports:Path", ImportsPath);
     }
 }
 
@@ -390,5 +395,57 @@ public class ImportTests(ImportFactory factory) : IClassFixture<ImportFactory>, 
             _ => factory.CreateClient());
         Assert.Equal(1, exit);
         Assert.Contains("refused (404)", output.ToString());
+    }
+
+    [Fact]
+    public async Task Hosts_sharing_the_imports_path_see_each_others_jobs_and_take_over_when_one_stops()
+    {
+        int fastRequests = 0;
+        var release = new TaskCompletionSource();
+        await using var fast = await LoopbackServer.StartAsync(app => app.MapGet("/{n:int}.jpg", (int n) =>
+        {
+            Interlocked.Increment(ref fastRequests);
+            return Results.File(File.ReadAllBytes(Photo("T-Shirt", n)), "image/jpeg");
+        }));
+        await using var held = await LoopbackServer.StartAsync(app => app.MapGet("/{n:int}.jpg", async (int n) =>
+        {
+            await release.Task;
+            return Results.File(File.ReadAllBytes(Photo("Undershirt", n)), "image/jpeg");
+        }));
+        var manifest = "id,image\n" + string.Concat(Enumerable.Range(0, 5).Select(i =>
+            $"tee-{i},{fast.Urls.First()}/{i}.jpg\n")) + string.Concat(Enumerable.Range(0, 3).Select(i =>
+            $"under-{i},{held.Urls.First()}/{i}.jpg\n"));
+        var shared = TestPaths.NewTempDirectory("shared-imports");
+        var encoder = new { model = "mobilenetv2-12-int8.onnx", output = "464_quantized" };
+        var first = new ImportFactory { ImportsPath = shared };
+        await using var second = new ImportFactory { ImportsPath = shared };
+        var a = first.CreateClient();
+        var b = second.CreateClient();
+        foreach (var client in new[] { a, b })
+            await (await client.PutJson("/v1/catalogs/shared", new { encoder, metric = "cosine" }))
+                .Json(HttpStatusCode.Created);
+        var r = await a.PostAsync("/v1/catalogs/shared/imports", new StringContent(manifest, Encoding.UTF8,
+            "text/csv"));
+        await r.Json(HttpStatusCode.Accepted);
+        var job = r.Headers.Location!.ToString();
+
+        // B sees A's job and its progress (saved every second), and does not run it: A holds its lock.
+        Assert.True(await Eventually.HoldsAsync(async () =>
+            N(await (await b.GetAsync(job)).Json(HttpStatusCode.OK), "written") == 5));
+        Assert.Single((await (await b.GetAsync("/v1/catalogs/shared/imports")).Json(HttpStatusCode.OK))["imports"]!
+            .AsArray());
+        await b.GetAsync("/v1/catalogs/shared/products/tee-0").Problem(404, "does not exist");
+
+        await first.DisposeAsync(); // A stops with the job unfinished; B takes it over
+        release.SetResult();
+        JsonNode view = new JsonObject();
+        Assert.True(await Eventually.HoldsAsync(async () =>
+        {
+            view = await (await b.GetAsync(job)).Json(HttpStatusCode.OK);
+            return view["state"]!.GetValue<string>() == "completed";
+        }, TimeSpan.FromSeconds(60)), view.ToJsonString());
+        Assert.Equal((8, 0), (N(view, "written"), N(view, "failed")));
+        Assert.Equal(5, fastRequests); // the rows A did were not done again
+        await (await b.GetAsync("/v1/catalogs/shared/products/under-2")).Json(HttpStatusCode.OK);
     }
 }

@@ -98,6 +98,7 @@ public sealed partial class DeployFilesTests
             ["Api"] = SourceProperties("src/ApiHost/Infrastructure/ApiOptions.cs"),
             ["Telemetry"] = SourceProperties("src/ServiceDefaults/TelemetryOptions.cs"),
             ["Access"] = SourceProperties("src/ApiHost/Access/AccessOptions.cs"),
+            ["Imports"] = SourceProperties("src/ApiHost/Imports/ImportOptions.cs"),
         };
         var manifests = Manifests();
         var kubernetes = manifests.Where(m => Kind(m) is "ConfigMap")

@@ -151,8 +151,13 @@ public static class ImportEndpoints
         if (job.View().Finished)
             throw CatalogRequestException.Conflict($"Import '{job.Id}' has already ended " +
                 $"({SpecEnumConverter<ImportJobState>.Name(job.File.State)}).");
-        job.Cancellation.Cancel();
-        if (job.File.State == ImportJobState.Queued) job.Finish(ImportJobState.Cancelled);
+        job.RequestCancel();
+        // Not running anywhere yet: cancelled here and now (a host that runs it cancels it within a second).
+        if (job.File.State == ImportJobState.Queued && job.TryOwn())
+        {
+            job.Finish(ImportJobState.Cancelled);
+            job.Disown();
+        }
         return TypedResults.Accepted($"/v1/catalogs/{catalog}/imports/{job.Id}", job.View());
     }
 }

@@ -80,6 +80,54 @@ public sealed class ImportJob
     public CancellationTokenSource Cancellation { get; } = new();
 
     public string SourcePath => Path.Combine(Directory, "source");
+    string CancelPath => Path.Combine(Directory, "cancel");
+
+    FileStream? ownership;
+
+    /// <summary>Whether this host runs the job (holds its lock file).</summary>
+    public bool Owned => ownership is not null;
+
+    /// <summary>Takes the job's lock file (an exclusive <c>flock</c>), so that of the hosts sharing
+    /// <c>Imports:Path</c> exactly one runs it; false while another host holds it. The lock goes with its holder's
+    /// process, so a job whose host died can be taken over.</summary>
+    public bool TryOwn()
+    {
+        if (ownership is not null) return true;
+        try
+        {
+            ownership = new FileStream(Path.Combine(Directory, "lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite,
+                FileShare.None);
+            return true;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>The job as its files have it now, holding this instance's lock (another host may have run it since
+    /// this instance was read).</summary>
+    public ImportJob Reload()
+    {
+        var fresh = Load(Directory) ?? throw new IOException($"Import job {Id} has no job.json any more.");
+        (fresh.ownership, ownership) = (ownership, null);
+        return fresh;
+    }
+
+    public void Disown()
+    {
+        ownership?.Dispose();
+        ownership = null;
+    }
+
+    /// <summary>Asks whichever host runs the job to cancel it.</summary>
+    public void RequestCancel()
+    {
+        Cancellation.Cancel();
+        System.IO.File.WriteAllBytes(CancelPath, []);
+    }
+
+    public bool CancelRequested => Cancellation.IsCancellationRequested || System.IO.File.Exists(CancelPath);
     string ErrorsPath => Path.Combine(Directory, "errors.jsonl");
 
     public static ImportJob Create(string directory, ImportJobFile file)

@@ -7,7 +7,7 @@ namespace Catalogs.ApiHost.Imports;
 
 /// <summary>The import jobs this host knows, under <c>{Imports:Path}/{tenant}/{catalog}/{job}</c>, and the queue of
 /// those to run. Jobs found unfinished at start-up are queued again: they resume.</summary>
-public sealed class ImportJobs
+public sealed partial class ImportJobs
 {
     readonly ConcurrentDictionary<string, ImportJob> jobs = new(StringComparer.Ordinal);
     readonly Channel<ImportJob> queue = Channel.CreateUnbounded<ImportJob>();
@@ -27,24 +27,47 @@ public sealed class ImportJobs
 
     static string Key(string tenant, string catalog, string id) => $"{tenant}/{catalog}/{id}";
 
-    public ImportJob? Find(string tenant, string catalog, string id) =>
-        jobs.GetValueOrDefault(Key(tenant, catalog, id));
+    /// <summary>A job of this host, or one another host sharing <see cref="Root"/> runs (read afresh).</summary>
+    public ImportJob? Find(string tenant, string catalog, string id)
+    {
+        if (jobs.GetValueOrDefault(Key(tenant, catalog, id)) is { Owned: true } mine) return mine;
+        if (!JobId().IsMatch(id)) return null; // a job id never names a path
+        var dir = Path.Combine(Root, tenant, catalog, id);
+        try
+        {
+            return Directory.Exists(dir) && ImportJob.Load(dir) is { } job
+                ? jobs.AddOrUpdate(Key(tenant, catalog, id), job, (_, known) => known.Owned ? known : job)
+                : null;
+        }
+        catch (Exception ex) when (ex is IOException or System.Text.Json.JsonException)
+        {
+            return null; // being written by its host this very moment: as if not there
+        }
+    }
 
-    public IEnumerable<ImportJob> Of(string tenant, string catalog) =>
-        jobs.Values.Where(j => j.File.Tenant == tenant && j.File.Catalog == catalog)
-            .OrderByDescending(j => j.File.CreatedAt);
+    public IEnumerable<ImportJob> Of(string tenant, string catalog)
+    {
+        var dir = Path.Combine(Root, tenant, catalog);
+        var ids = Directory.Exists(dir) ? Directory.EnumerateDirectories(dir).Select(Path.GetFileName) : [];
+        return ids.Select(id => Find(tenant, catalog, id!)).OfType<ImportJob>()
+            .OrderByDescending(j => j.File.CreatedAt).ToArray();
+    }
 
-    /// <summary>Loads every job under the root and queues the unfinished ones.</summary>
+    [System.Text.RegularExpressions.GeneratedRegex("^[0-9a-f]{32}$")]
+    private static partial System.Text.RegularExpressions.Regex JobId();
+
+    /// <summary>Loads every job under the root and queues the unfinished ones no host runs: at start-up, and again
+    /// and again, so that a job whose host died is taken over by another sharing the root.</summary>
     public void Resume()
     {
         if (!Directory.Exists(Root)) return;
-        foreach (var dir in Directory.EnumerateDirectories(Root, "*", new EnumerationOptions
+        var options = new EnumerationOptions { RecurseSubdirectories = true, MaxRecursionDepth = 2 };
+        foreach (var dir in Directory.EnumerateDirectories(Root, "*", options))
         {
-            RecurseSubdirectories =
-            true,
-            MaxRecursionDepth = 2
-        }).Where(d => Path.GetRelativePath(Root, d).Count(c => c == '/') == 2))
-        {
+            if (Path.GetRelativePath(Root, dir).Split('/') is not [var tenant, var catalog, var id]) continue;
+            // Mine, or ended (an end is final): nothing to look at.
+            if (jobs.TryGetValue(Key(tenant, catalog, id), out var known) && (known.Owned || known.View().Finished))
+                continue;
             ImportJob? job;
             try
             {
@@ -56,15 +79,17 @@ public sealed class ImportJobs
                 continue;
             }
             if (job is null) continue;
-            jobs[Key(job.File.Tenant, job.File.Catalog, job.Id)] = job;
-            if (job.File.State is ImportJobState.Queued or ImportJobState.Running)
+            jobs[Key(tenant, catalog, id)] = job;
+            if (job.File.State is ImportJobState.Queued or ImportJobState.Running && job.TryOwn())
             {
-                logger.LogInformation("Import {Job} into {Tenant}/{Catalog} resumes", job.Id, job.File.Tenant,
-                    job.File.Catalog);
+                logger.LogInformation("Import {Job} into {Tenant}/{Catalog} resumes", job.Id, tenant, catalog);
                 queue.Writer.TryWrite(job);
             }
         }
     }
+
+    /// <summary>The job instance this host runs is the one its requests see.</summary>
+    public void Adopt(ImportJob job) => jobs[Key(job.File.Tenant, job.File.Catalog, job.Id)] = job;
 
     /// <summary>A new job from an upload (written to the job's directory, at most
     /// <see cref="ImportOptions.MaxUploadBytes"/>) or a folder; the source is opened once to check it as a whole,

@@ -43,6 +43,10 @@ public sealed class ImportOptions : IValidatableObject
 
     [Range(1, 64)] public int MaxConcurrentJobs { get; set; } = 2;
 
+    /// <summary>How often a host looks for jobs left unfinished by another host sharing <see cref="Path"/> (whose
+    /// lock went with it), to take them over.</summary>
+    public TimeSpan ResumeInterval { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Server-side folders an import may name (<c>{"folder": name}</c>), by name; set by the
     /// operator.</summary>
     public Dictionary<string, string> Folders { get; set; } = [];

@@ -24,6 +24,7 @@ public sealed class ImportRunner(ImportJobs jobs, IGrainFactory grains, ImageFet
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         jobs.Resume();
+        _ = ResumeAgainAsync(stoppingToken);
         try
         {
             await Parallel.ForEachAsync(jobs.Queue.ReadAllAsync(stoppingToken), new ParallelOptions
@@ -37,9 +38,43 @@ public sealed class ImportRunner(ImportJobs jobs, IGrainFactory grains, ImageFet
         }
     }
 
+    /// <summary>Takes over the jobs other hosts sharing <c>Imports:Path</c> left unfinished (their lock gone with
+    /// them).</summary>
+    async Task ResumeAgainAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(Options.ResumeInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken)) jobs.Resume();
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
     async Task RunAsync(ImportJob job, CancellationToken stopping)
     {
+        if (!job.TryOwn()) return; // another host runs it
+        job = job.Reload();
+        jobs.Adopt(job);
+        try
+        {
+            await RunOwnedAsync(job, stopping);
+        }
+        finally
+        {
+            job.Disown();
+        }
+    }
+
+    async Task RunOwnedAsync(ImportJob job, CancellationToken stopping)
+    {
         if (job.File.State is not (ImportJobState.Queued or ImportJobState.Running)) return;
+        if (job.CancelRequested)
+        {
+            job.Finish(ImportJobState.Cancelled);
+            return;
+        }
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(stopping, job.Cancellation.Token);
         var ct = linked.Token;
         var saving = Task.CompletedTask;
@@ -124,7 +159,11 @@ public sealed class ImportRunner(ImportJobs jobs, IGrainFactory grains, ImageFet
         using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
         try
         {
-            while (await timer.WaitForNextTickAsync(done)) job.SaveIfChanged();
+            while (await timer.WaitForNextTickAsync(done))
+            {
+                job.SaveIfChanged();
+                if (job.CancelRequested) await job.Cancellation.CancelAsync(); // asked through another host
+            }
         }
         catch (OperationCanceledException)
         {
