@@ -265,7 +265,8 @@ public sealed class AccessTests(ProductionFactory factory) : IClassFixture<Produ
         // Writes pass until the usage seen (reused for Access:UsageCacheTtl) reaches the quota.
         Assert.True(await Eventually.HoldsAsync(async () =>
         {
-            last = await http.PutAsJsonAsync($"/v1/catalogs/tiny/products/b{n++}", new { featureVector = new[] { 1f, 0 } });
+            last = await http.PutAsJsonAsync($"/v1/catalogs/tiny/products/b{n++}",
+                new { featureVector = new[] { 1f, 0 } });
             return last.StatusCode == HttpStatusCode.Forbidden;
         }, TimeSpan.FromSeconds(30)));
         Assert.Contains("quota of 20 stored bytes", await last.Content.ReadAsStringAsync());

@@ -65,14 +65,22 @@ public sealed class SearchPageTests : IAsyncLifetime
         await api.DisposeAsync();
     }
 
-    async Task<(IPage Page, List<string> Errors)> OpenAsync(int width = 1200)
+    /// <summary>A page at <paramref name="path"/>, with every console error, page error and failed response it
+    /// meets collected.</summary>
+    async Task<(IPage Page, List<string> Errors)> NewPageAsync(string path, int width = 1200)
     {
         var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = width, Height = 900 } });
         var errors = new List<string>();
         page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };
         page.PageError += (_, e) => errors.Add(e);
         page.Response += (_, r) => { if (r.Status >= 400) errors.Add($"{r.Status} {r.Url}"); };
-        await page.GotoAsync(api.Address.ToString());
+        await page.GotoAsync(new Uri(api.Address, path).ToString());
+        return (page, errors);
+    }
+
+    async Task<(IPage Page, List<string> Errors)> OpenAsync(int width = 1200)
+    {
+        var (page, errors) = await NewPageAsync("/", width);
         await Assertions.Expect(page.Locator("#catalog option")).ToHaveCountAsync(1);
         await Assertions.Expect(page.Locator("#facets fieldset").First).ToBeVisibleAsync(); // the page is settled
         return (page, errors);
@@ -260,12 +268,7 @@ public sealed class SearchPageTests : IAsyncLifetime
 
     async Task<(IPage Page, List<string> Errors)> OpenAdminAsync(int width = 1200)
     {
-        var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = width, Height = 900 } });
-        var errors = new List<string>();
-        page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };
-        page.PageError += (_, e) => errors.Add(e);
-        page.Response += (_, r) => { if (r.Status >= 400) errors.Add($"{r.Status} {r.Url}"); };
-        await page.GotoAsync(new Uri(api.Address, "admin.html").ToString());
+        var (page, errors) = await NewPageAsync("admin.html", width);
         await Assertions.Expect(page.Locator("#catalogs tbody tr")).ToHaveCountAsync(1);
         return (page, errors);
     }
@@ -374,11 +377,7 @@ public sealed class SearchPageTests : IAsyncLifetime
         var key = (await created.Content.ReadFromJsonAsync<System.Text.Json.Nodes.JsonNode>())!["key"]!
             .GetValue<string>();
 
-        var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 375, Height = 800 } });
-        var errors = new List<string>();
-        page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };
-        page.PageError += (_, e) => errors.Add(e);
-        await page.GotoAsync(new Uri(api.Address, "admin.html").ToString());
+        var (page, errors) = await NewPageAsync("admin.html", width: 375);
         await Assertions.Expect(page.Locator("#keys-status")).ToContainTextAsync("Enter a key");
         await page.Locator("#key").FillAsync(key);
         await page.Locator("#key").DispatchEventAsync("change");

@@ -23,7 +23,7 @@ public sealed class ImportRunner(ImportJobs jobs, IGrainFactory grains, ImageFet
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        jobs.Resume();
+        Resume();
         _ = ResumeAgainAsync(stoppingToken);
         try
         {
@@ -45,21 +45,40 @@ public sealed class ImportRunner(ImportJobs jobs, IGrainFactory grains, ImageFet
         using var timer = new PeriodicTimer(Options.ResumeInterval);
         try
         {
-            while (await timer.WaitForNextTickAsync(stoppingToken)) jobs.Resume();
+            while (await timer.WaitForNextTickAsync(stoppingToken)) Resume();
         }
         catch (OperationCanceledException)
         {
         }
     }
 
+    /// <summary>A scan that fails (a job directory removed meanwhile, a disk error) is tried again at the next
+    /// tick: it must never stop the host.</summary>
+    void Resume()
+    {
+        try
+        {
+            jobs.Resume();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            logger.LogWarning("Looking for import jobs to resume failed: {Error}", ex.Message);
+        }
+    }
+
     async Task RunAsync(ImportJob job, CancellationToken stopping)
     {
         if (!job.TryOwn()) return; // another host runs it
-        job = job.Reload();
-        jobs.Adopt(job);
         try
         {
+            job = job.Reload();
+            jobs.Adopt(job);
             await RunOwnedAsync(job, stopping);
+        }
+        catch (Exception ex) when (ex is IOException or System.Text.Json.JsonException)
+        {
+            // Its files are gone or unreadable: nothing to run, and no reason to stop the other jobs.
+            logger.LogWarning("Import {Job} cannot run: {Error}", job.Id, ex.Message);
         }
         finally
         {
