@@ -15,13 +15,17 @@ public static class CatalogsCommands
 
     static RootCommand Build(IAnsiConsole console, Func<Uri, HttpClient> connect)
     {
-        var api = new Option<Uri>("--api")
+        var api = new Option<string>("--api")
         {
             Description = "The API's base URL (env CATALOGS_API)",
-            DefaultValueFactory = _ => new Uri(Environment.GetEnvironmentVariable("CATALOGS_API")
-                ?? "http://localhost:5080/"),
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("CATALOGS_API") ?? "http://localhost:5080/",
             Recursive = true,
         };
+        api.Validators.Add(result =>
+        {
+            if (BaseAddress(result.GetValueOrDefault<string>()) is null)
+                result.AddError("--api must be an absolute http or https URL, e.g. http://localhost:5080/.");
+        });
         var key = new Option<string?>("--key")
         {
             Description = "API key with the write scope (env CATALOGS_API_KEY; none in Development)",
@@ -44,7 +48,7 @@ public static class CatalogsCommands
         };
         import.SetAction((parse, ct) =>
         {
-            var http = connect(parse.GetValue(api)!);
+            var http = connect(BaseAddress(parse.GetValue(api))!);
             if (parse.GetValue(key) is { Length: > 0 } k)
                 http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", k);
             return new ImportCommand(http, console).RunAsync(parse.GetValue(catalog)!, parse.GetValue(source)!,
@@ -53,4 +57,9 @@ public static class CatalogsCommands
         root.Subcommands.Add(import);
         return root;
     }
+
+    /// <summary>The API's address as a base for relative paths (a path prefix kept: it ends with '/').</summary>
+    static Uri? BaseAddress(string? url) =>
+        Uri.TryCreate(url?.EndsWith('/') == false ? url + "/" : url, UriKind.Absolute, out var uri)
+            && uri.Scheme is "http" or "https" ? uri : null;
 }

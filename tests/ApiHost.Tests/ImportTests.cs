@@ -382,8 +382,14 @@ public class ImportTests(ImportFactory factory) : IClassFixture<ImportFactory>, 
             Out = new Spectre.Console.AnsiConsoleOutput(output),
         });
         var errors = Path.Combine(folder, "errors.csv");
-        int exit = await Cli.CatalogsCommands.RunAsync(["import", "imports-test", folder, "--errors", errors],
-            console, _ => factory.CreateClient());
+        Uri? asked = null;
+        int exit = await Cli.CatalogsCommands.RunAsync(["import", "imports-test", folder, "--errors", errors,
+            "--api", "http://127.0.0.1:5999/prefix"], console, api =>
+            {
+                asked = api;
+                return factory.CreateClient();
+            });
+        Assert.Equal("http://127.0.0.1:5999/prefix/", asked?.ToString());
         Assert.True(exit == 2, output.ToString()); // some rows failed
         Assert.Contains("completed", output.ToString());
         Assert.Contains("3,cli-none,", File.ReadAllText(errors));
@@ -395,6 +401,10 @@ public class ImportTests(ImportFactory factory) : IClassFixture<ImportFactory>, 
             _ => factory.CreateClient());
         Assert.Equal(1, exit);
         Assert.Contains("refused (404)", output.ToString());
+
+        output.GetStringBuilder().Clear();
+        exit = await Cli.CatalogsCommands.RunAsync(["import", "x", folder, "--api", "ftp://host/"], console);
+        Assert.NotEqual(0, exit);
     }
 
     [Fact]
