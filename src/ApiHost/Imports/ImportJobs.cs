@@ -7,7 +7,7 @@ namespace Catalogs.ApiHost.Imports;
 
 /// <summary>The import jobs this host knows, under <c>{Imports:Path}/{tenant}/{catalog}/{job}</c>, and the queue of
 /// those to run. Jobs found unfinished at start-up are queued again: they resume.</summary>
-public sealed partial class ImportJobs
+public sealed partial class ImportJobs : IDisposable
 {
     readonly ConcurrentDictionary<string, ImportJob> jobs = new(StringComparer.Ordinal);
     readonly Channel<ImportJob> queue = Channel.CreateUnbounded<ImportJob>();
@@ -86,6 +86,13 @@ public sealed partial class ImportJobs
                 queue.Writer.TryWrite(job);
             }
         }
+    }
+
+    /// <summary>Lets go of every job lock this host holds (jobs queued here but not started included), so that
+    /// another host, or this one started again in the same process, can take them.</summary>
+    public void Dispose()
+    {
+        foreach (var job in jobs.Values) job.Disown();
     }
 
     /// <summary>The job instance this host runs is the one its requests see.</summary>
