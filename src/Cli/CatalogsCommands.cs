@@ -46,15 +46,45 @@ public static class CatalogsCommands
         {
             catalog, source, detach, errors,
         };
-        import.SetAction((parse, ct) =>
+        // The API client of a parsed command line: its address, and its key as the bearer token.
+        HttpClient Client(ParseResult parse)
         {
             var http = connect(BaseAddress(parse.GetValue(api))!);
             if (parse.GetValue(key) is { Length: > 0 } k)
                 http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", k);
-            return new ImportCommand(http, console).RunAsync(parse.GetValue(catalog)!, parse.GetValue(source)!,
+            return http;
+        }
+        import.SetAction((parse, ct) =>
+        {
+            return new ImportCommand(Client(parse), console).RunAsync(parse.GetValue(catalog)!, parse.GetValue(source)!,
                 parse.GetValue(detach), parse.GetValue(errors), ct);
         });
         root.Subcommands.Add(import);
+
+        var folder = new Argument<string>("folder") { Description = "A folder with labels.csv (path,label[,split])" };
+        var evalCatalog = new Option<string>("--catalog")
+        {
+            Description = "The catalog to embed into (its encoder is measured)",
+            Required = true,
+        };
+        var config = new Option<string?>("--config") { Description = "A catalog config (JSON) to create it with" };
+        var leaveOneOut = new Option<bool>("--leave-one-out") { Description = "Every image queries all others" };
+        var output = new Option<string>("--out")
+        {
+            Description = "Where eval.json and eval.md go",
+            DefaultValueFactory = _ => "eval-report",
+        };
+        var eval = new Command("eval", "Measure retrieval quality on a labeled image folder")
+        {
+            folder, evalCatalog, config, leaveOneOut, output,
+        };
+        eval.SetAction((parse, ct) =>
+        {
+            return new EvalCommand(Client(parse), console).RunAsync(parse.GetValue(folder)!,
+                parse.GetValue(evalCatalog)!,
+                parse.GetValue(config), parse.GetValue(leaveOneOut), parse.GetValue(output)!, ct);
+        });
+        root.Subcommands.Add(eval);
         return root;
     }
 

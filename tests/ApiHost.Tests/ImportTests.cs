@@ -458,4 +458,47 @@ public class ImportTests(ImportFactory factory) : IClassFixture<ImportFactory>, 
         Assert.Equal(5, fastRequests); // the rows A did were not done again
         await (await b.GetAsync("/v1/catalogs/shared/products/under-2")).Json(HttpStatusCode.OK);
     }
+
+    [Fact]
+    public async Task The_cli_evaluates_retrieval_on_a_labeled_folder_deterministically()
+    {
+        var folder = TestPaths.NewTempDirectory("eval");
+        var labels = new StringBuilder("path,label\n");
+        foreach (var label in new[] { "Dress", "Shoes", "Hat" })
+        {
+            Directory.CreateDirectory(Path.Combine(folder, label));
+            for (int i = 10; i < 15; i++)
+            {
+                File.Copy(Photo(label, i), Path.Combine(folder, label, $"{i}.jpg"));
+                labels.Append($"{label}/{i}.jpg,{label}\n");
+            }
+        }
+        File.WriteAllText(Path.Combine(folder, "labels.csv"), labels.ToString());
+        var config = Path.Combine(folder, "config.json");
+        File.WriteAllText(config, "{\"encoder\":{\"model\":\"mobilenetv2-12-int8.onnx\",\"output\":" +
+            "\"464_quantized\"},\"metric\":\"cosine\",\"index\":{\"kind\":\"exact\"}}");
+        var output = new StringWriter();
+        var console = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings
+        {
+            Ansi = Spectre.Console.AnsiSupport.No,
+            Interactive = Spectre.Console.InteractionSupport.No,
+            Out = new Spectre.Console.AnsiConsoleOutput(output),
+        });
+        async Task<string> EvalAsync(string into)
+        {
+            var dir = Path.Combine(folder, into);
+            int exit = await Cli.CatalogsCommands.RunAsync(["eval", folder, "--catalog", "eval-test", "--config",
+                config, "--leave-one-out", "--out", dir], console, _ => factory.CreateClient());
+            Assert.True(exit == 0, output.ToString());
+            Assert.Contains("| Shoes | 5 |", File.ReadAllText(Path.Combine(dir, "eval.md")));
+            return File.ReadAllText(Path.Combine(dir, "eval.json"));
+        }
+        var first = await EvalAsync("one");
+        var report = JsonNode.Parse(first)!["report"]!;
+        Assert.Equal(15, report["queries"]!.GetValue<int>());
+        Assert.Equal(3, report["classes"]!.AsArray().Count);
+        // Dresses, shoes and hats are told apart far better than chance (4 of the 14 others share a query's label).
+        Assert.True(report["precisionAt1"]!.GetValue<double>() > 0.6, first);
+        Assert.Equal(first, await EvalAsync("two")); // the second run re-imports nothing and reports the same
+    }
 }
