@@ -92,6 +92,18 @@ public class ImportTests(ImportFactory factory) : IClassFixture<ImportFactory>, 
 
     static int N(JsonNode view, string name) => view[name]!.GetValue<int>();
 
+    /// <summary>A plain console for the CLI, its output kept.</summary>
+    static (Spectre.Console.IAnsiConsole Console, StringWriter Output) CliConsole()
+    {
+        var output = new StringWriter();
+        return (Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings
+        {
+            Ansi = Spectre.Console.AnsiSupport.No,
+            Interactive = Spectre.Console.InteractionSupport.No,
+            Out = new Spectre.Console.AnsiConsoleOutput(output),
+        }), output);
+    }
+
     async Task<string[]> ErrorLines(string job) =>
         (await http.GetStringAsync(job + "/errors")).Split('\n', StringSplitOptions.RemoveEmptyEntries);
 
@@ -374,13 +386,7 @@ public class ImportTests(ImportFactory factory) : IClassFixture<ImportFactory>, 
         File.Copy(Photo("Hoodie", 1), Path.Combine(folder, "pics", "hoodie.jpg"));
         File.WriteAllText(Path.Combine(folder, "manifest.csv"), "id,image,restrict:category\n" +
             "cli-top,pics/top.jpg,Top\ncli-hoodie,pics/hoodie.jpg,Hoodie\ncli-none,pics/none.jpg,Top\n");
-        var output = new StringWriter();
-        var console = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings
-        {
-            Ansi = Spectre.Console.AnsiSupport.No,
-            Interactive = Spectre.Console.InteractionSupport.No,
-            Out = new Spectre.Console.AnsiConsoleOutput(output),
-        });
+        var (console, output) = CliConsole();
         var errors = Path.Combine(folder, "errors.csv");
         Uri? asked = null;
         int exit = await Cli.CatalogsCommands.RunAsync(["import", "imports-test", folder, "--errors", errors,
@@ -477,13 +483,7 @@ public class ImportTests(ImportFactory factory) : IClassFixture<ImportFactory>, 
         var config = Path.Combine(folder, "config.json");
         File.WriteAllText(config, "{\"encoder\":{\"model\":\"mobilenetv2-12-int8.onnx\",\"output\":" +
             "\"464_quantized\"},\"metric\":\"cosine\",\"index\":{\"kind\":\"exact\"}}");
-        var output = new StringWriter();
-        var console = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings
-        {
-            Ansi = Spectre.Console.AnsiSupport.No,
-            Interactive = Spectre.Console.InteractionSupport.No,
-            Out = new Spectre.Console.AnsiConsoleOutput(output),
-        });
+        var (console, output) = CliConsole();
         async Task<string> EvalAsync(string into)
         {
             var dir = Path.Combine(folder, into);
