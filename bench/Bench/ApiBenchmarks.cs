@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 
@@ -101,6 +102,9 @@ static class ApiBenchmarks
     public static async Task SearchAsync(HttpClient http, ApiProcess? api, int points, int dims, int shards,
         int seconds, int[] concurrencies, int k, string quantization = "none", string rerank = "memory")
     {
+        // The process without the catalog: what loading adds is measured against it.
+        if (api is not null) await api.WaitUntilIdleAsync(TimeSpan.FromSeconds(1));
+        var idle = api?.Resident() ?? (0, 0, 0);
         await CreateCatalog(http, "search", dims, shards, quantization == "none" ? null
             : new { quantization, rerankVectors = rerank });
         // Clustered data, as embeddings are (uniform random vectors in 1280 dimensions have no neighbourhoods to find).
@@ -141,13 +145,20 @@ static class ApiBenchmarks
             $"16, efConstruction 200, ef 64, quantization {quantization}" +
             (quantization == "none" ? "" : $", re-rank vectors {rerank}"));
         double raw = (double)points * dims * sizeof(float);
+        if (api is not null) await api.WaitUntilIdleAsync(TimeSpan.FromSeconds(12)); // two quiet periods: a trim
         var (rss, anonymous, file) = api?.Resident() ?? (0, 0, 0);
         if (api is not null)
-            Console.WriteLine($"  process RSS after loading: {rss / 1048576.0:F0} MiB = " +
+            Console.WriteLine($"  process RSS after loading, once idle: {rss / 1048576.0:F0} MiB = " +
             $"{rss / points / 1024:F1} KiB per product, " +
             $"{rss / raw:F2}× the raw float32 vectors (anonymous {anonymous / 1048576.0:F0} MiB = " +
                 $"{anonymous / raw:F2}×, " +
             $"file-backed {file / 1048576.0:F0} MiB)");
+        if (api is not null)
+            Console.WriteLine($"  loading added {(rss - idle.Total) / 1048576.0:F0} MiB = " +
+                $"{(rss - idle.Total) / raw:F2}× the raw vectors (anonymous " +
+                $"{(anonymous - idle.Anonymous) / raw:F2}×) to the idle process's {idle.Total / 1048576.0:F0} MiB " +
+                $"(anonymous {idle.Anonymous / 1048576.0:F0} MiB)");
+        if (api is not null) Console.WriteLine("  " + await GcHeapReport(http));
         foreach (var concurrency in concurrencies)
         {
             var latencies = new List<double>();
@@ -177,5 +188,26 @@ static class ApiBenchmarks
                 $"{latencies.Count / wall.Elapsed.TotalSeconds:F1} queries/s, recall@{k} {(double)hits / asked:F3}, " +
                 $"{Stats.Latencies(latencies)}");
         }
+        if (api is not null) Console.WriteLine("  " + await GcHeapReport(http));
+    }
+
+    /// <summary>The managed heap as the runtime saw it at its last collection (the API host's Prometheus
+    /// endpoint): size and fragmentation per generation and the memory the GC holds committed, which tells the
+    /// live data from the collector's slack in the RSS above.</summary>
+    static async Task<string> GcHeapReport(HttpClient http)
+    {
+        var text = await http.GetStringAsync("/metrics");
+        double Sum(string metric, string? generation = null) => text.Split('\n')
+            .Where(l => l.StartsWith(metric + "{", StringComparison.Ordinal)
+                && (generation is null
+                    || l.Contains($"gc_heap_generation=\"{generation}\"", StringComparison.Ordinal)))
+            .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture));
+        static string Mib(double bytes) => $"{bytes / 1048576.0:F0}";
+        var generations = string.Join(", ", new[] { "gen0", "gen1", "gen2", "loh", "poh" }.Select(g =>
+            $"{g} {Mib(Sum("dotnet_gc_last_collection_heap_size_bytes", g))}" +
+            $"/{Mib(Sum("dotnet_gc_last_collection_heap_fragmentation_size_bytes", g))}"));
+        return $"GC heap at its last collection (MiB size/fragmentation): {generations}; committed " +
+            Mib(Sum("dotnet_gc_last_collection_memory_committed_size_bytes")) + " MiB; heap trims so far " +
+            Sum("catalogs_memory_trims_total");
     }
 }

@@ -23,6 +23,27 @@ sealed class ApiProcess : IAsyncDisposable
         return (Kib("VmRSS"), Kib("RssAnon"), Kib("RssFile") + Kib("RssShmem"));
     }
 
+    /// <summary>Waits until the process has used under 5 % of one core over 2 s (writes are acknowledged before
+    /// the index holds them: the index work runs on after the last response), then for <paramref name="settle"/>
+    /// more, so a memory figure is of the loaded state and not of the load.</summary>
+    public async Task WaitUntilIdleAsync(TimeSpan settle)
+    {
+        double CpuSeconds()
+        {
+            var fields = File.ReadAllText($"/proc/{host.ProcessId}/stat").Split(')')[1].Split(' ',
+                StringSplitOptions.RemoveEmptyEntries);
+            return (long.Parse(fields[11]) + long.Parse(fields[12])) / 100.0; // utime + stime, in clock ticks
+        }
+        for (double before = CpuSeconds(); ;)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            double now = CpuSeconds();
+            if (now - before < 0.1) break;
+            before = now;
+        }
+        await Task.Delay(settle);
+    }
+
     public static async Task<ApiProcess> StartAsync(string repoRoot, string configuration)
     {
         var data = Path.Combine(Path.GetTempPath(), "catalogs-bench", Guid.NewGuid().ToString("N")[..8]);

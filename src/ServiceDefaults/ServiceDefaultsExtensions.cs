@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Catalogs.ServiceDefaults.Memory;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -41,6 +42,11 @@ public static class ServiceDefaultsExtensions
         var options = Telemetry(builder.Configuration);
         builder.Services.AddSingleton(options);
         builder.Services.AddHealthChecks();
+        var memory = builder.Configuration.GetSection(MemoryOptions.Section).Get<MemoryOptions>() ?? new();
+        Validator.ValidateObject(memory, new ValidationContext(memory), validateAllProperties: true);
+        builder.Services.AddSingleton(memory);
+        builder.Services.AddSingleton<HeapTrimmer>();
+        builder.Services.AddHostedService(services => services.GetRequiredService<HeapTrimmer>());
         var otlp = options.OtlpEndpoint ?? (Uri.TryCreate(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"],
             UriKind.Absolute, out var fromEnvironment) ? fromEnvironment : null);
         var telemetry = builder.Services.AddOpenTelemetry()
@@ -49,7 +55,10 @@ public static class ServiceDefaultsExtensions
             .WithMetrics(metrics =>
             {
                 metrics.AddMeter(Meters).AddAspNetCoreInstrumentation().AddHttpClientInstrumentation()
-                    .AddRuntimeInstrumentation();
+                    .AddRuntimeInstrumentation()
+                    // Each stream allocates its limit of points up front (2,000 by default: ~21 MiB over the
+                    // ~150 streams of a process); our tags (catalog, shard, route, status) need far fewer.
+                    .AddView(_ => new MetricStreamConfiguration { CardinalityLimit = options.MaxSeriesPerMetric });
                 if (options.Prometheus) metrics.AddPrometheusExporter();
             });
         if (otlp is not null)

@@ -23,4 +23,9 @@ public sealed class TelemetryOptions
     /// wins).</summary>
     [Range(0.0, 1.0)]
     public double TraceSampleRatio { get; set; } = 1.0;
+
+    /// <summary>Distinct tag sets kept per metric (OpenTelemetry's cardinality limit); later ones are counted
+    /// under an overflow series. Every stream allocates this many points when it starts.</summary>
+    [Range(10, 100_000)]
+    public int MaxSeriesPerMetric { get; set; } = 500;
 }

@@ -137,7 +137,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         int slot;
         lock (registry)
             if (!slotOf.TryGetValue(id, out slot)) return false;
-        return storage.Attributes(slot).SameAs(attributes) && storage.Vector(slot).SequenceEqual(vector);
+        return storage.Attributes(slot).SameAs(attributes) && storage.FloatsEqual(slot, vector);
     }
 
     /// <summary>A copy of the vector held for <paramref name="id"/>, exactly as it was given; null when the id is not
@@ -149,7 +149,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
             int slot;
             lock (registry)
                 if (!slotOf.TryGetValue(id, out slot)) return null;
-            var copy = storage.Vector(slot).ToArray();
+            var copy = storage.CopyFloats(slot);
             // A removal and a reuse of the slot by another id while copying would hand out that id's vector.
             lock (registry)
                 if (slotOf.TryGetValue(id, out int now) && now == slot) return copy;
@@ -235,7 +235,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
             else
             {
                 // Update or reuse of a tombstone: keep the slot's level and links (others point here), then repair.
-                bool sameVector = !wasDeleted && storage.Vector(slot).SequenceEqual(stored);
+                bool sameVector = !wasDeleted && storage.FloatsEqual(slot, stored);
                 if (!sameVector) WriteVector(slot, stored, qz);
                 storage.SetPoint(slot, id, attributes);
                 storage.SetDeleted(slot, false);
@@ -249,23 +249,26 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
 
     void WriteVector(int slot, float[] vector, ScalarQuantizer? qz)
     {
-        vector.CopyTo(new Span<float>(storage.Floats(slot), Dimensions));
-        storage.SetInverseNorm(slot, VectorMath.InverseNorm(Metric, vector));
-        if (qz is not null) Encode(slot, qz);
+        storage.WriteFloats(slot, vector);
+        float inverseNorm = VectorMath.InverseNorm(Metric, vector);
+        storage.SetInverseNorm(slot, inverseNorm);
+        if (qz is not null) Encode(slot, qz, Comparable(vector, inverseNorm));
     }
 
     /// <summary>The slot's vector as the walk compares it: scaled to unit length for cosine, else as held.</summary>
-    ReadOnlySpan<float> Comparable(int slot)
+    ReadOnlySpan<float> Comparable(int slot) => Comparable(storage.Vector(slot), storage.InverseNorm(slot));
+
+    ReadOnlySpan<float> Comparable(ReadOnlySpan<float> vector, float inverseNorm)
     {
-        if (Metric != DistanceMetric.Cosine) return storage.Vector(slot);
+        if (Metric != DistanceMetric.Cosine) return vector;
         var unit = scratch.Value!.Unit;
-        TensorPrimitives.Multiply(storage.Vector(slot), storage.InverseNorm(slot), unit);
+        TensorPrimitives.Multiply(vector, inverseNorm, unit);
         return unit;
     }
 
     /// <summary>The slot's int8 codes (of the unit vector, for cosine) and their sums.</summary>
-    void Encode(int slot, ScalarQuantizer qz) =>
-        storage.SetCodeStats(slot, qz.Encode(Comparable(slot), storage.Codes(slot), out int sum), sum);
+    void Encode(int slot, ScalarQuantizer qz, ReadOnlySpan<float> comparable) =>
+        storage.SetCodeStats(slot, qz.Encode(comparable, storage.Codes(slot), out int sum), sum);
 
     public bool Remove(string id)
     {
@@ -296,8 +299,10 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
             if (quantizer is not null) return;
             var trained = ScalarQuantizer.Train(sample);
             for (int slot = 0; slot < next; slot++)
-                if (storage.Id(slot) is not null) Encode(slot, trained);
+                if (storage.Id(slot) is not null) Encode(slot, trained, Comparable(slot));
             quantizer = trained;
+            // The float32 walk before training read these vectors through the mapping; the codes walk from now on.
+            storage.ReleaseMappedPages();
         }
         finally { exclusive.ExitWriteLock(); }
     }
@@ -308,7 +313,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         int step = Math.Max(1, used / 20_000);
         var sample = new List<float[]>();
         for (int slot = 0; slot < used; slot += step)
-            if (storage.Id(slot) is not null && !storage.IsDeleted(slot)) sample.Add(storage.Vector(slot).ToArray());
+            if (storage.Id(slot) is not null && !storage.IsDeleted(slot)) sample.Add(storage.CopyFloats(slot));
         Train(sample);
     }
 
@@ -820,7 +825,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         int level = storage.Level(slot);
         var links = new int[level + 1][];
         for (int l = 0; l <= level; l++) links[l] = ReadLinks(slot, l);
-        return new HnswSnapshot.SlotState(id, storage.Vector(slot).ToArray(), storage.Attributes(slot), links,
+        return new HnswSnapshot.SlotState(id, storage.CopyFloats(slot), storage.Attributes(slot), links,
             storage.IsDeleted(slot));
     }
 

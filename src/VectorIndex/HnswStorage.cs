@@ -1,6 +1,9 @@
+using System.Buffers;
 using System.IO.MemoryMappedFiles;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.X86;
+using Microsoft.Win32.SafeHandles;
 
 namespace Catalogs.VectorIndex;
 
@@ -15,8 +18,11 @@ namespace Catalogs.VectorIndex;
 /// stays small. Record: <c>[count][m0 links][Σ code²][Σ code][1/‖x‖][pad][payload]</c>.
 /// The float32 re-rank vectors of a quantized index are pinned arrays, or, given a directory, memory-mapped files
 /// (one per chunk, never resized): then the process keeps only the walk records, and the page cache the rest.
+/// Mapped vectors are written and read in bulk through the file (<see cref="WriteFloats"/>, <see
+/// cref="ReadFloats"/>), not through the mapping, so loading or snapshotting a shard does not make every page
+/// resident in the process: only what searches re-rank is.
 /// </remarks>
-unsafe sealed class HnswStorage : IDisposable
+unsafe sealed partial class HnswStorage : IDisposable
 {
     const int FirstChunkShift = 8, DoublingChunks = 7, LastChunkSize = 1 << (FirstChunkShift + DoublingChunks - 1);
     const int DoublingSlots = (1 << FirstChunkShift) * ((1 << DoublingChunks) - 1);
@@ -29,6 +35,7 @@ unsafe sealed class HnswStorage : IDisposable
         public float* Cold;
         public long ColdLength;
         public MemoryMappedFile? ColdFile;
+        public SafeFileHandle? ColdHandle;
         public MemoryMappedViewAccessor? ColdView;
         public required string?[] Ids;
         public required PointAttributes?[] Attributes;
@@ -130,8 +137,10 @@ unsafe sealed class HnswStorage : IDisposable
             chunk.ColdLength = (long)size * ColdSize;
             var path = Path.Combine(rerankDirectory,
                 $"rerank-{Environment.ProcessId}-{RuntimeHelpers.GetHashCode(this):x8}-{number:D4}.f32");
-            chunk.ColdFile = MemoryMappedFile.CreateFromFile(path, FileMode.Create, null, chunk.ColdLength,
-                MemoryMappedFileAccess.ReadWrite);
+            chunk.ColdHandle = File.OpenHandle(path, FileMode.Create, FileAccess.ReadWrite);
+            RandomAccess.SetLength(chunk.ColdHandle, chunk.ColdLength);
+            chunk.ColdFile = MemoryMappedFile.CreateFromFile(chunk.ColdHandle, null, chunk.ColdLength,
+                MemoryMappedFileAccess.ReadWrite, HandleInheritability.None, leaveOpen: true);
             File.Delete(path); // the mapping keeps the data; nothing is left behind when the process ends
             chunk.ColdView = chunk.ColdFile.CreateViewAccessor(0, chunk.ColdLength, MemoryMappedFileAccess.ReadWrite);
             byte* p = null;
@@ -157,6 +166,7 @@ unsafe sealed class HnswStorage : IDisposable
             chunk.ColdView.SafeMemoryMappedViewHandle.ReleasePointer();
             chunk.ColdView.Dispose();
             chunk.ColdFile!.Dispose();
+            chunk.ColdHandle!.Dispose();
         }
     }
 
@@ -207,7 +217,74 @@ unsafe sealed class HnswStorage : IDisposable
         return (float*)((byte*)chunk.Cold + (nint)offset * ColdSize);
     }
 
+    /// <summary>The slot's vector where the walk and re-ranking read it (through the mapping, when mapped).</summary>
     public ReadOnlySpan<float> Vector(int slot) => new(Floats(slot), Dimensions);
+
+    /// <summary>Stores the slot's float32 vector; mapped vectors go through the file (page cache, not this process's
+    /// resident memory).</summary>
+    public void WriteFloats(int slot, ReadOnlySpan<float> vector)
+    {
+        if (MappedChunk(slot, out long position) is { } handle)
+            RandomAccess.Write(handle, MemoryMarshal.AsBytes(vector[..Dimensions]), position);
+        else vector[..Dimensions].CopyTo(new Span<float>(Floats(slot), Dimensions));
+    }
+
+    /// <summary>Copies the slot's float32 vector out; mapped vectors are read through the file.</summary>
+    public void ReadFloats(int slot, Span<float> destination)
+    {
+        if (MappedChunk(slot, out long position) is { } handle)
+        {
+            int read = RandomAccess.Read(handle, MemoryMarshal.AsBytes(destination[..Dimensions]), position);
+            if (read != 4 * Dimensions) throw new IOException($"Re-rank file read {read} of {4 * Dimensions} bytes");
+        }
+        else Vector(slot).CopyTo(destination);
+    }
+
+    public float[] CopyFloats(int slot)
+    {
+        var copy = new float[Dimensions];
+        ReadFloats(slot, copy);
+        return copy;
+    }
+
+    /// <summary>Whether the slot holds exactly <paramref name="vector"/>.</summary>
+    public bool FloatsEqual(int slot, ReadOnlySpan<float> vector)
+    {
+        if (ColdHandleOf(slot) is null) return Vector(slot).SequenceEqual(vector);
+        var buffer = ArrayPool<float>.Shared.Rent(Dimensions);
+        try
+        {
+            ReadFloats(slot, buffer);
+            return buffer.AsSpan(0, Dimensions).SequenceEqual(vector);
+        }
+        finally { ArrayPool<float>.Shared.Return(buffer); }
+    }
+
+    SafeFileHandle? ColdHandleOf(int slot) => Quantized ? chunks[Locate(slot, out _)].ColdHandle : null;
+
+    SafeFileHandle? MappedChunk(int slot, out long position)
+    {
+        position = 0;
+        if (!Quantized) return null;
+        var chunk = chunks[Locate(slot, out int offset)];
+        position = (long)offset * ColdSize;
+        return chunk.ColdHandle;
+    }
+
+    /// <summary>Drops this process's mappings of the re-rank pages (the page cache keeps them, dirty ones
+    /// included, so nothing is lost): after a pass that read every vector through the mapping, the process's
+    /// resident memory is again the walk records and what searches re-rank.</summary>
+    public void ReleaseMappedPages()
+    {
+        foreach (var chunk in chunks)
+            if (chunk.ColdView is not null && Madvise(chunk.Cold, (nuint)chunk.ColdLength, DontNeed) != 0)
+                throw new IOException($"madvise failed: {Marshal.GetLastPInvokeErrorMessage()}");
+    }
+
+    const int DontNeed = 4; // MADV_DONTNEED: for a shared file mapping, later reads come from the page cache
+
+    [LibraryImport("libc", EntryPoint = "madvise", SetLastError = true)]
+    private static partial int Madvise(void* address, nuint length, int advice);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Prefetch(int slot)

@@ -136,6 +136,57 @@ public unsafe class QuantizationTests
     }
 
     [Fact]
+    public void Mapped_rerank_vectors_written_loaded_and_snapshotted_stay_out_of_the_process_resident_memory()
+    {
+        const int count = 12_000, dims = 256;
+        var data = Clustered(new Random(8), count, dims);
+        var points = data.Select((v, i) => ($"p{i}", v, PointAttributes.None)).ToList();
+        var directory = Directory.CreateTempSubdirectory("catalogs-rerank-").FullName;
+        try
+        {
+            var options = new HnswOptions(M: 8, EfConstruction: 32, ExactBelowMatches: 0,
+                Quantization: VectorQuantization.Int8, QuantizeAfter: 1000, RerankDirectory: directory);
+            using var index = new HnswIndex(dims, DistanceMetric.Cosine, options);
+            index.UpsertMany(points, threads: 2);
+            using (var buffer = new MemoryStream())
+            {
+                index.Save(buffer); // reads every vector
+                buffer.Position = 0;
+                using var loaded = HnswIndex.Load(buffer, directory); // writes every vector
+                Assert.Equal(data[count - 1], loaded.Vector($"p{count - 1}"));
+                Assert.True(ResidentKib(directory) * 1024 < 0.1 * 2 * count * dims * 4,
+                    $"{ResidentKib(directory)} KiB of re-rank pages resident after load and save");
+            }
+            for (int i = 0; i < count; i += 7) Assert.Equal(data[i], index.Vector($"p{i}")); // exact, from the file
+            var moved = data[5].Select(x => -x).ToArray();
+            index.Upsert("p5", moved, PointAttributes.None); // an update rewrites the vector in place
+            Assert.Equal(moved, index.Vector("p5"));
+            long resident = ResidentKib(directory);
+            Assert.True(resident * 1024 < 0.1 * count * dims * 4, $"{resident} KiB of re-rank pages resident");
+            // Re-ranking reads through the mapping (and the kernel maps cached pages around each fault).
+            Assert.Equal("p5", index.Search(moved, new SearchOptions(1, Ef: 64))[0].Id);
+            foreach (var q in Clustered(new Random(9), 20, dims)) index.Search(q, new SearchOptions(10, Ef: 64));
+            Assert.True(ResidentKib(directory) > resident, "re-ranking reads through the mapping");
+        }
+        finally { Directory.Delete(directory, recursive: true); }
+    }
+
+    /// <summary>Resident KiB of this process's mappings of files that were in <paramref name="directory"/>.</summary>
+    static long ResidentKib(string directory)
+    {
+        long total = 0;
+        bool inside = false;
+        foreach (var line in File.ReadLines("/proc/self/smaps"))
+        {
+            if (System.Text.RegularExpressions.Regex.IsMatch(line, "^[0-9a-f]+-[0-9a-f]+ "))
+                inside = line.Contains(directory, StringComparison.Ordinal);
+            else if (inside && line.StartsWith("Rss:", StringComparison.Ordinal))
+                total += long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
+        }
+        return total;
+    }
+
+    [Fact]
     public void L1_cannot_be_quantized()
     {
         Assert.Throws<ArgumentException>(() => new HnswIndex(8, DistanceMetric.L1,

@@ -65,6 +65,21 @@ public sealed class SearchPageTests : IAsyncLifetime
         await api.DisposeAsync();
     }
 
+    /// <summary>Creates <paramref name="tenant"/> with the operator key Development generated, and a key of it
+    /// named <c>owner</c> with every scope.</summary>
+    async Task<string> NewTenantKeyAsync(string tenant)
+    {
+        using var admin = new HttpClient { BaseAddress = api.Address };
+        admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer",
+            (await File.ReadAllTextAsync(Path.Combine(api.DataPath, "operator-key"))).Trim());
+        Assert.True((await admin.PutAsJsonAsync($"/v1/admin/tenants/{tenant}", new { })).IsSuccessStatusCode);
+        var created = await admin.PostAsJsonAsync($"/v1/admin/tenants/{tenant}/keys",
+            new { name = "owner", scopes = new[] { "search", "write", "admin" } });
+        Assert.True(created.IsSuccessStatusCode);
+        return (await created.Content.ReadFromJsonAsync<System.Text.Json.Nodes.JsonNode>())!["key"]!
+            .GetValue<string>();
+    }
+
     /// <summary>A page at <paramref name="path"/>, with every console error, page error and failed response it
     /// meets collected.</summary>
     async Task<(IPage Page, List<string> Errors)> NewPageAsync(string path, int width = 1200)
@@ -164,19 +179,8 @@ public sealed class SearchPageTests : IAsyncLifetime
     [Fact]
     public async Task With_tenant_Bs_key_the_page_cannot_see_tenant_As_catalog_and_with_As_key_it_searches_it()
     {
-        // Development's generated operator key creates two tenants, A holding a catalog of one product.
-        using var admin = new HttpClient { BaseAddress = api.Address };
-        admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer",
-            (await File.ReadAllTextAsync(Path.Combine(api.DataPath, "operator-key"))).Trim());
-        async Task<string> TenantKeyAsync(string tenant)
-        {
-            Assert.True((await admin.PutAsJsonAsync($"/v1/admin/tenants/{tenant}", new { })).IsSuccessStatusCode);
-            var created = await admin.PostAsJsonAsync($"/v1/admin/tenants/{tenant}/keys",
-                new { scopes = new[] { "search", "write", "admin" } });
-            return (await created.Content.ReadFromJsonAsync<System.Text.Json.Nodes.JsonNode>())!["key"]!
-                .GetValue<string>();
-        }
-        string keyA = await TenantKeyAsync("web-a"), keyB = await TenantKeyAsync("web-b");
+        // Two tenants, A holding a catalog of one product.
+        string keyA = await NewTenantKeyAsync("web-a"), keyB = await NewTenantKeyAsync("web-b");
         using var a = new HttpClient { BaseAddress = api.Address };
         a.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", keyA);
         Assert.True((await a.PutAsJsonAsync("/v1/catalogs/a-only", new
@@ -368,14 +372,7 @@ public sealed class SearchPageTests : IAsyncLifetime
     [Fact]
     public async Task A_tenants_admin_key_lists_creates_and_revokes_its_keys_on_a_phone_width_screen()
     {
-        using var admin = new HttpClient { BaseAddress = api.Address };
-        admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer",
-            (await File.ReadAllTextAsync(Path.Combine(api.DataPath, "operator-key"))).Trim());
-        Assert.True((await admin.PutAsJsonAsync("/v1/admin/tenants/shop", new { })).IsSuccessStatusCode);
-        var created = await admin.PostAsJsonAsync("/v1/admin/tenants/shop/keys",
-            new { name = "owner", scopes = new[] { "search", "write", "admin" } });
-        var key = (await created.Content.ReadFromJsonAsync<System.Text.Json.Nodes.JsonNode>())!["key"]!
-            .GetValue<string>();
+        var key = await NewTenantKeyAsync("shop");
 
         var (page, errors) = await NewPageAsync("admin.html", width: 375);
         await Assertions.Expect(page.Locator("#keys-status")).ToContainTextAsync("Enter a key");

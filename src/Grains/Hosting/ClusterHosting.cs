@@ -32,6 +32,9 @@ public static class ClusterHosting
     public static ISiloBuilder UseCatalogsHosting(this ISiloBuilder silo, IConfiguration configuration)
     {
         var deployment = Deployment(configuration);
+        // A silo holds catalogs, shards and their copies: thousands of grains, not the million the directory
+        // cache is sized for by default (its table is allocated up front: ~9 MiB per silo).
+        silo.Configure<GrainDirectoryOptions>(o => o.CacheSize = deployment.DirectoryCacheSize);
         var ports = configuration.GetSection("Orleans");
         int siloPort = ports.GetValue("SiloPort", 11111), gatewayPort = ports.GetValue("GatewayPort", 30000);
         if (deployment.Mode == HostingMode.Embedded)

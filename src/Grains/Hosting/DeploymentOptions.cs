@@ -34,6 +34,11 @@ public sealed class DeploymentOptions : IValidatableObject
     /// retried by the API host if it is idempotent.</summary>
     public TimeSpan ResponseTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>Grain locations a silo remembers (Orleans' directory cache); its table is allocated up front, so
+    /// the default million costs ~9 MiB per silo whatever it holds.</summary>
+    [Range(1_000, 10_000_000)]
+    public int DirectoryCacheSize { get; set; } = 100_000;
+
     /// <summary>Running as Kubernetes pods (deploy/kubernetes): the silo's name, address and ids come from the pod
     /// (POD_NAME, POD_NAMESPACE, POD_IP, ORLEANS_CLUSTER_ID, ORLEANS_SERVICE_ID), and silos whose pods are gone are
     /// declared dead at once instead of after missed probes.</summary>
