@@ -15,11 +15,13 @@ namespace Catalogs.Cli;
 /// embedded exactly as products are), their vectors come back through the API, and retrieval is evaluated
 /// exhaustively here: rows split <c>val</c>/<c>test</c>/<c>query</c> query the rest; without a split column a
 /// deterministic hash split (20 % queries) or, with <c>--leave-one-out</c>, every image queries all others.
-/// Writes <c>eval.json</c> and <c>eval.md</c>.
+/// Writes <c>eval.json</c>, <c>eval.md</c> and <c>eval.html</c> (sample queries with their best matches as
+/// thumbnails from the catalog's image store, correct ones marked; the page holds its images, so it can be sent on).
 /// </summary>
 sealed class EvalCommand(HttpClient http, IAnsiConsole console)
 {
     static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+    const int SampleQueries = 24, SampleMatches = 5;
 
     public async Task<int> RunAsync(string folder, string catalog, string? configPath, bool leaveOneOut,
         string output, CancellationToken ct)
@@ -30,9 +32,21 @@ sealed class EvalCommand(HttpClient http, IAnsiConsole console)
             console.MarkupLineInterpolated($"[red]{labels} is missing (path,label[,split]).[/]");
             return ImportCommand.Failed;
         }
-        var rows = File.ReadLines(labels).Skip(1).Select(l => l.Split(',')).Where(r => r.Length >= 2)
-            .Select((r, i) => (Id: $"eval-{i}", Path: r[0].Trim(), Label: r[1].Trim(),
-                Split: r.Length > 2 ? r[2].Trim().ToLowerInvariant() : null)).ToArray();
+        // Columns by their header names, in any order (the food dataset's are path,split,label,…).
+        var header = File.ReadLines(labels).FirstOrDefault()?.Split(',').Select(h => h.Trim().ToLowerInvariant())
+            .ToList() ?? [];
+        int pathColumn = header.IndexOf("path"), labelColumn = header.IndexOf("label"),
+            splitColumn = header.IndexOf("split");
+        if (pathColumn < 0 || labelColumn < 0)
+        {
+            console.MarkupLineInterpolated($"[red]{labels} needs a header naming path and label (and split).[/]");
+            return ImportCommand.Failed;
+        }
+        int width = Math.Max(pathColumn, labelColumn) + 1;
+        var rows = File.ReadLines(labels).Skip(1).Select(l => l.Split(',')).Where(r => r.Length >= width)
+            .Select((r, i) => (Id: $"eval-{i}", Path: r[pathColumn].Trim(), Label: r[labelColumn].Trim(),
+                Split: splitColumn >= 0 && splitColumn < r.Length ? r[splitColumn].Trim().ToLowerInvariant()
+                    : null)).ToArray();
         if (configPath is not null)
         {
             var config = new StringContent(await File.ReadAllTextAsync(configPath, ct), Encoding.UTF8,
@@ -69,15 +83,23 @@ sealed class EvalCommand(HttpClient http, IAnsiConsole console)
         }
         var vectors = new LabeledVector?[rows.Length];
         var reading = new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct };
-        await Parallel.ForAsync(0, rows.Length, reading,
-            async (i, token) =>
+        await console.Progress().StartAsync(async progress =>
+        {
+            var task = progress.AddTask("Reading the vectors back", maxValue: rows.Length);
+            await Parallel.ForAsync(0, rows.Length, reading, async (i, token) =>
             {
-                using var response = await http.GetAsync($"v1/catalogs/{catalog}/products/{rows[i].Id}", token);
-                if (!response.IsSuccessStatusCode) return; // its row failed to import: not evaluated
-                var product = await response.Content.ReadFromJsonAsync<JsonNode>(token);
-                var vector = product?["featureVector"]?.AsArray().Select(x => x!.GetValue<float>()).ToArray();
-                if (vector is { Length: > 0 }) vectors[i] = new LabeledVector(rows[i].Path, rows[i].Label, vector);
+                try
+                {
+                    using var response = await http.GetAsync($"v1/catalogs/{catalog}/products/{rows[i].Id}", token);
+                    if (!response.IsSuccessStatusCode) return; // its row failed to import: not evaluated
+                    var product = await response.Content.ReadFromJsonAsync<JsonNode>(token);
+                    var vector = product?["featureVector"]?.AsArray().Select(x => x!.GetValue<float>()).ToArray();
+                    if (vector is { Length: > 0 })
+                        vectors[i] = new LabeledVector(rows[i].Path, rows[i].Label, vector);
+                }
+                finally { task.Increment(1); }
             });
+        });
         var all = vectors.OfType<LabeledVector>().ToArray();
         var splits = rows.Where((_, i) => vectors[i] is not null).Select(r => r.Split).ToArray();
         LabeledVector[] queries, gallery;
@@ -102,7 +124,8 @@ sealed class EvalCommand(HttpClient http, IAnsiConsole console)
             console.MarkupLine("[red]The split leaves no queries or no gallery: use --leave-one-out.[/]");
             return ImportCommand.Failed;
         }
-        var report = RetrievalEvaluation.Evaluate(queries, gallery, leaveOneOut);
+        var report = RetrievalEvaluation.Evaluate(queries, gallery, leaveOneOut, samples: SampleQueries,
+            sampleTop: SampleMatches);
         Directory.CreateDirectory(output);
         await File.WriteAllTextAsync(Path.Combine(output, "eval.json"), JsonSerializer.Serialize(new
         {
@@ -112,12 +135,15 @@ sealed class EvalCommand(HttpClient http, IAnsiConsole console)
             report,
         }, Json), ct);
         await File.WriteAllTextAsync(Path.Combine(output, "eval.md"), Markdown(catalog, method, report), ct);
+        var ids = rows.ToDictionary(r => r.Path, r => r.Id, StringComparer.Ordinal);
+        var page = await new EvalPage(http, catalog, ids).RenderAsync(method, report, ct);
+        await File.WriteAllTextAsync(Path.Combine(output, "eval.html"), page, ct);
         var table = new Table().AddColumns("queries", "gallery", "P@1", "P@5", "P@10", "R@10", "mAP");
         table.AddRow($"{report.Queries}", $"{report.Gallery}", $"{report.PrecisionAt1:F3}",
             $"{report.PrecisionAt5:F3}", $"{report.PrecisionAt10:F3}", $"{report.RecallAt10:F3}",
             $"{report.MeanAveragePrecision:F3}");
         console.Write(table);
-        console.MarkupLineInterpolated($"Reports: {Path.Combine(output, "eval.md")}, eval.json");
+        console.MarkupLineInterpolated($"Reports: {Path.Combine(output, "eval.md")}, eval.json, eval.html");
         return ImportCommand.Ok;
     }
 

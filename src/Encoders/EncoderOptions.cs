@@ -31,10 +31,9 @@ public sealed record EncoderOptions(
 {
     /// <summary>A stable key for sharing sessions between equal configurations.</summary>
     public string Key => string.Join('|', ModelPath, Input, Output, Preprocess.Width, Preprocess.Height,
-        Preprocess.Resize, Preprocess.Order,
-        string.Join(',', Preprocess.Mean), string.Join(',', Preprocess.Std), Preprocess.PixelScale, Pooling, Dequantize,
-            Normalize,
-        DequantizeScale, DequantizeZeroPoint);
+        Preprocess.Resize, Preprocess.CropFraction, Preprocess.Order, string.Join(',', Preprocess.Mean),
+        string.Join(',', Preprocess.Std), Preprocess.PixelScale, Pooling, Dequantize, Normalize, DequantizeScale,
+        DequantizeZeroPoint);
 
     public string ScaleName => DequantizeScale ?? BaseName + "_scale";
     public string ZeroPointName => DequantizeZeroPoint ?? BaseName + "_zero_point";

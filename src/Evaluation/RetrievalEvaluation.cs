@@ -13,9 +13,15 @@ public sealed record ClassScores(string Label, int Queries, double PrecisionAt1,
 /// <summary>Queries of one label whose best match had another.</summary>
 public sealed record ConfusedPair(string QueryLabel, string MatchedLabel, int Queries);
 
+/// <summary>A gallery item in a query's ranking, with its cosine similarity.</summary>
+public sealed record RankedMatch(string Key, string Label, float Score);
+
+/// <summary>A query with the top of its ranking, for a page a person reads.</summary>
+public sealed record SampleQuery(string Key, string Label, RankedMatch[] Top);
+
 public sealed record RetrievalReport(
     int Queries, int Gallery, double PrecisionAt1, double PrecisionAt5, double PrecisionAt10, double RecallAt10,
-    double MeanAveragePrecision, ClassScores[] Classes, ConfusedPair[] Confusions);
+    double MeanAveragePrecision, ClassScores[] Classes, ConfusedPair[] Confusions, SampleQuery[] Samples);
 
 /// <summary>
 /// Retrieval of labeled queries against a labeled gallery by cosine similarity, exhaustively (no index: the figures
@@ -28,9 +34,10 @@ public static class RetrievalEvaluation
 {
     /// <summary>Evaluates <paramref name="queries"/> against <paramref name="gallery"/>; with
     /// <paramref name="leaveOneOut"/> the gallery item with a query's own key is left out of its ranking (queries
-    /// and gallery are then the same set).</summary>
+    /// and gallery are then the same set). <paramref name="samples"/> queries, taken in turn from each label (by
+    /// key within a label), come back with their top <paramref name="sampleTop"/> matches.</summary>
     public static RetrievalReport Evaluate(IReadOnlyList<LabeledVector> queries, IReadOnlyList<LabeledVector> gallery,
-        bool leaveOneOut = false, int confusions = 10)
+        bool leaveOneOut = false, int confusions = 10, int samples = 0, int sampleTop = 5)
     {
         if (queries.Count == 0 || gallery.Count == 0)
             throw new ArgumentException("Evaluation needs at least one query and one gallery item.");
@@ -39,15 +46,18 @@ public static class RetrievalEvaluation
             StringComparer.Ordinal);
         var results = new (string Label, double P1, double P5, double P10, double R10, double Ap, string? Top)[
             queries.Count];
+        var tops = new RankedMatch[queries.Count][];
         Parallel.For(0, queries.Count, i =>
         {
             var q = queries[i];
             var v = Normalized(q.Vector);
-            var ranked = Enumerable.Range(0, gallery.Count)
+            var scored = Enumerable.Range(0, gallery.Count)
                 .Where(j => !(leaveOneOut && gallery[j].Key == q.Key))
                 .Select(j => (j, Score: TensorPrimitives.Dot(v, unit[j])))
-                .OrderByDescending(x => x.Score).ThenBy(x => gallery[x.j].Key, StringComparer.Ordinal)
-                .Select(x => gallery[x.j]).ToArray();
+                .OrderByDescending(x => x.Score).ThenBy(x => gallery[x.j].Key, StringComparer.Ordinal).ToArray();
+            tops[i] = scored.Take(sampleTop).Select(x => new RankedMatch(gallery[x.j].Key, gallery[x.j].Label,
+                x.Score)).ToArray();
+            var ranked = scored.Select(x => gallery[x.j]).ToArray();
             int relevant = perLabel.GetValueOrDefault(q.Label) - (leaveOneOut && ranked.Length < gallery.Count ? 1 : 0);
             int hits = 0, hitsAt1 = 0, hitsAt5 = 0, hitsAt10 = 0;
             double precisionSum = 0;
@@ -72,8 +82,15 @@ public static class RetrievalEvaluation
             .Select(g => new ConfusedPair(g.Key.Label, g.Key.Item2, g.Count()))
             .OrderByDescending(c => c.Queries).ThenBy(c => c.QueryLabel, StringComparer.Ordinal)
             .ThenBy(c => c.MatchedLabel, StringComparer.Ordinal).Take(confusions).ToArray();
+        var byLabel = Enumerable.Range(0, queries.Count).GroupBy(i => queries[i].Label, StringComparer.Ordinal)
+            .OrderBy(g => g.Key, StringComparer.Ordinal)
+            .Select(g => g.OrderBy(i => queries[i].Key, StringComparer.Ordinal).ToArray()).ToArray();
+        var chosen = Enumerable.Range(0, byLabel.Length == 0 ? 0 : byLabel.Max(g => g.Length))
+            .SelectMany(turn => byLabel.Where(g => turn < g.Length).Select(g => g[turn])).Take(samples)
+            .Select(i => new SampleQuery(queries[i].Key, queries[i].Label, tops[i])).ToArray();
         return new RetrievalReport(queries.Count, gallery.Count, results.Average(r => r.P1), results.Average(r => r.P5),
-            results.Average(r => r.P10), results.Average(r => r.R10), results.Average(r => r.Ap), classes, confused);
+            results.Average(r => r.P10), results.Average(r => r.R10), results.Average(r => r.Ap), classes, confused,
+            chosen);
     }
 
     static float[] Normalized(float[] v)

@@ -13,7 +13,8 @@ public sealed record EncoderSpec(
     [property: Id(7)] EncoderChannelOrder ChannelOrder,
     [property: Id(8)] EncoderPooling Pooling,
     [property: Id(9)] bool Dequantize,
-    [property: Id(10)] bool Normalize)
+    [property: Id(10)] bool Normalize,
+    [property: Id(11)] float CropFraction = 1f)
 {
     /// <summary>Whether two specs produce the same embeddings (arrays compared by value).</summary>
     public bool SameAs(EncoderSpec? other) => other is not null && Model == other.Model && Input == other.Input
@@ -21,7 +22,7 @@ public sealed record EncoderSpec(
         && InputSize == other.InputSize && Resize == other.Resize && Mean.SequenceEqual(other.Mean)
             && Std.SequenceEqual(other.Std)
         && ChannelOrder == other.ChannelOrder && Pooling == other.Pooling && Dequantize == other.Dequantize
-            && Normalize == other.Normalize;
+            && Normalize == other.Normalize && CropFraction == other.CropFraction;
 }
 
 /// <summary>A catalog's resolved configuration. <see cref="Encoder"/> is null for vector-only catalogs.
@@ -261,7 +262,8 @@ public sealed record EncoderDraft(
     [property: Id(7)] EncoderChannelOrder? ChannelOrder = null,
     [property: Id(8)] EncoderPooling? Pooling = null,
     [property: Id(9)] bool? Dequantize = null,
-    [property: Id(10)] bool? Normalize = null);
+    [property: Id(10)] bool? Normalize = null,
+    [property: Id(11)] float? CropFraction = null);
 
 /// <summary>A catalog configuration as requested (PUT body).</summary>
 [GenerateSerializer, Alias("Catalogs.CatalogDraft")]

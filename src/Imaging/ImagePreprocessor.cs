@@ -69,6 +69,9 @@ public static class ImagePreprocessor
             or SKEncodedOrigin.LeftBottom;
         // Target size in the codec's (unrotated) frame.
         int needW = swaps ? options.Height : options.Width, needH = swaps ? options.Width : options.Height;
+        if (options.Resize == ResizeMode.ShorterSideCenterCrop && options.CropFraction < 1)
+            (needW, needH) = ((int)Math.Ceiling(needW / options.CropFraction),
+                (int)Math.Ceiling(needH / options.CropFraction));
         float scale = options.Resize == ResizeMode.Stretch
             ? Math.Max((float)needW / codec.Info.Width, (float)needH / codec.Info.Height)
             : Math.Max((float)Math.Min(needW, needH) / Math.Min(codec.Info.Width, codec.Info.Height),
@@ -126,7 +129,8 @@ public static class ImagePreprocessor
         }
         else
         {
-            sx = sy = Math.Max((float)options.Width / upright.Width, (float)options.Height / upright.Height);
+            sx = sy = Math.Max((float)options.Width / upright.Width, (float)options.Height / upright.Height)
+                / options.CropFraction;
             tx = (options.Width - upright.Width * sx) / 2;
             ty = (options.Height - upright.Height * sy) / 2;
         }

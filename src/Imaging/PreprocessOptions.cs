@@ -17,6 +17,9 @@ public enum ChannelOrder { Rgb, Bgr }
 /// name="Order"/>.</param>
 /// <param name="Std">Per-channel divisor applied after the mean.</param>
 /// <param name="PixelScale">Divisor applied to 0..255 values first (255 maps pixels to 0..1).</param>
+/// <param name="CropFraction">With <see cref="ResizeMode.ShorterSideCenterCrop"/>, the share of the scaled shorter
+/// side the crop keeps: 1 scales it to the target; 0.875 scales it to target / 0.875 (256 for 224) and crops the
+/// centre, as ImageNet evaluation does.</param>
 public sealed record PreprocessOptions(
     int Width,
     int Height,
@@ -24,7 +27,8 @@ public sealed record PreprocessOptions(
     ChannelOrder Order,
     float[] Mean,
     float[] Std,
-    float PixelScale = 255f)
+    float PixelScale = 255f,
+    float CropFraction = 1f)
 {
     public static PreprocessOptions ImageNet(int size = 224) => new(size, size, ResizeMode.ShorterSideCenterCrop,
         ChannelOrder.Rgb,

@@ -73,6 +73,12 @@ public class BadInputTests(ApiFactory factory)
             new { encoder = new { model = "mobilenetv2-12-int8.onnx", resize = "crop" } })
             .Problem(400, "encoder.resize 'crop' is not one of shorterSideCenterCrop, stretch");
         await http.PutJson("/v1/catalogs/bad-config",
+            new { encoder = new { model = "mobilenetv2-12-int8.onnx", cropFraction = 0.3 } })
+            .Problem(422, "encoder.cropFraction must be between 0.5 and 1");
+        await http.PutJson("/v1/catalogs/bad-config",
+            new { encoder = new { model = "mobilenetv2-12-int8.onnx", cropFraction = 0.875, resize = "stretch" } })
+            .Problem(422, "not stretch");
+        await http.PutJson("/v1/catalogs/bad-config",
             new { dimensions = 3, metric = "l1", index = new { quantization = "int8" } }).Problem(422, "not l1");
         await http.PutJson("/v1/catalogs/bad-config",
             new { dimensions = 3, index = new { kind = "exact", quantization = "int8" } }).Problem(422,

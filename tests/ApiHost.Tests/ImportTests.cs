@@ -500,5 +500,18 @@ public class ImportTests(ImportFactory factory) : IClassFixture<ImportFactory>, 
         // Dresses, shoes and hats are told apart far better than chance (4 of the 14 others share a query's label).
         Assert.True(report["precisionAt1"]!.GetValue<double>() > 0.6, first);
         Assert.Equal(first, await EvalAsync("two")); // the second run re-imports nothing and reports the same
+
+        // The page: every query (fewer than the 24 samples) beside its 5 best matches, as embedded thumbnails,
+        // marked correct exactly where the match has the query's label.
+        var page = File.ReadAllText(Path.Combine(folder, "one", "eval.html"));
+        int Count(string text) => (page.Length - page.Replace(text, "").Length) / text.Length;
+        var samples = report["samples"]!.AsArray();
+        Assert.Equal(15, samples.Count);
+        int correct = samples.Sum(q => q!["top"]!.AsArray().Count(m =>
+            m!["label"]!.GetValue<string>() == q["label"]!.GetValue<string>()));
+        Assert.Equal(15, Count("<div class=\"query\">"));
+        Assert.Equal(correct, Count("<figure class=\"correct\" "));
+        Assert.Equal(75 - correct, Count("<figure class=\"wrong\" "));
+        Assert.Equal(90, Count("<img src=\"data:image/jpeg;base64,"));
     }
 }

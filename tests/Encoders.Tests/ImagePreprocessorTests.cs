@@ -79,6 +79,41 @@ public class ImagePreprocessorTests
     }
 
     [Fact]
+    public void A_crop_fraction_scales_the_shorter_side_past_the_target_and_keeps_the_centre()
+    {
+        // 256×256, a 16-px red frame round a blue centre: 0.875 of 256 is 224, so the crop keeps exactly the
+        // blue; the whole image scaled to 224 keeps a 14-px red frame.
+        using var bitmap = new SKBitmap(new SKImageInfo(256, 256, SKColorType.Rgba8888, SKAlphaType.Premul));
+        using (var canvas = new SKCanvas(bitmap))
+        {
+            canvas.Clear(SKColors.Red);
+            canvas.DrawRect(16, 16, 224, 224, new SKPaint { Color = SKColors.Blue });
+        }
+        var png = Encode(bitmap, SKEncodedImageFormat.Png);
+        var whole = new PreprocessOptions(224, 224, ResizeMode.ShorterSideCenterCrop, ChannelOrder.Rgb, [0, 0, 0],
+            [1, 1, 1]);
+        var cropped = whole with { CropFraction = 0.875f };
+        var t = new float[whole.TensorLength];
+        ImagePreprocessor.Preprocess(png, whole, t);
+        Assert.True(At(t, whole, 4, 112).R > 0.9, $"the frame is kept: {At(t, whole, 4, 112)}");
+        ImagePreprocessor.Preprocess(png, cropped, t);
+        foreach (var (x, y) in new[] { (0, 0), (0, 112), (223, 223), (112, 0), (112, 112) })
+            Assert.True(At(t, cropped, x, y).B > 0.9 && At(t, cropped, x, y).R < 0.1, $"({x}, {y}) is blue");
+    }
+
+    [Fact]
+    public void Encoders_that_crop_differently_are_different_encoders()
+    {
+        // Sessions are shared by key: one that ignored the crop handed a 0.875 catalog the full-image encoder.
+        var options = new EncoderOptions("m.onnx", "input", "464_quantized", PreprocessOptions.ImageNet(),
+            Pooling.GlobalAverage, Dequantize: true, Normalize: true);
+        Assert.NotEqual(options.Key, (options with
+        {
+            Preprocess = options.Preprocess with { CropFraction = 0.875f },
+        }).Key);
+    }
+
+    [Fact]
     public void Transparency_is_flattened_on_white()
     {
         using var bitmap = new SKBitmap(new SKImageInfo(40, 40, SKColorType.Rgba8888, SKAlphaType.Unpremul));

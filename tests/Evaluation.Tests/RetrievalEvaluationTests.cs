@@ -45,6 +45,23 @@ public class RetrievalEvaluationTests
     }
 
     [Fact]
+    public void Samples_take_each_label_in_turn_and_carry_the_top_of_their_ranking()
+    {
+        LabeledVector[] all =
+        [
+            At("a2", "a", 0), At("a1", "a", 40), At("a3", "a", 90), At("b1", "b", 20), At("c1", "c", 60),
+        ];
+        var report = RetrievalEvaluation.Evaluate(all, all, leaveOneOut: true, samples: 4, sampleTop: 2);
+        // One per label in label order (by key within a label), then the labels with more: a1 b1 c1, then a2.
+        Assert.Equal(["a1", "b1", "c1", "a2"], report.Samples.Select(s => s.Key));
+        // a1 at 40°: b1 and c1 20° away, ties broken by key.
+        Assert.Equal(["b1", "c1"], report.Samples[0].Top.Select(m => m.Key));
+        Assert.Equal(MathF.Cos(20 * MathF.PI / 180), report.Samples[0].Top[0].Score, 5);
+        Assert.Equal(["a1", "a2"], report.Samples[1].Top.Select(m => m.Key)); // b1 at 20°: both 'a's 20° away
+        Assert.Empty(RetrievalEvaluation.Evaluate(all, all, leaveOneOut: true).Samples);
+    }
+
+    [Fact]
     public void The_split_is_deterministic_and_near_the_asked_share()
     {
         var paths = Enumerable.Range(0, 10_000).Select(i => $"images/x/{i}.jpg").ToArray();

@@ -52,7 +52,8 @@ public sealed class EncoderService(ModelResolver models, EncoderRegistry registr
             draft.ChannelOrder ?? EncoderChannelOrder.Rgb,
             draft.Pooling ?? EncoderPooling.GlobalAverage,
             draft.Dequantize ?? canDequantize,
-            draft.Normalize ?? true);
+            draft.Normalize ?? true,
+            draft.CropFraction ?? 1f);
         Validate(spec);
         try
         {
@@ -105,6 +106,11 @@ public sealed class EncoderService(ModelResolver models, EncoderRegistry registr
     static void Validate(EncoderSpec spec)
     {
         if (spec.InputSize is < 16 or > 2048) throw Invalid("encoder.inputSize must be between 16 and 2048 pixels.");
+        if (!(spec.CropFraction is >= 0.5f and <= 1f))
+            throw Invalid("encoder.cropFraction must be between 0.5 and 1 (0.875: the shorter side scaled to " +
+                "inputSize / 0.875, then the centre inputSize square, as ImageNet evaluation does).");
+        if (spec.CropFraction != 1f && spec.Resize == EncoderResize.Stretch)
+            throw Invalid("encoder.cropFraction applies to resize shorterSideCenterCrop, not stretch.");
         if (!Enum.IsDefined(spec.Resize))
             throw Invalid($"encoder.resize must be one of {SpecEnumConverter<EncoderResize>.Accepted}.");
         if (!Enum.IsDefined(spec.ChannelOrder))
@@ -122,7 +128,7 @@ public sealed class EncoderService(ModelResolver models, EncoderRegistry registr
         new PreprocessOptions(spec.InputSize, spec.InputSize,
             spec.Resize == EncoderResize.Stretch ? ResizeMode.Stretch : ResizeMode.ShorterSideCenterCrop,
             spec.ChannelOrder == EncoderChannelOrder.Bgr ? ChannelOrder.Bgr : ChannelOrder.Rgb,
-            spec.Mean, spec.Std),
+            spec.Mean, spec.Std, CropFraction: spec.CropFraction),
         spec.Pooling == EncoderPooling.GlobalAverage ? Pooling.GlobalAverage : Pooling.None,
         spec.Dequantize, spec.Normalize);
 
