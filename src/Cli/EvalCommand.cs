@@ -135,7 +135,8 @@ sealed class EvalCommand(HttpClient http, IAnsiConsole console)
             report,
         }, Json), ct);
         await File.WriteAllTextAsync(Path.Combine(output, "eval.md"), Markdown(catalog, method, report), ct);
-        var ids = rows.ToDictionary(r => r.Path, r => r.Id, StringComparer.Ordinal);
+        var ids = new Dictionary<string, string>(StringComparer.Ordinal); // a path listed twice: its first row
+        foreach (var r in rows) ids.TryAdd(r.Path, r.Id);
         var page = await new EvalPage(http, catalog, ids).RenderAsync(method, report, ct);
         await File.WriteAllTextAsync(Path.Combine(output, "eval.html"), page, ct);
         var table = new Table().AddColumns("queries", "gallery", "P@1", "P@5", "P@10", "R@10", "mAP");
