@@ -250,7 +250,7 @@ unsafe sealed partial class HnswStorage : IDisposable
     /// <summary>Whether the slot holds exactly <paramref name="vector"/>.</summary>
     public bool FloatsEqual(int slot, ReadOnlySpan<float> vector)
     {
-        if (ColdHandleOf(slot) is null) return Vector(slot).SequenceEqual(vector);
+        if (MappedChunk(slot, out _) is null) return Vector(slot).SequenceEqual(vector);
         var buffer = ArrayPool<float>.Shared.Rent(Dimensions);
         try
         {
@@ -259,8 +259,6 @@ unsafe sealed partial class HnswStorage : IDisposable
         }
         finally { ArrayPool<float>.Shared.Return(buffer); }
     }
-
-    SafeFileHandle? ColdHandleOf(int slot) => Quantized ? chunks[Locate(slot, out _)].ColdHandle : null;
 
     SafeFileHandle? MappedChunk(int slot, out long position)
     {
