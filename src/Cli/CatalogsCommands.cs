@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Net.Http.Headers;
+using Catalogs.Training;
 using Spectre.Console;
 
 namespace Catalogs.Cli;
@@ -74,15 +75,41 @@ public static class CatalogsCommands
             Description = "Where eval.json and eval.md go",
             DefaultValueFactory = _ => "eval-report",
         };
+        var heads = new Option<HeadKind[]>("--heads")
+        {
+            Description = "Also fit these heads on the gallery and measure them on the queries (pcaWhitening, lda, " +
+                "trained)",
+            AllowMultipleArgumentsPerToken = true,
+            CustomParser = result =>
+            {
+                var kinds = new List<HeadKind>();
+                foreach (var token in result.Tokens)
+                    if (Enum.TryParse<HeadKind>(token.Value, true, out var kind)) kinds.Add(kind);
+                    else result.AddError($"'{token.Value}' is not a head: pcaWhitening, lda or trained.");
+                return [.. kinds];
+            },
+        };
+        var headDimensions = new Option<int>("--head-dimensions")
+        {
+            Description = "The heads' output dimensions (LDA: at most labels − 1)",
+            DefaultValueFactory = _ => 256,
+        };
+        var lifts = new Option<FrozenLift[]>("--lifts")
+        {
+            Description = "Also measure these lifts of frozen features on the encoder and each head: qe (αQE), dba " +
+                "(database-side augmentation); both given: also together",
+            AllowMultipleArgumentsPerToken = true,
+        };
         var eval = new Command("eval", "Measure retrieval quality on a labeled image folder")
         {
-            folder, evalCatalog, config, leaveOneOut, output,
+            folder, evalCatalog, config, leaveOneOut, output, heads, headDimensions, lifts,
         };
         eval.SetAction((parse, ct) =>
         {
-            return new EvalCommand(Client(parse), console).RunAsync(parse.GetValue(folder)!,
-                parse.GetValue(evalCatalog)!,
-                parse.GetValue(config), parse.GetValue(leaveOneOut), parse.GetValue(output)!, ct);
+            var options = new EvalOptions(parse.GetValue(folder)!, parse.GetValue(evalCatalog)!,
+                parse.GetValue(config), parse.GetValue(leaveOneOut), parse.GetValue(output)!,
+                parse.GetValue(heads) ?? [], parse.GetValue(headDimensions), parse.GetValue(lifts) ?? []);
+            return new EvalCommand(Client(parse), console).RunAsync(options, ct);
         });
         root.Subcommands.Add(eval);
         return root;

@@ -4,7 +4,9 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 using Catalogs.Evaluation;
+using Catalogs.Training;
 using Spectre.Console;
 
 namespace Catalogs.Cli;
@@ -20,12 +22,22 @@ namespace Catalogs.Cli;
 /// </summary>
 sealed class EvalCommand(HttpClient http, IAnsiConsole console)
 {
-    static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+    static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        WriteIndented = true,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
+    };
     const int SampleQueries = 24, SampleMatches = 5;
 
-    public async Task<int> RunAsync(string folder, string catalog, string? configPath, bool leaveOneOut,
-        string output, CancellationToken ct)
+    public async Task<int> RunAsync(EvalOptions options, CancellationToken ct)
     {
+        var (folder, catalog, configPath, leaveOneOut, output, heads, headDimensions, lifts) = options;
+        if ((heads.Count > 0 || lifts.Count > 0) && leaveOneOut)
+        {
+            console.MarkupLine("[red]--heads and --lifts work on a gallery and its queries: not with " +
+                "--leave-one-out.[/]");
+            return ImportCommand.Failed;
+        }
         var labels = Path.Combine(folder, "labels.csv");
         if (!File.Exists(labels))
         {
@@ -126,6 +138,10 @@ sealed class EvalCommand(HttpClient http, IAnsiConsole console)
         }
         var report = RetrievalEvaluation.Evaluate(queries, gallery, leaveOneOut, samples: SampleQueries,
             sampleTop: SampleMatches);
+        var fitted = FitHeads(heads, headDimensions, queries, gallery, ct);
+        var headReports = fitted.Select(f => f.Report).ToArray();
+        var liftReports = Lift(lifts, [("none", queries, gallery), .. fitted.Select(f => (Name(f.Report.Kind),
+            f.Queries, f.Gallery))]);
         Directory.CreateDirectory(output);
         await File.WriteAllTextAsync(Path.Combine(output, "eval.json"), JsonSerializer.Serialize(new
         {
@@ -133,8 +149,11 @@ sealed class EvalCommand(HttpClient http, IAnsiConsole console)
             folder = Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/')),
             method,
             report,
+            heads = headReports,
+            lifts = liftReports,
         }, Json), ct);
-        await File.WriteAllTextAsync(Path.Combine(output, "eval.md"), Markdown(catalog, method, report), ct);
+        await File.WriteAllTextAsync(Path.Combine(output, "eval.md"),
+            Markdown(catalog, method, report, headReports, liftReports), ct);
         var ids = new Dictionary<string, string>(StringComparer.Ordinal); // a path listed twice: its first row
         foreach (var r in rows) ids.TryAdd(r.Path, r.Id);
         var page = await new EvalPage(http, catalog, ids).RenderAsync(method, report, ct);
@@ -143,12 +162,81 @@ sealed class EvalCommand(HttpClient http, IAnsiConsole console)
         table.AddRow($"{report.Queries}", $"{report.Gallery}", $"{report.PrecisionAt1:F3}",
             $"{report.PrecisionAt5:F3}", $"{report.PrecisionAt10:F3}", $"{report.RecallAt10:F3}",
             $"{report.MeanAveragePrecision:F3}");
+        foreach (var h in headReports)
+            table.AddRow($"{Name(h.Kind)} {h.Dimensions}-d", "", $"{h.Report.PrecisionAt1:F3}",
+                $"{h.Report.PrecisionAt5:F3}", $"{h.Report.PrecisionAt10:F3}", $"{h.Report.RecallAt10:F3}", $"{h.Report.MeanAveragePrecision:F3}");
+        foreach (var l in liftReports)
+            table.AddRow($"{l.Head} + {l.Lift}", "", $"{l.Report.PrecisionAt1:F3}", $"{l.Report.PrecisionAt5:F3}",
+                $"{l.Report.PrecisionAt10:F3}", $"{l.Report.RecallAt10:F3}", $"{l.Report.MeanAveragePrecision:F3}");
         console.Write(table);
         console.MarkupLineInterpolated($"Reports: {Path.Combine(output, "eval.md")}, eval.json, eval.html");
         return ImportCommand.Ok;
     }
 
-    static string Markdown(string catalog, string method, RetrievalReport r)
+    /// <summary>Fits each head on the gallery (labels of the gallery only: the queries stay unseen) and evaluates
+    /// the queries against the gallery through it.</summary>
+    IReadOnlyList<(HeadReport Report, LabeledVector[] Queries, LabeledVector[] Gallery)> FitHeads(
+        IReadOnlyList<HeadKind> kinds, int dimensions, LabeledVector[] queries, LabeledVector[] gallery,
+        CancellationToken ct)
+    {
+        var examples = gallery.Select(g => new LabeledExample(g.Key, g.Label, g.Vector)).ToArray();
+        if (kinds.Count > 0 && HeadFitting.Refusal(examples) is { } refusal)
+        {
+            console.MarkupLineInterpolated($"[yellow]No heads fitted: {refusal}[/]");
+            return [];
+        }
+        var reports = new List<(HeadReport, LabeledVector[], LabeledVector[])>();
+        foreach (var kind in kinds)
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            FittedHead fitted = null!;
+            console.Progress().Start(progress =>
+            {
+                var task = progress.AddTask($"Fitting the {Name(kind)} head on {gallery.Length} gallery images",
+                    maxValue: kind == HeadKind.Trained ? (new HeadTrainingOptions()).Epochs : 1);
+                fitted = HeadFitting.Fit(examples, new HeadFitOptions(kind, dimensions),
+                    e => task.Value = e.Epoch, ct);
+                task.Value = task.MaxValue;
+            });
+            var seconds = clock.Elapsed.TotalSeconds;
+            LabeledVector[] Map(LabeledVector[] items) =>
+                items.Select(v => v with { Vector = fitted.Head.Apply(v.Vector) }).ToArray();
+            var (mappedQueries, mappedGallery) = (Map(queries), Map(gallery));
+            var report = RetrievalEvaluation.Evaluate(mappedQueries, mappedGallery);
+            reports.Add((new HeadReport(kind, fitted.Head.OutputDimensions, Math.Round(seconds, 1),
+                fitted.Training?.BestEpoch, fitted.Training?.ValidationPrecisionAt10, report with { Samples = [] }),
+                mappedQueries, mappedGallery));
+        }
+        return reports;
+    }
+
+    /// <summary>Each requested lift (and both together) on each embedding: the encoder's and every head's.</summary>
+    static IReadOnlyList<LiftReport> Lift(IReadOnlyList<FrozenLift> lifts,
+        IReadOnlyList<(string Head, LabeledVector[] Queries, LabeledVector[] Gallery)> embeddings)
+    {
+        var variants = new List<FrozenLift[]>();
+        foreach (var lift in lifts.Distinct().Order()) variants.Add([lift]);
+        if (variants.Count == 2) variants.Add([FrozenLift.Dba, FrozenLift.Qe]);
+        var reports = new List<LiftReport>();
+        foreach (var (head, queries, gallery) in embeddings)
+            foreach (var variant in variants)
+            {
+                // DBA first: the expanded query then reads the augmented gallery, as a deployment would.
+                var g = variant.Contains(FrozenLift.Dba) ? FrozenFeatureLifts.AugmentDatabase(gallery) : gallery;
+                var q = variant.Contains(FrozenLift.Qe) ? FrozenFeatureLifts.ExpandQueries(queries, g) : queries;
+                reports.Add(new LiftReport(head, string.Join(" + ", variant.Select(v => v switch
+                {
+                    FrozenLift.Qe => "αQE (k 2, α 3)",
+                    _ => "DBA (k 2, α 3)",
+                })), RetrievalEvaluation.Evaluate(q, g) with { Samples = [] }));
+            }
+        return reports;
+    }
+
+    static string Name(HeadKind kind) => JsonNamingPolicy.CamelCase.ConvertName(kind.ToString());
+
+    static string Markdown(string catalog, string method, RetrievalReport r, IReadOnlyList<HeadReport> heads,
+        IReadOnlyList<LiftReport> lifts)
     {
         var md = new StringBuilder($"# Retrieval quality of catalog `{catalog}`\n\n{method}; {r.Queries} queries, " +
             $"{r.Gallery} gallery images, exhaustive cosine ranking.\n\n");
@@ -162,6 +250,37 @@ sealed class EvalCommand(HttpClient http, IAnsiConsole console)
         md.Append("\n## Most confused (query class → class of its best match)\n\n| query | matched | queries |\n" +
             "|---|---|---|\n");
         foreach (var c in r.Confusions) md.Append($"| {c.QueryLabel} | {c.MatchedLabel} | {c.Queries} |\n");
+        if (lifts.Count > 0)
+        {
+            md.Append("\n## Frozen-feature lifts\n\n| head | lift | P@1 | P@5 | P@10 | R@10 | mAP |\n" +
+                "|---|---|---|---|---|---|---|\n");
+            foreach (var l in lifts)
+                md.Append($"| {l.Head} | {l.Lift} | {l.Report.PrecisionAt1:F3} | {l.Report.PrecisionAt5:F3} | " +
+                    $"{l.Report.PrecisionAt10:F3} | {l.Report.RecallAt10:F3} | {l.Report.MeanAveragePrecision:F3} |\n");
+        }
+        if (heads.Count == 0) return md.ToString();
+        md.Append("\n## Heads fitted on the gallery, measured on the queries\n\n| head | dimensions | fit (s) | " +
+            "P@1 | P@5 | P@10 | R@10 | mAP |\n|---|---|---|---|---|---|---|---|\n");
+        md.Append($"| none (the encoder as it is) | {r.Classes.Length} labels | | {r.PrecisionAt1:F3} | " +
+            $"{r.PrecisionAt5:F3} | {r.PrecisionAt10:F3} | {r.RecallAt10:F3} | {r.MeanAveragePrecision:F3} |\n");
+        foreach (var h in heads)
+            md.Append($"| {Name(h.Kind)}{(h.BestEpoch is { } e ? $" (best epoch {e})" : "")} | {h.Dimensions} | " +
+                $"{h.FitSeconds} | {h.Report.PrecisionAt1:F3} | {h.Report.PrecisionAt5:F3} | " +
+                $"{h.Report.PrecisionAt10:F3} | {h.Report.RecallAt10:F3} | {h.Report.MeanAveragePrecision:F3} |\n");
         return md.ToString();
     }
 }
+
+/// <summary>What <c>catalogs eval</c> was asked to do.</summary>
+sealed record EvalOptions(string Folder, string Catalog, string? ConfigPath, bool LeaveOneOut, string Output,
+    IReadOnlyList<HeadKind> Heads, int HeadDimensions, IReadOnlyList<FrozenLift> Lifts);
+
+/// <summary>A lift of frozen features (<see cref="FrozenFeatureLifts"/>).</summary>
+enum FrozenLift { Dba, Qe }
+
+/// <summary>Retrieval through one embedding (the encoder's: "none", or a head's) with a lift applied.</summary>
+sealed record LiftReport(string Head, string Lift, RetrievalReport Report);
+
+/// <summary>A head fitted on the gallery and the queries' retrieval through it.</summary>
+sealed record HeadReport(HeadKind Kind, int Dimensions, double FitSeconds, int? BestEpoch,
+    double? ValidationPrecisionAt10, RetrievalReport Report);

@@ -514,4 +514,51 @@ public class ImportTests(ImportFactory factory) : IClassFixture<ImportFactory>, 
         Assert.Equal(75 - correct, Count("<figure class=\"wrong\" "));
         Assert.Equal(90, Count("<img src=\"data:image/jpeg;base64,"));
     }
+
+    [Fact]
+    public async Task The_cli_fits_heads_on_the_gallery_and_measures_them_on_the_queries()
+    {
+        var folder = TestPaths.NewTempDirectory("eval-heads");
+        var labels = new StringBuilder("split,path,label\n"); // columns by name, in the food dataset's order
+        foreach (var label in new[] { "Dress", "Shoes", "Hat" })
+        {
+            Directory.CreateDirectory(Path.Combine(folder, label));
+            for (int i = 20; i < 27; i++)
+            {
+                File.Copy(Photo(label, i), Path.Combine(folder, label, $"{i}.jpg"));
+                labels.Append($"{(i >= 25 ? "val" : "train")},{label}/{i}.jpg,{label}\n");
+            }
+        }
+        File.WriteAllText(Path.Combine(folder, "labels.csv"), labels.ToString());
+        var config = Path.Combine(folder, "config.json");
+        File.WriteAllText(config, "{\"encoder\":{\"model\":\"mobilenetv2-12-int8.onnx\",\"output\":" +
+            "\"464_quantized\"},\"metric\":\"cosine\",\"index\":{\"kind\":\"exact\"}}");
+        var (console, output) = CliConsole();
+        Task<int> Eval(params string[] more) => Cli.CatalogsCommands.RunAsync(["eval", folder, "--catalog",
+            "eval-heads", "--config", config, "--out", Path.Combine(folder, "report"), .. more], console,
+            _ => factory.CreateClient());
+
+        Assert.NotEqual(0, await Eval("--heads", "lda", "--leave-one-out"));
+        Assert.Contains("--heads and --lifts work on a gallery", output.ToString());
+        Assert.NotEqual(0, await Eval("--heads", "deep")); // not a head kind: a parse error
+
+        Assert.True(await Eval("--heads", "lda", "trained", "--head-dimensions", "32", "--lifts", "qe", "dba") == 0,
+            output.ToString());
+        var json = JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "report", "eval.json")))!;
+        Assert.Equal(6, json["report"]!["queries"]!.GetValue<int>());
+        var heads = json["heads"]!.AsArray();
+        Assert.Equal(["lda", "trained"], heads.Select(h => h!["kind"]!.ToString()));
+        Assert.Equal([2, 32], heads.Select(h => h!["dimensions"]!.GetValue<int>())); // LDA: labels − 1
+        Assert.All(heads, h => Assert.Equal(6, h!["report"]!["queries"]!.GetValue<int>()));
+        Assert.NotNull(heads[1]!["bestEpoch"]);
+        var md = File.ReadAllText(Path.Combine(folder, "report", "eval.md"));
+        Assert.Contains("## Heads fitted on the gallery, measured on the queries", md);
+        Assert.Contains("| lda | 2 |", md);
+        // Each lift and both together, on the encoder's vectors and on each head's.
+        var lifts = json["lifts"]!.AsArray();
+        Assert.Equal(["none", "none", "none", "lda", "lda", "lda", "trained", "trained", "trained"],
+            lifts.Select(l => l!["head"]!.ToString()));
+        Assert.Equal("DBA (k 2, α 3) + αQE (k 2, α 3)", lifts[2]!["lift"]!.ToString());
+        Assert.Contains("## Frozen-feature lifts", md);
+    }
 }
