@@ -94,6 +94,11 @@ public static class CatalogsCommands
             Description = "The heads' output dimensions (LDA: at most labels − 1)",
             DefaultValueFactory = _ => 256,
         };
+        headDimensions.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() is < 1 or > 4096)
+                result.AddError("--head-dimensions must be between 1 and 4096.");
+        });
         var lifts = new Option<FrozenLift[]>("--lifts")
         {
             Description = "Also measure these lifts of frozen features on the encoder and each head: qe (αQE), dba " +

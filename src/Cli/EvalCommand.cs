@@ -153,7 +153,7 @@ sealed class EvalCommand(HttpClient http, IAnsiConsole console)
             lifts = liftReports,
         }, Json), ct);
         await File.WriteAllTextAsync(Path.Combine(output, "eval.md"),
-            Markdown(catalog, method, report, headReports, liftReports), ct);
+            Markdown(catalog, method, report, all[0].Vector.Length, headReports, liftReports), ct);
         var ids = new Dictionary<string, string>(StringComparer.Ordinal); // a path listed twice: its first row
         foreach (var r in rows) ids.TryAdd(r.Path, r.Id);
         var page = await new EvalPage(http, catalog, ids).RenderAsync(method, report, ct);
@@ -164,7 +164,8 @@ sealed class EvalCommand(HttpClient http, IAnsiConsole console)
             $"{report.MeanAveragePrecision:F3}");
         foreach (var h in headReports)
             table.AddRow($"{Name(h.Kind)} {h.Dimensions}-d", "", $"{h.Report.PrecisionAt1:F3}",
-                $"{h.Report.PrecisionAt5:F3}", $"{h.Report.PrecisionAt10:F3}", $"{h.Report.RecallAt10:F3}", $"{h.Report.MeanAveragePrecision:F3}");
+                $"{h.Report.PrecisionAt5:F3}", $"{h.Report.PrecisionAt10:F3}", $"{h.Report.RecallAt10:F3}",
+                $"{h.Report.MeanAveragePrecision:F3}");
         foreach (var l in liftReports)
             table.AddRow($"{l.Head} + {l.Lift}", "", $"{l.Report.PrecisionAt1:F3}", $"{l.Report.PrecisionAt5:F3}",
                 $"{l.Report.PrecisionAt10:F3}", $"{l.Report.RecallAt10:F3}", $"{l.Report.MeanAveragePrecision:F3}");
@@ -235,8 +236,8 @@ sealed class EvalCommand(HttpClient http, IAnsiConsole console)
 
     static string Name(HeadKind kind) => JsonNamingPolicy.CamelCase.ConvertName(kind.ToString());
 
-    static string Markdown(string catalog, string method, RetrievalReport r, IReadOnlyList<HeadReport> heads,
-        IReadOnlyList<LiftReport> lifts)
+    static string Markdown(string catalog, string method, RetrievalReport r, int dimensions,
+        IReadOnlyList<HeadReport> heads, IReadOnlyList<LiftReport> lifts)
     {
         var md = new StringBuilder($"# Retrieval quality of catalog `{catalog}`\n\n{method}; {r.Queries} queries, " +
             $"{r.Gallery} gallery images, exhaustive cosine ranking.\n\n");
@@ -250,6 +251,17 @@ sealed class EvalCommand(HttpClient http, IAnsiConsole console)
         md.Append("\n## Most confused (query class → class of its best match)\n\n| query | matched | queries |\n" +
             "|---|---|---|\n");
         foreach (var c in r.Confusions) md.Append($"| {c.QueryLabel} | {c.MatchedLabel} | {c.Queries} |\n");
+        if (heads.Count > 0)
+        {
+            md.Append("\n## Heads fitted on the gallery, measured on the queries\n\n| head | dimensions | " +
+                "fit (s) | P@1 | P@5 | P@10 | R@10 | mAP |\n|---|---|---|---|---|---|---|---|\n");
+            md.Append($"| none (the encoder as it is) | {dimensions} | | {r.PrecisionAt1:F3} | " +
+                $"{r.PrecisionAt5:F3} | {r.PrecisionAt10:F3} | {r.RecallAt10:F3} | {r.MeanAveragePrecision:F3} |\n");
+            foreach (var h in heads)
+                md.Append($"| {Name(h.Kind)}{(h.BestEpoch is { } e ? $" (best epoch {e})" : "")} | " +
+                    $"{h.Dimensions} | {h.FitSeconds} | {h.Report.PrecisionAt1:F3} | {h.Report.PrecisionAt5:F3} | " +
+                    $"{h.Report.PrecisionAt10:F3} | {h.Report.RecallAt10:F3} | {h.Report.MeanAveragePrecision:F3} |\n");
+        }
         if (lifts.Count > 0)
         {
             md.Append("\n## Frozen-feature lifts\n\n| head | lift | P@1 | P@5 | P@10 | R@10 | mAP |\n" +
@@ -258,15 +270,6 @@ sealed class EvalCommand(HttpClient http, IAnsiConsole console)
                 md.Append($"| {l.Head} | {l.Lift} | {l.Report.PrecisionAt1:F3} | {l.Report.PrecisionAt5:F3} | " +
                     $"{l.Report.PrecisionAt10:F3} | {l.Report.RecallAt10:F3} | {l.Report.MeanAveragePrecision:F3} |\n");
         }
-        if (heads.Count == 0) return md.ToString();
-        md.Append("\n## Heads fitted on the gallery, measured on the queries\n\n| head | dimensions | fit (s) | " +
-            "P@1 | P@5 | P@10 | R@10 | mAP |\n|---|---|---|---|---|---|---|---|\n");
-        md.Append($"| none (the encoder as it is) | {r.Classes.Length} labels | | {r.PrecisionAt1:F3} | " +
-            $"{r.PrecisionAt5:F3} | {r.PrecisionAt10:F3} | {r.RecallAt10:F3} | {r.MeanAveragePrecision:F3} |\n");
-        foreach (var h in heads)
-            md.Append($"| {Name(h.Kind)}{(h.BestEpoch is { } e ? $" (best epoch {e})" : "")} | {h.Dimensions} | " +
-                $"{h.FitSeconds} | {h.Report.PrecisionAt1:F3} | {h.Report.PrecisionAt5:F3} | " +
-                $"{h.Report.PrecisionAt10:F3} | {h.Report.RecallAt10:F3} | {h.Report.MeanAveragePrecision:F3} |\n");
         return md.ToString();
     }
 }

@@ -541,6 +541,7 @@ public class ImportTests(ImportFactory factory) : IClassFixture<ImportFactory>, 
         Assert.NotEqual(0, await Eval("--heads", "lda", "--leave-one-out"));
         Assert.Contains("--heads and --lifts work on a gallery", output.ToString());
         Assert.NotEqual(0, await Eval("--heads", "deep")); // not a head kind: a parse error
+        Assert.NotEqual(0, await Eval("--heads", "lda", "--head-dimensions", "0"));
 
         Assert.True(await Eval("--heads", "lda", "trained", "--head-dimensions", "32", "--lifts", "qe", "dba") == 0,
             output.ToString());
@@ -554,6 +555,7 @@ public class ImportTests(ImportFactory factory) : IClassFixture<ImportFactory>, 
         var md = File.ReadAllText(Path.Combine(folder, "report", "eval.md"));
         Assert.Contains("## Heads fitted on the gallery, measured on the queries", md);
         Assert.Contains("| lda | 2 |", md);
+        Assert.Contains("| none (the encoder as it is) | 1280 |", md);
         // Each lift and both together, on the encoder's vectors and on each head's.
         var lifts = json["lifts"]!.AsArray();
         Assert.Equal(["none", "none", "none", "lda", "lda", "lda", "trained", "trained", "trained"],
