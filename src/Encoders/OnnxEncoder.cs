@@ -47,8 +47,8 @@ public sealed class OnnxEncoder : IDisposable
         // On x86-64 without VNNI (AVX2, AVX-512F) ONNX Runtime's fast u8×s8 kernels sum pairs of products into
         // saturating 16-bit lanes, so an int8 model's embeddings would depend on the CPU that computed them (cosine
         // 0.89 against an exact runtime on a dress photo, on an AVX2 EPYC). Vectors stored by one silo are compared
-        // with queries embedded on another: the exact u8×u8 path is taken wherever it differs (VNNI CPUs are exact
-        // anyway and keep their kernels).
+        // with queries embedded on another: take the exact u8×u8 path wherever it differs (9–16 % slower on that
+        // EPYC, docs/benchmarks.md; VNNI CPUs are exact anyway and keep their kernels).
         so.AddSessionConfigEntry("session.x64quantprecision", "1");
         session = new InferenceSession(graph.WithOutputs([options.Output]), so);
         Dimensions = Run(new float[options.Preprocess.TensorLength], 1)[0].Length;
