@@ -19,22 +19,23 @@ public static class FrozenFeatureLifts
     public static LabeledVector[] ExpandQueries(IReadOnlyList<LabeledVector> queries,
         IReadOnlyList<LabeledVector> gallery, int k = 2, double alpha = 3)
     {
-        var units = gallery.Select(g => Unit(g.Vector)).ToArray();
-        return Map(queries, q => Weighted(Unit(q.Vector), units, k, alpha, includeSelf: true));
+        var units = gallery.Select(g => RetrievalEvaluation.Normalized(g.Vector)).ToArray();
+        return Map(queries, (q, _) => Weighted(RetrievalEvaluation.Normalized(q.Vector), units, k, alpha,
+            includeSelf: true));
     }
 
     public static LabeledVector[] AugmentDatabase(IReadOnlyList<LabeledVector> gallery, int k = 2,
         double alpha = 3)
     {
-        var units = gallery.Select(g => Unit(g.Vector)).ToArray();
+        var units = gallery.Select(g => RetrievalEvaluation.Normalized(g.Vector)).ToArray();
         // Each item is its own best neighbour, so "itself and k − 1 others" is the top k of the whole gallery.
-        return Map(gallery, g => Weighted(Unit(g.Vector), units, k, alpha, includeSelf: false));
+        return Map(gallery, (_, i) => Weighted(units[i], units, k, alpha, includeSelf: false));
     }
 
-    static LabeledVector[] Map(IReadOnlyList<LabeledVector> items, Func<LabeledVector, float[]> map)
+    static LabeledVector[] Map(IReadOnlyList<LabeledVector> items, Func<LabeledVector, int, float[]> map)
     {
         var mapped = new LabeledVector[items.Count];
-        Parallel.For(0, items.Count, i => mapped[i] = items[i] with { Vector = map(items[i]) });
+        Parallel.For(0, items.Count, i => mapped[i] = items[i] with { Vector = map(items[i], i) });
         return mapped;
     }
 
@@ -48,14 +49,6 @@ public static class FrozenFeatureLifts
         var sum = includeSelf ? (float[])query.Clone() : new float[query.Length];
         foreach (var j in top)
             TensorPrimitives.MultiplyAdd(units[j], (float)Math.Pow(Math.Max(scores[j], 0), alpha), sum, sum);
-        return Unit(sum);
-    }
-
-    static float[] Unit(float[] v)
-    {
-        var u = (float[])v.Clone();
-        float norm = TensorPrimitives.Norm(u);
-        if (norm > 0) TensorPrimitives.Divide(u, norm, u);
-        return u;
+        return RetrievalEvaluation.Normalized(sum);
     }
 }

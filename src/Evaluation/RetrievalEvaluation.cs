@@ -93,7 +93,8 @@ public static class RetrievalEvaluation
             chosen);
     }
 
-    static float[] Normalized(float[] v)
+    /// <summary>A unit-length copy (zeros stay zeros).</summary>
+    internal static float[] Normalized(float[] v)
     {
         var norm = TensorPrimitives.Norm(v);
         var unit = new float[v.Length];
