@@ -12,6 +12,18 @@ public interface ICatalogGrain : IGrainWithStringKey
     [ResponseTimeout(CallTimeouts.Long)]
     [Alias("Configure")] Task<CatalogInfo> Configure(CatalogDraft draft, CancellationToken cancellationToken = default);
     [Alias("GetInfo")] Task<CatalogInfo?> GetInfo(CancellationToken cancellationToken = default);
+    /// <summary>Serves the previous version again (kept up to date since the switch); the version it replaces becomes
+    /// the previous one. 409 when there is none.</summary>
+    [ResponseTimeout(CallTimeouts.Long)]
+    [Alias("RollBack")] Task<CatalogInfo> RollBack(CancellationToken cancellationToken = default);
+    /// <summary>Stops a running re-embedding and drops what it built; the serving version stays as it is. 409 when
+    /// none runs.</summary>
+    [ResponseTimeout(CallTimeouts.Long)]
+    [Alias("CancelReembedding")]
+    Task<CatalogInfo> CancelReembedding(CancellationToken cancellationToken = default);
+    /// <summary>Drops the previous version (writes then go to one version only). 409 when there is none.</summary>
+    [ResponseTimeout(CallTimeouts.Long)]
+    [Alias("RetirePrevious")] Task<CatalogInfo> RetirePrevious(CancellationToken cancellationToken = default);
     /// <summary>Deletes the catalog and all its products; false when it did not exist.</summary>
     [ResponseTimeout(CallTimeouts.Long)]
     [Alias("Drop")] Task<bool> Drop(CancellationToken cancellationToken = default);

@@ -16,6 +16,8 @@ public interface IShardGrain : IShardCopyGrain
         CancellationToken cancellationToken = default);
     [Alias("Remove")] Task<bool> Remove(string id, CancellationToken cancellationToken = default);
     [Alias("GetMany")] Task<Datapoint?[]> GetMany(string[] ids, CancellationToken cancellationToken = default);
+    /// <summary>The ids of the shard's products as of now.</summary>
+    [Alias("GetIds")] Task<string[]> GetIds(CancellationToken cancellationToken = default);
     [Alias("GetStats")] Task<ShardStats> GetStats(CancellationToken cancellationToken = default);
     [Alias("GetFacets")] Task<CatalogFacets> GetFacets(int maxTokens, CancellationToken cancellationToken = default);
     /// <summary>Deletes the shard's files and deactivates it.</summary>

@@ -108,7 +108,8 @@ public sealed record IndexDraft(
 /// <summary>A shard's state. <c>IndexOrigin</c>: <c>built</c> (from the products at activation), <c>snapshot</c>
 /// (its saved graph, loaded, with <c>IndexReconciled</c> records brought up to date from the products) or
 /// <c>promoted</c> (a read replica on this silo became the primary in place). <c>Silo</c>: where the primary runs;
-/// <c>Replicas</c>: its read replicas.</summary>
+/// <c>Replicas</c>: its read replicas. <c>WithoutImage</c>: products stored without an original image (their vectors
+/// were given), which a new encoder cannot re-embed.</summary>
 [GenerateSerializer, Alias("Catalogs.ShardStats")]
 public sealed record ShardStats(
     [property: Id(0)] int Shard,
@@ -122,7 +123,8 @@ public sealed record ShardStats(
     [property: Id(8)] IReadOnlyList<ReplicaStats>? Replicas = null,
     [property: Id(9)] long IndexBytes = 0,
     [property: Id(10)] long IndexMappedBytes = 0,
-    [property: Id(11)] long StoredBytes = 0);
+    [property: Id(11)] long StoredBytes = 0,
+    [property: Id(12)] int WithoutImage = 0);
 
 /// <summary>A read replica of a shard: where it runs, how far it has applied the log, how stale it may be (the age
 /// of the newest state it is known to hold), and whether it has loaded (only a loaded replica answers).</summary>
@@ -164,7 +166,9 @@ public sealed record CatalogInfo(
     [property: Id(3)] DateTimeOffset CreatedAt,
     [property: Id(4)] DateTimeOffset UpdatedAt,
     [property: Id(5)] IReadOnlyList<ShardStats> Shards,
-    [property: Id(6)] bool Created = false)
+    [property: Id(6)] bool Created = false,
+    [property: Id(7)] Reembedding? Reembedding = null,
+    [property: Id(8)] PreviousVersion? Previous = null)
 {
     public long Products => Shards.Sum(s => (long)s.Products);
 

@@ -49,6 +49,10 @@ public sealed class CatalogsOptions
     /// copies stay where they were activated).</summary>
     public TimeSpan PlacementCheckInterval { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>A pause after each batch a re-embedding copies (32 products), so that the background work leaves
+    /// room for live traffic on a busy silo; 0 copies as fast as the encoder goes.</summary>
+    public TimeSpan ReembeddingBatchPause { get; set; } = TimeSpan.Zero;
+
     /// <summary>Mirroring into Matching Engine.</summary>
     public SyncOptions Sync { get; set; } = new();
 

@@ -78,6 +78,7 @@ public sealed class LocalShard : IAsyncDisposable
             Retain(p.ImageSha256);
             facets.Add(p);
             StoredBytes += BytesOf(p);
+            if (p.ImageSha256 is null) WithoutImage++;
         }
         Tags = TagsFor(options.Name, writer is null);
         ShardMetrics.Opened(this);
@@ -116,6 +117,9 @@ public sealed class LocalShard : IAsyncDisposable
     /// <summary>What the products take, as tenant quotas count it: each one's image as uploaded and its vector
     /// (records written before images were measured count their vectors only).</summary>
     public long StoredBytes { get; private set; }
+
+    /// <summary>Products stored without an original image: their vectors came as given.</summary>
+    public int WithoutImage { get; private set; }
 
     long BytesOf(Datapoint? p) => p is null ? 0 : p.ImageBytes + (long)Settings.Dimensions * sizeof(float);
 
@@ -301,6 +305,9 @@ public sealed class LocalShard : IAsyncDisposable
     /// <summary>The products as of now (immutable records), without their vectors once the index holds them:
     /// <see cref="WithVectors"/> completes them.</summary>
     public Datapoint[] Products() => points.Values.ToArray();
+
+    /// <summary>The products' ids as of now.</summary>
+    public string[] Ids() => points.Keys.ToArray();
 
     /// <summary>A product with its vector (read from the index), or null.</summary>
     public Datapoint? Get(string id) => points.GetValueOrDefault(id) is { } p ? WithVector(p) : null;
@@ -491,6 +498,8 @@ public sealed class LocalShard : IAsyncDisposable
             facets.Remove(previous);
             if (next.Upsert is { } added) facets.Add(added);
             StoredBytes += BytesOf(next.Upsert) - BytesOf(previous);
+            WithoutImage += (next.Upsert is { ImageSha256: null } ? 1 : 0)
+                - (previous is { ImageSha256: null } ? 1 : 0);
             Release(previous?.ImageSha256);
             Changed?.Invoke(new ShardChange(next.Sequence, next.Id, next.Upsert));
             changes.Add((next.Id, next.Upsert));

@@ -97,8 +97,9 @@ public class VectorCatalogTests(ApiFactory factory)
             new { featureVector = points[5].V, neighborCount = 120 })).Json(HttpStatusCode.OK);
         Assert.DoesNotContain("p5", Api.Ids(after));
 
-        // A catalog with products keeps its metric; an update of the vector replaces it.
-        await http.PutJson(url, new { dimensions = 4, metric = "cosine", shards = 3 }).Problem(409, "metric");
+        // A catalog with products keeps its dimensions (no encoder could compute others); an update of the vector
+        // replaces it.
+        await http.PutJson(url, new { dimensions = 5, metric = "cosine", shards = 3 }).Problem(409, "dimensions");
         await (await http.PutJson(url + "/products/p6", new { featureVector = q })).Json(HttpStatusCode.OK);
         var top = await (await http.PostJson(url + "/search",
             new { featureVector = q, neighborCount = 1 })).Json(HttpStatusCode.OK);

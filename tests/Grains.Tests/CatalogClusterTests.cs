@@ -9,7 +9,7 @@ namespace Catalogs.Grains.Tests;
 public class CatalogClusterTests
 {
     static Task<InProcessTestCluster> StartCluster(string dataPath, int silos = 2, string indexSnapshotMinInterval =
-        "00:00:00")
+        "00:00:00", string reembeddingBatchPause = "00:00:00")
     {
         var settings = new Dictionary<string, string?>
         {
@@ -17,6 +17,7 @@ public class CatalogClusterTests
             ["Catalogs:SnapshotEveryRecords"] = "50",
             ["Catalogs:IndexSnapshotMinInterval"] = indexSnapshotMinInterval,
             ["Catalogs:ModelPaths:0"] = TestPaths.ModelsDirectory,
+            ["Catalogs:ReembeddingBatchPause"] = reembeddingBatchPause,
         };
         return CatalogTestCluster.StartAsync(settings, silos);
     }
@@ -81,6 +82,45 @@ public class CatalogClusterTests
             Assert.Equal(points[7].FeatureVector, (await catalog.Get("p7"))!.FeatureVector);
             Assert.Null(await catalog.Get("p299"));
             Assert.Equal(["shoes"], await restarted.Client.GetGrain<ITenantGrain>("t1").List());
+        }
+        finally { await restarted.DisposeAsync(); }
+    }
+
+    [Fact]
+    public async Task A_re_embedding_cut_off_by_a_crash_goes_on_after_the_restart_and_switches()
+    {
+        var data = TestPaths.NewTempDirectory("reembed-crash");
+        var rng = new Random(5);
+        var points = Enumerable.Range(0, 1000).Select(i => Point($"p{i}", Vector(rng), "red")).ToArray();
+        var cluster = await StartCluster(data, silos: 1, reembeddingBatchPause: "00:00:00.100");
+        try
+        {
+            var catalog = cluster.Client.GetGrain<ICatalogGrain>("t1/moving");
+            await catalog.Configure(new CatalogDraft(null, SimilarityMetric.Cosine, 6, 1));
+            foreach (var chunk in points.Chunk(250)) await catalog.Upsert(chunk);
+            var started = await catalog.Configure(new CatalogDraft(null, SimilarityMetric.Cosine, 6, 3));
+            Assert.Equal(ReembeddingPhase.Copying, started.Reembedding?.Phase);
+            await Task.Delay(500);
+            Assert.Equal(ReembeddingPhase.Copying, (await catalog.GetInfo())!.Reembedding?.Phase);
+            await cluster.KillSiloAsync(cluster.Silos[0]);
+        }
+        finally { await cluster.DisposeAsync(); }
+
+        var restarted = await StartCluster(data, silos: 1);
+        try
+        {
+            var catalog = restarted.Client.GetGrain<ICatalogGrain>("t1/moving");
+            var info = (await catalog.GetInfo())!;
+            Assert.Equal(1, info.Spec.Shards); // still the old version, serving
+            Assert.Equal(1000, info.Products);
+            for (var deadline = DateTime.UtcNow.AddMinutes(1); info.Reembedding?.Phase == ReembeddingPhase.Copying
+                && DateTime.UtcNow < deadline; await Task.Delay(50))
+                info = (await catalog.GetInfo())!;
+            Assert.Equal(ReembeddingPhase.Switched, info.Reembedding?.Phase);
+            Assert.Equal(3, info.Shards.Count);
+            Assert.Equal(1000, info.Products);
+            foreach (var p in points.Take(100))
+                Assert.Equal(p.Id, (await catalog.Search(new SearchQuery(p.FeatureVector, 1, [], [], null)))[0].Id);
         }
         finally { await restarted.DisposeAsync(); }
     }
@@ -193,10 +233,22 @@ public class CatalogClusterTests
             Assert.Contains("3 dimensions", wrong.Message);
 
             await catalog.Upsert([Point("p1", [1, 2], "red")]);
-            var conflict = await Assert.ThrowsAsync<CatalogRequestException>(() =>
-                catalog.Configure(new CatalogDraft(null, SimilarityMetric.Dot, 2, 3)));
+            // Another shard count re-embeds (here: copies the vectors) into a new version, then switches.
+            var moving = await catalog.Configure(new CatalogDraft(null, SimilarityMetric.Dot, 2, 3));
+            Assert.Equal(2, moving.Spec.Shards);
+            Assert.Equal(ReembeddingPhase.Copying, moving.Reembedding?.Phase);
+            var moved = moving;
+            for (var deadline = DateTime.UtcNow.AddMinutes(1); moved.Reembedding?.Phase == ReembeddingPhase.Copying
+                && DateTime.UtcNow < deadline; await Task.Delay(50))
+                moved = (await catalog.GetInfo())!;
+            Assert.Equal(ReembeddingPhase.Switched, moved.Reembedding?.Phase);
+            Assert.Equal(3, moved.Spec.Shards);
+            Assert.Equal(2, moved.Previous?.Spec.Shards);
+            Assert.Equal(["p1"], (await catalog.Search(new SearchQuery([1, 2], 5, [], [], null))).Select(h => h.Id));
+            var conflict = await Assert.ThrowsAsync<CatalogRequestException>(() => catalog.Configure(new CatalogDraft(
+                new EncoderDraft("mobilenetv2-12-int8.onnx", Output: "464_quantized"), SimilarityMetric.Dot, null, 3)));
             Assert.Equal(CatalogError.Conflict, conflict.Error);
-            Assert.Contains("shards", conflict.Message);
+            Assert.Contains("no stored image", conflict.Message);
 
             // Encoder defaults are resolved against the model by the stateless encoder grain.
             var described =

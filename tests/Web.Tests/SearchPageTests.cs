@@ -325,19 +325,19 @@ public sealed class SearchPageTests : IAsyncLifetime
         var (page, errors) = await OpenAdminAsync();
         await page.GetByRole(AriaRole.Button, new() { Name = "Edit fashion" }).ClickAsync();
         await Assertions.Expect(page.Locator("#editor [name=name]")).ToHaveValueAsync("fashion");
-        await page.Locator("#editor [name=shards]").FillAsync("3");
+        await page.Locator("#editor [name=shards]").FillAsync("65");
         await page.Locator("#editor button[type=submit]").ClickAsync();
         // Exactly what the API says to the same request.
         var direct = await api.Http.PutAsJsonAsync("/v1/catalogs/fashion", new
         {
             metric = "cosine",
-            shards = 3,
+            shards = 65,
             index = new { kind = "hnsw", quantization = "none" },
             encoder = new { model = "mobilenetv2-12-int8.onnx", output = "464_quantized" },
         });
         var detail = (await direct.Content.ReadFromJsonAsync<System.Text.Json.Nodes.JsonNode>())!["detail"]!
             .GetValue<string>();
-        await Assertions.Expect(page.Locator("#editor-status")).ToHaveTextAsync($"Not saved — 409: {detail}");
+        await Assertions.Expect(page.Locator("#editor-status")).ToHaveTextAsync($"Not saved — 422: {detail}");
         await Assertions.Expect(page.Locator("#editor-status")).ToHaveClassAsync(new Regex("error"));
         await ScreenshotAsync(page, "admin-catalogs.jpg");
 
@@ -346,7 +346,7 @@ public sealed class SearchPageTests : IAsyncLifetime
         await page.Locator("#editor button[type=submit]").ClickAsync();
         await Assertions.Expect(page.Locator("#editor-status")).ToHaveTextAsync("Catalog furniture created.");
         await Assertions.Expect(page.Locator("#catalogs tbody tr")).ToHaveCountAsync(2);
-        Assert.All(errors, e => Assert.Matches("status of 409|^409 .*/v1/catalogs/fashion$", e));
+        Assert.All(errors, e => Assert.Matches("status of 422|^422 .*/v1/catalogs/fashion$", e));
     }
 
     [Fact]

@@ -15,8 +15,12 @@ public static class CatalogEndpoints
             .WithSummary("Create a catalog or change its configuration")
             .WithDescription("Minimal body: {\"encoder\": {\"model\": \"mobilenetv2-12-int8.onnx\", \"output\": " +
                 "\"464_quantized\"}, \"metric\": \"cosine\", \"shards\": 2}. " +
-                "Encoder fields left out take the model's defaults. A catalog that holds products cannot change " +
-                    "encoder, metric, dimensions or shards (409). " +
+                "Encoder fields left out take the model's defaults. A catalog that holds products and gets " +
+                    "another encoder, metric, index or shard count re-embeds into a new version in the " +
+                    "background (its stored images through the new encoder, or its vectors copied) while the " +
+                    "current one serves, then switches; `reembedding` in the answer shows the progress. 409 when " +
+                    "the new encoder cannot re-embed products stored without an image, or while a re-embedding " +
+                    "runs. " +
                 "matchingEngine {index, indexEndpoint, deployedIndexId, queryRouting} mirrors the catalog into a " +
                     "Vertex AI Vector Search STREAM_UPDATE index; it may change at any time.")
             .Accepts<CatalogDraft>("application/json")
@@ -32,6 +36,16 @@ public static class CatalogEndpoints
                 "whole (complete overwrite), or with delta the changes since the last export")
             .Accepts<ExportDto>("application/json").ProducesProblem(404).ProducesProblem(422).ProducesProblem(503)
             .RequireScope(ApiKeyScopes.Admin);
+        group.MapPost("/{catalog}/reembedding:cancel", CancelReembeddingAsync)
+            .WithSummary("Stop the running re-embedding and drop what it built; the serving version stays")
+            .ProducesProblem(404).ProducesProblem(409).RequireScope(ApiKeyScopes.Admin);
+        group.MapPost("/{catalog}/rollback", RollBackAsync)
+            .WithSummary("Serve the previous version again (kept up to date since the switch, so at once); the " +
+                "version it replaces becomes the previous one")
+            .ProducesProblem(404).ProducesProblem(409).RequireScope(ApiKeyScopes.Admin);
+        group.MapDelete("/{catalog}/previous", RetirePreviousAsync)
+            .WithSummary("Drop the previous version: writes go to one version again, a rollback is no longer possible")
+            .ProducesProblem(404).ProducesProblem(409).RequireScope(ApiKeyScopes.Admin);
         group.MapGet("/{catalog}/sync/dead-letters", DeadLettersAsync)
             .WithSummary("Changes Matching Engine rejected (never retried; shard stats count them)")
                 .ProducesProblem(404).RequireScope(ApiKeyScopes.Admin);
@@ -74,6 +88,16 @@ public static class CatalogEndpoints
         var infos = await Task.WhenAll(names.Select(n => gateway.Catalog(n).GetInfo(ct)));
         return TypedResults.Ok(new CatalogListView(infos.OfType<CatalogInfo>().Select(CatalogView.From).ToArray()));
     }
+
+    static async Task<Ok<CatalogView>> CancelReembeddingAsync(string catalog, CatalogGateway gateway,
+        CancellationToken ct) =>
+        TypedResults.Ok(CatalogView.From(await gateway.Catalog(catalog).CancelReembedding(ct)));
+
+    static async Task<Ok<CatalogView>> RollBackAsync(string catalog, CatalogGateway gateway, CancellationToken ct) =>
+        TypedResults.Ok(CatalogView.From(await gateway.Catalog(catalog).RollBack(ct)));
+
+    static async Task<Ok<CatalogView>> RetirePreviousAsync(string catalog, CatalogGateway gateway,
+        CancellationToken ct) => TypedResults.Ok(CatalogView.From(await gateway.Catalog(catalog).RetirePrevious(ct)));
 
     static async Task<NoContent> DeleteAsync(string catalog, CatalogGateway gateway, CancellationToken ct) =>
         await gateway.Catalog(catalog).Drop(ct) ? TypedResults.NoContent() : throw NotFound(catalog);

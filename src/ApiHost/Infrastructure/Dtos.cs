@@ -102,12 +102,14 @@ public sealed record SearchResponse(NeighborView[] Neighbors, QueryRouting Sourc
     bool Degraded = false, string? Warning = null, bool Partial = false, int[]? MissingShards = null);
 
 /// <summary>A catalog with its shards' stats. <c>UnderReplicated</c>: shards with fewer copies answering than
-/// <c>config.replicas</c> (a replica loading, or its silo gone).</summary>
+/// <c>config.replicas</c> (a replica loading, or its silo gone). <c>Reembedding</c>: the latest move to a new
+/// configuration (copying, switched, failed, cancelled); <c>Previous</c>: the version a rollback would serve.</summary>
 public sealed record CatalogView(string Name, CatalogSpec Config, long Version, long Products,
-    IReadOnlyList<ShardStats> Shards, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, int UnderReplicated = 0)
+    IReadOnlyList<ShardStats> Shards, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, int UnderReplicated = 0,
+    Reembedding? Reembedding = null, PreviousVersion? Previous = null)
 {
     public static CatalogView From(CatalogInfo i) => new(i.Name, i.Spec, i.Version, i.Products, i.Shards, i.CreatedAt,
-        i.UpdatedAt, i.UnderReplicated);
+        i.UpdatedAt, i.UnderReplicated, i.Reembedding, i.Previous);
 }
 
 public sealed record CatalogListView(CatalogView[] Catalogs);

@@ -20,6 +20,9 @@ async function loadCatalogs() {
     say(status, `Catalogs could not be listed — ${e.message}`, true);
   }
   $('catalogs').tBodies[0].replaceChildren(...catalogs.map(row));
+  // A re-embedding shows its progress until it ends.
+  clearTimeout(loadCatalogs.again);
+  if (catalogs.some((c) => c.reembedding?.phase === 'copying')) loadCatalogs.again = setTimeout(loadCatalogs, 1000);
   for (const select of [$('import-catalog'), $('product-catalog')]) {
     const previous = select.value || sessionStorage.getItem('catalogs-catalog');
     select.replaceChildren(...catalogs.map((c) => new Option(c.name, c.name)));
@@ -44,6 +47,28 @@ function row(c) {
     $('import-catalog').value = c.name;
     $('import').elements.file.focus();
   });
+  const actions = [edit, ' ', importInto];
+  const versionAction = (label, method, path, done) => {
+    const button = el('button', { type: 'button', textContent: label });
+    button.setAttribute('aria-label', `${label} ${c.name}`);
+    button.addEventListener('click', async () => {
+      try {
+        await api(`${catalogPath(c.name)}${path}`, { method });
+        say($('catalogs-status'), `${c.name}: ${done}.`);
+      } catch (err) {
+        say($('catalogs-status'), `${c.name}: ${err.message}`, true);
+      }
+      await loadCatalogs();
+    });
+    actions.push(' ', button);
+  };
+  const r = c.reembedding;
+  if (r?.phase === 'copying') versionAction('Cancel re-embedding', 'POST', '/reembedding:cancel', 'cancelled');
+  if (c.previous) versionAction('Roll back', 'POST', '/rollback', `serving version ${c.previous.version}'s settings`);
+  const progress = r?.total ? ` ${Math.floor((100 * r.processed) / r.total)} %` : '';
+  const version = `v${c.version}` + (!r ? '' : r.phase === 'copying' ? `, re-embedding into v${r.targetVersion}` +
+    progress : r.phase === 'failed' ? `, re-embedding failed: ${r.error}` : r.phase === 'cancelled'
+      ? ', re-embedding cancelled' : '') + (c.previous ? ` (v${c.previous.version} kept for a rollback)` : '');
   return el('tr', {},
     el('th', { scope: 'row', textContent: c.name }),
     el('td', { textContent: String(c.products) }),
@@ -52,7 +77,8 @@ function row(c) {
     el('td', { textContent: `${index.kind ?? ''} ${index.quantization === 'int8' ? 'int8' : ''}`.trim() }),
     el('td', { textContent: megabytes(memory) }),
     el('td', { textContent: sync }),
-    el('td', {}, edit, ' ', importInto));
+    el('td', { textContent: version }),
+    el('td', {}, ...actions));
 }
 
 function editCatalog(c) {

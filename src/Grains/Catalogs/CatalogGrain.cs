@@ -13,9 +13,11 @@ namespace Catalogs.Grains.Catalogs;
 /// shard given by a stable hash of its id, fans searches out to all shards in parallel and merges their top-k.
 /// Reentrant: it only awaits shards and encoders, so requests interleave; they share a gate that configuration
 /// changes and deletes take exclusively, so no request ever meets a half-changed catalog or a dropped shard.
+/// A configuration change of a catalog that holds products re-embeds it into a new version in the background
+/// (<c>CatalogGrain.Reembedding.cs</c>).
 /// </summary>
 [Reentrant]
-public sealed class CatalogGrain(
+public sealed partial class CatalogGrain(
     [PersistentState("catalog", CatalogsHosting.StorageName)] IPersistentState<CatalogState> state,
     MatchingEngineClient vertex,
     Microsoft.Extensions.Options.IOptions<CatalogsOptions> options,
@@ -31,6 +33,8 @@ public sealed class CatalogGrain(
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         if (state.State.Spec is { } spec) _ = WarmReplicasAsync(spec, state.State.Incarnation);
+        // A re-embedding interrupted by a deactivation or a crash goes on where the new version's shards stand.
+        if (state.State.Shadow is { Building: true } building) StartCopying(building);
         return Task.CompletedTask;
     }
 
@@ -48,6 +52,9 @@ public sealed class CatalogGrain(
         if (Exists)
         {
             var current = previous.Spec!;
+            // Sent again while it is being built: the same answer as the first time.
+            if (previous.Shadow is { Building: true } building && !SameSpec(current, spec))
+                return SameSpec(building.Spec, spec) ? await GetInfoCore(cancellationToken) : throw ReembeddingRuns();
             if (SameSpec(current, spec))
             {
                 if (current.MatchingEngine == spec.MatchingEngine && current.Replicas == spec.Replicas)
@@ -79,18 +86,8 @@ public sealed class CatalogGrain(
                 return await GetInfoCore(cancellationToken);
             }
             var stats = await ShardStatsAsync(cancellationToken);
-            if (stats.Sum(s => s.Products) > 0)
-            {
-                var changed = new List<string>();
-                if (!spec.Encoder?.SameAs(current.Encoder) ?? current.Encoder is not null) changed.Add("encoder");
-                if (spec.Metric != current.Metric) changed.Add("metric");
-                if (spec.Dimensions != current.Dimensions) changed.Add("dimensions");
-                if (spec.Shards != current.Shards) changed.Add("shards");
-                if (spec.Index?.Normalized() != (current.Index ?? IndexSpec.Default).Normalized()) changed.Add("index");
-                throw CatalogRequestException.Conflict(
-                    $"The catalog holds products, so its {string.Join(", ", changed)} cannot change: delete its " +
-                    "products or the catalog first, or create a new catalog.");
-            }
+            if (stats.Sum(s => s.Products) > 0) return await StartReembeddingAsync(current, spec, stats,
+                cancellationToken);
         }
         // A new incarnation (created, or an empty catalog configured anew): its shards are initialised and bound, and
         // only then is the spec persisted and published. Until then the old shards keep serving; any failure drops the
@@ -122,6 +119,7 @@ public sealed class CatalogGrain(
             await DropShardsQuietlyAsync(old.Shards, previous.Incarnation);
             await RetireReplicasAsync(old.Shards, previous.Incarnation, 1, old.Replicas);
         }
+        if (previous.Shadow is { } shadow) await DropShardsQuietlyAsync(shadow.Spec.Shards, shadow.Incarnation);
         await WarmReplicasAsync(spec, next.Incarnation);
         return await GetInfoCore(cancellationToken) with { Created = previous.Spec is null };
     }
@@ -314,6 +312,8 @@ public sealed class CatalogGrain(
         return index;
     }
 
+    /// <summary>Whether two specs give the same vectors and shards (Matching Engine binding and replicas
+    /// aside).</summary>
     static bool SameSpec(CatalogSpec a, CatalogSpec b) =>
         a.Metric == b.Metric && a.Dimensions == b.Dimensions && a.Shards == b.Shards &&
         (a.Index ?? IndexSpec.Default).Normalized() == (b.Index ?? IndexSpec.Default).Normalized() &&
@@ -327,7 +327,8 @@ public sealed class CatalogGrain(
 
     async Task<CatalogInfo> GetInfoCore(CancellationToken cancellationToken) => new(
         Name, state.State.Spec!, state.State.Version, state.State.CreatedAt, state.State.UpdatedAt,
-            await ShardStatsAsync(cancellationToken));
+            await ShardStatsAsync(cancellationToken), Reembedding: state.State.Reembedding,
+            Previous: state.State.Shadow is { Building: false } p ? new PreviousVersion(p.Version, p.Spec) : null);
 
     async Task<ShardStats[]> ShardStatsAsync(CancellationToken cancellationToken)
     {
@@ -361,6 +362,9 @@ public sealed class CatalogGrain(
     {
         using var exclusive = await gate.EnterExclusiveAsync(cancellationToken);
         if (!Exists) return false;
+        await StopCopyingAsync();
+        if (state.State.Shadow is { } shadow)
+            await DropShardsAsync(shadow.Spec.Shards, shadow.Incarnation, cancellationToken);
         var dropped = state.State.Spec!;
         await DropShardsAsync(dropped.Shards, state.State.Incarnation, cancellationToken);
         await RetireReplicasAsync(dropped.Shards, state.State.Incarnation, 1, dropped.Replicas);
@@ -423,16 +427,26 @@ public sealed class CatalogGrain(
         return outcomes;
     }
 
-    /// <summary>Stored products from their shards' primaries, in the order of <paramref name="ids"/>.</summary>
-    async Task<Datapoint?[]> GetManyCore(CatalogSpec spec, string[] ids, CancellationToken cancellationToken)
+    /// <summary>Stored products from the serving version's primaries, in the order of <paramref
+    /// name="ids"/>.</summary>
+    Task<Datapoint?[]> GetManyCore(CatalogSpec spec, string[] ids, CancellationToken cancellationToken) =>
+        GetManyFrom(spec, state.State.Incarnation, ids, cancellationToken);
+
+    /// <summary>Stored products from the primaries of one version's shards, in the order of <paramref
+    /// name="ids"/>.</summary>
+    async Task<Datapoint?[]> GetManyFrom(CatalogSpec spec, string incarnation, string[] ids,
+        CancellationToken cancellationToken)
     {
         var found = new Dictionary<string, Datapoint?>(StringComparer.Ordinal);
         foreach (var group in await Task.WhenAll(ids.Distinct().GroupBy(id => ShardOf(id, spec.Shards))
-            .Select(async g => g.Zip(await Shard(g.Key).GetMany(g.ToArray(), cancellationToken)))))
+            .Select(async g => g.Zip(await Shard(incarnation, g.Key).GetMany(g.ToArray(), cancellationToken)))))
             foreach (var (id, product) in group) found[id] = product;
         return ids.Select(id => found[id]).ToArray();
     }
 
+    /// <summary>Writes to the serving version and to the other one there may be (<see cref="WriteToShadowAsync"/>),
+    /// that one first: a write that fails after it reached only the other version was not acknowledged, while the
+    /// reverse order could lose an acknowledged write at the switch.</summary>
     async Task UpsertCore(CatalogSpec spec, ProductWrite[] writes, CancellationToken cancellationToken)
     {
         // Checked here for the whole batch before any shard writes, so a bad datapoint refuses all of them.
@@ -441,9 +455,14 @@ public sealed class CatalogGrain(
             if (p.FeatureVector.Length != spec.Dimensions)
                 throw Invalid($"Datapoint '{p.Id}' has {p.FeatureVector.Length} dimensions; " +
                     $"the catalog has {spec.Dimensions}.");
-        await Task.WhenAll(writes.GroupBy(w => ShardOf(w.Datapoint.Id, spec.Shards))
-            .Select(g => Shard(g.Key).Upsert(g.ToArray(), cancellationToken)));
+        using var order = await writeOrder.EnterSharedAsync(cancellationToken);
+        if (state.State.Shadow is { } shadow) await WriteToShadowAsync(spec, shadow, writes, cancellationToken);
+        await UpsertTo(spec, state.State.Incarnation, writes, cancellationToken);
     }
+
+    Task UpsertTo(CatalogSpec spec, string incarnation, ProductWrite[] writes, CancellationToken cancellationToken) =>
+        Task.WhenAll(writes.GroupBy(w => ShardOf(w.Datapoint.Id, spec.Shards))
+            .Select(g => Shard(incarnation, g.Key).Upsert(g.ToArray(), cancellationToken)));
 
     /// <summary>One image through the catalog's encoder; a refusal names what it was for.</summary>
     async Task<float[]> EncodeAsync(CatalogSpec spec, byte[] image, string what, CancellationToken cancellationToken)
@@ -463,7 +482,11 @@ public sealed class CatalogGrain(
     public async Task<bool> Remove(string id, CancellationToken cancellationToken)
     {
         using var shared = await gate.EnterSharedAsync(cancellationToken);
-        return await Shard(ShardOf(id, Spec().Shards)).Remove(id, cancellationToken);
+        var spec = Spec();
+        using var order = await writeOrder.EnterSharedAsync(cancellationToken);
+        if (state.State.Shadow is { } shadow)
+            await Shard(shadow.Incarnation, ShardOf(id, shadow.Spec.Shards)).Remove(id, cancellationToken);
+        return await Shard(ShardOf(id, spec.Shards)).Remove(id, cancellationToken);
     }
 
     public async Task<CatalogFacets> GetFacets(int maxTokens, CancellationToken cancellationToken)

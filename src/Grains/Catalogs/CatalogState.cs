@@ -10,4 +10,25 @@ public sealed class CatalogState
     [Id(2)] public string Incarnation { get; set; } = "";
     [Id(3)] public DateTimeOffset CreatedAt { get; set; }
     [Id(4)] public DateTimeOffset UpdatedAt { get; set; }
+    /// <summary>The other version every write also goes to: the one a re-embedding builds, or the previous one kept
+    /// for a rollback.</summary>
+    [Id(5)] public ShadowVersion? Shadow { get; set; }
+    /// <summary>The latest re-embedding, as catalog stats show it.</summary>
+    [Id(6)] public Reembedding? Reembedding { get; set; }
+
+    public CatalogState With(Action<CatalogState> change)
+    {
+        var copy = (CatalogState)MemberwiseClone();
+        change(copy);
+        return copy;
+    }
 }
+
+/// <summary>A version of a catalog beside the serving one, with shards of its own (<see cref="Incarnation"/>):
+/// being built by a re-embedding, or the previous version kept for a rollback.</summary>
+[GenerateSerializer, Immutable, Alias("Catalogs.ShadowVersion")]
+public sealed record ShadowVersion(
+    [property: Id(0)] CatalogSpec Spec,
+    [property: Id(1)] string Incarnation,
+    [property: Id(2)] long Version,
+    [property: Id(3)] bool Building);

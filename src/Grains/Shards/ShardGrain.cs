@@ -107,6 +107,8 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
     public Task<Datapoint?[]> GetMany(string[] ids, CancellationToken cancellationToken) =>
         Task.FromResult(ids.Select(Ready().Get).ToArray());
 
+    public Task<string[]> GetIds(CancellationToken cancellationToken) => Task.FromResult(Ready().Ids());
+
     public Task<SearchHit[]> Search(SearchQuery query, CancellationToken cancellationToken) =>
         Ready().SearchAsync(query, cancellationToken);
 
@@ -118,7 +120,8 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
         var s = Ready();
         return Task.FromResult(new ShardStats(s.Settings.Shard, s.Count, s.LastSequence, s.SnapshotSequence,
             s.IndexOrigin, s.IndexReconciled, sync?.Stats(), rebalancer.Silo.ToString(),
-            IndexBytes: s.IndexMemory.Total, IndexMappedBytes: s.IndexMemory.MappedBytes, StoredBytes: s.StoredBytes));
+            IndexBytes: s.IndexMemory.Total, IndexMappedBytes: s.IndexMemory.MappedBytes, StoredBytes: s.StoredBytes,
+            WithoutImage: s.WithoutImage));
     }
 
     public Task BindSync(string? index, CancellationToken cancellationToken) => Guarded(async s =>
