@@ -24,6 +24,14 @@ public interface ICatalogGrain : IGrainWithStringKey
     /// <summary>Drops the previous version (writes then go to one version only). 409 when there is none.</summary>
     [ResponseTimeout(CallTimeouts.Long)]
     [Alias("RetirePrevious")] Task<CatalogInfo> RetirePrevious(CancellationToken cancellationToken = default);
+    /// <summary>Starts fitting a head to the catalog's labels in the background (409 while one runs; 422 when the
+    /// labels cannot fit one).</summary>
+    [ResponseTimeout(CallTimeouts.Long)]
+    [Alias("StartTraining")]
+    Task<TrainingStatus> StartTraining(TrainingRequest request, CancellationToken cancellationToken = default);
+    /// <summary>The latest training, or null when the catalog has none.</summary>
+    [Alias("GetTraining")] Task<TrainingStatus?> GetTraining(CancellationToken cancellationToken = default);
+    [Alias("CancelTraining")] Task<TrainingStatus> CancelTraining(CancellationToken cancellationToken = default);
     /// <summary>Deletes the catalog and all its products; false when it did not exist.</summary>
     [ResponseTimeout(CallTimeouts.Long)]
     [Alias("Drop")] Task<bool> Drop(CancellationToken cancellationToken = default);

@@ -1,6 +1,8 @@
 namespace Catalogs.Grains;
 
-/// <summary>A catalog's encoder with every field resolved (defaults filled in from the model's needs).</summary>
+/// <summary>A catalog's encoder with every field resolved (defaults filled in from the model's needs).
+/// <c>Head</c>: the SHA-256 of a linear head tuned on a catalog's labels (its training's result), applied to the
+/// backbone's embedding; null for the backbone alone.</summary>
 [GenerateSerializer, Alias("Catalogs.EncoderSpec")]
 public sealed record EncoderSpec(
     [property: Id(0)] string Model,
@@ -14,7 +16,8 @@ public sealed record EncoderSpec(
     [property: Id(8)] EncoderPooling Pooling,
     [property: Id(9)] bool Dequantize,
     [property: Id(10)] bool Normalize,
-    [property: Id(11)] float CropFraction = 1f)
+    [property: Id(11)] float CropFraction = 1f,
+    [property: Id(12)] string? Head = null)
 {
     /// <summary>Whether two specs produce the same embeddings (arrays compared by value).</summary>
     public bool SameAs(EncoderSpec? other) => other is not null && Model == other.Model && Input == other.Input
@@ -22,7 +25,7 @@ public sealed record EncoderSpec(
         && InputSize == other.InputSize && Resize == other.Resize && Mean.SequenceEqual(other.Mean)
             && Std.SequenceEqual(other.Std)
         && ChannelOrder == other.ChannelOrder && Pooling == other.Pooling && Dequantize == other.Dequantize
-            && Normalize == other.Normalize && CropFraction == other.CropFraction;
+            && Normalize == other.Normalize && CropFraction == other.CropFraction && Head == other.Head;
 }
 
 /// <summary>A catalog's resolved configuration. <see cref="Encoder"/> is null for vector-only catalogs.
@@ -267,7 +270,8 @@ public sealed record EncoderDraft(
     [property: Id(8)] EncoderPooling? Pooling = null,
     [property: Id(9)] bool? Dequantize = null,
     [property: Id(10)] bool? Normalize = null,
-    [property: Id(11)] float? CropFraction = null);
+    [property: Id(11)] float? CropFraction = null,
+    [property: Id(12)] string? Head = null);
 
 /// <summary>A catalog configuration as requested (PUT body).</summary>
 [GenerateSerializer, Alias("Catalogs.CatalogDraft")]

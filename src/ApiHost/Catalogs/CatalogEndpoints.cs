@@ -46,6 +46,22 @@ public static class CatalogEndpoints
         group.MapDelete("/{catalog}/previous", RetirePreviousAsync)
             .WithSummary("Drop the previous version: writes go to one version again, a rollback is no longer possible")
             .ProducesProblem(404).ProducesProblem(409).RequireScope(ApiKeyScopes.Admin);
+        group.MapPost("/{catalog}/training", StartTrainingAsync)
+            .WithSummary("Fit an encoder head to the catalog's labels in the background")
+            .WithDescription("Body: {\"labelNamespace\": \"category\", \"kind\": \"lda\" | \"trained\" | " +
+                "\"pcaWhitening\", \"dimensions\": 64, \"epochs\": 60, \"apply\": true}. Each product's first " +
+                "token in the namespace is its label (at least 2 labels, 5 products each). The result, " +
+                "`encoder` in GET /training, is the catalog's encoder with the fitted `head`: configure the " +
+                "catalog with it (a re-embedding), or send apply: true to do so when the fit is done.")
+            .Accepts<TrainingRequest>("application/json")
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(422)
+            .RequireScope(ApiKeyScopes.Admin);
+        group.MapGet("/{catalog}/training", GetTrainingAsync)
+            .WithSummary("The latest training: phase, epoch, loss, validation precision@10, the tuned encoder")
+            .ProducesProblem(404).RequireScope(ApiKeyScopes.Search);
+        group.MapPost("/{catalog}/training:cancel", CancelTrainingAsync)
+            .WithSummary("Cancel the running training (the serving encoder stays)")
+            .ProducesProblem(404).ProducesProblem(409).RequireScope(ApiKeyScopes.Admin);
         group.MapGet("/{catalog}/sync/dead-letters", DeadLettersAsync)
             .WithSummary("Changes Matching Engine rejected (never retried; shard stats count them)")
                 .ProducesProblem(404).RequireScope(ApiKeyScopes.Admin);
@@ -98,6 +114,21 @@ public static class CatalogEndpoints
 
     static async Task<Ok<CatalogView>> RetirePreviousAsync(string catalog, CatalogGateway gateway,
         CancellationToken ct) => TypedResults.Ok(CatalogView.From(await gateway.Catalog(catalog).RetirePrevious(ct)));
+
+    static async Task<Accepted<TrainingStatus>> StartTrainingAsync(string catalog, HttpRequest request,
+        CatalogGateway gateway, CancellationToken ct)
+    {
+        var grain = gateway.Catalog(catalog);
+        var body = await RequestReader.ReadJsonAsync<TrainingRequest>(request, "The training request");
+        return TypedResults.Accepted($"/v1/catalogs/{catalog}/training", await grain.StartTraining(body, ct));
+    }
+
+    static async Task<Ok<TrainingStatus>> GetTrainingAsync(string catalog, CatalogGateway gateway,
+        CancellationToken ct) => TypedResults.Ok(await gateway.Catalog(catalog).GetTraining(ct)
+            ?? throw CatalogRequestException.NotFound($"Catalog '{catalog}' has had no training."));
+
+    static async Task<Ok<TrainingStatus>> CancelTrainingAsync(string catalog, CatalogGateway gateway,
+        CancellationToken ct) => TypedResults.Ok(await gateway.Catalog(catalog).CancelTraining(ct));
 
     static async Task<NoContent> DeleteAsync(string catalog, CatalogGateway gateway, CancellationToken ct) =>
         await gateway.Catalog(catalog).Drop(ct) ? TypedResults.NoContent() : throw NotFound(catalog);

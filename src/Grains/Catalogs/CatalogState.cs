@@ -15,6 +15,8 @@ public sealed class CatalogState
     [Id(5)] public ShadowVersion? Shadow { get; set; }
     /// <summary>The latest re-embedding, as catalog stats show it.</summary>
     [Id(6)] public Reembedding? Reembedding { get; set; }
+    /// <summary>The latest training of an encoder head.</summary>
+    [Id(7)] public TrainingStatus? Training { get; set; }
 
     public CatalogState With(Action<CatalogState> change)
     {

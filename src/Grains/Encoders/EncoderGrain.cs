@@ -8,8 +8,10 @@ namespace Catalogs.Grains.Encoders;
 public sealed class EncoderGrain(EncoderService encoders) : Grain, IEncoderGrain
 {
     public Task<EncoderDescription> Describe(EncoderDraft draft, CancellationToken cancellationToken) =>
-        encoders.DescribeAsync(draft, cancellationToken);
+        encoders.DescribeAsync(draft, HeadBytes, cancellationToken);
 
     public Task<float[][]> Encode(EncoderSpec encoder, byte[][] images, CancellationToken cancellationToken) =>
-        encoders.EncodeAsync(encoder, images, cancellationToken);
+        encoders.EncodeAsync(encoder, images, HeadBytes, cancellationToken);
+
+    Task<byte[]?> HeadBytes(string hash) => GrainFactory.GetGrain<IHeadGrain>(hash).Get();
 }

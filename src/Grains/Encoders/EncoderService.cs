@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Catalogs.Encoders;
 using Catalogs.Imaging;
+using Catalogs.Training;
 using Microsoft.Extensions.Options;
 
 namespace Catalogs.Grains.Encoders;
@@ -17,8 +18,11 @@ public sealed class EncoderService(ModelResolver models, EncoderRegistry registr
     // Model name → resolved path, so encoding does not probe the model folders on every request.
     readonly ConcurrentDictionary<string, Task<string>> paths = new();
     readonly ImageLimits limits = new(options.Value.MaxImagePixels);
+    // Heads by hash: immutable, so cached for the process's life once loaded.
+    readonly ConcurrentDictionary<string, Task<LinearHead?>> heads = new();
 
-    public async Task<EncoderDescription> DescribeAsync(EncoderDraft draft, CancellationToken cancellationToken)
+    public async Task<EncoderDescription> DescribeAsync(EncoderDraft draft, Func<string, Task<byte[]?>> headBytes,
+        CancellationToken cancellationToken)
     {
         var model = draft.Model;
         if (string.IsNullOrWhiteSpace(model)) throw Invalid("encoder.model is required.");
@@ -53,12 +57,19 @@ public sealed class EncoderService(ModelResolver models, EncoderRegistry registr
             draft.Pooling ?? EncoderPooling.GlobalAverage,
             draft.Dequantize ?? canDequantize,
             draft.Normalize ?? true,
-            draft.CropFraction ?? 1f);
+            draft.CropFraction ?? 1f,
+            draft.Head);
         Validate(spec);
         try
         {
             var encoder = await registry.GetAsync(ToOptions(spec, path));
-            return new EncoderDescription(spec, encoder.Dimensions);
+            if (spec.Head is null) return new EncoderDescription(spec, encoder.Dimensions);
+            var head = await HeadAsync(spec.Head, headBytes)
+                ?? throw Invalid($"encoder.head '{spec.Head}' is no head of this cluster (a training's result).");
+            if (head.InputDimensions != encoder.Dimensions)
+                throw Invalid($"encoder.head takes {head.InputDimensions}-dimensional embeddings; this encoder " +
+                    $"produces {encoder.Dimensions}.");
+            return new EncoderDescription(spec, head.OutputDimensions);
         }
         catch (Exception ex) when (ex is EncoderConfigException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
         {
@@ -66,14 +77,19 @@ public sealed class EncoderService(ModelResolver models, EncoderRegistry registr
         }
     }
 
-    /// <summary>Embeds images; refused images raise <see cref="CatalogRequestException"/> naming the image.</summary>
-    public async Task<float[][]> EncodeAsync(EncoderSpec spec, byte[][] images, CancellationToken cancellationToken)
+    /// <summary>Embeds images (through the spec's head, when it has one); refused images raise <see
+    /// cref="CatalogRequestException"/> naming the image.</summary>
+    public async Task<float[][]> EncodeAsync(EncoderSpec spec, byte[][] images, Func<string, Task<byte[]?>> headBytes,
+        CancellationToken cancellationToken)
     {
         var encoder = await registry.GetAsync(ToOptions(spec, await PathAsync(spec.Model)));
+        var head = spec.Head is null ? null : await HeadAsync(spec.Head, headBytes)
+            ?? throw CatalogRequestException.Unavailable($"The encoder's head {spec.Head} cannot be read.");
         var tasks = images.Select(image => encoder.EncodeAsync(image, limits, cancellationToken)).ToArray();
         try
         {
-            return await Task.WhenAll(tasks);
+            var vectors = await Task.WhenAll(tasks);
+            return head is null ? vectors : vectors.Select(v => head.Apply(v)).ToArray();
         }
         catch (ImageRejectedException)
         {
@@ -96,6 +112,21 @@ public sealed class EncoderService(ModelResolver models, EncoderRegistry registr
         task.ContinueWith(_ => paths.TryRemove(KeyValuePair.Create(model, task)), CancellationToken.None,
             TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
                 TaskScheduler.Default);
+        return task;
+    }
+
+    /// <summary>A head by its hash, loaded once; null when none has it (not cached, so a head stored later is
+    /// found).</summary>
+    Task<LinearHead?> HeadAsync(string hash, Func<string, Task<byte[]?>> headBytes)
+    {
+        if (hash.Length != 64 || !hash.All(char.IsAsciiHexDigitLower))
+            throw Invalid($"encoder.head '{hash}' is not a head's SHA-256 (64 lower-case hex digits).");
+        var task = heads.GetOrAdd(hash, async h =>
+            await headBytes(h) is { } bytes ? LinearHead.FromBytes(bytes) : null);
+        task.ContinueWith(t =>
+        {
+            if (t.IsFaulted || t.Result is null) heads.TryRemove(KeyValuePair.Create(hash, task));
+        }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         return task;
     }
 
