@@ -13,4 +13,8 @@ public interface IEncoderGrain : IGrainWithIntegerKey
     [Alias("Encode")]
     Task<float[][]> Encode(EncoderSpec encoder, byte[][] images,
         CancellationToken cancellationToken = default);
+    /// <summary>Encodes one box of an image (in fractions of its upright size).</summary>
+    [Alias("EncodeRegion")]
+    Task<float[]> EncodeRegion(EncoderSpec encoder, byte[] image, ImageRegion region,
+        CancellationToken cancellationToken = default);
 }

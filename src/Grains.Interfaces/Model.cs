@@ -234,7 +234,13 @@ public sealed record SearchQuery(
     [property: Id(8)] int? ApproximateNeighborCount = null,
     [property: Id(9)] double? FractionLeafNodesToSearchOverride = null,
     [property: Id(10)] bool ReturnVectors = false,
-    [property: Id(11)] ReadConsistency Consistency = ReadConsistency.Eventual);
+    [property: Id(11)] ReadConsistency Consistency = ReadConsistency.Eventual,
+    [property: Id(12)] string[]? ExcludeIds = null)
+{
+    /// <summary>Whether the query's own products (<see cref="ExcludeId"/>, <see cref="ExcludeIds"/>) rule
+    /// <paramref name="id"/> out.</summary>
+    public bool Excludes(string id) => id == ExcludeId || (ExcludeIds?.Contains(id) ?? false);
+}
 
 /// <summary>A routed search's answer: where it came from (<c>local</c>, <c>matchingEngine</c>, <c>hybrid</c>), and
 /// whether Matching Engine failed so the local index answered alone (<c>Degraded</c>, with the reason).</summary>

@@ -44,6 +44,29 @@ public static class ImagePreprocessor
         return ResizeOnWhite(upright, options);
     }
 
+    /// <summary>The part of an image inside a box given in fractions of its upright width and height, as a PNG
+    /// (lossless, so the encoder sees the region's pixels as decoded): a shopper searching by one item of a photo.
+    /// Decoded as small as keeps the region at least <paramref name="minimumSide"/> pixels across. Throws <see
+    /// cref="ImageRejectedException"/>.</summary>
+    public static byte[] CropToPng(ReadOnlySpan<byte> bytes, float x, float y, float width, float height,
+        ImageLimits? limits = null, int minimumSide = 512)
+    {
+        if (!(x >= 0 && y >= 0 && width > 0 && height > 0 && x + width <= 1.0001f && y + height <= 1.0001f))
+            throw new ArgumentOutOfRangeException(nameof(width), "The box must lie inside the image.");
+        // Stretch to a target that covers the region at minimumSide: the codec then decodes no larger than needed.
+        var decodeAt = new PreprocessOptions((int)Math.Ceiling(minimumSide / width),
+            (int)Math.Ceiling(minimumSide / height), ResizeMode.Stretch, ChannelOrder.Rgb, [0, 0, 0], [1, 1, 1]);
+        using var upright = DecodeUpright(bytes, decodeAt, limits ?? ImageLimits.Default);
+        int left = (int)Math.Floor(x * upright.Width), top = (int)Math.Floor(y * upright.Height);
+        int w = Math.Clamp((int)Math.Round(width * upright.Width), 1, upright.Width - left);
+        int h = Math.Clamp((int)Math.Round(height * upright.Height), 1, upright.Height - top);
+        using var region = Draw(upright, w, h, SKMatrix.CreateTranslation(-left, -top), SKSamplingOptions.Default,
+            SKColors.Transparent);
+        using var image = SKImage.FromBitmap(region);
+        using var png = image.Encode(SKEncodedImageFormat.Png, 100);
+        return png.ToArray();
+    }
+
     static SKCodec OpenCodec(ReadOnlySpan<byte> bytes, ImageLimits limits, out ImageFormat format)
     {
         format = ImageInspector.Sniff(bytes) ?? throw new ImageRejectedException(ImageRejection.UnsupportedFormat,

@@ -592,7 +592,8 @@ public sealed class LocalShard : IAsyncDisposable
             throw new ArgumentException(
                 $"The query vector has {query.Vector.Length} dimensions; the shard has {Settings.Dimensions}.");
         var searchOptions = new SearchOptions(query.NeighborCount, FilterMapping.ToFilter(query),
-            query.PerCrowdingAttributeNeighborCount, query.ExcludeId, query.Ef);
+            query.PerCrowdingAttributeNeighborCount, query.ExcludeId, query.Ef,
+            query.ExcludeIds is { Length: > 0 } more ? more.ToHashSet(StringComparer.Ordinal) : null);
         var idx = index;
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
         var neighbors = await Task.Run(() => idx.Search(query.Vector, searchOptions), cancellationToken);

@@ -92,7 +92,7 @@ public sealed class ExactIndex(int dimensions, DistanceMetric metric) : IVectorI
 
     IReadOnlyList<Neighbor> Scan(ReadOnlySpan<float> q, SearchOptions options, SearchFilter? filter)
     {
-        bool crowding = options.PerCrowdingAttribute is not null;
+        bool crowding = options.PerCrowdingAttribute is not null, excludes = options.ExcludesAny;
         var collector = new ResultCollector(options.K, options.PerCrowdingAttribute);
         int count = used;
         var snapshot = entries;
@@ -100,7 +100,7 @@ public sealed class ExactIndex(int dimensions, DistanceMetric metric) : IVectorI
         {
             var e = Volatile.Read(ref snapshot[slot]);
             if (e is null) continue;
-            if (options.ExcludeId is not null && e.Id == options.ExcludeId) continue;
+            if (excludes && options.Excludes(e.Id)) continue;
             if (filter is not null && !filter.Matches(e.Attributes)) continue;
             float d = VectorMath.Distance(Metric, q, e.Vector, e.InverseNorm);
             if (crowding || d < collector.Threshold) collector.Add(e.Id, d, e.Attributes.CrowdingAttribute);

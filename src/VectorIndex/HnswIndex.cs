@@ -685,9 +685,9 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         var start = entry;
         if (start is null) return [];
         var filter = options.Filter is { IsEmpty: false } f ? f : null;
-        var exclude = options.ExcludeId;
-        Func<int, bool>? accept = filter is null && exclude is null ? null
-            : slot => (exclude is null || storage.Id(slot) != exclude) && (filter is null
+        bool exclude = options.ExcludesAny;
+        Func<int, bool>? accept = filter is null && !exclude ? null
+            : slot => (!exclude || !(storage.Id(slot) is { } id && options.Excludes(id))) && (filter is null
                 || filter.Matches(storage.Attributes(slot)));
 
         // Planner: a small index is scanned exactly (cheap, and exact even where pruning left a node without in-links);

@@ -10,8 +10,15 @@ public readonly record struct Neighbor(string Id, float Distance);
 /// <param name="ExcludeId">A point never returned (e.g. the product a "similar products" query starts from).</param>
 /// <param name="Ef">Candidate list size of approximate indexes (recall/speed trade-off); exact indexes ignore
 /// it.</param>
+/// <param name="Excluded">More points never returned (the examples of a query with several).</param>
 public sealed record SearchOptions(int K, SearchFilter? Filter = null, int? PerCrowdingAttribute = null,
-    string? ExcludeId = null, int? Ef = null);
+    string? ExcludeId = null, int? Ef = null, IReadOnlySet<string>? Excluded = null)
+{
+    /// <summary>Whether some point is never to be returned.</summary>
+    public bool ExcludesAny => ExcludeId is not null || Excluded is { Count: > 0 };
+
+    public bool Excludes(string id) => id == ExcludeId || (Excluded?.Contains(id) ?? false);
+}
 
 /// <summary>
 /// A live vector index: points are inserted, replaced and removed while searches run.

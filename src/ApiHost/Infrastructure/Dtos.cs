@@ -65,7 +65,21 @@ public sealed record SearchDto(
     QueryRouting? Routing = null,
     int? ApproximateNeighborCount = null,
     double? FractionLeafNodesToSearchOverride = null,
-    ReadConsistency? Consistency = null);
+    ReadConsistency? Consistency = null,
+    ExampleDto[]? Positive = null,
+    ExampleDto[]? Negative = null,
+    ExampleStrategy? Strategy = null,
+    DirectionDto? Direction = null,
+    RegionDto? Region = null);
+
+/// <summary>One example of a search with several: exactly one of productId, imageUrl and featureVector, and its
+/// weight (default 1 for positives, 0.5 for negatives).</summary>
+public sealed record ExampleDto(string? ProductId, string? ImageUrl, float[]? FeatureVector, float? Weight);
+
+public sealed record DirectionDto(string[]? From, string[]? To, float? Weight);
+
+/// <summary>A box of the query image in fractions (0–1) of its upright width and height.</summary>
+public sealed record RegionDto(float? X, float? Y, float? Width, float? Height);
 
 public sealed record RestrictView(string Namespace, string[] AllowList, string[] DenyList);
 

@@ -19,7 +19,10 @@ public static class SearchEndpoints
                 "(similar products, excluding itself) and featureVector. Options: neighborCount (1–1000, default " +
                     "10), restricts, numericRestricts with op " +
                 "(LESS, LESS_EQUAL, EQUAL, GREATER_EQUAL, GREATER, NOT_EQUAL), perCrowdingAttributeNeighborCount, " +
-                    "returnFeatureVector, ef (HNSW candidate list size: recall against speed). Distances: lower is " +
+                    "returnFeatureVector, ef (HNSW candidate list size: recall against speed). Several examples: " +
+                    "positive and negative lists of {productId | imageUrl | featureVector, weight} with strategy " +
+                    "averageVector or bestScore; direction {from: [ids], to: [ids], weight}; region {x, y, width, " +
+                    "height} (fractions of the image) searches by one box of the image. Distances: lower is " +
                     "closer.")
             .Accepts<SearchDto>("application/json", "multipart/form-data")
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(413).ProducesProblem(415).ProducesProblem(422)
@@ -52,17 +55,19 @@ public static class SearchEndpoints
         {
             (image, var json) = await RequestReader.ReadImageFormAsync<SearchDto>(request, "query", ct);
             dto = json ?? Empty;
-            if (dto.ImageUrl is not null || dto.ProductId is not null || dto.FeatureVector is not null)
+            if (dto.ImageUrl is not null || dto.ProductId is not null || dto.FeatureVector is not null
+                || dto.Positive is not null)
                 throw CatalogRequestException.Malformed("With an uploaded image, the query must not also set " +
-                    "imageUrl, productId or featureVector.");
+                    "imageUrl, productId, featureVector or positive.");
         }
         else if (request.HasJsonContentType())
         {
             dto = await RequestReader.ReadJsonAsync<SearchDto>(request, "The search request");
             int sources = (dto.ImageUrl is null ? 0 : 1) + (dto.ProductId is null ? 0 : 1) + (dto.FeatureVector is null
-                ? 0 : 1);
+                ? 0 : 1) + (dto.Positive is null ? 0 : 1);
             if (sources != 1)
-                throw CatalogRequestException.Malformed("Set exactly one of imageUrl, productId and featureVector.");
+                throw CatalogRequestException.Malformed("Set exactly one of imageUrl, productId, featureVector and " +
+                    "positive.");
         }
         else throw CatalogRequestException.UnsupportedMedia("Send multipart/form-data (image + query) or " +
             "application/json.");
@@ -76,6 +81,7 @@ public static class SearchEndpoints
         var ef = RequestValidator.Ef(dto.Ef, k);
         var approximate = RequestValidator.ApproximateNeighborCount(dto.ApproximateNeighborCount, k);
         var leaves = RequestValidator.LeafFraction(dto.FractionLeafNodesToSearchOverride);
+        QueryExamples.Validate(dto, image is not null || dto.ImageUrl is not null, validator);
 
         if (dto.ImageUrl is not null) image = await fetcher.FetchAsync(dto.ImageUrl, ct);
         if (dto.ProductId is not null) validator.ProductIdIsValid(dto.ProductId);
@@ -84,7 +90,14 @@ public static class SearchEndpoints
         bool withVector = dto.ReturnFeatureVector ?? false;
         var query = new SearchQuery(dto.FeatureVector ?? [], k, restricts, numeric, crowding, null, ef, dto.Routing,
             approximate, leaves, ReturnVectors: withVector, Consistency: dto.Consistency ?? ReadConsistency.Eventual);
-        var result = await gateway.Idempotent(() => grain.Find(new SearchRequest(query, image, dto.ProductId), ct), ct);
+        var positive = await QueryExamples.ResolveAsync(dto.Positive, 1f, fetcher, ct);
+        var negative = await QueryExamples.ResolveAsync(dto.Negative, QueryExamples.NegativeWeight, fetcher, ct);
+        var direction = dto.Direction is { } d ? new QueryDirection(d.From!, d.To!, d.Weight ?? 1f) : null;
+        var region = dto.Region is { } r ? new ImageRegion(r.X!.Value, r.Y!.Value, r.Width!.Value, r.Height!.Value)
+            : null;
+        var search = new SearchRequest(query, image, dto.ProductId, positive, negative,
+            dto.Strategy ?? ExampleStrategy.AverageVector, direction, region);
+        var result = await gateway.Idempotent(() => grain.Find(search, ct), ct);
         return TypedResults.Ok(new SearchResponse(result.Hits.Select(h => new NeighborView(h.Id, h.Distance,
             DatapointView.From(h.Datapoint, withVector))).ToArray(),
             result.Source, result.Degraded, result.Warning, result.Partial,

@@ -579,22 +579,6 @@ public sealed partial class CatalogGrain(
         return await QueryCore(query, cancellationToken);
     }
 
-    public async Task<SearchResult> Find(SearchRequest request, CancellationToken cancellationToken)
-    {
-        using var shared = await gate.EnterSharedAsync(cancellationToken);
-        var spec = Spec();
-        var query = request.Query;
-        if (request.Image is { } image) query =
-            query with { Vector = await EncodeAsync(spec, image, "", cancellationToken) };
-        else if (request.ProductId is { } id)
-        {
-            var product = await GetCore(spec, id, cancellationToken)
-                ?? throw CatalogRequestException.NotFound($"Product '{id}' does not exist in catalog '{Name}'.");
-            query = query with { Vector = product.FeatureVector, ExcludeId = id };
-        }
-        return await QueryCore(query, cancellationToken);
-    }
-
     async Task<SearchResult> QueryCore(SearchQuery query, CancellationToken cancellationToken)
     {
         var spec = Spec();
@@ -647,7 +631,8 @@ public sealed partial class CatalogGrain(
             ?? throw new GoogleApiException(System.Net.HttpStatusCode.FailedDependency, "FAILED_PRECONDITION",
                 "The index endpoint has no public domain.");
         // A few more than asked: some may be dropped as deleted, filtered or excluded locally.
-        int asked = query.NeighborCount + Math.Max(5, query.NeighborCount / 2) + (query.ExcludeId is null ? 0 : 1);
+        int asked = query.NeighborCount + Math.Max(5, query.NeighborCount / 2) + (query.ExcludeId is null ? 0 : 1)
+            + (query.ExcludeIds?.Length ?? 0);
         var datapoint = new IndexDatapoint("query", query.Vector, FilterMapping.ToVertex(query.Restricts),
             FilterMapping.ToVertex(query.NumericRestricts, query: true));
         var response = await vertex.FindNeighborsAsync(publicDomain, me.IndexEndpoint!,
@@ -656,7 +641,7 @@ public sealed partial class CatalogGrain(
                 query.ApproximateNeighborCount is int a ? Math.Max(a, asked) : null,
                     query.FractionLeafNodesToSearchOverride)]), cancellationToken);
         var ids = response.NearestNeighbors?.FirstOrDefault()?.Neighbors?.Select(n =>
-            n.Datapoint.DatapointId).Where(id => id != query.ExcludeId).Distinct().ToArray() ?? [];
+            n.Datapoint.DatapointId).Where(id => !query.Excludes(id)).Distinct().ToArray() ?? [];
         var current = await Task.WhenAll(ids.GroupBy(id => ShardOf(id, spec.Shards)).Select(async g =>
         {
             var group = g.ToArray();

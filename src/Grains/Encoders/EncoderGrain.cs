@@ -13,5 +13,9 @@ public sealed class EncoderGrain(EncoderService encoders) : Grain, IEncoderGrain
     public Task<float[][]> Encode(EncoderSpec encoder, byte[][] images, CancellationToken cancellationToken) =>
         encoders.EncodeAsync(encoder, images, HeadBytes, cancellationToken);
 
+    public Task<float[]> EncodeRegion(EncoderSpec encoder, byte[] image, ImageRegion region,
+        CancellationToken cancellationToken) =>
+        encoders.EncodeRegionAsync(encoder, image, region, HeadBytes, cancellationToken);
+
     Task<byte[]?> HeadBytes(string hash) => GrainFactory.GetGrain<IHeadGrain>(hash).Get();
 }

@@ -94,16 +94,35 @@ public sealed class EncoderService(ModelResolver models, EncoderRegistry registr
         catch (ImageRejectedException)
         {
             var index = Array.FindIndex(tasks, t => t.IsFaulted);
-            var rejected = (ImageRejectedException)tasks[index].Exception!.InnerException!;
-            var where = images.Length > 1 ? $"Image {index}: " : "";
-            throw new CatalogRequestException(rejected.Reason switch
-            {
-                ImageRejection.UnsupportedFormat => CatalogError.UnsupportedMedia,
-                ImageRejection.TooManyPixels => CatalogError.TooLarge,
-                _ => CatalogError.Invalid,
-            }, where + rejected.Message);
+            throw Refused((ImageRejectedException)tasks[index].Exception!.InnerException!,
+                images.Length > 1 ? $"Image {index}: " : "");
         }
     }
+
+    /// <summary>Embeds one box of an image: the box cut out (on the thread pool), then encoded like any
+    /// image.</summary>
+    public async Task<float[]> EncodeRegionAsync(EncoderSpec spec, byte[] image, ImageRegion region,
+        Func<string, Task<byte[]?>> headBytes, CancellationToken cancellationToken)
+    {
+        byte[] cut;
+        try
+        {
+            cut = await Task.Run(() => ImagePreprocessor.CropToPng(image, region.X, region.Y, region.Width,
+                region.Height, limits), cancellationToken);
+        }
+        catch (ImageRejectedException rejected)
+        {
+            throw Refused(rejected, "");
+        }
+        return (await EncodeAsync(spec, [cut], headBytes, cancellationToken))[0];
+    }
+
+    static CatalogRequestException Refused(ImageRejectedException rejected, string where) => new(rejected.Reason switch
+    {
+        ImageRejection.UnsupportedFormat => CatalogError.UnsupportedMedia,
+        ImageRejection.TooManyPixels => CatalogError.TooLarge,
+        _ => CatalogError.Invalid,
+    }, where + rejected.Message);
 
     Task<string> PathAsync(string model)
     {
