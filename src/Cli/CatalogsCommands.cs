@@ -105,15 +105,27 @@ public static class CatalogsCommands
                 "(database-side augmentation); both given: also together",
             AllowMultipleArgumentsPerToken = true,
         };
+        var colorWeights = new Option<float[]>("--color-weights")
+        {
+            Description = "Also re-rank each query's 50 best matches by colour with these weights (0–1), as " +
+                "searches with colorWeight do: (1 − w) × visual distance + w × colour distance",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        colorWeights.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<float[]>()?.Any(w => !(w > 0 && w <= 1)) == true)
+                result.AddError("--color-weights must lie in (0, 1].");
+        });
         var eval = new Command("eval", "Measure retrieval quality on a labeled image folder")
         {
-            folder, evalCatalog, config, leaveOneOut, output, heads, headDimensions, lifts,
+            folder, evalCatalog, config, leaveOneOut, output, heads, headDimensions, lifts, colorWeights,
         };
         eval.SetAction((parse, ct) =>
         {
             var options = new EvalOptions(parse.GetValue(folder)!, parse.GetValue(evalCatalog)!,
                 parse.GetValue(config), parse.GetValue(leaveOneOut), parse.GetValue(output)!,
-                parse.GetValue(heads) ?? [], parse.GetValue(headDimensions), parse.GetValue(lifts) ?? []);
+                parse.GetValue(heads) ?? [], parse.GetValue(headDimensions), parse.GetValue(lifts) ?? [],
+                parse.GetValue(colorWeights) ?? []);
             return new EvalCommand(Client(parse), console).RunAsync(options, ct);
         });
         root.Subcommands.Add(eval);

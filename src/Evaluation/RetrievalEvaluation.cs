@@ -35,9 +35,12 @@ public static class RetrievalEvaluation
     /// <summary>Evaluates <paramref name="queries"/> against <paramref name="gallery"/>; with
     /// <paramref name="leaveOneOut"/> the gallery item with a query's own key is left out of its ranking (queries
     /// and gallery are then the same set). <paramref name="samples"/> queries, taken in turn from each label (by
-    /// key within a label), come back with their top <paramref name="sampleTop"/> matches.</summary>
+    /// key within a label), come back with their top <paramref name="sampleTop"/> matches. <paramref
+    /// name="rescore"/> (query index, gallery index, cosine → score) re-ranks each query's <paramref
+    /// name="rescoreTop"/> best matches by cosine, as a search that re-ranks its candidates does.</summary>
     public static RetrievalReport Evaluate(IReadOnlyList<LabeledVector> queries, IReadOnlyList<LabeledVector> gallery,
-        bool leaveOneOut = false, int confusions = 10, int samples = 0, int sampleTop = 5)
+        bool leaveOneOut = false, int confusions = 10, int samples = 0, int sampleTop = 5,
+        Func<int, int, float, float>? rescore = null, int rescoreTop = 50)
     {
         if (queries.Count == 0 || gallery.Count == 0)
             throw new ArgumentException("Evaluation needs at least one query and one gallery item.");
@@ -55,6 +58,10 @@ public static class RetrievalEvaluation
                 .Where(j => !(leaveOneOut && gallery[j].Key == q.Key))
                 .Select(j => (j, Score: TensorPrimitives.Dot(v, unit[j])))
                 .OrderByDescending(x => x.Score).ThenBy(x => gallery[x.j].Key, StringComparer.Ordinal).ToArray();
+            if (rescore is not null)
+                scored = [.. scored.Take(rescoreTop).Select(x => (x.j, Score: rescore(i, x.j, x.Score)))
+                    .OrderByDescending(x => x.Score).ThenBy(x => gallery[x.j].Key, StringComparer.Ordinal),
+                    .. scored.Skip(rescoreTop)];
             tops[i] = scored.Take(sampleTop).Select(x => new RankedMatch(gallery[x.j].Key, gallery[x.j].Label,
                 x.Score)).ToArray();
             var ranked = scored.Select(x => gallery[x.j]).ToArray();

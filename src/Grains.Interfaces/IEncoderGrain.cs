@@ -13,6 +13,13 @@ public interface IEncoderGrain : IGrainWithIntegerKey
     [Alias("Encode")]
     Task<float[][]> Encode(EncoderSpec encoder, byte[][] images,
         CancellationToken cancellationToken = default);
+    /// <summary>Encodes product images: their embeddings and their colours.</summary>
+    [Alias("EncodeProducts")]
+    Task<ProductEncoding[]> EncodeProducts(EncoderSpec encoder, byte[][] images,
+        CancellationToken cancellationToken = default);
+    /// <summary>The colours of images (no model involved).</summary>
+    [Alias("DescribeColors")]
+    Task<ProductColor[]> DescribeColors(byte[][] images, CancellationToken cancellationToken = default);
     /// <summary>Encodes one box of an image (in fractions of its upright size).</summary>
     [Alias("EncodeRegion")]
     Task<float[]> EncodeRegion(EncoderSpec encoder, byte[] image, ImageRegion region,

@@ -209,6 +209,7 @@ public sealed record NumericRestrict(
 /// <param name="ImageSha256">The SHA-256 (hex) of the product's original image, kept by its shard; null without
 /// one.</param>
 /// <param name="ImageBytes">That image's size as uploaded (what byte quotas count); 0 without one.</param>
+/// <param name="Color">The colours of that image, computed at ingest; null without an image.</param>
 [GenerateSerializer, Immutable, Alias("Catalogs.Datapoint")]
 public sealed record Datapoint(
     [property: Id(0)] string Id,
@@ -219,7 +220,31 @@ public sealed record Datapoint(
     [property: Id(5)] string? AttributesJson,
     [property: Id(6)] DateTimeOffset UpdatedAt,
     [property: Id(7)] string? ImageSha256 = null,
-    [property: Id(8)] long ImageBytes = 0);
+    [property: Id(8)] long ImageBytes = 0,
+    [property: Id(9)] ProductColor? Color = null)
+{
+    /// <summary>The restrict namespace filled with each product's dominant colour.</summary>
+    public const string ColorNamespace = "color";
+
+    /// <summary>The restricts filters and facets see: the datapoint's own, and its dominant colour in <see
+    /// cref="ColorNamespace"/> unless it has a namespace of that name itself.</summary>
+    public Restrict[] FilterRestricts => Color is { } c && !Array.Exists(Restricts, r => r.Namespace == ColorNamespace)
+        ? [.. Restricts, new Restrict(ColorNamespace, [c.Dominant], [])] : Restricts;
+}
+
+/// <summary>A product image's colours: its dominant one by name (red, orange, yellow, green, teal, blue, purple,
+/// pink, brown, black, gray, white) and a 27-bin hue/value histogram (bytes, summing to about 255) for re-ranking
+/// by colour.</summary>
+[GenerateSerializer, Immutable, Alias("Catalogs.ProductColor")]
+public sealed record ProductColor(
+    [property: Id(0)] string Dominant,
+    [property: Id(1)] byte[] Histogram);
+
+/// <summary>What the encoder makes of a product image: its embedding and its colours.</summary>
+[GenerateSerializer, Immutable, Alias("Catalogs.ProductEncoding")]
+public sealed record ProductEncoding(
+    [property: Id(0)] float[] Vector,
+    [property: Id(1)] ProductColor Color);
 
 [GenerateSerializer, Immutable, Alias("Catalogs.SearchQuery")]
 public sealed record SearchQuery(

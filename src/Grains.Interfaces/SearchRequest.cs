@@ -5,7 +5,8 @@ namespace Catalogs.Grains;
 /// <summary>What a search starts from: <see cref="Image"/>, <see cref="ProductId"/>, the query's vector, or
 /// several examples (<see cref="Positive"/>, with <see cref="Negative"/> ones to move away from), combined by
 /// <see cref="Strategy"/>; <see cref="Direction"/> moves the query along the difference of two products' centroids,
-/// and <see cref="Region"/> searches by one part of the image.</summary>
+/// and <see cref="Region"/> searches by one part of the image. <see cref="ColorWeight"/> (0–1) re-ranks by colour:
+/// (1 − w) × the visual distance + w × the colour distance to the query image or product.</summary>
 [GenerateSerializer, Immutable, Alias("Catalogs.SearchRequest")]
 public sealed record SearchRequest(
     [property: Id(0)] SearchQuery Query,
@@ -15,7 +16,8 @@ public sealed record SearchRequest(
     [property: Id(4)] QueryExample[]? Negative = null,
     [property: Id(5)] ExampleStrategy Strategy = ExampleStrategy.AverageVector,
     [property: Id(6)] QueryDirection? Direction = null,
-    [property: Id(7)] ImageRegion? Region = null);
+    [property: Id(7)] ImageRegion? Region = null,
+    [property: Id(8)] float? ColorWeight = null);
 
 /// <summary>How several examples make one search: <c>averageVector</c> searches near the weighted centroid of the
 /// positives minus the weighted negatives; <c>bestScore</c> searches near each positive and ranks every candidate

@@ -18,14 +18,15 @@ public static class DatapointCodec
 
     sealed record Meta(Restrict[] Restricts, NumericRestrict[] NumericRestricts, string? CrowdingTag,
         string? Attributes,
-        string? Image = null, long ImageBytes = 0);
+        string? Image = null, long ImageBytes = 0, string? Color = null, byte[]? ColorHistogram = null);
 
     public static byte[] Encode(Datapoint point)
     {
         var id = Encoding.UTF8.GetBytes(point.Id);
         var meta = JsonSerializer.SerializeToUtf8Bytes(new Meta(point.Restricts, point.NumericRestricts,
             point.CrowdingTag,
-            point.AttributesJson, point.ImageSha256, point.ImageBytes), Json);
+            point.AttributesJson, point.ImageSha256, point.ImageBytes, point.Color?.Dominant, point.Color?.Histogram),
+            Json);
         var vector = MemoryMarshal.AsBytes(point.FeatureVector.AsSpan());
         var bytes = new byte[1 + 4 + id.Length + 4 + vector.Length + 8 + 4 + meta.Length];
         var span = bytes.AsSpan();
@@ -55,6 +56,7 @@ public static class DatapointCodec
         var meta = JsonSerializer.Deserialize<Meta>(span.Slice(at, metaLength), Json)!;
         return new Datapoint(id, vector, meta.Restricts ?? [], meta.NumericRestricts ?? [], meta.CrowdingTag,
             meta.Attributes,
-            new DateTimeOffset(ticks, TimeSpan.Zero), meta.Image, meta.ImageBytes);
+            new DateTimeOffset(ticks, TimeSpan.Zero), meta.Image, meta.ImageBytes,
+            meta.Color is { } color && meta.ColorHistogram is { } histogram ? new ProductColor(color, histogram) : null);
     }
 }

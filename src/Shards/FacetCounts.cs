@@ -33,7 +33,7 @@ public sealed class FacetCounts
     {
         lock (gate)
         {
-            foreach (var restrict in product.Restricts)
+            foreach (var restrict in product.FilterRestricts)
             {
                 if (!tokens.TryGetValue(restrict.Namespace, out var counts))
                     tokens[restrict.Namespace] = counts = new(StringComparer.Ordinal);

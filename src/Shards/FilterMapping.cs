@@ -7,7 +7,7 @@ namespace Catalogs.Shards;
 public static class FilterMapping
 {
     public static PointAttributes ToAttributes(Datapoint point) => new(
-        point.Restricts.Select(r => new TokenRestrict(r.Namespace, r.AllowList, r.DenyList)).ToArray(),
+        point.FilterRestricts.Select(r => new TokenRestrict(r.Namespace, r.AllowList, r.DenyList)).ToArray(),
         point.NumericRestricts.Select(n => new NumericValue(n.Namespace, n.Value)).ToArray(),
         point.CrowdingTag);
 

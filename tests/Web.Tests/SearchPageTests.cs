@@ -244,7 +244,9 @@ public sealed class SearchPageTests : IAsyncLifetime
         var (id, path) = products[6];
         var label = id.Split('-')[0];
         // The catalog's facets: one box per category with its count, a price range.
-        await Assertions.Expect(page.Locator("#facets fieldset legend")).ToHaveTextAsync(["category", "price"]);
+        // ... and the dominant colour the catalog computed for each photo.
+        await Assertions.Expect(page.Locator("#facets fieldset legend")).ToHaveTextAsync(["category", "color",
+            "price"]);
         await Assertions.Expect(page.Locator($"#facets label:has(input[value='{label}'])")).ToContainTextAsync("(4)");
         await page.Locator("#file").SetInputFilesAsync(path);
         await Assertions.Expect(page.Locator("#results .card")).ToHaveCountAsync(16);

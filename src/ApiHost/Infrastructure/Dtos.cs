@@ -70,7 +70,8 @@ public sealed record SearchDto(
     ExampleDto[]? Negative = null,
     ExampleStrategy? Strategy = null,
     DirectionDto? Direction = null,
-    RegionDto? Region = null);
+    RegionDto? Region = null,
+    float? ColorWeight = null);
 
 /// <summary>One example of a search with several: exactly one of productId, imageUrl and featureVector, and its
 /// weight (default 1 for positives, 0.5 for negatives).</summary>
@@ -93,7 +94,8 @@ public sealed record DatapointView(
     CrowdingTagDto? CrowdingTag,
     JsonNode? Attributes,
     DateTimeOffset UpdatedAt,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ImageSha256 = null)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ImageSha256 = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Color = null)
 {
     public static DatapointView From(Datapoint p, bool withVector) => new(
         p.Id,
@@ -104,7 +106,8 @@ public sealed record DatapointView(
         p.CrowdingTag is null ? null : new CrowdingTagDto(p.CrowdingTag),
         p.AttributesJson is null ? null : JsonNode.Parse(p.AttributesJson),
         p.UpdatedAt,
-        p.ImageSha256);
+        p.ImageSha256,
+        p.Color?.Dominant);
 }
 
 public sealed record NeighborView(string Id, float Distance, DatapointView Datapoint);

@@ -41,6 +41,8 @@ public static class QueryExamples
                 throw CatalogRequestException.Invalid($"direction.weight must lie in (0, {MaxDirectionWeight}]; " +
                     $"got {w}.");
         }
+        if (dto.ColorWeight is { } color && !(color >= 0 && color <= 1))
+            throw CatalogRequestException.Invalid($"colorWeight must lie in [0, 1]; got {color}.");
         if (dto.Region is { } r)
         {
             if (!imageQuery)

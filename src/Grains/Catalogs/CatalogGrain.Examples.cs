@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Catalogs.Imaging;
 using Catalogs.Shards;
 using Catalogs.VectorIndex;
 
@@ -21,18 +22,37 @@ public sealed partial class CatalogGrain
         var query = request.Query;
         var exclude = new List<string>();
         var positive = new List<(float[] Vector, float Weight)>();
-        if (request.Image is { } image) positive.Add((request.Region is { } region
-            ? await EncodeRegionAsync(spec, image, region, cancellationToken)
-            : await EncodeAsync(spec, image, "", cancellationToken), 1f));
-        else if (request.ProductId is { } id) positive.Add((await ProductVectorAsync(spec, id, "", exclude,
-            cancellationToken), 1f));
+        ProductColor? color = null;
+        bool byColor = request.ColorWeight is > 0;
+        if (byColor && spec.Metric != SimilarityMetric.Cosine)
+            throw Invalid("colorWeight re-ranks cosine distances; this catalog's metric is " +
+                $"{SpecEnumConverter<SimilarityMetric>.Name(spec.Metric)}.");
+        if (request.Image is { } image)
+        {
+            var colorOf = byColor ? GrainFactory.GetGrain<IEncoderGrain>(0).DescribeColors([image], cancellationToken)
+                : null;
+            positive.Add((request.Region is { } region ? await EncodeRegionAsync(spec, image, region,
+                cancellationToken) : await EncodeAsync(spec, image, "", cancellationToken), 1f));
+            color = colorOf is null ? null : (await colorOf)[0];
+        }
+        else if (request.ProductId is { } id)
+        {
+            var product = await GetCore(spec, id, cancellationToken) ?? throw CatalogRequestException.NotFound(
+                $"Product '{id}' does not exist in catalog '{Name}'.");
+            exclude.Add(id);
+            positive.Add((product.FeatureVector, 1f));
+            color = product.Color;
+        }
         else if (query.Vector.Length > 0) positive.Add((query.Vector, 1f));
+        if (byColor && color is null)
+            throw Invalid("colorWeight needs a query image, or a query product stored with an image.");
         bool several = request.Positive is not null || request.Negative is not null || request.Direction is not null;
         if (!several)
         {
             if (positive.Count == 0) throw Invalid("The search has nothing to start from.");
-            return await QueryCore(query with { Vector = positive[0].Vector, ExcludeId = exclude.FirstOrDefault() },
-                cancellationToken);
+            query = query with { Vector = positive[0].Vector, ExcludeId = exclude.FirstOrDefault() };
+            return byColor ? await ColorRankedAsync(query, color!, request.ColorWeight!.Value, cancellationToken)
+                : await QueryCore(query, cancellationToken);
         }
         var negative = new List<(float[] Vector, float Weight)>();
         foreach (var (e, i) in (request.Positive ?? []).Select((e, i) => (e, i)))
@@ -45,7 +65,7 @@ public sealed partial class CatalogGrain
             : null;
         query = query with { ExcludeIds = exclude.Distinct(StringComparer.Ordinal).ToArray() };
         if (request.Strategy == ExampleStrategy.BestScore && (positive.Count > 1 || negative.Count > 0))
-            return await BestScoreAsync(spec, metric, query, positive.Select(p => Shifted(Unit(metric, p.Vector),
+            return byColor ? throw Invalid("colorWeight combines with strategy averageVector, not bestScore.") : await BestScoreAsync(spec, metric, query, positive.Select(p => Shifted(Unit(metric, p.Vector),
                 shift)).ToArray(), negative.Select(n => Unit(metric, n.Vector)).ToArray(), cancellationToken);
         var target = new float[spec.Dimensions];
         float total = positive.Sum(p => p.Weight);
@@ -54,7 +74,27 @@ public sealed partial class CatalogGrain
         target = Shifted(target, shift);
         if (metric == DistanceMetric.Cosine && TensorPrimitives.Norm(target) < 1e-6f)
             throw Invalid("The examples cancel each other out: there is no direction left to search in.");
-        return await QueryCore(query with { Vector = target }, cancellationToken);
+        return byColor ? await ColorRankedAsync(query with { Vector = target }, color!, request.ColorWeight!.Value,
+            cancellationToken) : await QueryCore(query with { Vector = target }, cancellationToken);
+    }
+
+    /// <summary>The visual search widened (4 × k, at least 50 candidates), then ranked by (1 − w) × the visual
+    /// distance + w × the colour distance to <paramref name="color"/>; crowding applies to the final ranking.
+    /// Products without colours count as sharing none.</summary>
+    async Task<SearchResult> ColorRankedAsync(SearchQuery query, ProductColor color, float weight,
+        CancellationToken cancellationToken)
+    {
+        var wide = await QueryCore(query with
+        {
+            NeighborCount = Math.Min(1000, Math.Max(50, 4 * query.NeighborCount)),
+            PerCrowdingAttributeNeighborCount = null,
+        }, cancellationToken);
+        var ranked = wide.Hits.Select(h => h with
+        {
+            Distance = (1 - weight) * h.Distance + weight * (h.Datapoint.Color is { } c
+                ? ColorDescriptor.Distance(c.Histogram, color.Histogram) : 1f),
+        });
+        return wide with { Hits = TopK(ranked.OrderBy(h => h.Distance), query) };
     }
 
     /// <summary>One image box through the catalog's encoder.</summary>

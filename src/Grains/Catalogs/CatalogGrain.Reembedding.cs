@@ -177,8 +177,8 @@ public sealed partial class CatalogGrain
             if (image is null) return null;
         }
         if (SameEncoder(spec.Encoder, building.Spec.Encoder)) return new ProductWrite(product, image);
-        var vector = await EncodeAsync(building.Spec, image!, $"Product '{product.Id}': ", stop);
-        return new ProductWrite(product with { FeatureVector = vector }, image);
+        var e = await EncodeProductAsync(building.Spec, image!, $"Product '{product.Id}': ", stop);
+        return new ProductWrite(product with { FeatureVector = e.Vector, Color = e.Color }, image);
     }
 
     /// <summary>Runs <paramref name="step"/> again while the cluster is unavailable (a silo dies, a store fails

@@ -383,11 +383,11 @@ public sealed partial class CatalogGrain(
     {
         using var shared = await gate.EnterSharedAsync(cancellationToken);
         var spec = Spec();
-        var vectors = await Task.WhenAll(writes.Select(async w => w.Image is null ? w.Datapoint.FeatureVector
-            : await EncodeAsync(spec, w.Image, $"Datapoint '{w.Datapoint.Id}': ", cancellationToken)));
+        var encodings = await Task.WhenAll(writes.Select(async w => w.Image is null ? null
+            : await EncodeProductAsync(spec, w.Image, $"Datapoint '{w.Datapoint.Id}': ", cancellationToken)));
         // The shards keep the images too, as the products' originals.
-        var encoded = writes.Select((w, i) => w.Image is null ? w
-            : w with { Datapoint = w.Datapoint with { FeatureVector = vectors[i] } });
+        var encoded = writes.Select((w, i) => encodings[i] is not { } e ? w
+            : w with { Datapoint = w.Datapoint with { FeatureVector = e.Vector, Color = e.Color } });
         await UpsertCore(spec, encoded.ToArray(), cancellationToken);
     }
 
@@ -404,13 +404,10 @@ public sealed partial class CatalogGrain(
                 var (write, encode) = ImportPlanner.Plan(w, stored[i]);
                 if (write is null) outcomes[i] = ImportOutcome.Unchanged;
                 else if (encode)
-                    write = write with
-                    {
-                        Datapoint = write.Datapoint with
-                        {
-                            FeatureVector = await EncodeAsync(spec, write.Image!, "", cancellationToken),
-                        },
-                    };
+                {
+                    var e = await EncodeProductAsync(spec, write.Image!, "", cancellationToken);
+                    write = write with { Datapoint = write.Datapoint with { FeatureVector = e.Vector, Color = e.Color } };
+                }
                 if (write is not null && write.Datapoint.FeatureVector.Length != spec.Dimensions)
                     throw Invalid($"It has {write.Datapoint.FeatureVector.Length} dimensions; the catalog has " +
                         $"{spec.Dimensions}.");
@@ -465,13 +462,22 @@ public sealed partial class CatalogGrain(
             .Select(g => Shard(incarnation, g.Key).Upsert(g.ToArray(), cancellationToken)));
 
     /// <summary>One image through the catalog's encoder; a refusal names what it was for.</summary>
-    async Task<float[]> EncodeAsync(CatalogSpec spec, byte[] image, string what, CancellationToken cancellationToken)
+    Task<float[]> EncodeAsync(CatalogSpec spec, byte[] image, string what, CancellationToken cancellationToken) =>
+        Encoded(spec, what, async (grain, encoder) => (await grain.Encode(encoder, [image], cancellationToken))[0]);
+
+    /// <summary>A product image through the catalog's encoder: its embedding and its colours.</summary>
+    Task<ProductEncoding> EncodeProductAsync(CatalogSpec spec, byte[] image, string what,
+        CancellationToken cancellationToken) => Encoded(spec, what, async (grain, encoder) =>
+            (await grain.EncodeProducts(encoder, [image], cancellationToken))[0]);
+
+    /// <summary>A call to the encoder grain with the catalog's encoder; a refusal names what it was for.</summary>
+    async Task<T> Encoded<T>(CatalogSpec spec, string what, Func<IEncoderGrain, EncoderSpec, Task<T>> call)
     {
         var encoder = spec.Encoder ?? throw Invalid(
             $"Catalog '{Name}' is vector-only (it has no encoder): send featureVector instead of an image.");
         try
         {
-            return (await GrainFactory.GetGrain<IEncoderGrain>(0).Encode(encoder, [image], cancellationToken))[0];
+            return await call(GrainFactory.GetGrain<IEncoderGrain>(0), encoder);
         }
         catch (CatalogRequestException ex) when (what.Length > 0)
         {

@@ -16,6 +16,7 @@ static class ImportPlanner
         var point = write.Datapoint with
         {
             FeatureVector = stored.FeatureVector,
+            Color = stored.Color,
             ImageSha256 = hash,
             ImageBytes = image.Length,
         };

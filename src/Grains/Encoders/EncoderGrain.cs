@@ -13,6 +13,13 @@ public sealed class EncoderGrain(EncoderService encoders) : Grain, IEncoderGrain
     public Task<float[][]> Encode(EncoderSpec encoder, byte[][] images, CancellationToken cancellationToken) =>
         encoders.EncodeAsync(encoder, images, HeadBytes, cancellationToken);
 
+    public Task<ProductEncoding[]> EncodeProducts(EncoderSpec encoder, byte[][] images,
+        CancellationToken cancellationToken) =>
+        encoders.EncodeProductsAsync(encoder, images, HeadBytes, cancellationToken);
+
+    public Task<ProductColor[]> DescribeColors(byte[][] images, CancellationToken cancellationToken) =>
+        encoders.DescribeColorsAsync(images, cancellationToken);
+
     public Task<float[]> EncodeRegion(EncoderSpec encoder, byte[] image, ImageRegion region,
         CancellationToken cancellationToken) =>
         encoders.EncodeRegionAsync(encoder, image, region, HeadBytes, cancellationToken);

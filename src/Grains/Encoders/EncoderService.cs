@@ -99,6 +99,37 @@ public sealed class EncoderService(ModelResolver models, EncoderRegistry registr
         }
     }
 
+    /// <summary>Embeds product images and describes their colours (a second, small decode of each, in
+    /// parallel).</summary>
+    public async Task<ProductEncoding[]> EncodeProductsAsync(EncoderSpec spec, byte[][] images,
+        Func<string, Task<byte[]?>> headBytes, CancellationToken cancellationToken)
+    {
+        var colors = DescribeColorsAsync(images, cancellationToken);
+        var vectors = await EncodeAsync(spec, images, headBytes, cancellationToken);
+        return vectors.Zip(await colors, (v, c) => new ProductEncoding(v, c)).ToArray();
+    }
+
+    /// <summary>The colours of images; a refused image raises <see cref="CatalogRequestException"/> naming
+    /// it.</summary>
+    public async Task<ProductColor[]> DescribeColorsAsync(byte[][] images, CancellationToken cancellationToken)
+    {
+        var tasks = images.Select(image => Task.Run(() =>
+        {
+            var histogram = ColorDescriptor.Compute(image, limits);
+            return new ProductColor(ColorDescriptor.Token(ColorDescriptor.Dominant(histogram)), histogram);
+        }, cancellationToken)).ToArray();
+        try
+        {
+            return await Task.WhenAll(tasks);
+        }
+        catch (ImageRejectedException)
+        {
+            var index = Array.FindIndex(tasks, t => t.IsFaulted);
+            throw Refused((ImageRejectedException)tasks[index].Exception!.InnerException!,
+                images.Length > 1 ? $"Image {index}: " : "");
+        }
+    }
+
     /// <summary>Embeds one box of an image: the box cut out (on the thread pool), then encoded like any
     /// image.</summary>
     public async Task<float[]> EncodeRegionAsync(EncoderSpec spec, byte[] image, ImageRegion region,

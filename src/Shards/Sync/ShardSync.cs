@@ -295,7 +295,7 @@ public sealed class ShardSync
 
     public static IndexDatapoint ToIndexDatapoint(Datapoint p) => new(
         p.Id, p.FeatureVector,
-        FilterMapping.ToVertex(p.Restricts), FilterMapping.ToVertex(p.NumericRestricts, query: false),
+        FilterMapping.ToVertex(p.FilterRestricts), FilterMapping.ToVertex(p.NumericRestricts, query: false),
         p.CrowdingTag is null ? null : new CrowdingTag(p.CrowdingTag));
 
     /// <summary>Writes the cursor and dead letters durably, off the caller's thread.</summary>
