@@ -57,6 +57,7 @@ public static class DatapointCodec
         return new Datapoint(id, vector, meta.Restricts ?? [], meta.NumericRestricts ?? [], meta.CrowdingTag,
             meta.Attributes,
             new DateTimeOffset(ticks, TimeSpan.Zero), meta.Image, meta.ImageBytes,
-            meta.Color is { } color && meta.ColorHistogram is { } histogram ? new ProductColor(color, histogram) : null);
+            meta.Color is { } color && meta.ColorHistogram is { } histogram ? new ProductColor(color, histogram)
+                : null);
     }
 }

@@ -65,8 +65,11 @@ public sealed partial class CatalogGrain
             : null;
         query = query with { ExcludeIds = exclude.Distinct(StringComparer.Ordinal).ToArray() };
         if (request.Strategy == ExampleStrategy.BestScore && (positive.Count > 1 || negative.Count > 0))
-            return byColor ? throw Invalid("colorWeight combines with strategy averageVector, not bestScore.") : await BestScoreAsync(spec, metric, query, positive.Select(p => Shifted(Unit(metric, p.Vector),
+        {
+            if (byColor) throw Invalid("colorWeight combines with strategy averageVector, not bestScore.");
+            return await BestScoreAsync(spec, metric, query, positive.Select(p => Shifted(Unit(metric, p.Vector),
                 shift)).ToArray(), negative.Select(n => Unit(metric, n.Vector)).ToArray(), cancellationToken);
+        }
         var target = new float[spec.Dimensions];
         float total = positive.Sum(p => p.Weight);
         foreach (var (v, w) in positive) TensorPrimitives.MultiplyAdd(Unit(metric, v), w / total, target, target);

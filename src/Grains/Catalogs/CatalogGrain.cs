@@ -406,7 +406,10 @@ public sealed partial class CatalogGrain(
                 else if (encode)
                 {
                     var e = await EncodeProductAsync(spec, write.Image!, "", cancellationToken);
-                    write = write with { Datapoint = write.Datapoint with { FeatureVector = e.Vector, Color = e.Color } };
+                    write = write with
+                    {
+                        Datapoint = write.Datapoint with { FeatureVector = e.Vector, Color = e.Color },
+                    };
                 }
                 if (write is not null && write.Datapoint.FeatureVector.Length != spec.Dimensions)
                     throw Invalid($"It has {write.Datapoint.FeatureVector.Length} dimensions; the catalog has " +
