@@ -182,6 +182,24 @@ var kernelDims = new Option<int[]>("--dims")
     DefaultValueFactory = _ => [128, 1280],
     AllowMultipleArgumentsPerToken = true,
 };
+var headOutputs = new Option<int[]>("--outputs")
+{
+    Description = "Head output dimensions to compare with the 1280-d backbone",
+    DefaultValueFactory = _ => [256, 80, 16],
+    AllowMultipleArgumentsPerToken = true,
+};
+var headPoints = new Option<int>("--points") { Description = "Indexed points", DefaultValueFactory = _ => 50_000 };
+var headQueries = new Option<int>("--queries") { Description = "Queries", DefaultValueFactory = _ => 500 };
+var heads = new Command("heads", "A tuned head's cost (apply) and what its fewer dimensions save in search")
+{
+    headOutputs, headPoints, headQueries,
+};
+heads.SetAction(parse =>
+{
+    HeadBenchmark.Run(parse.GetValue(headOutputs)!, parse.GetValue(headPoints), parse.GetValue(headQueries));
+    return 0;
+});
+
 var kernels = new Command("kernels",
     "Distance kernels side by side (TensorPrimitives, Vector512, Vector256, int8 VNNI / AVX-512BW)") { kernelDims };
 kernels.SetAction(parse =>
@@ -208,7 +226,7 @@ store.SetAction(async (parse, _) =>
     return 0;
 });
 
-var root = new RootCommand("Catalogs benchmarks") { encoder, upserts, search, ann, embed, kernels, store };
+var root = new RootCommand("Catalogs benchmarks") { encoder, upserts, search, ann, embed, kernels, store, heads };
 return await root.Parse(args).InvokeAsync();
 
 static string FindRepoRoot()

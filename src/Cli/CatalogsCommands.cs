@@ -116,16 +116,22 @@ public static class CatalogsCommands
             if (result.GetValueOrDefault<float[]>()?.Any(w => !(w > 0 && w <= 1)) == true)
                 result.AddError("--color-weights must lie in (0, 1].");
         });
+        var concat = new Option<string[]>("--concat-catalogs")
+        {
+            Description = "Append each image's vector in these catalogs (earlier eval runs of the same folder with " +
+                "other encoders, e.g. other layers) to its vector, each unit length: measures a concatenation",
+            AllowMultipleArgumentsPerToken = true,
+        };
         var eval = new Command("eval", "Measure retrieval quality on a labeled image folder")
         {
-            folder, evalCatalog, config, leaveOneOut, output, heads, headDimensions, lifts, colorWeights,
+            folder, evalCatalog, config, leaveOneOut, output, heads, headDimensions, lifts, colorWeights, concat,
         };
         eval.SetAction((parse, ct) =>
         {
             var options = new EvalOptions(parse.GetValue(folder)!, parse.GetValue(evalCatalog)!,
                 parse.GetValue(config), parse.GetValue(leaveOneOut), parse.GetValue(output)!,
                 parse.GetValue(heads) ?? [], parse.GetValue(headDimensions), parse.GetValue(lifts) ?? [],
-                parse.GetValue(colorWeights) ?? []);
+                parse.GetValue(colorWeights) ?? [], parse.GetValue(concat) ?? []);
             return new EvalCommand(Client(parse), console).RunAsync(options, ct);
         });
         root.Subcommands.Add(eval);

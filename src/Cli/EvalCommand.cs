@@ -31,7 +31,8 @@ sealed class EvalCommand(HttpClient http, IAnsiConsole console)
 
     public async Task<int> RunAsync(EvalOptions options, CancellationToken ct)
     {
-        var (folder, catalog, configPath, leaveOneOut, output, heads, headDimensions, lifts, colorWeights) = options;
+        var (folder, catalog, configPath, leaveOneOut, output, heads, headDimensions, lifts, colorWeights,
+            concat) = options;
         if ((heads.Count > 0 || lifts.Count > 0 || colorWeights.Count > 0) && leaveOneOut)
         {
             console.MarkupLine("[red]--heads, --lifts and --color-weights work on a gallery and its queries: not " +
@@ -112,6 +113,9 @@ sealed class EvalCommand(HttpClient http, IAnsiConsole console)
                 finally { task.Increment(1); }
             });
         });
+        foreach (var other in concat)
+            if (!await ConcatenateAsync(other, rows.Select(r => r.Id).ToArray(), vectors, ct))
+                return ImportCommand.Failed;
         var all = vectors.OfType<LabeledVector>().ToArray();
         var splits = rows.Where((_, i) => vectors[i] is not null).Select(r => r.Split).ToArray();
         LabeledVector[] queries, gallery;
@@ -241,6 +245,43 @@ sealed class EvalCommand(HttpClient http, IAnsiConsole console)
         return reports;
     }
 
+    /// <summary>Appends to each image's vector (unit length) its vector in <paramref name="other"/> (unit length):
+    /// a catalog into which an earlier run imported the same folder with another encoder, e.g. another layer. An
+    /// image missing there is left out.</summary>
+    async Task<bool> ConcatenateAsync(string other, string[] ids, LabeledVector?[] vectors, CancellationToken ct)
+    {
+        int missing = 0;
+        var reading = new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct };
+        await Parallel.ForAsync(0, ids.Length, reading, async (i, token) =>
+        {
+            if (vectors[i] is not { } v) return;
+            using var response = await http.GetAsync($"v1/catalogs/{other}/products/{ids[i]}", token);
+            var extra = response.IsSuccessStatusCode ? (await response.Content.ReadFromJsonAsync<JsonNode>(token))?
+                ["featureVector"]?.AsArray().Select(x => x!.GetValue<float>()).ToArray() : null;
+            if (extra is not { Length: > 0 })
+            {
+                Interlocked.Increment(ref missing);
+                vectors[i] = null;
+                return;
+            }
+            vectors[i] = v with { Vector = [.. Unit(v.Vector), .. Unit(extra)] };
+        });
+        if (vectors.All(v => v is null))
+        {
+            console.MarkupLineInterpolated(
+                $"[red]Catalog {other} holds none of these images: run eval on it first.[/]");
+            return false;
+        }
+        if (missing > 0) console.MarkupLineInterpolated($"[yellow]{missing} images are missing from {other}.[/]");
+        return true;
+    }
+
+    static float[] Unit(float[] v)
+    {
+        float norm = MathF.Sqrt(v.Sum(x => x * x));
+        return norm == 0 ? v : v.Select(x => x / norm).ToArray();
+    }
+
     /// <summary>Each embedding's ranking re-ranked by colour at each weight: the colours computed from the image
     /// files exactly as the catalog computes them at ingest.</summary>
     static IReadOnlyList<ColorReport> ColorRanked(IReadOnlyList<float> weights,
@@ -321,7 +362,7 @@ sealed class EvalCommand(HttpClient http, IAnsiConsole console)
 /// <summary>What <c>catalogs eval</c> was asked to do.</summary>
 sealed record EvalOptions(string Folder, string Catalog, string? ConfigPath, bool LeaveOneOut, string Output,
     IReadOnlyList<HeadKind> Heads, int HeadDimensions, IReadOnlyList<FrozenLift> Lifts,
-    IReadOnlyList<float> ColorWeights);
+    IReadOnlyList<float> ColorWeights, IReadOnlyList<string> ConcatCatalogs);
 
 /// <summary>Retrieval through one embedding re-ranked by colour at one weight.</summary>
 sealed record ColorReport(string Head, float Weight, RetrievalReport Report);

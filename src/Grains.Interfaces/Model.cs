@@ -246,6 +246,9 @@ public sealed record ProductEncoding(
     [property: Id(0)] float[] Vector,
     [property: Id(1)] ProductColor Color);
 
+/// <summary>A search. <c>Text</c> ranks the products' text by BM25 (alone when <c>Vector</c> is empty, else fused
+/// with the vector ranking by reciprocal rank fusion with weight <c>RrfAlpha</c> for the vector side, default
+/// 0.5).</summary>
 [GenerateSerializer, Immutable, Alias("Catalogs.SearchQuery")]
 public sealed record SearchQuery(
     [property: Id(0)] float[] Vector,
@@ -260,7 +263,9 @@ public sealed record SearchQuery(
     [property: Id(9)] double? FractionLeafNodesToSearchOverride = null,
     [property: Id(10)] bool ReturnVectors = false,
     [property: Id(11)] ReadConsistency Consistency = ReadConsistency.Eventual,
-    [property: Id(12)] string[]? ExcludeIds = null)
+    [property: Id(12)] string[]? ExcludeIds = null,
+    [property: Id(13)] string? Text = null,
+    [property: Id(14)] double? RrfAlpha = null)
 {
     /// <summary>Whether the query's own products (<see cref="ExcludeId"/>, <see cref="ExcludeIds"/>) rule
     /// <paramref name="id"/> out.</summary>

@@ -6,6 +6,7 @@ using Catalogs.Grains;
 using Catalogs.Imaging;
 using Catalogs.Shards.Storage;
 using Catalogs.Storage;
+using Catalogs.Text;
 using Catalogs.VectorIndex;
 using Microsoft.Extensions.Logging;
 
@@ -41,6 +42,8 @@ public sealed class LocalShard : IAsyncDisposable
     readonly ILogger logger;
     readonly Dictionary<string, Datapoint> points;
     readonly FacetCounts facets = new();
+    // The products' text (ProductText), ranked by BM25; each entry keeps the attributes filters read.
+    readonly Bm25Index<PointAttributes> text = new();
     readonly Queue<(long Sequence, string Id, Datapoint? Upsert,
         TaskCompletionSource<bool>? Removed)> durableNotApplied = new();
     readonly IVectorIndex index;
@@ -77,6 +80,7 @@ public sealed class LocalShard : IAsyncDisposable
         {
             Retain(p.ImageSha256);
             facets.Add(p);
+            IndexText(p.Id, p, null);
             StoredBytes += BytesOf(p);
             if (p.ImageSha256 is null) WithoutImage++;
         }
@@ -497,6 +501,7 @@ public sealed class LocalShard : IAsyncDisposable
             }
             facets.Remove(previous);
             if (next.Upsert is { } added) facets.Add(added);
+            IndexText(next.Id, next.Upsert, previous);
             StoredBytes += BytesOf(next.Upsert) - BytesOf(previous);
             WithoutImage += (next.Upsert is { ImageSha256: null } ? 1 : 0)
                 - (previous is { ImageSha256: null } ? 1 : 0);
@@ -586,8 +591,41 @@ public sealed class LocalShard : IAsyncDisposable
         }
     }
 
+    /// <summary>Keeps the text index up to date with a product's change (null: removed).</summary>
+    void IndexText(string id, Datapoint? now, Datapoint? before)
+    {
+        if (now is not null && ProductText.Of(now) is { } words)
+            text.Upsert(id, words, FilterMapping.ToAttributes(now));
+        else if (before is not null) text.Remove(id);
+    }
+
+    /// <summary>The products best matching a query's text by BM25 (distance: minus the score), filtered, crowded
+    /// and without the query's own products; scored on the thread pool.</summary>
+    async Task<SearchHit[]> SearchTextAsync(SearchQuery query, CancellationToken cancellationToken)
+    {
+        var filter = FilterMapping.ToFilter(query);
+        var perTag = new Dictionary<string, int>(StringComparer.Ordinal);
+        bool Accept(string id, PointAttributes attributes)
+        {
+            if (query.Excludes(id) || !filter.Matches(attributes)) return false;
+            if (query.PerCrowdingAttributeNeighborCount is not { } cap || attributes.CrowdingAttribute is not { } tag)
+                return true;
+            int seen = perTag.GetValueOrDefault(tag);
+            if (seen >= cap) return false;
+            perTag[tag] = seen + 1;
+            return true;
+        }
+        var found = await Task.Run(() => text.Search(query.Text!, query.NeighborCount, Accept), cancellationToken);
+        var hits = new List<SearchHit>(found.Count);
+        foreach (var (id, score) in found)
+            if (points.TryGetValue(id, out var p) && (query.ReturnVectors ? WithVector(p) : p) is { } hit)
+                hits.Add(new SearchHit(id, (float)-score, hit));
+        return hits.ToArray();
+    }
+
     public async Task<SearchHit[]> SearchAsync(SearchQuery query, CancellationToken cancellationToken)
     {
+        if (query.Text is not null && query.Vector.Length == 0) return await SearchTextAsync(query, cancellationToken);
         if (query.Vector.Length != Settings.Dimensions)
             throw new ArgumentException(
                 $"The query vector has {query.Vector.Length} dimensions; the shard has {Settings.Dimensions}.");

@@ -539,12 +539,13 @@ public class ImportTests(ImportFactory factory) : IClassFixture<ImportFactory>, 
             _ => factory.CreateClient());
 
         Assert.NotEqual(0, await Eval("--heads", "lda", "--leave-one-out"));
-        Assert.Contains("--heads and --lifts work on a gallery", output.ToString());
+        Assert.Contains("--heads, --lifts and --color-weights work on a gallery", output.ToString());
+        Assert.NotEqual(0, await Eval("--color-weights", "1.5"));
         Assert.NotEqual(0, await Eval("--heads", "deep")); // not a head kind: a parse error
         Assert.NotEqual(0, await Eval("--heads", "lda", "--head-dimensions", "0"));
 
-        Assert.True(await Eval("--heads", "lda", "trained", "--head-dimensions", "32", "--lifts", "qe", "dba") == 0,
-            output.ToString());
+        Assert.True(await Eval("--heads", "lda", "trained", "--head-dimensions", "32", "--lifts", "qe", "dba",
+            "--color-weights", "0.2", "1") == 0, output.ToString());
         var json = JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "report", "eval.json")))!;
         Assert.Equal(6, json["report"]!["queries"]!.GetValue<int>());
         var heads = json["heads"]!.AsArray();
@@ -562,5 +563,18 @@ public class ImportTests(ImportFactory factory) : IClassFixture<ImportFactory>, 
             lifts.Select(l => l!["head"]!.ToString()));
         Assert.Equal("DBA (k 2, α 3) + αQE (k 2, α 3)", lifts[2]!["lift"]!.ToString());
         Assert.Contains("## Frozen-feature lifts", md);
+        // Colour re-ranking on every embedding; at weight 1 colour alone ranks (a report unlike the encoder's).
+        var colors = json["colors"]!.AsArray();
+        Assert.Equal(6, colors.Count);
+        Assert.Equal([0.2f, 1f], colors.Take(2).Select(c => c!["weight"]!.GetValue<float>()));
+        Assert.NotEqual(json["report"]!["meanAveragePrecision"]!.GetValue<double>(),
+            colors[1]!["report"]!["meanAveragePrecision"]!.GetValue<double>());
+        Assert.Contains("## Colour re-ranking", md);
+
+        // The same images' vectors of another catalog appended (here: its own again, so 2 × 1280).
+        Assert.True(await Eval("--heads", "lda", "--concat-catalogs", "eval-heads") == 0, output.ToString());
+        Assert.Contains("| none (the encoder as it is) | 2560 |",
+            File.ReadAllText(Path.Combine(folder, "report", "eval.md")));
+        Assert.NotEqual(0, await Eval("--concat-catalogs", "no-such-catalog"));
     }
 }

@@ -42,6 +42,8 @@ public class LegacyDataTests(LegacyDataFactory factory) : IClassFixture<LegacyDa
                 var actual =
                     await (await http.GetAsync($"/v1/catalogs/{catalog}/products/{id}")).Json(HttpStatusCode.OK);
                 actual.AsObject().Remove("updatedAt");
+                // Derived from the stored text, which this version indexes (the fixture predates it).
+                actual.AsObject().Remove("sparseEmbedding");
                 Assert.True(JsonNode.DeepEquals(product, actual), $"{catalog}/{id}: {actual.ToJsonString()}");
                 // Found by its own vector, too (among equally close ones: some vectors are parallel): the index loaded.
                 var search = await (await http.PostJson($"/v1/catalogs/{catalog}/search",

@@ -71,7 +71,13 @@ public sealed record SearchDto(
     ExampleStrategy? Strategy = null,
     DirectionDto? Direction = null,
     RegionDto? Region = null,
-    float? ColorWeight = null);
+    float? ColorWeight = null,
+    string? Text = null,
+    RrfDto? Rrf = null);
+
+/// <summary>Vertex AI's hybrid-query fusion: <c>alpha</c> weighs the vector ranking against the text ranking
+/// (1: vectors alone, 0: text alone).</summary>
+public sealed record RrfDto(double? Alpha);
 
 /// <summary>One example of a search with several: exactly one of productId, imageUrl and featureVector, and its
 /// weight (default 1 for positives, 0.5 for negatives).</summary>
@@ -95,7 +101,8 @@ public sealed record DatapointView(
     JsonNode? Attributes,
     DateTimeOffset UpdatedAt,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ImageSha256 = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Color = null)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Color = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] SparseEmbeddingView? SparseEmbedding = null)
 {
     public static DatapointView From(Datapoint p, bool withVector) => new(
         p.Id,
@@ -107,7 +114,15 @@ public sealed record DatapointView(
         p.AttributesJson is null ? null : JsonNode.Parse(p.AttributesJson),
         p.UpdatedAt,
         p.ImageSha256,
-        p.Color?.Dominant);
+        p.Color?.Dominant,
+        withVector && Shards.ProductText.Of(p) is { } text
+            ? SparseEmbeddingView.From(Text.SparseEmbedding.OfDocument(Text.TextAnalyzer.Terms(text))) : null);
+}
+
+/// <summary>A product text's sparse embedding in Vertex AI's shape: term ids and their weights.</summary>
+public sealed record SparseEmbeddingView(float[] Values, long[] Dimensions)
+{
+    public static SparseEmbeddingView From(Text.SparseEmbedding e) => new(e.Values, e.Dimensions);
 }
 
 public sealed record NeighborView(string Id, float Distance, DatapointView Datapoint);

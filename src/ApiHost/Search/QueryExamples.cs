@@ -79,6 +79,25 @@ public static class QueryExamples
         }
     }
 
+    public const int MaxTextLength = 1024;
+
+    /// <summary>The query's text, checked (with its fusion weight).</summary>
+    public static string? Text(SearchDto dto)
+    {
+        if (dto.Rrf is { } rrf)
+        {
+            if (dto.Text is null) throw CatalogRequestException.Invalid("rrf fuses a text ranking: it needs text.");
+            if (rrf.Alpha is not { } alpha || !(alpha >= 0 && alpha <= 1))
+                throw CatalogRequestException.Invalid($"rrf.alpha must lie in [0, 1] (1: the vector ranking alone, " +
+                    $"0: the text ranking alone); got {rrf.Alpha?.ToString() ?? "nothing"}.");
+        }
+        if (dto.Text is not { } text) return null;
+        if (text.Length > MaxTextLength)
+            throw CatalogRequestException.Malformed($"text holds {text.Length} characters; at most {MaxTextLength}.");
+        if (string.IsNullOrWhiteSpace(text)) throw CatalogRequestException.Invalid("text is empty.");
+        return text;
+    }
+
     /// <summary>The examples as the catalog takes them, their images fetched.</summary>
     public static async Task<QueryExample[]?> ResolveAsync(ExampleDto[]? examples, float defaultWeight,
         ImageFetcher fetcher, CancellationToken cancellationToken) => examples is null ? null

@@ -65,9 +65,9 @@ public static class SearchEndpoints
             dto = await RequestReader.ReadJsonAsync<SearchDto>(request, "The search request");
             int sources = (dto.ImageUrl is null ? 0 : 1) + (dto.ProductId is null ? 0 : 1) + (dto.FeatureVector is null
                 ? 0 : 1) + (dto.Positive is null ? 0 : 1);
-            if (sources != 1)
+            if (sources > 1 || (sources == 0 && dto.Text is null))
                 throw CatalogRequestException.Malformed("Set exactly one of imageUrl, productId, featureVector and " +
-                    "positive.");
+                    "positive, or text alone (text also goes with any one of them).");
         }
         else throw CatalogRequestException.UnsupportedMedia("Send multipart/form-data (image + query) or " +
             "application/json.");
@@ -82,6 +82,7 @@ public static class SearchEndpoints
         var approximate = RequestValidator.ApproximateNeighborCount(dto.ApproximateNeighborCount, k);
         var leaves = RequestValidator.LeafFraction(dto.FractionLeafNodesToSearchOverride);
         QueryExamples.Validate(dto, image is not null || dto.ImageUrl is not null, validator);
+        var text = QueryExamples.Text(dto);
 
         if (dto.ImageUrl is not null) image = await fetcher.FetchAsync(dto.ImageUrl, ct);
         if (dto.ProductId is not null) validator.ProductIdIsValid(dto.ProductId);
@@ -89,7 +90,8 @@ public static class SearchEndpoints
         // One call: the catalog encodes the image or looks the product up, then searches.
         bool withVector = dto.ReturnFeatureVector ?? false;
         var query = new SearchQuery(dto.FeatureVector ?? [], k, restricts, numeric, crowding, null, ef, dto.Routing,
-            approximate, leaves, ReturnVectors: withVector, Consistency: dto.Consistency ?? ReadConsistency.Eventual);
+            approximate, leaves, ReturnVectors: withVector, Consistency: dto.Consistency ?? ReadConsistency.Eventual,
+            Text: text, RrfAlpha: dto.Rrf?.Alpha);
         var positive = await QueryExamples.ResolveAsync(dto.Positive, 1f, fetcher, ct);
         var negative = await QueryExamples.ResolveAsync(dto.Negative, QueryExamples.NegativeWeight, fetcher, ct);
         var direction = dto.Direction is { } d ? new QueryDirection(d.From!, d.To!, d.Weight ?? 1f) : null;

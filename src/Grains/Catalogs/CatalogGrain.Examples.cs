@@ -49,8 +49,12 @@ public sealed partial class CatalogGrain
         bool several = request.Positive is not null || request.Negative is not null || request.Direction is not null;
         if (!several)
         {
-            if (positive.Count == 0) throw Invalid("The search has nothing to start from.");
-            query = query with { Vector = positive[0].Vector, ExcludeId = exclude.FirstOrDefault() };
+            if (positive.Count == 0 && query.Text is null) throw Invalid("The search has nothing to start from.");
+            query = query with
+            {
+                Vector = positive.Count > 0 ? positive[0].Vector : [],
+                ExcludeId = exclude.FirstOrDefault(),
+            };
             return byColor ? await ColorRankedAsync(query, color!, request.ColorWeight!.Value, cancellationToken)
                 : await QueryCore(query, cancellationToken);
         }

@@ -563,6 +563,7 @@ public sealed partial class CatalogGrain(
     /// shard or Matching Engine is asked).</summary>
     static void QueryFits(CatalogSpec spec, SearchQuery query)
     {
+        if (query.Vector.Length == 0 && query.Text is not null) return; // text alone
         if (query.Vector.Length != spec.Dimensions)
             throw Invalid($"The query vector has {query.Vector.Length} dimensions; the catalog has {spec.Dimensions}.");
     }
@@ -591,6 +592,7 @@ public sealed partial class CatalogGrain(
     async Task<SearchResult> QueryCore(SearchQuery query, CancellationToken cancellationToken)
     {
         var spec = Spec();
+        if (query.Text is not null) return await TextQueryAsync(spec, query, cancellationToken);
         var routing = Defined(query.Routing ?? spec.MatchingEngine?.QueryRouting ?? QueryRouting.Local, "routing");
         var me = spec.MatchingEngine;
         if (routing == QueryRouting.Local)
@@ -627,6 +629,32 @@ public sealed partial class CatalogGrain(
         var (localHits, localMissing) = await local;
         return new SearchResult(TopK(localHits.Concat(remote), query), QueryRouting.Hybrid,
             MissingShards: localMissing);
+    }
+
+    /// <summary>A search with text, on the local shards: the text's BM25 ranking alone, or fused with the vector's
+    /// by reciprocal rank fusion (each side's 2 × k best, at least 50, fused, then crowded).</summary>
+    async Task<SearchResult> TextQueryAsync(CatalogSpec spec, SearchQuery query, CancellationToken cancellationToken)
+    {
+        if (query.Routing is { } routing && routing != QueryRouting.Local)
+            throw Invalid("A search with text runs on the local shards: routing " +
+                $"{SpecEnumConverter<QueryRouting>.Name(routing)} does not take text.");
+        QueryFits(spec, query);
+        if (query.Vector.Length == 0)
+        {
+            var (hits, missing) = await SearchCore(query, cancellationToken);
+            return new SearchResult(hits, QueryRouting.Local, MissingShards: missing);
+        }
+        int wide = Math.Min(1000, Math.Max(50, 2 * query.NeighborCount));
+        var side = query with { NeighborCount = wide, PerCrowdingAttributeNeighborCount = null };
+        var dense = SearchCore(side with { Text = null }, cancellationToken);
+        var sparse = SearchCore(side with { Vector = [] }, cancellationToken);
+        var ((denseHits, denseMissing), (sparseHits, sparseMissing)) = (await dense, await sparse);
+        var byId = new Dictionary<string, SearchHit>(StringComparer.Ordinal);
+        foreach (var hit in denseHits.Concat(sparseHits)) byId.TryAdd(hit.Id, hit);
+        var fused = Text.RankFusion.Fuse(denseHits.Select(h => h.Id).ToArray(), sparseHits.Select(h => h.Id).ToArray(),
+            query.RrfAlpha ?? 0.5);
+        return new SearchResult(TopK(fused.Select(f => byId[f.Id] with { Distance = (float)-f.Score }), query),
+            QueryRouting.Local, MissingShards: denseMissing.Union(sparseMissing).Order().ToArray());
     }
 
     /// <summary>findNeighbors on the deployed index, then every hit checked against the shards: products deleted

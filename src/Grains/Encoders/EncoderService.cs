@@ -13,6 +13,9 @@ namespace Catalogs.Grains.Encoders;
 public sealed class EncoderService(ModelResolver models, EncoderRegistry registry, IOptions<CatalogsOptions> options)
     : IAsyncDisposable
 {
+    /// <summary>The shorter side scaled to inputSize / 0.875, then the centre square: on the shared datasets as
+    /// good as or better than scaling the shorter side to inputSize (docs/quality.md).</summary>
+    public const float DefaultCropFraction = 0.875f;
     static readonly float[] ImageNetMean = [0.485f, 0.456f, 0.406f], ImageNetStd = [0.229f, 0.224f, 0.225f];
     readonly ConcurrentDictionary<string, Lazy<Task<OnnxGraph>>> graphs = new();
     // Model name → resolved path, so encoding does not probe the model folders on every request.
@@ -57,7 +60,8 @@ public sealed class EncoderService(ModelResolver models, EncoderRegistry registr
             draft.Pooling ?? EncoderPooling.GlobalAverage,
             draft.Dequantize ?? canDequantize,
             draft.Normalize ?? true,
-            draft.CropFraction ?? 1f,
+            // The measured better crop (docs/quality.md); stretching keeps the whole image.
+            draft.CropFraction ?? (draft.Resize == EncoderResize.Stretch ? 1f : DefaultCropFraction),
             draft.Head);
         Validate(spec);
         try
