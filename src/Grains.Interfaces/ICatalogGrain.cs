@@ -32,6 +32,13 @@ public interface ICatalogGrain : IGrainWithStringKey
     /// <summary>The latest training, or null when the catalog has none.</summary>
     [Alias("GetTraining")] Task<TrainingStatus?> GetTraining(CancellationToken cancellationToken = default);
     [Alias("CancelTraining")] Task<TrainingStatus> CancelTraining(CancellationToken cancellationToken = default);
+    /// <summary>Starts measuring the catalog's retrieval on its own labels in the background (what <c>catalogs
+    /// eval</c> measures, on the vectors the catalog serves).</summary>
+    [ResponseTimeout(CallTimeouts.Long)]
+    [Alias("StartEvaluation")]
+    Task<EvaluationStatus> StartEvaluation(EvaluationRequest request, CancellationToken cancellationToken = default);
+    /// <summary>The latest evaluation, or null.</summary>
+    [Alias("GetEvaluation")] Task<EvaluationStatus?> GetEvaluation(CancellationToken cancellationToken = default);
     /// <summary>Deletes the catalog and all its products; false when it did not exist.</summary>
     [ResponseTimeout(CallTimeouts.Long)]
     [Alias("Drop")] Task<bool> Drop(CancellationToken cancellationToken = default);

@@ -30,6 +30,16 @@ public class TrainingTests(ApiFactory factory)
             await put.Json(HttpStatusCode.OK);
         }
 
+        // The catalog measures itself: leave-one-out over its labeled products, with the vectors it serves.
+        await http.GetAsync(url + "/evaluation").Problem(404, "no evaluation");
+        await http.PostJson(url + "/evaluation", new { split = "hash" }).Problem(400, "labelNamespace");
+        await http.PostJson(url + "/evaluation", new { labelNamespace = "category", queryPercent = 0 })
+            .Problem(422, "queryPercent");
+        await http.PostJson(url + "/evaluation", new { labelNamespace = "brand" }).Problem(422, "0 products");
+        var raw = await EvaluateAsync(url);
+        Assert.Equal(Photos.Length, raw["queries"]!.GetValue<int>());
+        Assert.Equal(4, raw["classes"]!.AsArray().Count);
+
         await http.GetAsync(url + "/training").Problem(404, "no training");
         await http.PostAsync(url + "/training:cancel", null).Problem(409, "No training");
         await http.PostJson(url + "/training", new { kind = "lda" }).Problem(400, "labelNamespace");
@@ -78,6 +88,10 @@ public class TrainingTests(ApiFactory factory)
         Assert.Equal(3, (await (await http.GetAsync(url + "/products/c3")).Json(HttpStatusCode.OK))["featureVector"]!
             .AsArray().Count);
         await AssertFindsItselfAsync(url, 3, labelsAgree: true);
+        // Measured again, on the tuned vectors now served (fitted on these very labels, so flattering).
+        var tunedReport = await EvaluateAsync(url);
+        Assert.True(tunedReport["precisionAt10"]!.GetValue<double>() > raw["precisionAt10"]!.GetValue<double>(),
+            $"{tunedReport["precisionAt10"]} after tuning, {raw["precisionAt10"]} before");
 
         // Trained again from the tuned catalog (its images through the backbone): a trained head, configured by hand.
         await (await http.PostJson(url + "/training", new
@@ -104,6 +118,20 @@ public class TrainingTests(ApiFactory factory)
         await (await http.PutJson("/v1/catalogs/tuned-vectors", new { dimensions = 4 })).Json(HttpStatusCode.Created);
         await http.PostJson("/v1/catalogs/tuned-vectors/training", new { labelNamespace = "category" })
             .Problem(409, "vector-only");
+    }
+
+    async Task<JsonNode> EvaluateAsync(string url)
+    {
+        await (await http.PostJson(url + "/evaluation", new { labelNamespace = "category", split = "leaveOneOut" }))
+            .Json(HttpStatusCode.Accepted);
+        for (var deadline = DateTime.UtcNow.AddMinutes(2); ; await Task.Delay(100))
+        {
+            var status = await (await http.GetAsync(url + "/evaluation")).Json(HttpStatusCode.OK);
+            var phase = status["phase"]!.GetValue<string>();
+            if (phase == "done") return status["report"]!;
+            Assert.True(phase == "running", $"evaluation {phase}: {status["error"]}");
+            Assert.True(DateTime.UtcNow < deadline, "the evaluation did not end in 2 minutes");
+        }
     }
 
     async Task<JsonNode> WaitForTrainingAsync(string url)

@@ -62,6 +62,18 @@ public static class CatalogEndpoints
         group.MapPost("/{catalog}/training:cancel", CancelTrainingAsync)
             .WithSummary("Cancel the running training (the serving encoder stays)")
             .ProducesProblem(404).ProducesProblem(409).RequireScope(ApiKeyScopes.Admin);
+        group.MapPost("/{catalog}/evaluation", StartEvaluationAsync)
+            .WithSummary("Measure the catalog's retrieval on its own labels in the background (catalogs eval's " +
+                "figures on the vectors it serves)")
+            .WithDescription("Body: {\"labelNamespace\": \"category\", \"split\": \"hash\" | " +
+                "\"leaveOneOut\", \"queryPercent\": 20}. GET /evaluation returns the report: precision@1/5/10, " +
+                "recall@10, mAP, per class, the most confused labels, sample queries.")
+            .Accepts<EvaluationRequest>("application/json")
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(422)
+            .RequireScope(ApiKeyScopes.Admin);
+        group.MapGet("/{catalog}/evaluation", GetEvaluationAsync)
+            .WithSummary("The latest evaluation and its report").ProducesProblem(404)
+            .RequireScope(ApiKeyScopes.Search);
         group.MapGet("/{catalog}/sync/dead-letters", DeadLettersAsync)
             .WithSummary("Changes Matching Engine rejected (never retried; shard stats count them)")
                 .ProducesProblem(404).RequireScope(ApiKeyScopes.Admin);
@@ -129,6 +141,29 @@ public static class CatalogEndpoints
 
     static async Task<Ok<TrainingStatus>> CancelTrainingAsync(string catalog, CatalogGateway gateway,
         CancellationToken ct) => TypedResults.Ok(await gateway.Catalog(catalog).CancelTraining(ct));
+
+    static async Task<Accepted<EvaluationView>> StartEvaluationAsync(string catalog, HttpRequest request,
+        CatalogGateway gateway, CancellationToken ct)
+    {
+        var grain = gateway.Catalog(catalog);
+        var body = await RequestReader.ReadJsonAsync<EvaluationRequest>(request, "The evaluation request");
+        return TypedResults.Accepted($"/v1/catalogs/{catalog}/evaluation",
+            EvaluationView.From(await grain.StartEvaluation(body, ct)));
+    }
+
+    static async Task<Ok<EvaluationView>> GetEvaluationAsync(string catalog, CatalogGateway gateway,
+        CancellationToken ct) => TypedResults.Ok(EvaluationView.From(await gateway.Catalog(catalog).GetEvaluation(ct)
+            ?? throw CatalogRequestException.NotFound($"Catalog '{catalog}' has had no evaluation.")));
+
+    /// <summary>An evaluation with its report as JSON (the figures of catalogs eval's eval.json).</summary>
+    public sealed record EvaluationView(JobPhase Phase, EvaluationRequest Request, int Products,
+        DateTimeOffset StartedAt, DateTimeOffset? FinishedAt, long CatalogVersion, string? Error,
+        System.Text.Json.Nodes.JsonNode? Report)
+    {
+        public static EvaluationView From(EvaluationStatus s) => new(s.Phase, s.Request, s.Products, s.StartedAt,
+            s.FinishedAt, s.CatalogVersion, s.Error,
+            s.ReportJson is null ? null : System.Text.Json.Nodes.JsonNode.Parse(s.ReportJson));
+    }
 
     static async Task<NoContent> DeleteAsync(string catalog, CatalogGateway gateway, CancellationToken ct) =>
         await gateway.Catalog(catalog).Drop(ct) ? TypedResults.NoContent() : throw NotFound(catalog);

@@ -230,13 +230,13 @@ public sealed partial class CatalogGrain
     {
         var oldSpec = old.Spec!;
         bool bound = oldSpec.MatchingEngine is not null;
-        if (bound)
-        {
-            await BindShardsAsync(oldSpec with { MatchingEngine = null }, old.Incarnation, cancellationToken);
-            await BindShardsAsync(spec, incarnation, cancellationToken);
-        }
         try
         {
+            if (bound)
+            {
+                await BindShardsAsync(oldSpec with { MatchingEngine = null }, old.Incarnation, cancellationToken);
+                await BindShardsAsync(spec, incarnation, cancellationToken);
+            }
             await PublishAsync(old.With(s =>
             {
                 s.Spec = spec;

@@ -27,6 +27,22 @@ public sealed partial class CatalogGrain
         if (training is not null)
             throw CatalogRequestException.Conflict("A training runs in this catalog already: wait for it to end or " +
                 "cancel it (POST /v1/catalogs/{catalog}/training:cancel).");
+        // Taken before the first await, so that a second request meanwhile is refused; given back if this one is.
+        var run = training = new CancellationTokenSource();
+        try
+        {
+            return await StartTrainingCore(spec, encoder, request, run, cancellationToken);
+        }
+        catch
+        {
+            training = null;
+            throw;
+        }
+    }
+
+    async Task<TrainingStatus> StartTrainingCore(CatalogSpec spec, EncoderSpec encoder, TrainingRequest request,
+        CancellationTokenSource run, CancellationToken cancellationToken)
+    {
         var ns = request.LabelNamespace;
         if (string.IsNullOrWhiteSpace(ns))
             throw CatalogRequestException.Malformed("labelNamespace (the restrict namespace holding the labels) is " +
@@ -47,12 +63,11 @@ public sealed partial class CatalogGrain
         int labels = labeled.Select(p => p.Label).Distinct(StringComparer.Ordinal).Count();
         // At most the backbone's (known once its embeddings are at hand); LDA gives at most labels − 1.
         int dimensions = request.Dimensions ?? (request.Kind == TrainingKind.Lda ? labels - 1 : 256);
-        var status = new TrainingStatus(TrainingPhase.Running, request, labeled.Count, labels, DateTimeOffset.UtcNow,
+        var status = new TrainingStatus(JobPhase.Running, request, labeled.Count, labels, DateTimeOffset.UtcNow,
             Dimensions: dimensions);
         await PublishAsync(state.State.With(s => s.Training = status), cancellationToken);
-        training = new CancellationTokenSource();
         trainingProgress = null;
-        _ = TrainAsync(spec, encoder with { Head = null }, labeled, status, training.Token);
+        _ = TrainAsync(spec, encoder with { Head = null }, labeled, status, run.Token);
         return status;
     }
 
@@ -60,7 +75,7 @@ public sealed partial class CatalogGrain
     {
         Spec();
         var status = state.State.Training;
-        return Task.FromResult(status is { Phase: TrainingPhase.Running } && trainingProgress is { } p
+        return Task.FromResult(status is { Phase: JobPhase.Running } && trainingProgress is { } p
             ? status with { Epoch = p.Epoch, Loss = p.Loss, ValidationPrecisionAt10 = p.ValidationPrecisionAt10 }
             : status);
     }
@@ -120,7 +135,7 @@ public sealed partial class CatalogGrain
             var best = fitted.Training?.Epochs.FirstOrDefault(e => e.Epoch == fitted.Training.BestEpoch);
             status = status with
             {
-                Phase = TrainingPhase.Done,
+                Phase = JobPhase.Done,
                 Encoder = tuned,
                 Dimensions = fitted.Head.OutputDimensions,
                 Examples = examples.Count,
@@ -147,7 +162,7 @@ public sealed partial class CatalogGrain
         {
             status = status with
             {
-                Phase = TrainingPhase.Cancelled,
+                Phase = JobPhase.Cancelled,
                 FinishedAt = DateTimeOffset.UtcNow,
                 Error = ex is OperationCanceledException ? null : ex.Message
             };
@@ -157,7 +172,7 @@ public sealed partial class CatalogGrain
             logger.LogError(ex, "Training of {Catalog} failed", this.GetPrimaryKeyString());
             status = status with
             {
-                Phase = TrainingPhase.Failed,
+                Phase = JobPhase.Failed,
                 FinishedAt = DateTimeOffset.UtcNow,
                 Error = ex.Message
             };
@@ -165,7 +180,9 @@ public sealed partial class CatalogGrain
         training = null;
         try
         {
-            await PublishAsync(state.State.With(s => s.Training = status), CancellationToken.None);
+            // Exclusively: no other state write (a configuration change) may interleave with this one.
+            using var exclusive = await gate.EnterExclusiveAsync(CancellationToken.None);
+            if (Exists) await PublishAsync(state.State.With(s => s.Training = status), CancellationToken.None);
         }
         catch (Exception ex)
         {

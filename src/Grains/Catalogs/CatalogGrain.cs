@@ -362,6 +362,7 @@ public sealed partial class CatalogGrain(
     {
         using var exclusive = await gate.EnterExclusiveAsync(cancellationToken);
         if (!Exists) return false;
+        training?.Cancel();
         await StopCopyingAsync();
         if (state.State.Shadow is { } shadow)
             await DropShardsAsync(shadow.Spec.Shards, shadow.Incarnation, cancellationToken);

@@ -17,6 +17,8 @@ public sealed class CatalogState
     [Id(6)] public Reembedding? Reembedding { get; set; }
     /// <summary>The latest training of an encoder head.</summary>
     [Id(7)] public TrainingStatus? Training { get; set; }
+    /// <summary>The latest evaluation, with its report.</summary>
+    [Id(8)] public EvaluationStatus? Evaluation { get; set; }
 
     public CatalogState With(Action<CatalogState> change)
     {
