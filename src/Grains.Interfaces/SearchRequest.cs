@@ -6,7 +6,8 @@ namespace Catalogs.Grains;
 /// several examples (<see cref="Positive"/>, with <see cref="Negative"/> ones to move away from), combined by
 /// <see cref="Strategy"/>; <see cref="Direction"/> moves the query along the difference of two products' centroids,
 /// and <see cref="Region"/> searches by one part of the image. <see cref="ColorWeight"/> (0–1) re-ranks by colour:
-/// (1 − w) × the visual distance + w × the colour distance to the query image or product.</summary>
+/// (1 − w) × the visual distance + w × the colour distance to the query image or product. <see cref="Expand"/>:
+/// query expansion (αQE: the query plus its 2 best matches weighted by cos³, searched again).</summary>
 [GenerateSerializer, Immutable, Alias("Catalogs.SearchRequest")]
 public sealed record SearchRequest(
     [property: Id(0)] SearchQuery Query,
@@ -17,7 +18,8 @@ public sealed record SearchRequest(
     [property: Id(5)] ExampleStrategy Strategy = ExampleStrategy.AverageVector,
     [property: Id(6)] QueryDirection? Direction = null,
     [property: Id(7)] ImageRegion? Region = null,
-    [property: Id(8)] float? ColorWeight = null);
+    [property: Id(8)] float? ColorWeight = null,
+    [property: Id(9)] bool Expand = false);
 
 /// <summary>How several examples make one search: <c>averageVector</c> searches near the weighted centroid of the
 /// positives minus the weighted negatives; <c>bestScore</c> searches near each positive and ranks every candidate

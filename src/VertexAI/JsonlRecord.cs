@@ -7,7 +7,8 @@ namespace Catalogs.VertexAI;
 /// <summary>
 /// One line of Vertex AI Vector Search's batch input (JSON Lines under <c>contentsDeltaUri</c>):
 /// <c>{"id", "embedding", "restricts": [{"namespace", "allow", "deny"}], "numeric_restricts": [{"namespace",
-/// "value_int" | "value_float" | "value_double"}], "crowding_tag"}</c>. Removals are plain id lines under
+/// "value_int" | "value_float" | "value_double"}], "crowding_tag", "sparse_embedding": {"values", "dimensions"}}</c>.
+/// Removals are plain id lines under
 /// <c>delete/</c>.
 /// </summary>
 public static class JsonlRecord
@@ -39,6 +40,12 @@ public static class JsonlRecord
                 return (JsonNode)no;
             }).ToArray());
         if (p.CrowdingTag?.CrowdingAttribute is { } crowd) o["crowding_tag"] = crowd;
+        if (p.SparseEmbedding is { } sparse)
+            o["sparse_embedding"] = new JsonObject
+            {
+                ["values"] = new JsonArray(sparse.Values.Select(v => (JsonNode)JsonValue.Create(v)).ToArray()),
+                ["dimensions"] = new JsonArray(sparse.Dimensions.Select(d => (JsonNode)JsonValue.Create(d)).ToArray()),
+            };
         return o.ToJsonString();
     }
 
@@ -59,7 +66,11 @@ public static class JsonlRecord
                 x.TryGetProperty("value_double", out var vd) ? vd.GetDouble() : null)).ToArray()
             : null;
         var crowd = root.TryGetProperty("crowding_tag", out var c) ? new CrowdingTag(c.GetString()) : null;
-        return new IndexDatapoint(id, embedding, restricts, numeric, crowd);
+        var sparse = root.TryGetProperty("sparse_embedding", out var s)
+            ? new SparseEmbedding(s.GetProperty("values").EnumerateArray().Select(v => v.GetSingle()).ToArray(),
+                s.GetProperty("dimensions").EnumerateArray().Select(d => d.GetInt64()).ToArray())
+            : null;
+        return new IndexDatapoint(id, embedding, restricts, numeric, crowd, sparse);
     }
 
     static string[]? Strings(JsonElement e, string name) =>

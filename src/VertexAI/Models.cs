@@ -50,7 +50,29 @@ public sealed record IndexDatapoint(
     float[]? FeatureVector = null,
     IReadOnlyList<Restriction>? Restricts = null,
     IReadOnlyList<NumericRestriction>? NumericRestricts = null,
-    CrowdingTag? CrowdingTag = null);
+    CrowdingTag? CrowdingTag = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    SparseEmbedding? SparseEmbedding = null);
+
+/// <summary>A sparse embedding (hybrid search): the non-zero dimensions (int64, strings on the wire) and their
+/// values.</summary>
+public sealed record SparseEmbedding(float[] Values,
+    [property: JsonNumberHandling(WireNumbers.Int64)] long[] Dimensions)
+{
+    /// <summary>The dot product of two sparse embeddings.</summary>
+    public double Dot(SparseEmbedding other)
+    {
+        var weights = new Dictionary<long, float>();
+        for (int i = 0; i < Dimensions.Length && i < Values.Length; i++) weights[Dimensions[i]] = Values[i];
+        double dot = 0;
+        for (int i = 0; i < other.Dimensions.Length && i < other.Values.Length; i++)
+            if (weights.TryGetValue(other.Dimensions[i], out var w)) dot += w * other.Values[i];
+        return dot;
+    }
+}
+
+/// <summary>A hybrid query's fusion of its dense and sparse rankings: <c>alpha</c> weighs the dense one.</summary>
+public sealed record Rrf(float Alpha);
 
 public sealed record Restriction(string Namespace, IReadOnlyList<string>? AllowList = null,
     IReadOnlyList<string>? DenyList = null);
@@ -95,13 +117,15 @@ public sealed record NeighborQuery(
     int NeighborCount,
     int? PerCrowdingAttributeNeighborCount = null,
     int? ApproximateNeighborCount = null,
-    double? FractionLeafNodesToSearchOverride = null);
+    double? FractionLeafNodesToSearchOverride = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] Rrf? Rrf = null);
 
 public sealed record FindNeighborsResponse(IReadOnlyList<NearestNeighbors>? NearestNeighbors);
 
 public sealed record NearestNeighbors(string? Id, IReadOnlyList<NeighborResult>? Neighbors);
 
-public sealed record NeighborResult(IndexDatapoint Datapoint, double Distance);
+public sealed record NeighborResult(IndexDatapoint Datapoint, double Distance,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? SparseDistance = null);
 
 public sealed record ReadIndexDatapointsRequest(string DeployedIndexId, IReadOnlyList<string> Ids);
 

@@ -187,23 +187,55 @@ static class VectorSearchEndpoints
         var results = new List<NearestNeighbors>();
         foreach (var query in body.Queries ?? [])
         {
+            var sparse = query.Datapoint.SparseEmbedding;
             var vector = query.Datapoint.FeatureVector is { Length: > 0 } v ? v
                 : index.Datapoints.TryGetValue(query.Datapoint.DatapointId ?? "", out var stored)
                     ? stored.FeatureVector!
-                : throw Invalid("A query needs a featureVector or the datapointId of a stored datapoint.");
-            if (vector.Length != index.Dimensions)
+                : sparse is not null ? null
+                : throw Invalid("A query needs a featureVector, a sparseEmbedding or the datapointId of a stored " +
+                    "datapoint.");
+            if (vector is not null && vector.Length != index.Dimensions)
                 throw Invalid($"The query has {vector.Length} dimensions; the index has {index.Dimensions}.");
             if (query.NeighborCount < 1) throw Invalid("neighborCount must be positive.");
+            if (query.Rrf is { } rrf && !(rrf.Alpha >= 0 && rrf.Alpha <= 1))
+                throw Invalid("rrf.alpha must lie in [0, 1].");
             var filter = new SearchFilter(
                 (query.Datapoint.Restricts ?? []).Select(r => new TokenRestrict(r.Namespace, r.AllowList ?? [],
                     r.DenyList ?? [])).ToArray(),
                 (query.Datapoint.NumericRestricts ?? []).Select(n => new NumericCondition(n.Namespace, Op(n.Op),
                     n.ValueInt ?? n.ValueDouble ?? n.ValueFloat ?? 0)).ToArray());
-            var hits = index.Search.Search(vector, new SearchOptions(query.NeighborCount, filter,
-                query.PerCrowdingAttributeNeighborCount));
-            results.Add(new NearestNeighbors(query.Datapoint.DatapointId, hits.Select(h => new NeighborResult(
-                body.ReturnFullDatapoint ? index.Datapoints[h.Id] : new IndexDatapoint(h.Id,
-                    CrowdingTag: index.Datapoints[h.Id].CrowdingTag), h.Distance)).ToArray()));
+            var dense = vector is null ? [] : index.Search.Search(vector, new SearchOptions(query.NeighborCount,
+                filter, sparse is null ? query.PerCrowdingAttributeNeighborCount : null));
+            IndexDatapoint Shown(string id) => body.ReturnFullDatapoint ? index.Datapoints[id]
+                : new IndexDatapoint(id, CrowdingTag: index.Datapoints[id].CrowdingTag);
+            if (sparse is null)
+            {
+                results.Add(new NearestNeighbors(query.Datapoint.DatapointId, dense.Select(h =>
+                    new NeighborResult(Shown(h.Id), h.Distance)).ToArray()));
+                continue;
+            }
+            // Sparse: the dot product with every datapoint that has a sparse embedding and passes the filter.
+            var lexical = index.Datapoints.Values.Where(p => p.SparseEmbedding is not null
+                    && filter.Matches(EmulatedIndex.Attributes(p)))
+                .Select(p => (p.DatapointId, Dot: p.SparseEmbedding!.Dot(sparse))).Where(x => x.Dot > 0)
+                .OrderByDescending(x => x.Dot).ThenBy(x => x.DatapointId, StringComparer.Ordinal)
+                .Take(query.NeighborCount).ToArray();
+            var sparseOf = lexical.ToDictionary(x => x.DatapointId, x => x.Dot, StringComparer.Ordinal);
+            var denseOf = dense.ToDictionary(h => h.Id, h => (double)h.Distance, StringComparer.Ordinal);
+            // Hybrid: reciprocal rank fusion (k 60), alpha weighing the dense ranking.
+            double alpha = vector is null ? 0 : query.Rrf?.Alpha ?? 0.5;
+            var fused = new Dictionary<string, double>(StringComparer.Ordinal);
+            for (int r = 0; r < dense.Count; r++) fused[dense[r].Id] = alpha / (61 + r);
+            for (int r = 0; r < lexical.Length; r++)
+                fused[lexical[r].DatapointId] = fused.GetValueOrDefault(lexical[r].DatapointId)
+                    + (1 - alpha) / (61 + r);
+            var collector = new ResultCollector(query.NeighborCount, query.PerCrowdingAttributeNeighborCount);
+            foreach (var (id, score) in fused.OrderByDescending(f => f.Value)
+                .ThenBy(f => f.Key, StringComparer.Ordinal))
+                collector.Add(id, (float)-score, index.Datapoints[id].CrowdingTag?.CrowdingAttribute);
+            results.Add(new NearestNeighbors(query.Datapoint.DatapointId, collector.ToList().Select(n =>
+                new NeighborResult(Shown(n.Id), denseOf.GetValueOrDefault(n.Id), sparseOf.GetValueOrDefault(n.Id)))
+                .ToArray()));
         }
         return new FindNeighborsResponse(results);
     }

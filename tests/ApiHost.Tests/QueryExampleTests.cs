@@ -83,6 +83,29 @@ public class QueryExampleTests(ApiFactory factory) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Expansion_adds_the_two_best_matches_weighted_by_their_cosine_cubed()
+    {
+        var first = await (await http.PostJson(Url + "/search", new
+        {
+            productId = "D0",
+            neighborCount = 2,
+            returnFeatureVector = true
+        })).Json(HttpStatusCode.OK);
+        var q = Unit(await VectorOf("D0"));
+        var expanded = q.ToArray();
+        foreach (var n in first["neighbors"]!.AsArray())
+        {
+            var v = Unit(n!["datapoint"]!["featureVector"]!.AsArray().Select(x => x!.GetValue<float>()).ToArray());
+            float w = MathF.Pow(Math.Max(q.Zip(v, (a, b) => a * b).Sum(), 0), 3);
+            for (int i = 0; i < expanded.Length; i++) expanded[i] += w * v[i];
+        }
+        var byHand = await SearchAsync(new { featureVector = expanded, neighborCount = 7 });
+        var result = await SearchAsync(new { productId = "D0", neighborCount = 6, expand = true });
+        Assert.Equal(Api.Ids(byHand).Where(id => id != "D0").Take(6), Api.Ids(result));
+        await http.PostJson(Url + "/search", new { text = "dress", expand = true }).Problem(422, "expand needs");
+    }
+
+    [Fact]
     public async Task Best_score_ranks_by_the_closest_positive_and_puts_what_a_negative_attracts_last()
     {
         var result = await SearchAsync(new

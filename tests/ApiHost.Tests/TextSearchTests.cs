@@ -121,8 +121,10 @@ public class TextSearchTests(ApiFactory factory)
             .Problem(422, "rrf.alpha");
         await http.PostJson(Url + "/search", new { text = "  " }).Problem(422, "text is empty");
         await http.PostJson(Url + "/search", new { text = new string('a', 1025) }).Problem(400, "at most 1024");
-        await http.PostJson(Url + "/search", new { text = "apple", routing = "matchingEngine" })
+        await http.PostJson(Url + "/search", new { text = "apple", routing = "hybrid" })
             .Problem(422, "does not take text");
+        await http.PostJson(Url + "/search", new { text = "apple", routing = "matchingEngine" })
+            .Problem(422, "matchingEngine binding");
         await http.PostJson(Url + "/search", new { neighborCount = 3 }).Problem(400, "text alone");
     }
 }

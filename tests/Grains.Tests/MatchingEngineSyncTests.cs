@@ -371,6 +371,69 @@ public sealed class MatchingEngineSyncTests : IAsyncLifetime
         finally { await cluster.DisposeAsync(); }
     }
 
+    [Fact]
+    public async Task Text_goes_to_matching_engine_as_sparse_embeddings_and_fuses_there_with_the_vector()
+    {
+        var data = TestPaths.NewTempDirectory("routing-text");
+        var rng = new Random(17);
+        var index = await CreateIndexAsync();
+        var endpoint = await Vertex.DeployOnNewEndpointAsync(index, "text");
+        var cluster = await StartCluster(data);
+        try
+        {
+            var catalog = cluster.Client.GetGrain<ICatalogGrain>("t1/routing-text");
+            await catalog.Configure(new CatalogDraft(null, SimilarityMetric.Cosine, Dimensions, 2,
+                MatchingEngine: new MatchingEngineSpec(index, endpoint.Name, "text",
+                    QueryRouting: QueryRouting.MatchingEngine)));
+            string[] titles = ["Apple cider, sparkling", "Apple pie", "Pear juice", "Cider vinegar", "Green tea"];
+            var products = Enumerable.Range(0, 40).Select(i => Point(rng, $"p{i}") with
+            {
+                AttributesJson = $"{{\"title\":\"{titles[i % titles.Length]} {i}\"}}",
+            }).ToArray();
+            await catalog.Upsert(products);
+            await WaitForEmptyBacklog(catalog, failuresExpected: false);
+            var held = await Vertex.ReadIndexDatapointsAsync(endpoint.PublicEndpointDomainName!, endpoint.Name!,
+                new ReadIndexDatapointsRequest("text", ["p0"]));
+            Assert.Contains(global::Catalogs.Text.SparseEmbedding.TermId("cider"),
+                held.Datapoints!.Single().SparseEmbedding!.Dimensions);
+
+            // Text alone: Matching Engine's sparse ranking holds exactly the products whose titles say it.
+            var ciders = products.Where((_, i) => i % titles.Length is 0 or 3).Select(p => p.Id).Order().ToArray();
+            var remote = await catalog.Query(new SearchQuery([], 20, [], [], null, Text: "ciders"));
+            Assert.Equal((QueryRouting.MatchingEngine, false), (remote.Source, remote.Degraded));
+            Assert.Equal(ciders, remote.Hits.Select(h => h.Id).Order());
+            var local = await catalog.Query(new SearchQuery([], 20, [], [], null, Routing: QueryRouting.Local,
+                Text: "ciders"));
+            Assert.Equal(ciders, local.Hits.Select(h => h.Id).Order());
+
+            // Text and vector fused there; alpha 1 is the vector ranking alone.
+            var query = products[5].FeatureVector;
+            var vectorOnly = await catalog.Query(new SearchQuery(query, 5, [], [], null));
+            var alphaOne = await catalog.Query(new SearchQuery(query, 5, [], [], null, Text: "apple", RrfAlpha: 1));
+            Assert.Equal(vectorOnly.Hits.Select(h => h.Id), alphaOne.Hits.Select(h => h.Id));
+            var fused = await catalog.Query(new SearchQuery(query, 5, [], [], null, Text: "apple", RrfAlpha: 0.5));
+            // Both rankings as Matching Engine holds them (10 asked: 5 + 5 spare): the vector's exactly, the text's
+            // with every apple title scoring alike (one term, frequency 1), ties by id; fused at ranks 1, 2, ….
+            var dense = products.OrderBy(p => CosineDistance(query, p.FeatureVector)).Take(10).Select(p => p.Id)
+                .ToList();
+            var apples = products.Where((_, i) => i % titles.Length is 0 or 1).Select(p => p.Id)
+                .Order(StringComparer.Ordinal).Take(10).ToList();
+            var expected = dense.Concat(apples).Distinct().Select(id => (Id: id, Score:
+                (dense.IndexOf(id) is var d and >= 0 ? 0.5 / (61 + d) : 0) +
+                (apples.IndexOf(id) is var t and >= 0 ? 0.5 / (61 + t) : 0)))
+                .OrderByDescending(x => x.Score).ThenBy(x => x.Id, StringComparer.Ordinal).Take(5).Select(x => x.Id);
+            Assert.Equal(expected, fused.Hits.Select(h => h.Id));
+
+            // A product deleted while Matching Engine's writes fail is still there, never in an answer.
+            await SetFaults(new FaultSettings(ErrorRate: 1, PathContains: "/indexes/"));
+            Assert.True(await catalog.Remove(ciders[0]));
+            var after = await catalog.Query(new SearchQuery([], 20, [], [], null, Text: "ciders"));
+            Assert.Equal(ciders.Skip(1), after.Hits.Select(h => h.Id).Order());
+            await SetFaults(new FaultSettings());
+        }
+        finally { await cluster.DisposeAsync(); }
+    }
+
     static double CosineDistance(float[] a, float[] b)
     {
         double dot = 0, na = 0, nb = 0;

@@ -73,7 +73,8 @@ public sealed record SearchDto(
     RegionDto? Region = null,
     float? ColorWeight = null,
     string? Text = null,
-    RrfDto? Rrf = null);
+    RrfDto? Rrf = null,
+    bool? Expand = null);
 
 /// <summary>Vertex AI's hybrid-query fusion: <c>alpha</c> weighs the vector ranking against the text ranking
 /// (1: vectors alone, 0: text alone).</summary>

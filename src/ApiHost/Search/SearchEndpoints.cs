@@ -98,7 +98,7 @@ public static class SearchEndpoints
         var region = dto.Region is { } r ? new ImageRegion(r.X!.Value, r.Y!.Value, r.Width!.Value, r.Height!.Value)
             : null;
         var search = new SearchRequest(query, image, dto.ProductId, positive, negative,
-            dto.Strategy ?? ExampleStrategy.AverageVector, direction, region, dto.ColorWeight);
+            dto.Strategy ?? ExampleStrategy.AverageVector, direction, region, dto.ColorWeight, dto.Expand ?? false);
         var result = await gateway.Idempotent(() => grain.Find(search, ct), ct);
         return TypedResults.Ok(new SearchResponse(result.Hits.Select(h => new NeighborView(h.Id, h.Distance,
             DatapointView.From(h.Datapoint, withVector))).ToArray(),

@@ -55,6 +55,7 @@ public sealed partial class CatalogGrain
                 Vector = positive.Count > 0 ? positive[0].Vector : [],
                 ExcludeId = exclude.FirstOrDefault(),
             };
+            if (request.Expand) query = await ExpandedAsync(spec, query, cancellationToken);
             return byColor ? await ColorRankedAsync(query, color!, request.ColorWeight!.Value, cancellationToken)
                 : await QueryCore(query, cancellationToken);
         }
@@ -70,7 +71,8 @@ public sealed partial class CatalogGrain
         query = query with { ExcludeIds = exclude.Distinct(StringComparer.Ordinal).ToArray() };
         if (request.Strategy == ExampleStrategy.BestScore && (positive.Count > 1 || negative.Count > 0))
         {
-            if (byColor) throw Invalid("colorWeight combines with strategy averageVector, not bestScore.");
+            if (byColor || request.Expand)
+                throw Invalid("colorWeight and expand combine with strategy averageVector, not bestScore.");
             return await BestScoreAsync(spec, metric, query, positive.Select(p => Shifted(Unit(metric, p.Vector),
                 shift)).ToArray(), negative.Select(n => Unit(metric, n.Vector)).ToArray(), cancellationToken);
         }
@@ -81,8 +83,36 @@ public sealed partial class CatalogGrain
         target = Shifted(target, shift);
         if (metric == DistanceMetric.Cosine && TensorPrimitives.Norm(target) < 1e-6f)
             throw Invalid("The examples cancel each other out: there is no direction left to search in.");
-        return byColor ? await ColorRankedAsync(query with { Vector = target }, color!, request.ColorWeight!.Value,
-            cancellationToken) : await QueryCore(query with { Vector = target }, cancellationToken);
+        if (request.Expand) query = await ExpandedAsync(spec, query with { Vector = target }, cancellationToken);
+        else query = query with { Vector = target };
+        return byColor ? await ColorRankedAsync(query, color!, request.ColorWeight!.Value, cancellationToken)
+            : await QueryCore(query, cancellationToken);
+    }
+
+    /// <summary>αQE (k 2, α 3, as measured in docs/quality.md): the query plus its 2 best matches, each unit length
+    /// and weighted by max(cos, 0)³, to be searched again. Cosine catalogs, vector side only.</summary>
+    async Task<SearchQuery> ExpandedAsync(CatalogSpec spec, SearchQuery query, CancellationToken cancellationToken)
+    {
+        if (spec.Metric != SimilarityMetric.Cosine)
+            throw Invalid("expand works on cosine catalogs; this one's metric is " +
+                $"{SpecEnumConverter<SimilarityMetric>.Name(spec.Metric)}.");
+        if (query.Vector.Length == 0) throw Invalid("expand needs an image, product or vector to expand.");
+        var first = await QueryCore(query with
+        {
+            NeighborCount = 2,
+            ReturnVectors = true,
+            PerCrowdingAttributeNeighborCount = null,
+            Text = null,
+        }, cancellationToken);
+        var q = Unit(DistanceMetric.Cosine, query.Vector);
+        var expanded = q.ToArray();
+        foreach (var hit in first.Hits.Take(2))
+        {
+            var v = Unit(DistanceMetric.Cosine, hit.Datapoint.FeatureVector);
+            float weight = MathF.Pow(Math.Max(TensorPrimitives.Dot(q, v), 0), 3);
+            TensorPrimitives.MultiplyAdd(v, weight, expanded, expanded);
+        }
+        return query with { Vector = expanded };
     }
 
     /// <summary>The visual search widened (4 × k, at least 50 candidates), then ranked by (1 − w) × the visual

@@ -636,10 +636,35 @@ public sealed partial class CatalogGrain(
     /// by reciprocal rank fusion (each side's 2 × k best, at least 50, fused, then crowded).</summary>
     async Task<SearchResult> TextQueryAsync(CatalogSpec spec, SearchQuery query, CancellationToken cancellationToken)
     {
-        if (query.Routing is { } routing && routing != QueryRouting.Local)
-            throw Invalid("A search with text runs on the local shards: routing " +
-                $"{SpecEnumConverter<QueryRouting>.Name(routing)} does not take text.");
+        if (query.Routing == QueryRouting.Hybrid)
+            throw Invalid("routing hybrid merges by vector distance and does not take text: use local or " +
+                "matchingEngine.");
         QueryFits(spec, query);
+        var routing = Defined(query.Routing ?? spec.MatchingEngine?.QueryRouting ?? QueryRouting.Local, "routing");
+        if (routing == QueryRouting.MatchingEngine)
+        {
+            if (spec.MatchingEngine is not { IndexEndpoint: not null, DeployedIndexId: not null } me)
+                throw Invalid("routing matchingEngine needs the catalog's matchingEngine binding with indexEndpoint " +
+                    "and deployedIndexId.");
+            try
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                timeout.CancelAfter(options.Value.MatchingEngineQueryTimeout);
+                return new SearchResult(await MatchingEngineTextAsync(spec, me, query, timeout.Token),
+                    QueryRouting.MatchingEngine);
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested && (ex is GoogleApiException
+                || GoogleApiException.IsTransientFailure(ex)))
+            {
+                var local = await TextQueryAsync(spec, query with { Routing = QueryRouting.Local }, cancellationToken);
+                return local with
+                {
+                    Degraded = true,
+                    Warning = $"Matching Engine failed ({ex.Message}); the local " +
+                    "index answered."
+                };
+            }
+        }
         if (query.Vector.Length == 0)
         {
             var (hits, missing) = await SearchCore(query, cancellationToken);
@@ -658,22 +683,56 @@ public sealed partial class CatalogGrain(
             QueryRouting.Local, MissingShards: denseMissing.Union(sparseMissing).Order().ToArray());
     }
 
+    /// <summary>The deployed index's public domain (read once from the endpoint).</summary>
+    async Task<string> PublicDomainAsync(MatchingEngineSpec me, CancellationToken cancellationToken) =>
+        publicDomain ??= me.PublicEndpointDomain ?? (await vertex.GetIndexEndpointAsync(me.IndexEndpoint!,
+            cancellationToken)).PublicEndpointDomainName
+            ?? throw new GoogleApiException(System.Net.HttpStatusCode.FailedDependency, "FAILED_PRECONDITION",
+                "The index endpoint has no public domain.");
+
+    /// <summary>A text (or text + vector) search on Matching Engine: the text as a sparse embedding (each analyzed
+    /// term weighted 1; the products' side holds their saturated term frequencies, so the score sums those of the
+    /// query's terms), fused by Matching Engine with the vector by RRF. Its order is kept; products deleted or no
+    /// longer matching the filters locally are dropped, and the distance is minus the fused score of the
+    /// rank.</summary>
+    async Task<SearchHit[]> MatchingEngineTextAsync(CatalogSpec spec, MatchingEngineSpec me, SearchQuery query,
+        CancellationToken cancellationToken)
+    {
+        var domain = await PublicDomainAsync(me, cancellationToken);
+        var terms = Text.TextAnalyzer.Terms(query.Text).Select(Text.SparseEmbedding.TermId).Distinct().Order()
+            .ToArray();
+        var datapoint = new IndexDatapoint("query", query.Vector.Length > 0 ? query.Vector : null,
+            FilterMapping.ToVertex(query.Restricts), FilterMapping.ToVertex(query.NumericRestricts, query: true),
+            SparseEmbedding: new VertexAI.SparseEmbedding(terms.Select(_ => 1f).ToArray(), terms));
+        int asked = query.NeighborCount + Math.Max(5, query.NeighborCount / 2) + (query.ExcludeId is null ? 0 : 1)
+            + (query.ExcludeIds?.Length ?? 0);
+        var response = await vertex.FindNeighborsAsync(domain, me.IndexEndpoint!, new FindNeighborsRequest(
+            me.DeployedIndexId!, [new NeighborQuery(datapoint, asked, query.PerCrowdingAttributeNeighborCount,
+                Rrf: query.Vector.Length > 0 ? new Rrf((float)(query.RrfAlpha ?? 0.5)) : null)]), cancellationToken);
+        var ids = response.NearestNeighbors?.FirstOrDefault()?.Neighbors?.Select(n => n.Datapoint.DatapointId)
+            .Where(id => !query.Excludes(id)).Distinct().ToArray() ?? [];
+        var current = await GetManyFrom(spec, state.State.Incarnation, ids, cancellationToken);
+        var filter = FilterMapping.ToFilter(query);
+        return ids.Select((id, r) => (Id: id, Rank: r, Product: current[r]))
+            .Where(x => x.Product is not null && filter.Matches(FilterMapping.ToAttributes(x.Product)))
+            .Take(query.NeighborCount)
+            .Select(x => new SearchHit(x.Id, -1f / (Text.RankFusion.K + x.Rank + 1),
+                query.ReturnVectors ? x.Product! : x.Product! with { FeatureVector = [] })).ToArray();
+    }
+
     /// <summary>findNeighbors on the deployed index, then every hit checked against the shards: products deleted
     /// locally are dropped, and the rest are re-scored and re-filtered with their current local version, so a change
     /// not yet synced never shows its stale Matching Engine result.</summary>
     async Task<SearchHit[]> MatchingEngineSearchAsync(CatalogSpec spec, MatchingEngineSpec me, SearchQuery query,
         CancellationToken cancellationToken)
     {
-        publicDomain ??= me.PublicEndpointDomain ?? (await vertex.GetIndexEndpointAsync(me.IndexEndpoint!,
-            cancellationToken)).PublicEndpointDomainName
-            ?? throw new GoogleApiException(System.Net.HttpStatusCode.FailedDependency, "FAILED_PRECONDITION",
-                "The index endpoint has no public domain.");
+        var domain = await PublicDomainAsync(me, cancellationToken);
         // A few more than asked: some may be dropped as deleted, filtered or excluded locally.
         int asked = query.NeighborCount + Math.Max(5, query.NeighborCount / 2) + (query.ExcludeId is null ? 0 : 1)
             + (query.ExcludeIds?.Length ?? 0);
         var datapoint = new IndexDatapoint("query", query.Vector, FilterMapping.ToVertex(query.Restricts),
             FilterMapping.ToVertex(query.NumericRestricts, query: true));
-        var response = await vertex.FindNeighborsAsync(publicDomain, me.IndexEndpoint!,
+        var response = await vertex.FindNeighborsAsync(domain, me.IndexEndpoint!,
             new FindNeighborsRequest(me.DeployedIndexId!,
             [new NeighborQuery(datapoint, asked, query.PerCrowdingAttributeNeighborCount,
                 query.ApproximateNeighborCount is int a ? Math.Max(a, asked) : null,

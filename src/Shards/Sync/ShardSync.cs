@@ -293,10 +293,17 @@ public sealed class ShardSync
         if (deadLetters.Count > MaxDeadLetters) deadLetters.RemoveAt(0);
     }
 
+    /// <summary>A product as Matching Engine stores it: its vector, restricts (its colour among them), crowding tag
+    /// and, when it has text, the text's sparse embedding (hybrid queries).</summary>
     public static IndexDatapoint ToIndexDatapoint(Datapoint p) => new(
         p.Id, p.FeatureVector,
         FilterMapping.ToVertex(p.FilterRestricts), FilterMapping.ToVertex(p.NumericRestricts, query: false),
-        p.CrowdingTag is null ? null : new CrowdingTag(p.CrowdingTag));
+        p.CrowdingTag is null ? null : new CrowdingTag(p.CrowdingTag),
+        ProductText.Of(p) is { } text ? ToVertex(Text.SparseEmbedding.OfDocument(Text.TextAnalyzer.Terms(text)))
+            : null);
+
+    /// <summary>A sparse embedding as Vertex AI takes it.</summary>
+    public static VertexAI.SparseEmbedding ToVertex(Text.SparseEmbedding e) => new(e.Values, e.Dimensions);
 
     /// <summary>Writes the cursor and dead letters durably, off the caller's thread.</summary>
     public Task SaveAsync()
