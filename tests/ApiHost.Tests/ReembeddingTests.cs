@@ -163,6 +163,37 @@ public class ReembeddingTests(PacedReembeddingFactory factory) : IClassFixture<P
         await http.PutJson(mixed, new { encoder = Encoder(0.875f) }).Problem(409, "1 of the catalog's 2 products");
     }
 
+    [Fact]
+    public async Task A_re_embedding_that_cannot_read_a_stored_image_fails_and_leaves_the_catalog_serving()
+    {
+        const string url = "/v1/catalogs/reembed-damaged";
+        await (await http.PutJson(url, new { encoder = Encoder(1f) })).Json(HttpStatusCode.Created);
+        var expected = new ConcurrentDictionary<string, string?>();
+        for (int i = 0; i < 3; i++) await PutPhotoAsync(url, $"d{i}", Photos[194 + i], expected);
+        // The stored original of d1 lost on disk (content-addressed: the file is named by its SHA-256).
+        var hash = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(Photos[195])));
+        var blob = Directory.GetFiles(factory.DataPath, hash, SearchOption.AllDirectories)
+            .Single(f => f.Contains("/reembed-damaged/", StringComparison.Ordinal)); // shards are tenant/catalog/…
+        File.Delete(blob);
+
+        await (await http.PutJson(url, new { encoder = Encoder(0.875f) })).Json(HttpStatusCode.OK);
+        JsonNode info;
+        for (var deadline = DateTime.UtcNow.AddMinutes(2); ; await Task.Delay(100))
+        {
+            info = await (await http.GetAsync(url)).Json(HttpStatusCode.OK);
+            if (info["reembedding"]!["phase"]!.GetValue<string>() != "copying") break;
+            Assert.True(DateTime.UtcNow < deadline, "the re-embedding did not end");
+        }
+        Assert.Equal("failed", info["reembedding"]!["phase"]!.GetValue<string>());
+        Assert.Contains("Product 'd1'", info["reembedding"]!["error"]!.GetValue<string>());
+        Assert.Equal(1f, info["config"]!["encoder"]!["cropFraction"]!.GetValue<float>());
+        Assert.Null(info["previous"]);
+        Assert.Equal(3, info["products"]!.GetValue<long>());
+        var found = await (await http.PostAsync(url + "/search", Api.Multipart(File.ReadAllBytes(Photos[194]),
+            "{\"neighborCount\":1}", "query"))).Json(HttpStatusCode.OK);
+        Assert.Equal(["d0"], Api.Ids(found));
+    }
+
     async Task PutPhotoAsync(string url, string id, string photo, ConcurrentDictionary<string, string?> expected)
     {
         var put = await http.PutAsync($"{url}/products/{id}", Api.Multipart(File.ReadAllBytes(photo), "{}"));

@@ -158,9 +158,14 @@ public sealed partial class CatalogGrain
         using var order = await writeOrder.EnterExclusiveAsync(stop);
         var now = await source.GetMany(todo.Select(p => p.Id).ToArray(), stop);
         there = await GetManyFrom(building.Spec, building.Incarnation, todo.Select(p => p.Id).ToArray(), stop);
-        var commit = writes.Where((w, j) => w is not null && now[j] is { } current && there[j] is null
-            && current.UpdatedAt == todo[j].UpdatedAt && current.ImageSha256 == todo[j].ImageSha256)
-            .Select(w => w!).ToArray();
+        bool Unchanged(int j) => now[j] is { } current && there[j] is null && current.UpdatedAt == todo[j].UpdatedAt
+            && current.ImageSha256 == todo[j].ImageSha256;
+        // No copy of a product that is still as read: its stored image is gone. Switching without it would lose it.
+        for (int j = 0; j < writes.Length; j++)
+            if (writes[j] is null && Unchanged(j))
+                throw new InvalidOperationException($"Product '{todo[j].Id}': its stored image " +
+                    $"{todo[j].ImageSha256} cannot be read, so it cannot be re-embedded.");
+        var commit = writes.Where((w, j) => w is not null && Unchanged(j)).Select(w => w!).ToArray();
         await UpsertTo(building.Spec, building.Incarnation, commit, stop);
         return commit.Length;
     }
