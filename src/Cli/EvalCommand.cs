@@ -103,11 +103,8 @@ sealed class EvalCommand(HttpClient http, IAnsiConsole console)
             {
                 try
                 {
-                    using var response = await http.GetAsync($"v1/catalogs/{catalog}/products/{rows[i].Id}", token);
-                    if (!response.IsSuccessStatusCode) return; // its row failed to import: not evaluated
-                    var product = await response.Content.ReadFromJsonAsync<JsonNode>(token);
-                    var vector = product?["featureVector"]?.AsArray().Select(x => x!.GetValue<float>()).ToArray();
-                    if (vector is { Length: > 0 })
+                    // A row that failed to import has none: not evaluated.
+                    if (await VectorAsync(catalog, rows[i].Id, token) is { } vector)
                         vectors[i] = new LabeledVector(rows[i].Path, rows[i].Label, vector);
                 }
                 finally { task.Increment(1); }
@@ -255,16 +252,16 @@ sealed class EvalCommand(HttpClient http, IAnsiConsole console)
         await Parallel.ForAsync(0, ids.Length, reading, async (i, token) =>
         {
             if (vectors[i] is not { } v) return;
-            using var response = await http.GetAsync($"v1/catalogs/{other}/products/{ids[i]}", token);
-            var extra = response.IsSuccessStatusCode ? (await response.Content.ReadFromJsonAsync<JsonNode>(token))?
-                ["featureVector"]?.AsArray().Select(x => x!.GetValue<float>()).ToArray() : null;
-            if (extra is not { Length: > 0 })
+            if (await VectorAsync(other, ids[i], token) is not { } extra)
             {
                 Interlocked.Increment(ref missing);
                 vectors[i] = null;
                 return;
             }
-            vectors[i] = v with { Vector = [.. Unit(v.Vector), .. Unit(extra)] };
+            vectors[i] = v with
+            {
+                Vector = [.. RetrievalEvaluation.Normalized(v.Vector), .. RetrievalEvaluation.Normalized(extra)],
+            };
         });
         if (vectors.All(v => v is null))
         {
@@ -276,10 +273,14 @@ sealed class EvalCommand(HttpClient http, IAnsiConsole console)
         return true;
     }
 
-    static float[] Unit(float[] v)
+    /// <summary>A product's vector as the API returns it; null when it has none or does not exist.</summary>
+    async Task<float[]?> VectorAsync(string catalog, string id, CancellationToken ct)
     {
-        float norm = MathF.Sqrt(v.Sum(x => x * x));
-        return norm == 0 ? v : v.Select(x => x / norm).ToArray();
+        using var response = await http.GetAsync($"v1/catalogs/{catalog}/products/{id}", ct);
+        if (!response.IsSuccessStatusCode) return null;
+        var product = await response.Content.ReadFromJsonAsync<JsonNode>(ct);
+        var vector = product?["featureVector"]?.AsArray().Select(x => x!.GetValue<float>()).ToArray();
+        return vector is { Length: > 0 } ? vector : null;
     }
 
     /// <summary>Each embedding's ranking re-ranked by colour at each weight: the colours computed from the image

@@ -45,10 +45,22 @@ public static class FrozenFeatureLifts
     {
         var scores = new float[units.Length];
         for (int j = 0; j < units.Length; j++) scores[j] = TensorPrimitives.Dot(query, units[j]);
-        var top = Enumerable.Range(0, units.Length).OrderByDescending(j => scores[j]).ThenBy(j => j).Take(k);
+        var top = Enumerable.Range(0, units.Length).OrderByDescending(j => scores[j]).ThenBy(j => j).Take(k)
+            .Select(j => units[j]).ToArray();
+        return Sum(query, top, alpha, includeSelf);
+    }
+
+    /// <summary>αQE of one query (unit length) from its best matches (unit length), as a search does it: the query
+    /// plus each match weighted by max(cos, 0)^α, unit length.</summary>
+    public static float[] Expand(float[] query, IReadOnlyList<float[]> matches, double alpha = 3) =>
+        Sum(query, matches, alpha, includeSelf: true);
+
+    static float[] Sum(float[] query, IReadOnlyList<float[]> matches, double alpha, bool includeSelf)
+    {
         var sum = includeSelf ? (float[])query.Clone() : new float[query.Length];
-        foreach (var j in top)
-            TensorPrimitives.MultiplyAdd(units[j], (float)Math.Pow(Math.Max(scores[j], 0), alpha), sum, sum);
+        foreach (var m in matches)
+            TensorPrimitives.MultiplyAdd(m, (float)Math.Pow(Math.Max(TensorPrimitives.Dot(query, m), 0), alpha), sum,
+                sum);
         return RetrievalEvaluation.Normalized(sum);
     }
 }

@@ -101,7 +101,7 @@ public static class RetrievalEvaluation
     }
 
     /// <summary>A unit-length copy (zeros stay zeros).</summary>
-    internal static float[] Normalized(float[] v)
+    public static float[] Normalized(float[] v)
     {
         var norm = TensorPrimitives.Norm(v);
         var unit = new float[v.Length];

@@ -604,20 +604,19 @@ public sealed class LocalShard : IAsyncDisposable
     async Task<SearchHit[]> SearchTextAsync(SearchQuery query, CancellationToken cancellationToken)
     {
         var filter = FilterMapping.ToFilter(query);
-        var perTag = new Dictionary<string, int>(StringComparer.Ordinal);
-        bool Accept(string id, PointAttributes attributes)
+        var found = await Task.Run(() =>
         {
-            if (query.Excludes(id) || !filter.Matches(attributes)) return false;
-            if (query.PerCrowdingAttributeNeighborCount is not { } cap || attributes.CrowdingAttribute is not { } tag)
-                return true;
-            int seen = perTag.GetValueOrDefault(tag);
-            if (seen >= cap) return false;
-            perTag[tag] = seen + 1;
-            return true;
-        }
-        var found = await Task.Run(() => text.Search(query.Text!, query.NeighborCount, Accept), cancellationToken);
+            var ranked = text.Search(query.Text!, query.PerCrowdingAttributeNeighborCount is null
+                ? query.NeighborCount : int.MaxValue, (id, attributes) => !query.Excludes(id)
+                    && filter.Matches(attributes));
+            if (query.PerCrowdingAttributeNeighborCount is null) return ranked;
+            // Crowding as every index does it; the BM25 rank is the order the collector keeps.
+            var collector = new ResultCollector(query.NeighborCount, query.PerCrowdingAttributeNeighborCount);
+            for (int r = 0; r < ranked.Count; r++) collector.Add(ranked[r].Id, r, ranked[r].Payload.CrowdingAttribute);
+            return collector.ToList().Select(n => ranked[(int)n.Distance]).ToList();
+        }, cancellationToken);
         var hits = new List<SearchHit>(found.Count);
-        foreach (var (id, score) in found)
+        foreach (var (id, score, _) in found)
             if (points.TryGetValue(id, out var p) && (query.ReturnVectors ? WithVector(p) : p) is { } hit)
                 hits.Add(new SearchHit(id, (float)-score, hit));
         return hits.ToArray();

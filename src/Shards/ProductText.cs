@@ -10,6 +10,10 @@ public static class ProductText
 {
     public static readonly string[] Fields = ["title", "name", "description"];
 
+    /// <summary>The sparse embedding of a product's text (Vertex AI's hybrid search), or null without text.</summary>
+    public static Text.SparseEmbedding? SparseEmbedding(Datapoint product) => Of(product) is { } text
+        ? Text.SparseEmbedding.OfDocument(Text.TextAnalyzer.Terms(text)) : null;
+
     public static string? Of(Datapoint product)
     {
         if (product.AttributesJson is not { } json) return null;

@@ -61,9 +61,9 @@ public sealed class Bm25Index<TPayload>
     }
 
     /// <summary>The <paramref name="k"/> best products for <paramref name="query"/> that <paramref name="accept"/>
-    /// lets through, best first (ties by id). <paramref name="accept"/> is asked in that order, so it may count
-    /// (a cap per crowding tag).</summary>
-    public List<(string Id, double Score)> Search(string query, int k, Func<string, TPayload, bool>? accept = null)
+    /// lets through, best first (ties by id), with their payloads.</summary>
+    public List<(string Id, double Score, TPayload Payload)> Search(string query, int k,
+        Func<string, TPayload, bool>? accept = null)
     {
         var terms = TextAnalyzer.Terms(query).Distinct(StringComparer.Ordinal).ToArray();
         var scores = new Dictionary<string, (double Score, TPayload Payload)>(StringComparer.Ordinal);
@@ -88,8 +88,8 @@ public sealed class Bm25Index<TPayload>
         }
         finally { sync.ExitReadLock(); }
         return scores.OrderByDescending(s => s.Value.Score).ThenBy(s => s.Key, StringComparer.Ordinal)
-            .Where(s => accept?.Invoke(s.Key, s.Value.Payload) ?? true).Take(k).Select(s => (s.Key, s.Value.Score))
-            .ToList();
+            .Where(s => accept?.Invoke(s.Key, s.Value.Payload) ?? true).Take(k)
+            .Select(s => (s.Key, s.Value.Score, s.Value.Payload)).ToList();
     }
 }
 

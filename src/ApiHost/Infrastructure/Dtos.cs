@@ -116,8 +116,7 @@ public sealed record DatapointView(
         p.UpdatedAt,
         p.ImageSha256,
         p.Color?.Dominant,
-        withVector && Shards.ProductText.Of(p) is { } text
-            ? SparseEmbeddingView.From(Text.SparseEmbedding.OfDocument(Text.TextAnalyzer.Terms(text))) : null);
+        withVector && Shards.ProductText.SparseEmbedding(p) is { } sparse ? SparseEmbeddingView.From(sparse) : null);
 }
 
 /// <summary>A product text's sparse embedding in Vertex AI's shape: term ids and their weights.</summary>

@@ -85,14 +85,6 @@ public sealed partial class CatalogGrain
             status = status with { Phase = JobPhase.Failed, FinishedAt = DateTimeOffset.UtcNow, Error = ex.Message };
         }
         evaluating = false;
-        try
-        {
-            using var exclusive = await gate.EnterExclusiveAsync(CancellationToken.None);
-            if (Exists) await PublishAsync(state.State.With(s => s.Evaluation = status), CancellationToken.None);
-        }
-        catch (Exception ex)
-        {
-            logger.LogError(ex, "The evaluation of {Catalog} could not be saved", this.GetPrimaryKeyString());
-        }
+        await PublishJobEndAsync(s => s.Evaluation = status, "evaluation");
     }
 }

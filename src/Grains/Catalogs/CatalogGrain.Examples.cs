@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Catalogs.Evaluation;
 using Catalogs.Imaging;
 using Catalogs.Shards;
 using Catalogs.VectorIndex;
@@ -37,9 +38,7 @@ public sealed partial class CatalogGrain
         }
         else if (request.ProductId is { } id)
         {
-            var product = await GetCore(spec, id, cancellationToken) ?? throw CatalogRequestException.NotFound(
-                $"Product '{id}' does not exist in catalog '{Name}'.");
-            exclude.Add(id);
+            var product = await ProductAsync(spec, id, "", exclude, cancellationToken);
             positive.Add((product.FeatureVector, 1f));
             color = product.Color;
         }
@@ -55,9 +54,7 @@ public sealed partial class CatalogGrain
                 Vector = positive.Count > 0 ? positive[0].Vector : [],
                 ExcludeId = exclude.FirstOrDefault(),
             };
-            if (request.Expand) query = await ExpandedAsync(spec, query, cancellationToken);
-            return byColor ? await ColorRankedAsync(query, color!, request.ColorWeight!.Value, cancellationToken)
-                : await QueryCore(query, cancellationToken);
+            return await SearchAsync(spec, request, query, color, cancellationToken);
         }
         var negative = new List<(float[] Vector, float Weight)>();
         foreach (var (e, i) in (request.Positive ?? []).Select((e, i) => (e, i)))
@@ -83,9 +80,17 @@ public sealed partial class CatalogGrain
         target = Shifted(target, shift);
         if (metric == DistanceMetric.Cosine && TensorPrimitives.Norm(target) < 1e-6f)
             throw Invalid("The examples cancel each other out: there is no direction left to search in.");
-        if (request.Expand) query = await ExpandedAsync(spec, query with { Vector = target }, cancellationToken);
-        else query = query with { Vector = target };
-        return byColor ? await ColorRankedAsync(query, color!, request.ColorWeight!.Value, cancellationToken)
+        return await SearchAsync(spec, request, query with { Vector = target }, color, cancellationToken);
+    }
+
+    /// <summary>The one search a request comes to: expanded when it asks, re-ranked by colour when it
+    /// asks.</summary>
+    async Task<SearchResult> SearchAsync(CatalogSpec spec, SearchRequest request, SearchQuery query,
+        ProductColor? color, CancellationToken cancellationToken)
+    {
+        if (request.Expand) query = await ExpandedAsync(spec, query, cancellationToken);
+        return request.ColorWeight is { } weight && weight > 0
+            ? await ColorRankedAsync(query, color!, weight, cancellationToken)
             : await QueryCore(query, cancellationToken);
     }
 
@@ -104,15 +109,11 @@ public sealed partial class CatalogGrain
             PerCrowdingAttributeNeighborCount = null,
             Text = null,
         }, cancellationToken);
-        var q = Unit(DistanceMetric.Cosine, query.Vector);
-        var expanded = q.ToArray();
-        foreach (var hit in first.Hits.Take(2))
+        return query with
         {
-            var v = Unit(DistanceMetric.Cosine, hit.Datapoint.FeatureVector);
-            float weight = MathF.Pow(Math.Max(TensorPrimitives.Dot(q, v), 0), 3);
-            TensorPrimitives.MultiplyAdd(v, weight, expanded, expanded);
-        }
-        return query with { Vector = expanded };
+            Vector = FrozenFeatureLifts.Expand(Unit(DistanceMetric.Cosine, query.Vector),
+                first.Hits.Take(2).Select(h => Unit(DistanceMetric.Cosine, h.Datapoint.FeatureVector)).ToArray()),
+        };
     }
 
     /// <summary>The visual search widened (4 × k, at least 50 candidates), then ranked by (1 − w) × the visual
@@ -143,14 +144,19 @@ public sealed partial class CatalogGrain
         return await GrainFactory.GetGrain<IEncoderGrain>(0).EncodeRegion(encoder, image, region, cancellationToken);
     }
 
-    async Task<float[]> ProductVectorAsync(CatalogSpec spec, string id, string what, List<string> exclude,
+    /// <summary>A product named by a query, which is then never one of its results.</summary>
+    async Task<Datapoint> ProductAsync(CatalogSpec spec, string id, string what, List<string> exclude,
         CancellationToken cancellationToken)
     {
         var product = await GetCore(spec, id, cancellationToken) ?? throw CatalogRequestException.NotFound(
             $"{what}Product '{id}' does not exist in catalog '{Name}'.");
         exclude.Add(id);
-        return product.FeatureVector;
+        return product;
     }
+
+    async Task<float[]> ProductVectorAsync(CatalogSpec spec, string id, string what, List<string> exclude,
+        CancellationToken cancellationToken) =>
+        (await ProductAsync(spec, id, what, exclude, cancellationToken)).FeatureVector;
 
     async Task<float[]> ExampleVectorAsync(CatalogSpec spec, QueryExample example, string what, List<string> exclude,
         CancellationToken cancellationToken)

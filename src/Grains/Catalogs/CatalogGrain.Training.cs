@@ -178,15 +178,23 @@ public sealed partial class CatalogGrain
             };
         }
         training = null;
+        await PublishJobEndAsync(s => s.Training = status, "training");
+    }
+
+    /// <summary>Saves how a background job ended (unless the catalog is gone), exclusively: no other state write
+    /// (a configuration change) may interleave with it. A failure to save is logged; the job is over either
+    /// way.</summary>
+    async Task PublishJobEndAsync(Action<CatalogState> end, string job)
+    {
         try
         {
-            // Exclusively: no other state write (a configuration change) may interleave with this one.
             using var exclusive = await gate.EnterExclusiveAsync(CancellationToken.None);
-            if (Exists) await PublishAsync(state.State.With(s => s.Training = status), CancellationToken.None);
+            if (Exists) await PublishAsync(state.State.With(end), CancellationToken.None);
         }
         catch (Exception ex)
         {
-            logger.LogError(ex, "The training status of {Catalog} could not be saved", this.GetPrimaryKeyString());
+            logger.LogError(ex, "The end of the {Job} of {Catalog} could not be saved", job,
+                this.GetPrimaryKeyString());
         }
     }
 

@@ -704,8 +704,7 @@ public sealed partial class CatalogGrain(
         var datapoint = new IndexDatapoint("query", query.Vector.Length > 0 ? query.Vector : null,
             FilterMapping.ToVertex(query.Restricts), FilterMapping.ToVertex(query.NumericRestricts, query: true),
             SparseEmbedding: new VertexAI.SparseEmbedding(terms.Select(_ => 1f).ToArray(), terms));
-        int asked = query.NeighborCount + Math.Max(5, query.NeighborCount / 2) + (query.ExcludeId is null ? 0 : 1)
-            + (query.ExcludeIds?.Length ?? 0);
+        int asked = NeighborsToAsk(query);
         var response = await vertex.FindNeighborsAsync(domain, me.IndexEndpoint!, new FindNeighborsRequest(
             me.DeployedIndexId!, [new NeighborQuery(datapoint, asked, query.PerCrowdingAttributeNeighborCount,
                 Rrf: query.Vector.Length > 0 ? new Rrf((float)(query.RrfAlpha ?? 0.5)) : null)]), cancellationToken);
@@ -720,6 +719,11 @@ public sealed partial class CatalogGrain(
                 query.ReturnVectors ? x.Product! : x.Product! with { FeatureVector = [] })).ToArray();
     }
 
+    /// <summary>How many neighbours to ask Matching Engine for: a few more than the query wants, since some may be
+    /// dropped as deleted, filtered or excluded locally.</summary>
+    static int NeighborsToAsk(SearchQuery query) => query.NeighborCount + Math.Max(5, query.NeighborCount / 2)
+        + (query.ExcludeId is null ? 0 : 1) + (query.ExcludeIds?.Length ?? 0);
+
     /// <summary>findNeighbors on the deployed index, then every hit checked against the shards: products deleted
     /// locally are dropped, and the rest are re-scored and re-filtered with their current local version, so a change
     /// not yet synced never shows its stale Matching Engine result.</summary>
@@ -727,9 +731,7 @@ public sealed partial class CatalogGrain(
         CancellationToken cancellationToken)
     {
         var domain = await PublicDomainAsync(me, cancellationToken);
-        // A few more than asked: some may be dropped as deleted, filtered or excluded locally.
-        int asked = query.NeighborCount + Math.Max(5, query.NeighborCount / 2) + (query.ExcludeId is null ? 0 : 1)
-            + (query.ExcludeIds?.Length ?? 0);
+        int asked = NeighborsToAsk(query);
         var datapoint = new IndexDatapoint("query", query.Vector, FilterMapping.ToVertex(query.Restricts),
             FilterMapping.ToVertex(query.NumericRestricts, query: true));
         var response = await vertex.FindNeighborsAsync(domain, me.IndexEndpoint!,

@@ -89,17 +89,24 @@ public sealed class EncoderService(ModelResolver models, EncoderRegistry registr
         var encoder = await registry.GetAsync(ToOptions(spec, await PathAsync(spec.Model)));
         var head = spec.Head is null ? null : await HeadAsync(spec.Head, headBytes)
             ?? throw CatalogRequestException.Unavailable($"The encoder's head {spec.Head} cannot be read.");
-        var tasks = images.Select(image => encoder.EncodeAsync(image, limits, cancellationToken)).ToArray();
+        var vectors = await PerImageAsync(images.Select(image => encoder.EncodeAsync(image, limits,
+            cancellationToken)).ToArray());
+        return head is null ? vectors : vectors.Select(v => head.Apply(v)).ToArray();
+    }
+
+    /// <summary>The results of one task per image; an image refused raises <see cref="CatalogRequestException"/>
+    /// naming it (by its index when there are several).</summary>
+    static async Task<T[]> PerImageAsync<T>(Task<T>[] tasks)
+    {
         try
         {
-            var vectors = await Task.WhenAll(tasks);
-            return head is null ? vectors : vectors.Select(v => head.Apply(v)).ToArray();
+            return await Task.WhenAll(tasks);
         }
         catch (ImageRejectedException)
         {
             var index = Array.FindIndex(tasks, t => t.IsFaulted);
             throw Refused((ImageRejectedException)tasks[index].Exception!.InnerException!,
-                images.Length > 1 ? $"Image {index}: " : "");
+                tasks.Length > 1 ? $"Image {index}: " : "");
         }
     }
 
@@ -115,24 +122,12 @@ public sealed class EncoderService(ModelResolver models, EncoderRegistry registr
 
     /// <summary>The colours of images; a refused image raises <see cref="CatalogRequestException"/> naming
     /// it.</summary>
-    public async Task<ProductColor[]> DescribeColorsAsync(byte[][] images, CancellationToken cancellationToken)
-    {
-        var tasks = images.Select(image => Task.Run(() =>
+    public Task<ProductColor[]> DescribeColorsAsync(byte[][] images, CancellationToken cancellationToken) =>
+        PerImageAsync(images.Select(image => Task.Run(() =>
         {
             var histogram = ColorDescriptor.Compute(image, limits);
             return new ProductColor(ColorDescriptor.Token(ColorDescriptor.Dominant(histogram)), histogram);
-        }, cancellationToken)).ToArray();
-        try
-        {
-            return await Task.WhenAll(tasks);
-        }
-        catch (ImageRejectedException)
-        {
-            var index = Array.FindIndex(tasks, t => t.IsFaulted);
-            throw Refused((ImageRejectedException)tasks[index].Exception!.InnerException!,
-                images.Length > 1 ? $"Image {index}: " : "");
-        }
-    }
+        }, cancellationToken)).ToArray());
 
     /// <summary>Embeds one box of an image: the box cut out (on the thread pool), then encoded like any
     /// image.</summary>

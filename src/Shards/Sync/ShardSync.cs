@@ -299,8 +299,7 @@ public sealed class ShardSync
         p.Id, p.FeatureVector,
         FilterMapping.ToVertex(p.FilterRestricts), FilterMapping.ToVertex(p.NumericRestricts, query: false),
         p.CrowdingTag is null ? null : new CrowdingTag(p.CrowdingTag),
-        ProductText.Of(p) is { } text ? ToVertex(Text.SparseEmbedding.OfDocument(Text.TextAnalyzer.Terms(text)))
-            : null);
+        ProductText.SparseEmbedding(p) is { } sparse ? ToVertex(sparse) : null);
 
     /// <summary>A sparse embedding as Vertex AI takes it.</summary>
     public static VertexAI.SparseEmbedding ToVertex(Text.SparseEmbedding e) => new(e.Values, e.Dimensions);
