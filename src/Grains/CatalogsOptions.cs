@@ -45,6 +45,10 @@ public sealed class CatalogsOptions
     /// wins): a silo that died but is not yet declared dead costs this, not a timeout.</summary>
     public TimeSpan HedgeReadsAfter { get; set; } = TimeSpan.FromMilliseconds(500);
 
+    /// <summary>When every copy of a shard refused a read (a failover under way), they are asked again for this long
+    /// before the shard is left out of the answer (named as missing) or the read fails with 503.</summary>
+    public TimeSpan RetryReadsFor { get; set; } = TimeSpan.FromSeconds(3);
+
     /// <summary>How often each shard copy checks that it runs on the silo its placement prefers (zero: never,
     /// copies stay where they were activated).</summary>
     public TimeSpan PlacementCheckInterval { get; set; } = TimeSpan.FromSeconds(10);

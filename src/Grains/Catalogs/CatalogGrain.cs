@@ -27,7 +27,8 @@ public sealed partial class CatalogGrain(
     readonly AsyncReaderWriterGate gate = new();
     ShardCopies? copies;
 
-    ShardCopies Copies => copies ??= new(GrainFactory, options.Value.HedgeReadsAfter);
+    ShardCopies Copies => copies ??= new(GrainFactory, options.Value.HedgeReadsAfter,
+        options.Value.RetryReadsFor);
 
     /// <summary>Replicas start loading as soon as the catalog is in use, not at their first search.</summary>
     public override Task OnActivateAsync(CancellationToken cancellationToken)
