@@ -61,6 +61,9 @@ builder.Services.AddOptions<RequestLimits>().Bind(builder.Configuration.GetSecti
 builder.Services.AddSingleton<RequestValidator>();
 builder.Services.TryAddSingleton<StartupWaits>(); // cluster mode registers it with the client
 builder.Services.AddSingleton<CatalogGateway>();
+builder.Services.AddSingleton<SiloDeathWatch>();
+if (deployment.Mode == HostingMode.Cluster)
+    builder.Services.AddHostedService(sp => sp.GetRequiredService<SiloDeathWatch>());
 builder.Services.AddImageFetching(builder.Configuration);
 builder.Services.AddCatalogHealthChecks();
 builder.Services.AddDemoCatalogs(builder.Configuration);

@@ -18,4 +18,9 @@ public sealed class ApiOptions
     /// cluster is unavailable (a silo died and its grains are coming back elsewhere), before the client gets
     /// 503.</summary>
     public TimeSpan RetryBudget { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>How often an API host in cluster mode asks membership which silos were declared dead (idempotent
+    /// calls in flight when one is are sent again).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
+    public TimeSpan SiloWatchInterval { get; set; } = TimeSpan.FromMilliseconds(500);
 }
