@@ -42,7 +42,7 @@ dotnet build -c Release src/Silo >/dev/null
 dotnet build -c Release src/ApiHost >/dev/null
 
 redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly yes --dir "$work" \
   >"$work/redis.log" 2>&1 &
 redis_pid=$!
 

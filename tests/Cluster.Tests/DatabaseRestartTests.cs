@@ -1,12 +1,11 @@
-using System.Collections.Concurrent;
 using System.Net.Http.Json;
-using System.Text.Json.Nodes;
 using Xunit.Abstractions;
 
 namespace Catalogs.Cluster.Tests;
 
-/// <summary>PostgreSQL restarting under a live ingest: writes are refused while it is gone, searches go on from
-/// memory (the shards do not retire: they reopen at the next write), nothing acknowledged is lost.</summary>
+/// <summary>The cluster's servers going away under a live ingest. PostgreSQL: writes are refused while it is gone,
+/// searches go on from memory (the shards do not retire: they reopen at the next write). Redis (membership only):
+/// writes and searches go on. Nothing acknowledged is lost either way.</summary>
 public sealed class DatabaseRestartTests(ITestOutputHelper output)
 {
     [Fact]
@@ -18,90 +17,51 @@ public sealed class DatabaseRestartTests(ITestOutputHelper output)
             ["Api__RetryBudget"] = "00:00:00.500",
         });
         var http = cluster.Api();
-        var created = await http.PutAsJsonAsync("/v1/catalogs/restart",
-            new { dimensions = 4, metric = "squaredL2", shards = 4 });
-        Assert.True(created.IsSuccessStatusCode, await created.Content.ReadAsStringAsync());
+        await using var traffic = await LiveTraffic.StartAsync(http, "restart");
+        bool resumed = await traffic.ThroughAsync(() => cluster.Postgres.RestartAsync(TimeSpan.FromSeconds(3)));
+        var lost = await traffic.LostAsync();
 
-        var acknowledged = new ConcurrentDictionary<string, float[]>();
-        // A refused write may still have committed (the answer was lost, not the write): until a later write of the
-        // same id is acknowledged, that id may hold either value.
-        var uncertain = new ConcurrentDictionary<string, float[]>();
-        var writeStatuses = new ConcurrentDictionary<int, int>();
-        var searchesWhileDown = new ConcurrentDictionary<int, int>();
-        int down = 0, next = 0;
-        using var stop = new CancellationTokenSource();
-        var writers = Enumerable.Range(0, 2).Select(_ => Task.Run(async () =>
-        {
-            while (!stop.IsCancellationRequested)
-            {
-                int n = Interlocked.Increment(ref next);
-                var vector = new float[] { n, n % 5, 1, -1 };
-                try
-                {
-                    var r = await http.PutAsJsonAsync($"/v1/catalogs/restart/products/p{n % 3000}",
-                        new { featureVector = vector });
-                    writeStatuses.AddOrUpdate((int)r.StatusCode, 1, (_, c) => c + 1);
-                    // The last acknowledged write of an id wins; writes of one id never overlap (n differs by 3000).
-                    if (r.IsSuccessStatusCode)
-                    {
-                        acknowledged[$"p{n % 3000}"] = vector;
-                        uncertain.TryRemove($"p{n % 3000}", out float[]? _);
-                    }
-                    else uncertain[$"p{n % 3000}"] = vector;
-                }
-                catch (HttpRequestException)
-                {
-                    writeStatuses.AddOrUpdate(0, 1, (_, c) => c + 1);
-                    uncertain[$"p{n % 3000}"] = vector;
-                }
-            }
-        })).ToArray();
-        var searcher = Task.Run(async () =>
-        {
-            while (!stop.IsCancellationRequested)
-            {
-                var r = await http.PostAsJsonAsync("/v1/catalogs/restart/search",
-                    new { featureVector = new float[] { 1, 1, 1, -1 }, neighborCount = 3 });
-                if (Volatile.Read(ref down) == 1) searchesWhileDown.AddOrUpdate((int)r.StatusCode, 1, (_, c) => c + 1);
-                await Task.Delay(20);
-            }
-        });
-
-        while (acknowledged.Count < 500) await Task.Delay(50);
-        Volatile.Write(ref down, 1);
-        await cluster.Postgres.RestartAsync(TimeSpan.FromSeconds(3));
-        Volatile.Write(ref down, 0);
-        int before = acknowledged.Count;
-        // Writes are acknowledged again once the database is back.
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (acknowledged.Count < before + 500 && DateTime.UtcNow < deadline) await Task.Delay(50);
-        await stop.CancelAsync();
-        await Task.WhenAll(writers);
-        await searcher;
-
-        output.WriteLine("write statuses: " + string.Join(", ", writeStatuses.OrderBy(s => s.Key)
-            .Select(s => $"{s.Key}: {s.Value}")));
-        output.WriteLine("search statuses while PostgreSQL was down: " + string.Join(", ",
-            searchesWhileDown.OrderBy(s => s.Key).Select(s => $"{s.Key}: {s.Value}")));
-        Assert.True(acknowledged.Count >= before + 500, $"writes did not resume.\n{cluster.Logs()}");
-        Assert.All(writeStatuses.Keys, s => Assert.Contains(s, new[] { 200, 503 }));
-        Assert.True(writeStatuses.GetValueOrDefault(503) > 0, "no write was refused while the database was down");
+        output.WriteLine("write statuses: " + LiveTraffic.Describe(traffic.WriteStatuses));
+        output.WriteLine("search statuses while PostgreSQL was down: " + LiveTraffic.Describe(traffic.SearchesDuring));
+        Assert.True(resumed, $"writes did not resume.\n{cluster.Logs()}");
+        Assert.All(traffic.WriteStatuses.Keys, s => Assert.Contains(s, new[] { 200, 503 }));
+        Assert.True(traffic.WriteStatuses.GetValueOrDefault(503) > 0,
+            "no write was refused while the database was down");
         // The shards answer searches from memory: the database is not on their path.
-        Assert.True(searchesWhileDown.GetValueOrDefault(200) > 0, "no search answered while the database was down");
-        Assert.All(searchesWhileDown.Keys, s => Assert.Equal(200, s));
+        Assert.True(traffic.SearchesDuring.GetValueOrDefault(200) > 0,
+            "no search answered while the database was down");
+        Assert.All(traffic.SearchesDuring.Keys, s => Assert.Equal(200, s));
+        Assert.True(lost.Count == 0, $"{lost.Count} acknowledged writes lost: {string.Join(", ", lost.Take(10))}");
+    }
 
-        var lost = new ConcurrentBag<string>();
-        await Parallel.ForEachAsync(acknowledged, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (p, ct) =>
+    [Fact]
+    public async Task While_Redis_is_down_writes_and_searches_go_on_and_a_silo_joins_once_it_is_back()
+    {
+        await using var cluster = await LocalCluster.StartAsync(silos: 2);
+        var http = cluster.Api();
+        await using var traffic = await LiveTraffic.StartAsync(http, "membership");
+        bool resumed = await traffic.ThroughAsync(async () =>
         {
-            var r = await http.GetAsync($"/v1/catalogs/restart/products/{p.Key}", ct);
-            var vector = r.IsSuccessStatusCode
-                ? JsonNode.Parse(await r.Content.ReadAsStringAsync(ct))!["featureVector"]!.AsArray()
-                    .Select(x => x!.GetValue<float>()).ToArray()
-                : null;
-            bool expected = vector is not null && (vector.SequenceEqual(p.Value)
-                || uncertain.TryGetValue(p.Key, out var maybe) && vector.SequenceEqual(maybe));
-            if (!expected) lost.Add($"{p.Key}: {(int)r.StatusCode}");
+            cluster.Redis.Stop();
+            await Task.Delay(TimeSpan.FromSeconds(8)); // several membership refresh periods
+            await cluster.Redis.StartAgainAsync(); // with its data: membership must persist
         });
-        Assert.True(lost.IsEmpty, $"{lost.Count} acknowledged writes lost: {string.Join(", ", lost.Take(10))}");
+        var lost = await traffic.LostAsync();
+
+        output.WriteLine("write statuses while Redis was down: " + LiveTraffic.Describe(traffic.WritesDuring));
+        output.WriteLine("search statuses while Redis was down: " + LiveTraffic.Describe(traffic.SearchesDuring));
+        Assert.True(resumed, $"writes did not go on.\n{cluster.Logs()}");
+        // Membership is not on the path of a write (PostgreSQL) or a search (memory): both went on.
+        Assert.True(traffic.WritesDuring.GetValueOrDefault(200) > 0, "no write was acknowledged while Redis was down");
+        Assert.All(traffic.WriteStatuses.Keys, s => Assert.Equal(200, s));
+        Assert.All(traffic.SearchesDuring.Keys, s => Assert.Equal(200, s));
+        Assert.True(lost.Count == 0, $"{lost.Count} acknowledged writes lost: {string.Join(", ", lost.Take(10))}");
+        Assert.All(cluster.Silos, s => Assert.True(s.Alive, $"{s.Name} exited.\n{cluster.Logs()}"));
+
+        // Membership works again: a third silo joins, and the API host still answers through the cluster.
+        await cluster.StartSiloAsync();
+        var search = await http.PostAsJsonAsync("/v1/catalogs/membership/search",
+            new { featureVector = new float[] { 1, 1, 1, -1 }, neighborCount = 3 });
+        Assert.True(search.IsSuccessStatusCode, await search.Content.ReadAsStringAsync());
     }
 }

@@ -5,7 +5,8 @@ using System.Net.Sockets;
 namespace Catalogs.Cluster.Tests;
 
 /// <summary>A real redis-server of its own (Debian's <c>redis-server</c>, which <c>.ci/run</c> installs) on a free
-/// loopback port, without persistence; killed on dispose.</summary>
+/// loopback port, persisting to an append-only file as a production Redis for membership must (a restart keeps the
+/// membership table); killed on dispose.</summary>
 public sealed class RedisServer : IDisposable
 {
     readonly string directory;
@@ -29,7 +30,7 @@ public sealed class RedisServer : IDisposable
         return redis;
     }
 
-    /// <summary>Starts the server (again) on its port; it keeps nothing from before (no persistence).</summary>
+    /// <summary>Starts the server (again) on its port, with what it had written to its append-only file.</summary>
     public async Task StartAgainAsync()
     {
         var info = new ProcessStartInfo("/usr/bin/redis-server")
@@ -38,8 +39,8 @@ public sealed class RedisServer : IDisposable
             RedirectStandardError = true,
             WorkingDirectory = directory,
         };
-        foreach (var a in new[] { "--port", Port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", directory })
+        foreach (var a in new[] { "--port", Port.ToString(), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "yes", "--appendfsync", "always", "--dir", directory })
             info.ArgumentList.Add(a);
         process = Process.Start(info)!;
         process.OutputDataReceived += (_, _) => { };
