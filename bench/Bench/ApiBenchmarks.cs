@@ -96,6 +96,33 @@ static class ApiBenchmarks
         return (records, staleness);
     }
 
+    /// <summary>Loads <paramref name="data"/> as products p0, p1, … through the batch endpoint, 1,000 per request,
+    /// two requests at a time.</summary>
+    internal static async Task LoadAsync(HttpClient http, string catalog, float[][] data)
+    {
+        const int batch = 1000;
+        using var gate = new SemaphoreSlim(2);
+        var tasks = new List<Task>();
+        for (int start = 0; start < data.Length; start += batch)
+        {
+            var items = Enumerable.Range(start, Math.Min(batch, data.Length - start)).Select(i =>
+                new { id = $"p{i}", featureVector = data[i] }).ToArray();
+            await gate.WaitAsync();
+            tasks.Add(Task.Run(async () =>
+            {
+                try
+                {
+                    var r = await http.PostAsJsonAsync($"/v1/catalogs/{catalog}/products:batch",
+                        new { datapoints = items });
+                    if (!r.IsSuccessStatusCode)
+                        throw new InvalidOperationException(await r.Content.ReadAsStringAsync());
+                }
+                finally { gate.Release(); }
+            }));
+        }
+        await Task.WhenAll(tasks);
+    }
+
     /// <summary>Loads <paramref name="points"/> vectors through the batch endpoint, then searches by vector
     /// closed-loop, through <paramref name="http"/>: an API host this benchmark started (<paramref name="api"/>,
     /// whose memory is reported too) or one of a running cluster.</summary>
@@ -117,29 +144,7 @@ static class ApiBenchmarks
         Parallel.For(0, queries.Length, i => truth[i] = exact.Search(queries[i],
             new Catalogs.VectorIndex.SearchOptions(k)).Select(n => n.Id).ToHashSet());
         var load = Stopwatch.StartNew();
-        const int batch = 1000;
-        using (var gate = new SemaphoreSlim(2))
-        {
-            var tasks = new List<Task>();
-            for (int start = 0; start < points; start += batch)
-            {
-                var items = Enumerable.Range(start, Math.Min(batch, points - start)).Select(i =>
-                    new { id = $"p{i}", featureVector = data[i] }).ToArray();
-                await gate.WaitAsync();
-                tasks.Add(Task.Run(async () =>
-                {
-                    try
-                    {
-                        var r = await http.PostAsJsonAsync("/v1/catalogs/search/products:batch",
-                            new { datapoints = items });
-                        if (!r.IsSuccessStatusCode)
-                            throw new InvalidOperationException(await r.Content.ReadAsStringAsync());
-                    }
-                    finally { gate.Release(); }
-                }));
-            }
-            await Task.WhenAll(tasks);
-        }
+        await LoadAsync(http, "search", data);
         Console.WriteLine($"Search: loaded {points:N0} × {dims} clustered vectors through products:batch in " +
             $"{load.Elapsed.TotalSeconds:F1} s ({points / load.Elapsed.TotalSeconds:F0}/s), {shards} shards, HNSW M " +
             $"16, efConstruction 200, ef 64, quantization {quantization}" +

@@ -226,7 +226,34 @@ store.SetAction(async (parse, _) =>
     return 0;
 });
 
-var root = new RootCommand("Catalogs benchmarks") { encoder, upserts, search, ann, embed, kernels, store, heads };
+var clusterUrl = new Option<string>("--url")
+{
+    Description = "An API host of a cluster started by deploy/local-cluster.sh on this machine",
+    DefaultValueFactory = _ => "http://127.0.0.1:5080",
+};
+var failoverShards =
+    new Option<int>("--shards") { Description = "Shards of the catalog", DefaultValueFactory = _ => 1 };
+var failover = new Command("failover",
+    "kill -9 of the silo of a big shard's primary on a running cluster: writable again, searches meanwhile, promotion")
+{
+    points, dims, failoverShards, clusterUrl,
+};
+failover.SetAction(async (parse, _) =>
+{
+    using var http = new HttpClient
+    {
+        BaseAddress = new Uri(parse.GetValue(clusterUrl)!),
+        Timeout = TimeSpan.FromMinutes(5),
+    };
+    await FailoverBenchmark.RunAsync(http, parse.GetValue(points), parse.GetValue(dims),
+        parse.GetValue(failoverShards));
+    return 0;
+});
+
+var root = new RootCommand("Catalogs benchmarks")
+{
+    encoder, upserts, search, ann, embed, kernels, store, heads, failover,
+};
 return await root.Parse(args).InvokeAsync();
 
 static string FindRepoRoot()

@@ -56,6 +56,7 @@ public sealed class LocalShard : IAsyncDisposable
     Task snapshotTask = Task.CompletedTask;
     long indexSavedSequence;
     DateTime indexSavedAt = DateTime.UtcNow; // the minimum interval between graph saves counts from opening
+    int indexSavedCount; // products the saved graph is known to hold (0: none saved, or unknown)
     Exception? failure;
 
     LocalShard(IShardReader reader, IShardWriter? writer, ShardSettings settings, LocalShardOptions options,
@@ -75,6 +76,7 @@ public sealed class LocalShard : IAsyncDisposable
         IndexOrigin = load.Origin;
         IndexReconciled = load.Reconciled;
         indexSavedSequence = load.Origin == "snapshot" && load.Reconciled == 0 ? last : -1;
+        indexSavedCount = load.Origin == "snapshot" ? points.Count : 0;
         ExportMark = reader.ReadMetadata(ExportMarkName) is { } mark ? JsonSerializer.Deserialize<long>(mark) : null;
         foreach (var p in points.Values)
         {
@@ -455,6 +457,7 @@ public sealed class LocalShard : IAsyncDisposable
         assigned = applied;
         sinceSnapshot = applied - SnapshotSequence;
         indexSavedSequence = -1; // the saved graph predates what this replica applied since
+        indexSavedCount = 0;
         IndexOrigin = "promoted";
         Tags = TagsFor(options.Name, replica: false);
         ShardMetrics.LeaseTaken(options.Name);
@@ -552,7 +555,12 @@ public sealed class LocalShard : IAsyncDisposable
             // last export (the next delta export reads it).
             long keepAfter = Math.Min(Math.Min(sequence, KeepLogAfter()), ExportMark ?? long.MaxValue);
             int deleted = await Store.DeleteLogThroughAsync(keepAfter);
-            if (DateTime.UtcNow - indexSavedAt >= options.IndexSnapshotMinInterval) await SaveIndexAsync();
+            // Also when the shard has doubled since the graph was saved (or none was): a copy opening now (a replica, a
+            // failover) reconciles at most half the index instead of building all of it, and the saves of a growing
+            // shard add up to twice its final size.
+            if (DateTime.UtcNow - indexSavedAt >= options.IndexSnapshotMinInterval
+                || items.Length >= 2 * indexSavedCount)
+                await SaveIndexAsync();
             logger.LogDebug("Snapshot at {Sequence}: {Count} products, {Deleted} log segments deleted", sequence,
                 items.Length, deleted);
         }
@@ -577,12 +585,12 @@ public sealed class LocalShard : IAsyncDisposable
     {
         if (applied == indexSavedSequence) return;
         long sequence = applied;
+        int count = points.Count;
         try
         {
             await indexing.ContinueWith(_ => { }, TaskScheduler.Default);
             await Task.Run(() => Store.WriteBlobAsync(IndexBlobName, index.Save));
-            indexSavedSequence = sequence;
-            indexSavedAt = DateTime.UtcNow;
+            (indexSavedSequence, indexSavedCount, indexSavedAt) = (sequence, count, DateTime.UtcNow);
         }
         catch (Exception ex)
         {

@@ -98,6 +98,33 @@ public class LocalShardTests
     }
 
     [Fact]
+    public async Task A_growing_shard_saves_its_graph_each_time_it_doubles_so_a_replica_opening_need_not_rebuild()
+    {
+        var dir = TestPaths.NewTempDirectory("graph-doubling");
+        // Graph saves at most hourly by time: only the doubling rule can save one here.
+        var options = Options with { IndexSnapshotMinInterval = TimeSpan.FromHours(1) };
+        await using var shard = await LocalShard.OpenAsync(new LocalShardStore(dir), Settings, options,
+            NullLogger.Instance, default);
+        // Snapshots run one at a time in the background: write on until one at 40 or later has come.
+        int written = 0;
+        while (shard.SnapshotSequence < 40 && written < 2000)
+        {
+            await shard.UpsertAsync([Point($"p{written}", written)]);
+            written++;
+            if (written >= 45) await Task.Delay(10);
+        }
+        Assert.True(shard.SnapshotSequence >= 40, $"snapshot at {shard.SnapshotSequence}");
+        await using var replica = await LocalShard.OpenReplicaAsync(new LocalShardStore(dir), options,
+            NullLogger.Instance, default);
+        Assert.Equal(written, replica.Count);
+        // A graph saved at one of the doublings, brought up to date: not a rebuild.
+        Assert.Equal("snapshot", replica.IndexOrigin);
+        Assert.InRange(replica.IndexReconciled, 1, written - 10);
+        var hits = await replica.SearchAsync(new SearchQuery([written - 1, 1, 0.5f], 1, [], [], null), default);
+        Assert.Equal($"p{written - 1}", hits.Single().Id);
+    }
+
+    [Fact]
     public async Task Settings_are_fixed_at_creation()
     {
         var dir = TestPaths.NewTempDirectory("settings");
