@@ -35,6 +35,9 @@ public static class ClusterHosting
         // A silo holds catalogs, shards and their copies: thousands of grains, not the million the directory
         // cache is sized for by default (its table is allocated up front: ~9 MiB per silo).
         silo.Configure<GrainDirectoryOptions>(o => o.CacheSize = deployment.DirectoryCacheSize);
+        // Opening a big shard (a failover, a move) decodes its snapshot and reconciles its saved graph: on a busy
+        // silo that takes minutes, and an activation cancelled for its time would only start over.
+        silo.Configure<GrainCollectionOptions>(o => o.ActivationTimeout = TimeSpan.Parse(CallTimeouts.Long));
         var ports = configuration.GetSection("Orleans");
         int siloPort = ports.GetValue("SiloPort", 11111), gatewayPort = ports.GetValue("GatewayPort", 30000);
         if (deployment.Mode == HostingMode.Embedded)
