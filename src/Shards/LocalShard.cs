@@ -550,10 +550,12 @@ public sealed class LocalShard : IAsyncDisposable
             await Store.RollLogAsync();
             await Task.Run(() => Store.WriteSnapshotAsync(sequence, WithVectors(items).Select(p =>
                 (ReadOnlyMemory<byte>)DatapointCodec.Encode(p))));
+            long previous = SnapshotSequence;
             SnapshotSequence = sequence;
             // Records not yet in Matching Engine stay in the log (it is the outbox), and so does everything after the
-            // last export (the next delta export reads it).
-            long keepAfter = Math.Min(Math.Min(sequence, KeepLogAfter()), ExportMark ?? long.MaxValue);
+            // last export (the next delta export reads it). So does everything after the previous snapshot: a replica
+            // that lags by less than a snapshot's worth of records (a big ingest) catches up instead of loading again.
+            long keepAfter = Math.Min(Math.Min(previous, KeepLogAfter()), ExportMark ?? long.MaxValue);
             int deleted = await Store.DeleteLogThroughAsync(keepAfter);
             // Also when the shard has doubled since the graph was saved (or none was): a copy opening now (a replica, a
             // failover) reconciles at most half the index instead of building all of it, and the saves of a growing
