@@ -491,7 +491,13 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
             current = candidates[0].Slot;
         }
         foreach (var (l, selected) in reverse)
-            foreach (var (neighbour, d) in selected) AddLink(neighbour, slot, d, l, qz);
+        {
+            bool linkedTo = false;
+            foreach (var (neighbour, d) in selected) linkedTo |= AddLink(neighbour, slot, d, l, qz);
+            // A point far from every other (an outlier, or a vector moved across the space) can lose every reverse
+            // link to the pruning heuristic and become unreachable: its nearest neighbour keeps it in any case.
+            if (!linkedTo) ReplaceNearestLink(selected[0].Slot, slot, l, qz);
+        }
     }
 
     /// <summary>hnswlib's updatePoint: re-selects the neighbours of the slot's neighbours from their two-hop
@@ -534,24 +540,54 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         Volatile.Write(ref list[0], count);
     }
 
-    /// <summary>Adds a reverse link, pruning the neighbour's list with the heuristic when it is full.</summary>
-    void AddLink(int from, int to, float distance, int level, ScalarQuantizer? qz)
+    /// <summary>Adds a reverse link, pruning the neighbour's list with the heuristic when it is full; false when
+    /// the pruning dropped the new link.</summary>
+    bool AddLink(int from, int to, float distance, int level, ScalarQuantizer? qz)
     {
         lock (Stripe(from))
         {
             var list = storage.Links(from, level);
             int count = list[0];
-            for (int i = 1; i <= count; i++) if (list[i] == to) return;
+            for (int i = 1; i <= count; i++) if (list[i] == to) return true;
+            if (count < list.Length - 1)
+            {
+                list[count + 1] = to;
+                Volatile.Write(ref list[0], count + 1);
+                return true;
+            }
+            var candidates = new List<(int Slot, float Distance)>(count + 1) { (to, distance) };
+            for (int i = 1; i <= count; i++) candidates.Add((list[i], BuildDistance(from, list[i], qz)));
+            candidates.Sort((a, b) => a.Distance.CompareTo(b.Distance));
+            var selected = SelectNeighbours(candidates, list.Length - 1, qz);
+            SetLinks(from, level, selected);
+            return selected.Exists(s => s.Slot == to);
+        }
+    }
+
+    /// <summary>Links <paramref name="from"/> to <paramref name="to"/> in place of its nearest link: the nearest
+    /// point sits where <paramref name="from"/>'s other neighbours reach it too, while a far link (another outlier
+    /// kept this way) may be the only way to its point.</summary>
+    void ReplaceNearestLink(int from, int to, int level, ScalarQuantizer? qz)
+    {
+        lock (Stripe(from))
+        {
+            var list = storage.Links(from, level);
+            int count = list[0];
             if (count < list.Length - 1)
             {
                 list[count + 1] = to;
                 Volatile.Write(ref list[0], count + 1);
                 return;
             }
-            var candidates = new List<(int Slot, float Distance)>(count + 1) { (to, distance) };
-            for (int i = 1; i <= count; i++) candidates.Add((list[i], BuildDistance(from, list[i], qz)));
-            candidates.Sort((a, b) => a.Distance.CompareTo(b.Distance));
-            SetLinks(from, level, SelectNeighbours(candidates, list.Length - 1, qz));
+            int nearest = 1;
+            float nearestDistance = float.MaxValue;
+            for (int i = 1; i <= count; i++)
+            {
+                if (list[i] == to) return;
+                float d = BuildDistance(from, list[i], qz);
+                if (d < nearestDistance) (nearest, nearestDistance) = (i, d);
+            }
+            list[nearest] = to;
         }
     }
 
