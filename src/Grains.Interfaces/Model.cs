@@ -112,7 +112,8 @@ public sealed record IndexDraft(
 /// (its saved graph, loaded, with <c>IndexReconciled</c> records brought up to date from the products) or
 /// <c>promoted</c> (a read replica on this silo became the primary in place). <c>Silo</c>: where the primary runs;
 /// <c>Replicas</c>: its read replicas. <c>WithoutImage</c>: products stored without an original image (their vectors
-/// were given), which a new encoder cannot re-embed.</summary>
+/// were given), which a new encoder cannot re-embed. <c>LeaseEpoch</c>: the primary's lease, raised by one each time a
+/// primary opens the shard (first activation, failover, move, reopening after a store failure).</summary>
 [GenerateSerializer, Alias("Catalogs.ShardStats")]
 public sealed record ShardStats(
     [property: Id(0)] int Shard,
@@ -127,7 +128,8 @@ public sealed record ShardStats(
     [property: Id(9)] long IndexBytes = 0,
     [property: Id(10)] long IndexMappedBytes = 0,
     [property: Id(11)] long StoredBytes = 0,
-    [property: Id(12)] int WithoutImage = 0);
+    [property: Id(12)] int WithoutImage = 0,
+    [property: Id(13)] long LeaseEpoch = 0);
 
 /// <summary>A read replica of a shard: where it runs, how far it has applied the log, how stale it may be (the age
 /// of the newest state it is known to hold), and whether it has loaded (only a loaded replica answers).</summary>

@@ -46,7 +46,7 @@ public static class CatalogsHosting
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, Sync.SyncResumer>();
         services.AddPlacementDirector<Placement.ShardCopyPlacement, Placement.ShardCopyPlacementDirector>();
         services.AddSingleton<Placement.ShardRebalancer>();
-        services.AddSingleton<Shards.ReplicaHandover>();
+        services.AddSingleton<Shards.ShardHandover>();
         return services;
     }
 

@@ -49,6 +49,11 @@ public sealed class CatalogsOptions
     /// before the shard is left out of the answer (named as missing) or the read fails with 503.</summary>
     public TimeSpan RetryReadsFor { get; set; } = TimeSpan.FromSeconds(3);
 
+    /// <summary>A shard copy whose activation the runtime deactivated because the silo holding its directory entry
+    /// died stays open this long for the copy's next activation on this silo (or a primary taking over here), which
+    /// goes on with it instead of loading the shard again.</summary>
+    public TimeSpan KeepDeactivatedShardsFor { get; set; } = TimeSpan.FromMinutes(1);
+
     /// <summary>How often each shard copy checks that it runs on the silo its placement prefers (zero: never,
     /// copies stay where they were activated).</summary>
     public TimeSpan PlacementCheckInterval { get; set; } = TimeSpan.FromSeconds(10);

@@ -99,6 +99,9 @@ public sealed class LocalShard : IAsyncDisposable
     /// <summary>A read replica: it follows the store (<see cref="CatchUpAsync"/>) and refuses writes.</summary>
     public bool IsReplica => writer is null;
 
+    /// <summary>The lease this primary writes under (0 for a replica).</summary>
+    public long LeaseEpoch => writer?.Epoch ?? 0;
+
     /// <summary>When a replica last found nothing more to apply (how stale it can be); a primary is never
     /// stale.</summary>
     public DateTime CaughtUpAt { get; private set; } = DateTime.UtcNow;

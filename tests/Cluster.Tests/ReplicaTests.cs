@@ -74,6 +74,7 @@ public sealed class ReplicaTests(ITestOutputHelper output)
         products["fresh"] = query;
         await SettledAsync(http, cluster, "the replicas never applied the new product");
 
+        var epochs = await LeaseEpochsAsync(http);
         // kill -9 the silo of most primaries: every search still answers, in full, without an error.
         var victim = cluster.SiloAt(primaries.Values.GroupBy(s => s).MaxBy(g => g.Count())!.Key);
         cluster.Kill(victim);
@@ -101,12 +102,19 @@ public sealed class ReplicaTests(ITestOutputHelper output)
         var after = await SettledAsync(http, cluster, "the survivors did not hold both copies of every shard");
         var origins = (await CatalogAsync(http))["shards"]!.AsArray().ToDictionary(s => s!["shard"]!.GetValue<int>(),
             s => s!["indexOrigin"]!.GetValue<string>());
-        // In place when the replica was loaded as the primary came back; loaded from the store when the replica was
-        // itself re-activating then (its directory entry lived on the dead silo): both are correct, one is faster.
-        var moved = primaries.Where(p => cluster.SiloAt(p.Value) == victim).Select(p => origins[p.Key]).ToList();
-        Assert.All(moved, origin => Assert.Contains(origin, new[] { "promoted", "built", "snapshot" }));
-        output.WriteLine($"{moved.Count(o => o == "promoted")} of {moved.Count} primaries of the dead silo were " +
-            "taken over in place by their replicas");
+        // The dead silo's primaries were taken over in place by their replicas, even those whose replica the runtime
+        // deactivated because its directory entry lived on the dead silo (the open copy is kept for the next
+        // activation); the other primaries kept their lease, so none was opened again from the store.
+        var epochsAfter = await LeaseEpochsAsync(http);
+        foreach (var (shard, silo) in primaries)
+        {
+            bool moved = cluster.SiloAt(silo) == victim;
+            Assert.True(!moved || origins[shard] == "promoted", $"shard {shard}: {origins[shard]}");
+            Assert.Equal(epochs[shard] + (moved ? 1 : 0), epochsAfter[shard]);
+        }
+        int kept = cluster.Silos.Sum(s => File.ReadLines(s.Log).Count(l => l.Contains("kept open for its next")));
+        output.WriteLine($"{primaries.Count(p => cluster.SiloAt(p.Value) == victim)} primaries of the dead silo " +
+            $"taken over in place; {kept} copies on the survivors kept across a deactivation by the runtime");
         Assert.All(after, s => Assert.NotEqual(victim, cluster.SiloAt(s.Silo)));
 
         // A fourth silo joins: copies whose placement now prefers it move there, and still no two copies of a shard
@@ -161,6 +169,10 @@ public sealed class ReplicaTests(ITestOutputHelper output)
         }
         throw new Xunit.Sdk.XunitException($"{failure}: {last}\n{cluster.Logs()}");
     }
+
+    static async Task<Dictionary<int, long>> LeaseEpochsAsync(HttpClient http) =>
+        (await CatalogAsync(http))["shards"]!.AsArray().ToDictionary(s => s!["shard"]!.GetValue<int>(),
+            s => s!["leaseEpoch"]!.GetValue<long>());
 
     static async Task<JsonNode> CatalogAsync(HttpClient http)
     {

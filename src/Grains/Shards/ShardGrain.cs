@@ -20,7 +20,7 @@ namespace Catalogs.Grains.Shards;
 /// </summary>
 [Reentrant, ShardCopyPlacement]
 public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOptions> options,
-    MatchingEngineClient vertex, ShardExporter exporter, ShardRebalancer rebalancer, ReplicaHandover handover,
+    MatchingEngineClient vertex, ShardExporter exporter, ShardRebalancer rebalancer, ShardHandover handover,
     ILogger<ShardGrain> logger)
     : Grain, IShardGrain
 {
@@ -59,7 +59,13 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
     {
         syncTimer?.Dispose();
         handover.PrimaryClosed(this.GetPrimaryKeyString());
-        if (shard is not null) await shard.DisposeAsync();
+        if (shard is null) return;
+        if (ShardHandover.Keeps(reason) && !reopen)
+        {
+            ShardSync.Detach(shard); // the next activation attaches its own
+            handover.Keep(this.GetPrimaryKeyString(), shard);
+        }
+        else await shard.DisposeAsync();
     }
 
     public async Task Initialize(ShardSettings settings, CancellationToken cancellationToken)
@@ -69,11 +75,14 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
             throw CatalogRequestException.Conflict("The shard already exists with other settings.");
     }
 
-    /// <summary>Opens the shard: in place from a replica loaded on this silo when there is one (failover, a move),
-    /// else from the store.</summary>
-    async Task OpenAsync(ShardSettings? settings, CancellationToken cancellationToken) =>
-        Serve((settings is null ? await handover.TakeAsync(this.GetPrimaryKeyString(), Store, cancellationToken)
+    /// <summary>Opens the shard: as the previous activation here left it when the runtime deactivated that one, in
+    /// place from a replica loaded on this silo (failover, a move), else from the store.</summary>
+    async Task OpenAsync(ShardSettings? settings, CancellationToken cancellationToken)
+    {
+        var key = this.GetPrimaryKeyString();
+        Serve((settings is null ? handover.TakeKept(key) ?? await handover.TakeAsync(key, Store, cancellationToken)
             : null) ?? await LocalShard.OpenAsync(Store, settings, ShardOptions, logger, cancellationToken));
+    }
 
     /// <summary>Makes <paramref name="opened"/> the shard this activation serves, with its saved sync
     /// resumed.</summary>
@@ -121,7 +130,7 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
         return Task.FromResult(new ShardStats(s.Settings.Shard, s.Count, s.LastSequence, s.SnapshotSequence,
             s.IndexOrigin, s.IndexReconciled, sync?.Stats(), rebalancer.Silo.ToString(),
             IndexBytes: s.IndexMemory.Total, IndexMappedBytes: s.IndexMemory.MappedBytes, StoredBytes: s.StoredBytes,
-            WithoutImage: s.WithoutImage));
+            WithoutImage: s.WithoutImage, LeaseEpoch: s.LeaseEpoch));
     }
 
     public Task BindSync(string? index, CancellationToken cancellationToken) => Guarded(async s =>

@@ -15,7 +15,7 @@ namespace Catalogs.Grains.Shards;
 /// </summary>
 [Reentrant, ShardCopyPlacement]
 public sealed class ShardReplicaGrain(IShardStoreProvider stores, IOptions<CatalogsOptions> options,
-    ShardRebalancer rebalancer, ReplicaHandover handover, ILogger<ShardReplicaGrain> logger)
+    ShardRebalancer rebalancer, ShardHandover handover, ILogger<ShardReplicaGrain> logger)
     : Grain, IShardReplicaGrain
 {
     LocalShard? replica;
@@ -32,6 +32,11 @@ public sealed class ShardReplicaGrain(IShardStoreProvider stores, IOptions<Catal
     {
         // A replica on the silo its primary now belongs on (the primary's silo died) stays there until the primary
         // opens: it is the copy the primary takes over in place.
+        if (handover.TakeKept(Key) is { } kept)
+        {
+            replica = kept; // caught up by the first poll, refusing until then
+            handover.Loaded(Shard, Key);
+        }
         rebalancer.Watch(this, stay: () => replica is not null && rebalancer.BelongsHere(Shard)
             && !handover.IsPrimaryHere(Shard));
         var every = options.Value.ReplicaPollInterval;
@@ -44,7 +49,13 @@ public sealed class ShardReplicaGrain(IShardStoreProvider stores, IOptions<Catal
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         await polling.ContinueWith(_ => { }, TaskScheduler.Default);
-        await UnloadAsync();
+        if (ShardHandover.Keeps(reason) && replica is { } loaded)
+        {
+            replica = null;
+            handover.Unloaded(Shard, Key);
+            handover.Keep(Key, loaded);
+        }
+        else await UnloadAsync();
     }
 
     /// <summary>Drops the loaded copy, if any.</summary>
