@@ -56,9 +56,10 @@ public interface IShardReplicaGrain : IShardCopyGrain
     /// <summary>Activates the replica so that it starts loading.</summary>
     [Alias("Warm")] Task Warm(CancellationToken cancellationToken = default);
     [Alias("GetReplicaStats")] Task<ReplicaStats> GetStats(CancellationToken cancellationToken = default);
-    /// <summary>Gives the loaded copy up to the shard's primary activating on the same silo (which takes it over in
-    /// place); false when there is none. The replica loads again afterwards.</summary>
-    [Alias("HandOver")] Task<bool> HandOver(CancellationToken cancellationToken = default);
+    /// <summary>Gives the loaded copy up to the shard's primary activating on silo <paramref name="to"/> (which takes
+    /// it over in place); false when there is none, or when this activation runs on another silo. The replica loads
+    /// again afterwards.</summary>
+    [Alias("HandOverOn")] Task<bool> HandOver(SiloAddress to, CancellationToken cancellationToken = default);
     /// <summary>Drops the replica's copy (its catalog dropped it or needs fewer copies).</summary>
     [Alias("Retire")] Task Retire(CancellationToken cancellationToken = default);
 }

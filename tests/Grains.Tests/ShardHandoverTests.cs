@@ -19,8 +19,8 @@ public class ShardHandoverTests
 
     static Datapoint Point(string id, float x) => new(id, [x, 1], [], [], null, null, DateTimeOffset.UnixEpoch);
 
-    // No replica grain is loaded on this silo, so no grain is ever called.
-    static ShardHandover Handover(TimeSpan keepFor) => new(null!,
+    // No replica grain is loaded on this silo, so no grain is called and the silo is not asked.
+    static ShardHandover Handover(TimeSpan keepFor) => new(null!, null!,
         Microsoft.Extensions.Options.Options.Create(new CatalogsOptions { KeepDeactivatedShardsFor = keepFor }),
         NullLogger<ShardHandover>.Instance);
 

@@ -20,9 +20,12 @@ namespace Catalogs.Grains.Shards;
 /// again.</item>
 /// </list>
 /// </summary>
-public sealed class ShardHandover(IGrainFactory grains, IOptions<CatalogsOptions> options,
+public sealed class ShardHandover(IGrainFactory grains, ILocalSiloDetails silo, IOptions<CatalogsOptions> options,
     ILogger<ShardHandover> logger)
 {
+    // How long a primary opening waits for the replica here that the runtime is deactivating to be kept.
+    static readonly TimeSpan DeactivationWait = TimeSpan.FromSeconds(10);
+
     readonly ConcurrentDictionary<string, string> loaded = new(StringComparer.Ordinal);
     readonly ConcurrentDictionary<string, LocalShard> released = new(StringComparer.Ordinal);
     readonly ConcurrentDictionary<string, byte> primaries = new(StringComparer.Ordinal);
@@ -83,19 +86,7 @@ public sealed class ShardHandover(IGrainFactory grains, IOptions<CatalogsOptions
     /// otherwise (the caller opens it from the store).</summary>
     public async Task<LocalShard?> TakeAsync(string shard, IShardStore store, CancellationToken cancellationToken)
     {
-        if (TakeKeptReplica(shard) is not { } replica)
-        {
-            if (!loaded.TryGetValue(shard, out var replicaKey)) return null;
-            try
-            {
-                if (!await grains.GetGrain<IShardReplicaGrain>(replicaKey).HandOver(cancellationToken)) return null;
-            }
-            catch (Exception ex) when (Unavailability.IsTransient(ex))
-            {
-                return null;
-            }
-            if (!released.TryRemove(shard, out replica)) return null;
-        }
+        if (await TakeReplicaAsync(shard, cancellationToken) is not { } replica) return null;
         try
         {
             if (await replica.PromoteAsync(store, cancellationToken))
@@ -112,6 +103,29 @@ public sealed class ShardHandover(IGrainFactory grains, IOptions<CatalogsOptions
         }
         await replica.DisposeAsync();
         return null;
+    }
+
+    /// <summary>The replica loaded on this silo, given up by its activation in its turn, or kept from one the runtime
+    /// deactivated (waited for while that deactivation is under way).</summary>
+    async Task<LocalShard?> TakeReplicaAsync(string shard, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + DeactivationWait;
+        while (true)
+        {
+            if (TakeKeptReplica(shard) is { } kept) return kept;
+            if (!loaded.TryGetValue(shard, out var replicaKey)) return null;
+            try
+            {
+                if (await grains.GetGrain<IShardReplicaGrain>(replicaKey).HandOver(silo.SiloAddress,
+                    cancellationToken))
+                    return released.TryRemove(shard, out var given) ? given : null;
+            }
+            catch (Exception ex) when (Unavailability.IsTransient(ex)) { }
+            // Refused while it still counts as loaded here: the call reached another activation of the copy, and the
+            // one here is being deactivated, which keeps its shard in a moment.
+            if (DateTime.UtcNow > deadline) return null;
+            await Task.Delay(50, cancellationToken);
+        }
     }
 
     LocalShard? TakeKeptReplica(string shard)

@@ -52,8 +52,8 @@ public sealed class ShardReplicaGrain(IShardStoreProvider stores, IOptions<Catal
         if (ShardHandover.Keeps(reason) && replica is { } loaded)
         {
             replica = null;
+            handover.Keep(Key, loaded); // kept before it stops counting as loaded: a primary opening looks for both
             handover.Unloaded(Shard, Key);
-            handover.Keep(Key, loaded);
         }
         else await UnloadAsync();
     }
@@ -146,8 +146,10 @@ public sealed class ShardReplicaGrain(IShardStoreProvider stores, IOptions<Catal
         replica?.LastSequence ?? 0, replica is null ? 0 : (DateTime.UtcNow - replica.CaughtUpAt).TotalSeconds,
         replica?.Count ?? 0));
 
-    public async Task<bool> HandOver(CancellationToken cancellationToken)
+    public async Task<bool> HandOver(SiloAddress to, CancellationToken cancellationToken)
     {
+        // An activation elsewhere (this copy's placement moved with the dead silo) holds nothing the caller can take.
+        if (to != rebalancer.Silo) return false;
         await polling.ContinueWith(_ => { }, TaskScheduler.Default); // no catch-up may run on a shard given away
         if (replica is not { } given) return false;
         (replica, handedOver) = (null, true);
