@@ -222,7 +222,10 @@ public sealed class LocalShard : IAsyncDisposable
         }
         if (writer is null && replayed == 0 && store.LogFloor() > snapshotAt) throw LogMovedOn();
         var final = map.Values.Select(p => (p.Id, p.FeatureVector, FilterMapping.ToAttributes(p))).ToList();
-        var (index, load) = LoadIndex(store, settings, RerankDirectory(settings, options), map, final, logger);
+        // A replica loads in the background, where nothing waits for it: on one core, leaving the others to the
+        // copies that serve (after a failover, the promoted primary on a busy silo). A primary loads on all cores.
+        var (index, load) = LoadIndex(store, settings, RerankDirectory(settings, options), map, final,
+            threads: writer is null ? 1 : 0, logger);
         final.Clear();
         foreach (var p in map.Values.ToArray()) map[p.Id] = WithoutVector(p);
         logger.LogInformation("Shard loaded {Points} products (snapshot at {Snapshot}, {Replayed} log records " +
@@ -241,7 +244,7 @@ public sealed class LocalShard : IAsyncDisposable
     /// settings, brought up to date (products changed or removed since it was saved), else a fresh build.</summary>
     static (IVectorIndex, IndexLoad) LoadIndex(IShardReader store, ShardSettings settings, string? rerankDirectory,
         Dictionary<string, Datapoint> products,
-        List<(string Id, float[] Vector, PointAttributes Attributes)> final, ILogger logger)
+        List<(string Id, float[] Vector, PointAttributes Attributes)> final, int threads, ILogger logger)
     {
         var fresh = CreateIndex(settings, rerankDirectory);
         if (store.OpenBlob(IndexBlobName) is { } stream)
@@ -255,7 +258,7 @@ public sealed class LocalShard : IAsyncDisposable
                     (fresh as IDisposable)?.Dispose();
                     var stale = final.Where(p => !loaded.Holds(p.Id, p.Vector, p.Attributes)).ToList();
                     var removed = loaded.Ids().Where(id => !products.ContainsKey(id)).ToList();
-                    loaded.UpsertMany(stale);
+                    loaded.UpsertMany(stale, threads);
                     foreach (var id in removed) loaded.Remove(id);
                     return (loaded, new IndexLoad("snapshot", stale.Count + removed.Count));
                 }
@@ -267,8 +270,8 @@ public sealed class LocalShard : IAsyncDisposable
                 logger.LogWarning(ex, "The saved index is unreadable; rebuilding");
             }
         }
-        // Built once from the final state, on all cores, instead of replaying every write into it.
-        fresh.UpsertMany(final);
+        // Built once from the final state, in parallel, instead of replaying every write into it.
+        fresh.UpsertMany(final, threads);
         return (fresh, new IndexLoad("built", 0));
     }
 
@@ -594,7 +597,7 @@ public sealed class LocalShard : IAsyncDisposable
         try
         {
             await indexing.ContinueWith(_ => { }, TaskScheduler.Default);
-            await Task.Run(() => Store.WriteBlobAsync(IndexBlobName, index.Save));
+            await Task.Run(SaveIndexThroughScratchAsync);
             (indexSavedSequence, indexSavedCount, indexSavedAt) = (sequence, count, DateTime.UtcNow);
         }
         catch (Exception ex)
@@ -602,6 +605,20 @@ public sealed class LocalShard : IAsyncDisposable
             // Only start-up time is at stake: without a saved graph the next opening rebuilds the index.
             logger.LogWarning(ex, "Saving the index failed");
         }
+    }
+
+    /// <summary>The index serializes under its own lock, which holds back index updates (and so writes): it writes
+    /// to a local scratch file at disk speed, and the store (PostgreSQL: seconds for a big shard) copies from there
+    /// with the lock released.</summary>
+    async Task SaveIndexThroughScratchAsync()
+    {
+        var directory = options.ScratchDirectory ?? Path.GetTempPath();
+        Directory.CreateDirectory(directory);
+        await using var scratch = new FileStream(Path.Combine(directory, $"index-{Guid.NewGuid():N}.tmp"),
+            FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20, FileOptions.DeleteOnClose);
+        index.Save(scratch);
+        scratch.Position = 0;
+        await Store.WriteBlobAsync(IndexBlobName, scratch.CopyTo);
     }
 
     /// <summary>Keeps the text index up to date with a product's change (null: removed).</summary>

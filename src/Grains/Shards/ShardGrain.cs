@@ -80,8 +80,11 @@ public sealed class ShardGrain(IShardStoreProvider stores, IOptions<CatalogsOpti
     async Task OpenAsync(ShardSettings? settings, CancellationToken cancellationToken)
     {
         var key = this.GetPrimaryKeyString();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         Serve((settings is null ? handover.TakeKept(key) ?? await handover.TakeAsync(key, Store, cancellationToken)
             : null) ?? await LocalShard.OpenAsync(Store, settings, ShardOptions, logger, cancellationToken));
+        logger.LogInformation("Shard {Shard} open as the primary in {Elapsed:F0} ms (lease {Epoch}, index {Origin})",
+            key, clock.Elapsed.TotalMilliseconds, shard!.LeaseEpoch, shard.IndexOrigin);
     }
 
     /// <summary>Makes <paramref name="opened"/> the shard this activation serves, with its saved sync

@@ -86,13 +86,16 @@ public sealed class ShardHandover(IGrainFactory grains, ILocalSiloDetails silo, 
     /// otherwise (the caller opens it from the store).</summary>
     public async Task<LocalShard?> TakeAsync(string shard, IShardStore store, CancellationToken cancellationToken)
     {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         if (await TakeReplicaAsync(shard, cancellationToken) is not { } replica) return null;
+        var handedOver = clock.Elapsed;
         try
         {
             if (await replica.PromoteAsync(store, cancellationToken))
             {
-                logger.LogInformation("Shard {Shard}: its replica here became the primary ({Count} products)", shard,
-                    replica.Count);
+                logger.LogInformation("Shard {Shard}: its replica here became the primary ({Count} products; " +
+                    "hand-over {HandOver:F0} ms, promotion {Promotion:F0} ms)", shard, replica.Count,
+                    handedOver.TotalMilliseconds, (clock.Elapsed - handedOver).TotalMilliseconds);
                 return replica;
             }
         }
