@@ -30,13 +30,15 @@ public sealed class ShardReplicaGrain(IShardStoreProvider stores, IOptions<Catal
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        // A replica on the silo its primary now belongs on (the primary's silo died) stays there until the primary
-        // opens: it is the copy the primary takes over in place.
+        // What the previous activation here had loaded, if the runtime deactivated it: caught up by the first poll,
+        // refusing until then.
         if (handover.TakeKept(Key) is { } kept)
         {
-            replica = kept; // caught up by the first poll, refusing until then
+            replica = kept;
             handover.Loaded(Shard, Key);
         }
+        // A replica on the silo its primary now belongs on (the primary's silo died) stays there until the primary
+        // opens: it is the copy the primary takes over in place.
         rebalancer.Watch(this, stay: () => replica is not null && rebalancer.BelongsHere(Shard)
             && !handover.IsPrimaryHere(Shard));
         var every = options.Value.ReplicaPollInterval;
