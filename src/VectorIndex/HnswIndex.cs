@@ -547,14 +547,8 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         lock (Stripe(from))
         {
             var list = storage.Links(from, level);
+            if (HoldsOrAppends(list, to)) return true;
             int count = list[0];
-            for (int i = 1; i <= count; i++) if (list[i] == to) return true;
-            if (count < list.Length - 1)
-            {
-                list[count + 1] = to;
-                Volatile.Write(ref list[0], count + 1);
-                return true;
-            }
             var candidates = new List<(int Slot, float Distance)>(count + 1) { (to, distance) };
             for (int i = 1; i <= count; i++) candidates.Add((list[i], BuildDistance(from, list[i], qz)));
             candidates.Sort((a, b) => a.Distance.CompareTo(b.Distance));
@@ -572,23 +566,28 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         lock (Stripe(from))
         {
             var list = storage.Links(from, level);
-            int count = list[0];
-            if (count < list.Length - 1)
-            {
-                list[count + 1] = to;
-                Volatile.Write(ref list[0], count + 1);
-                return;
-            }
+            if (HoldsOrAppends(list, to)) return;
             int nearest = 1;
             float nearestDistance = float.MaxValue;
-            for (int i = 1; i <= count; i++)
+            for (int i = 1; i <= list[0]; i++)
             {
-                if (list[i] == to) return;
                 float d = BuildDistance(from, list[i], qz);
                 if (d < nearestDistance) (nearest, nearestDistance) = (i, d);
             }
             list[nearest] = to;
         }
+    }
+
+    /// <summary>True when the link list (count first) already holds <paramref name="to"/> or had room to append it;
+    /// false when it is full without it. Called under the list's stripe lock.</summary>
+    static bool HoldsOrAppends(Span<int> list, int to)
+    {
+        int count = list[0];
+        for (int i = 1; i <= count; i++) if (list[i] == to) return true;
+        if (count >= list.Length - 1) return false;
+        list[count + 1] = to;
+        Volatile.Write(ref list[0], count + 1);
+        return true;
     }
 
     /// <summary>The neighbour-selection heuristic: keep a candidate only if it is closer to the base point than to
