@@ -52,6 +52,7 @@ public sealed class CatalogsOptions
     /// <summary>A shard copy whose activation the runtime deactivated because the silo holding its directory entry
     /// died stays open this long for the copy's next activation on this silo (or a primary taking over here), which
     /// goes on with it instead of loading the shard again.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
     public TimeSpan KeepDeactivatedShardsFor { get; set; } = TimeSpan.FromMinutes(1);
 
     /// <summary>How often each shard copy checks that it runs on the silo its placement prefers (zero: never,

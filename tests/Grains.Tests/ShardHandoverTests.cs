@@ -71,4 +71,19 @@ public class ShardHandoverTests
         Assert.Equal("snapshot", reopened.IndexOrigin);
         Assert.Equal(primary.LeaseEpoch + 1, reopened.LeaseEpoch);
     }
+
+    [Theory]
+    [InlineData("-00:00:01", false)]
+    [InlineData("01:00:01", false)]
+    [InlineData("00:00:00", true)]
+    [InlineData("00:01:00", true)]
+    public void How_long_a_copy_is_kept_is_checked_at_start_up(string keepFor, bool valid)
+    {
+        // The silo validates its options with their data annotations before it starts.
+        var options = new CatalogsOptions { KeepDeactivatedShardsFor = TimeSpan.Parse(keepFor) };
+        var errors = new List<System.ComponentModel.DataAnnotations.ValidationResult>();
+        Assert.Equal(valid, System.ComponentModel.DataAnnotations.Validator.TryValidateObject(options,
+            new(options), errors, validateAllProperties: true));
+        Assert.Equal(valid, !errors.Any(e => e.MemberNames.Contains(nameof(CatalogsOptions.KeepDeactivatedShardsFor))));
+    }
 }
